@@ -1,0 +1,65 @@
+# chatcluster entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: install
+install: $(STAMP) ## Create .venv with the package and every test/lint dependency
+
+.PHONY: system-deps
+system-deps: ## Install the Debian packages the tests use (rabbitmq-server, chromium)
+	bash hack/system-deps.sh
+
+.PHONY: k8s-binaries
+k8s-binaries: ## Build the test control plane (kube-apiserver, etcd, kwok, ...) into ~/.cache/chatcluster
+	bash hack/k8s-binaries.sh
+
+.PHONY: run
+run: $(STAMP) ## The embedded default: a working chat at http://localhost:8080 (no other service)
+	$(BIN)/chatserver dev
+
+.PHONY: lint
+lint: $(STAMP) ## ruff, mypy (strict) and the import layering contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: test
+test: system-deps $(STAMP) k8s-binaries lint ## Install everything the tests need, then lint and run every test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## Only the fast unit tests
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: cluster-up
+cluster-up: $(STAMP) k8s-binaries ## Start the test control plane; the last line is the KUBECONFIG to export
+	$(BIN)/python -m tests.fixtures.controlplane up
+
+.PHONY: cluster-down
+cluster-down: $(STAMP) ## Stop the control plane started by cluster-up
+	$(BIN)/python -m tests.fixtures.controlplane down
+
+.PHONY: bench
+bench: $(STAMP) system-deps ## Run the benchmarks in bench/ (results in bench/results/)
+	$(BIN)/python -m bench
+
+.PHONY: clean
+clean: ## Remove the virtualenv and caches (not the k8s binary cache)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-output

@@ -1,0 +1,1 @@
+"""chatserver: the chat backend, the frontend (UI and /ws proxy) and the embedded dev server."""

@@ -1,0 +1,17 @@
+"""Brokers: how backend processes share room logs and presence.
+
+What belongs here: the `Broker` protocol (`base.py`) and its implementations, `memory.py`
+(one process, `chatserver dev` and unit tests) and `rabbitmq.py` (aiormq, any number of backends).
+What does not: rooms, sessions, dedupe, history windows and presence arithmetic; those live in
+the hub, above this seam, and are the same whichever broker carries the records.
+"""
+
+from chatserver.broker.base import (
+    Broker,
+    BrokerListener,
+    BrokerUnavailable,
+    PresenceBeat,
+    Record,
+)
+
+__all__ = ["Broker", "BrokerListener", "BrokerUnavailable", "PresenceBeat", "Record"]

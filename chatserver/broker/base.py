@@ -1,0 +1,100 @@
+"""The broker contract.
+
+A room is an append-only log. Every backend that follows a room sees the same records, in the
+same order, at the same offsets; that shared order is what makes message ids, ordering, dedupe
+and `join since=` agree across backends without any backend talking to another.
+
+Records carry opaque bytes: the hub encodes a message once and the broker never looks inside.
+Presence travels beside the logs as small periodic beats, never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class BrokerUnavailable(Exception):
+    """The broker cannot take or confirm a write right now; the caller may retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One entry of a room's log, as delivered to followers."""
+
+    room: str
+    offset: int
+    """Position in the room's log: the same on every backend, strictly increasing per room
+    (not necessarily contiguous: the broker may keep entries of its own between records)."""
+    body: bytes
+    """Exactly the bytes given to `Broker.append`."""
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceBeat:
+    """What one backend pod reports about its own sessions."""
+
+    pod: str
+    sessions: int
+    """Open WebSocket sessions on that pod."""
+    rooms: Mapping[str, int] = field(default_factory=dict)
+    """Local members per room, rooms with no member left out."""
+    ts: float = 0.0
+    """Sender's wall clock (seconds since the epoch) when the beat was made."""
+    gone: bool = False
+    """True in the last beat of a pod that is shutting down: drop it at once."""
+
+
+class BrokerListener(Protocol):
+    """Receives what the broker delivers. Called on the event loop; must not block or await."""
+
+    def on_records(self, records: Sequence[Record]) -> None:
+        """New records of followed rooms, in log order per room."""
+
+    def on_presence(self, beat: PresenceBeat) -> None:
+        """A beat from any backend of the cluster, this one included."""
+
+    def on_connection_change(self, connected: bool) -> None:
+        """The broker connection went up or down (drives readiness)."""
+
+
+class Broker(Protocol):
+    """Room logs and presence shared by every backend of one chat cluster."""
+
+    @property
+    def connected(self) -> bool:
+        """True while writes can be confirmed and followed rooms are being delivered."""
+
+    async def start(self, listener: BrokerListener) -> None:
+        """Begin connecting (and reconnecting, with backoff, for the broker's whole life).
+
+        Returns at once; `listener.on_connection_change(True)` says when the broker is usable.
+        """
+
+    async def close(self) -> None:
+        """Stop following everything, close the connection, stop reconnecting."""
+
+    async def follow(self, room: str, *, after: int | None = None) -> None:
+        """Deliver the room's records to the listener, starting after offset `after`.
+
+        `after=None` starts at the oldest record the broker retains. Returns once every record
+        appended before the call has been delivered (so history is complete when it returns).
+        Following a room already followed does nothing. After a reconnect the broker resumes each
+        followed room right after the last offset it delivered: nothing is missed or repeated.
+        Raises BrokerUnavailable when not connected.
+        """
+
+    async def unfollow(self, room: str) -> None:
+        """Stop delivering the room (the last local member left). Idempotent."""
+
+    async def append(self, room: str, body: bytes) -> None:
+        """Append a record durably; returns once the broker has confirmed it.
+
+        Raises BrokerUnavailable when not connected or when the broker refuses or loses it
+        before confirming (then it may or may not have been stored: retry with the same
+        dedupe key in the body).
+        """
+
+    async def publish_presence(self, beat: PresenceBeat) -> None:
+        """Send a beat to every backend of the cluster (best effort, never stored)."""

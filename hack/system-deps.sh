@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use, once. RabbitMQ is only installed here: the test
+# fixtures start their own private broker nodes (own port, own data dir) so that a test can stop
+# and restart its broker without touching anything else on the machine.
+set -euo pipefail
+need=()
+command -v rabbitmq-server >/dev/null || [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # policy-rc.d-less machines would start the system rabbitmq service; the tests do not use it.
+  apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
