@@ -1,0 +1,145 @@
+"""The in-memory broker: room logs and presence inside one process.
+
+It backs `chatserver dev` and the unit tests of everything above the broker seam. Several
+`MemoryBroker`s made with `sibling()` share one set of logs, which is how tests stand in for
+several backends of one cluster without a RabbitMQ node.
+
+Deliveries are scheduled with `loop.call_soon` rather than made inside `append`: the listener
+then never runs re-entrantly under its own `append` call, as with a real broker, and the event
+loop's FIFO order keeps each room's records in log order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+from chatserver.broker.base import BrokerListener, BrokerUnavailable, PresenceBeat, Record
+
+DEFAULT_RETENTION = 10_000
+"""Records kept per room: far above the hub's history window (100 by default), small enough
+that a long `chatserver dev` session stays a few MiB per busy room."""
+
+
+@dataclass(eq=False, slots=True)
+class _Follower:
+    """One broker's interest in one room; dropped by `unfollow`, so late deliveries see it."""
+
+    listener: BrokerListener
+    last_offset: int
+    active: bool = True
+
+    def deliver(self, records: list[Record]) -> None:
+        # Skips what this follower already has: a backlog replay and a scheduled live delivery
+        # may both carry the same record when `follow` runs between `append` and the delivery.
+        fresh = [r for r in records if r.offset > self.last_offset]
+        if self.active and fresh:
+            self.last_offset = fresh[-1].offset
+            self.listener.on_records(fresh)
+
+
+@dataclass(slots=True)
+class _RoomLog:
+    retention: int
+    records: deque[Record] = field(init=False)
+    next_offset: int = 0
+    followers: list[_Follower] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.records = deque(maxlen=self.retention)
+
+    def add(self, room: str, body: bytes) -> Record:
+        record = Record(room=room, offset=self.next_offset, body=body)
+        self.next_offset += 1
+        self.records.append(record)
+        return record
+
+    def after(self, offset: int | None) -> list[Record]:
+        return [r for r in self.records if offset is None or r.offset > offset]
+
+
+@dataclass(slots=True)
+class _SharedState:
+    """What every sibling broker sees: the logs and who listens to presence."""
+
+    retention: int
+    rooms: dict[str, _RoomLog] = field(default_factory=dict)
+    presence_listeners: set[MemoryBroker] = field(default_factory=set)
+
+    def room(self, name: str) -> _RoomLog:
+        log = self.rooms.get(name)
+        if log is None:
+            log = self.rooms[name] = _RoomLog(retention=self.retention)
+        return log
+
+
+class MemoryBroker:
+    """A `Broker` whose logs live in this process; see the module docstring."""
+
+    def __init__(self, *, retention: int = DEFAULT_RETENTION) -> None:
+        if retention < 1:
+            raise ValueError(f"retention must be at least 1 record, got {retention}")
+        self._state = _SharedState(retention=retention)
+        self._listener: BrokerListener | None = None
+        self._following: dict[str, _Follower] = {}
+
+    def sibling(self) -> MemoryBroker:
+        """Another broker on the same logs: a second backend of the same cluster."""
+        other = MemoryBroker(retention=self._state.retention)
+        other._state = self._state
+        return other
+
+    @property
+    def connected(self) -> bool:
+        return self._listener is not None
+
+    async def start(self, listener: BrokerListener) -> None:
+        self._listener = listener
+        self._state.presence_listeners.add(self)
+        listener.on_connection_change(True)
+
+    async def close(self) -> None:
+        for room in list(self._following):
+            await self.unfollow(room)
+        self._state.presence_listeners.discard(self)
+        self._listener = None
+
+    async def follow(self, room: str, *, after: int | None = None) -> None:
+        listener = self._require_listener()
+        if room in self._following:
+            return
+        log = self._state.room(room)
+        follower = _Follower(listener=listener, last_offset=-1 if after is None else after)
+        self._following[room] = follower
+        log.followers.append(follower)
+        follower.deliver(log.after(after))
+
+    async def unfollow(self, room: str) -> None:
+        follower = self._following.pop(room, None)
+        if follower is not None:
+            follower.active = False
+            self._state.room(room).followers.remove(follower)
+
+    async def append(self, room: str, body: bytes) -> None:
+        self._require_listener()
+        log = self._state.room(room)
+        record = log.add(room, body)
+        loop = asyncio.get_running_loop()
+        for follower in log.followers:
+            loop.call_soon(follower.deliver, [record])
+
+    async def publish_presence(self, beat: PresenceBeat) -> None:
+        self._require_listener()
+        loop = asyncio.get_running_loop()
+        for broker in self._state.presence_listeners:
+            loop.call_soon(broker._deliver_presence, beat)
+
+    def _deliver_presence(self, beat: PresenceBeat) -> None:
+        if self._listener is not None:
+            self._listener.on_presence(beat)
+
+    def _require_listener(self) -> BrokerListener:
+        if self._listener is None:
+            raise BrokerUnavailable("the memory broker is not started (or already closed)")
+        return self._listener
