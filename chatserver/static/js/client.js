@@ -1,0 +1,238 @@
+// The chat session of one tab: one WebSocket at a time, reconnected for as long as the page
+// lives. It owns what must survive a reconnect: the rooms joined (with the last message id seen
+// in each, for `join since`) and the outbox of sends not yet acknowledged (resent with their
+// original `ref`, which the server deduplicates). Everything it hears is re-dispatched as events;
+// it knows nothing about the DOM.
+//
+// Events: "status" {state, retryAt, pod}; "frame" (every server frame, after bookkeeping);
+// "problem" {text} for frames it could not read.
+
+import { fullJitterDelay } from "./backoff.js";
+import { randomId } from "./ids.js";
+import * as protocol from "./protocol.js";
+
+/** How often a live connection is probed; a probe unanswered by the next one means dead. */
+const KEEPALIVE_MS = 15_000;
+/** Wait before re-sending a `ref` the server could not take yet (rate limit, broker away). */
+const RESEND_DELAY_MS = 1_500;
+/** A close code after which reconnecting is pointless (DESIGN.md section 7: token expired). */
+const CLOSE_TOKEN_EXPIRED = 4001;
+
+export class ChatClient extends EventTarget {
+  constructor({ urlFor, WebSocketImpl = WebSocket, online = () => navigator.onLine }) {
+    super();
+    this._urlFor = urlFor;
+    this._WebSocket = WebSocketImpl;
+    this._online = online;
+    this._ws = null;
+    this._attempt = 0;
+    this._retryTimer = null;
+    this._keepaliveTimer = null;
+    this._heardSinceProbe = true;
+    this._stopped = false;
+    this._everLive = false;
+    /** room -> id of the newest message seen there (undefined until one is seen). */
+    this._joined = new Map();
+    /** ref -> send frame, in send order, until acknowledged or refused. */
+    this._outbox = new Map();
+    this.status = { state: "connecting", retryAt: null, pod: null, usersOnline: null };
+  }
+
+  get live() {
+    return this.status.state === "live";
+  }
+
+  start() {
+    window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("offline", () => this._dropSocket());
+    this._connect();
+  }
+
+  /** Drop the current connection (if any) and connect again without waiting. */
+  reconnectNow() {
+    if (this._stopped) return;
+    this._attempt = 0;
+    this._closeSocket();
+    this._connect();
+  }
+
+  join(room) {
+    if (!this._joined.has(room)) this._joined.set(room, undefined);
+    this._transmit(protocol.join(room, this._joined.get(room)));
+  }
+
+  leave(room) {
+    this._joined.delete(room);
+    for (const [ref, frame] of this._outbox) if (frame.room === room) this._outbox.delete(ref);
+    this._transmit(protocol.leave(room));
+  }
+
+  /** Queue a message; it is sent now if live, else as soon as the session is back. */
+  send(room, text) {
+    const ref = randomId();
+    const frame = protocol.send(room, text, ref);
+    this._outbox.set(ref, frame);
+    this._transmit(frame);
+    return ref;
+  }
+
+  /** Forget a send the server refused, so that it is not retried. */
+  forget(ref) {
+    this._outbox.delete(ref);
+  }
+
+  _connect() {
+    this._clearRetry();
+    if (!this._online()) {
+      this._setStatus({ state: "offline", retryAt: null });
+      return;
+    }
+    this._setStatus({ state: this._everLive ? "reconnecting" : "connecting", retryAt: null });
+    const ws = new this._WebSocket(this._urlFor());
+    this._ws = ws;
+    ws.onmessage = (event) => this._onData(event.data);
+    ws.onclose = (event) => this._onClose(ws, event.code);
+    // An error is always followed by a close event; the close decides what happens next.
+    ws.onerror = () => {};
+  }
+
+  _onData(data) {
+    this._heardSinceProbe = true;
+    if (typeof data !== "string") return;
+    const { frames, problems } = protocol.parseFrames(data);
+    for (const line of problems) this._emit("problem", { text: line });
+    for (const frame of frames) this._onFrame(frame);
+  }
+
+  _onFrame(frame) {
+    switch (frame.type) {
+      case "welcome":
+        this._attempt = 0;
+        this._everLive = true;
+        this._setStatus({ state: "live", retryAt: null, pod: frame.pod, usersOnline: frame.users_online });
+        this._emit("frame", frame);
+        this._resume();
+        this._startKeepalive();
+        return;
+      case "message":
+        if (this._joined.has(frame.room)) this._joined.set(frame.room, frame.id);
+        break;
+      case "joined": {
+        const last = frame.history?.at(-1);
+        if (last && this._joined.has(frame.room)) this._joined.set(frame.room, last.id);
+        break;
+      }
+      case "presence":
+        this.status = { ...this.status, usersOnline: frame.users_online };
+        break;
+      case "ack":
+        this._outbox.delete(frame.ref);
+        break;
+      case "error":
+        if (frame.ref && this._outbox.has(frame.ref)) {
+          if (protocol.RETRYABLE_ERRORS.has(frame.code)) this._resendLater(frame.ref);
+          else this._outbox.delete(frame.ref);
+        }
+        break;
+      case "reconnect":
+        // A draining backend: leave now rather than wait for its close.
+        this._emit("frame", frame);
+        this.reconnectNow();
+        return;
+      default:
+        break;
+    }
+    this._emit("frame", frame);
+  }
+
+  /** After a welcome: rejoin every room from where we were, then resend what is unacked. */
+  _resume() {
+    for (const [room, since] of this._joined) this._transmit(protocol.join(room, since));
+    for (const frame of this._outbox.values()) this._transmit(frame);
+  }
+
+  _resendLater(ref) {
+    setTimeout(() => {
+      const frame = this._outbox.get(ref);
+      if (frame) this._transmit(frame);
+    }, RESEND_DELAY_MS);
+  }
+
+  _transmit(frame) {
+    if (this.live && this._ws?.readyState === this._WebSocket.OPEN) {
+      this._ws.send(JSON.stringify(frame));
+    }
+  }
+
+  _onClose(ws, code) {
+    if (ws !== this._ws) return;
+    this._ws = null;
+    this._stopKeepalive();
+    if (code === CLOSE_TOKEN_EXPIRED) {
+      this._stopped = true;
+      this._setStatus({ state: "offline", retryAt: null, pod: null });
+      return;
+    }
+    this._scheduleReconnect();
+  }
+
+  _scheduleReconnect() {
+    if (this._stopped) return;
+    if (!this._online()) {
+      this._setStatus({ state: "offline", retryAt: null });
+      return;
+    }
+    const delay = fullJitterDelay(this._attempt);
+    this._attempt += 1;
+    this._setStatus({ state: "reconnecting", retryAt: Date.now() + delay });
+    this._retryTimer = setTimeout(() => this._connect(), delay);
+  }
+
+  /** Close without waiting for the closing handshake, which a dead peer never completes. */
+  _closeSocket() {
+    const ws = this._ws;
+    if (!ws) return;
+    this._ws = null;
+    this._stopKeepalive();
+    ws.onmessage = ws.onclose = null;
+    ws.close();
+  }
+
+  _dropSocket() {
+    if (!this._ws) return;
+    this._closeSocket();
+    this._scheduleReconnect();
+  }
+
+  _startKeepalive() {
+    this._stopKeepalive();
+    this._heardSinceProbe = true;
+    this._keepaliveTimer = setInterval(() => {
+      if (!this._heardSinceProbe) {
+        this._dropSocket();
+        return;
+      }
+      this._heardSinceProbe = false;
+      this._transmit(protocol.ping());
+    }, KEEPALIVE_MS);
+  }
+
+  _stopKeepalive() {
+    clearInterval(this._keepaliveTimer);
+    this._keepaliveTimer = null;
+  }
+
+  _clearRetry() {
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+  }
+
+  _setStatus(change) {
+    this.status = { ...this.status, ...change };
+    this._emit("status", this.status);
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}

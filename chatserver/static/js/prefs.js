@@ -1,0 +1,56 @@
+// What this browser remembers between visits (localStorage), each under one named key.
+
+import { randomId } from "./ids.js";
+
+const KEY = {
+  name: "chatcluster.name",
+  client: "chatcluster.client",
+  rooms: "chatcluster.rooms",
+  active: "chatcluster.activeRoom",
+};
+
+export const DEFAULT_ROOMS = ["general"];
+
+function read(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null; // storage disabled (private mode, policy): behave as a first visit
+  }
+}
+
+function write(key, value) {
+  try {
+    if (value === null) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
+  } catch {
+    // Nothing to remember with: the session still works, it just is not remembered.
+  }
+}
+
+export const displayName = () => read(KEY.name)?.trim() || null;
+export const setDisplayName = (name) => write(KEY.name, name);
+
+/** The stable id the server uses to deduplicate our resends across reconnects. */
+export function clientId() {
+  let id = read(KEY.client);
+  if (!id) {
+    id = randomId();
+    write(KEY.client, id);
+  }
+  return id;
+}
+
+export function rooms() {
+  try {
+    const saved = JSON.parse(read(KEY.rooms) ?? "null");
+    if (Array.isArray(saved) && saved.every((r) => typeof r === "string")) return saved;
+  } catch {
+    // A corrupt value is forgotten below.
+  }
+  return DEFAULT_ROOMS;
+}
+export const setRooms = (names) => write(KEY.rooms, JSON.stringify(names));
+
+export const activeRoom = () => read(KEY.active);
+export const setActiveRoom = (room) => write(KEY.active, room);

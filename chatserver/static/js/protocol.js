@@ -1,0 +1,78 @@
+// Chat protocol v1 as the browser speaks it (DESIGN.md section 4): pure functions, no I/O.
+
+export const PROTOCOL_VERSION = 1;
+
+export const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** Why `name` is not a valid room name, or null when it is. */
+export function roomNameProblem(name) {
+  if (name === "") return "Type a room name.";
+  if (name.length > 64) return "A room name has at most 64 characters.";
+  if (/[A-Z]/.test(name)) return "Use lowercase letters: try “" + name.toLowerCase() + "”.";
+  if (!/^[a-z0-9]/.test(name)) return "Start with a lowercase letter or a digit.";
+  if (!ROOM_NAME.test(name)) return "Use only a–z, 0–9, “-” and “_”.";
+  return null;
+}
+
+/**
+ * The frames in one WebSocket text message. The server may batch several JSON objects separated
+ * by newlines; a line that is not a JSON object is reported, not thrown, so one bad frame cannot
+ * stop the ones after it.
+ */
+export function parseFrames(text) {
+  const frames = [];
+  const problems = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const frame = JSON.parse(line);
+      if (frame !== null && typeof frame === "object" && typeof frame.type === "string") {
+        frames.push(frame);
+      } else {
+        problems.push(line);
+      }
+    } catch {
+      problems.push(line);
+    }
+  }
+  return { frames, problems };
+}
+
+export function socketUrl(location, { name, client }) {
+  const url = new URL("/ws", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  if (name) url.searchParams.set("name", name);
+  if (client) url.searchParams.set("client", client);
+  return url.href;
+}
+
+export const join = (room, since) =>
+  since === undefined || since === null ? { type: "join", room } : { type: "join", room, since };
+export const leave = (room) => ({ type: "leave", room });
+export const send = (room, text, ref) => ({ type: "send", room, text, ref });
+export const ping = () => ({ type: "ping" });
+
+/** Error codes after which the same `ref` may be sent again later (it was not accepted yet). */
+export const RETRYABLE_ERRORS = new Set(["unavailable", "rate_limited"]);
+
+/** What to tell a person about an error frame, by code. */
+export function describeError(code, message) {
+  switch (code) {
+    case "rate_limited":
+      return "You are sending faster than the server allows; your message will be retried.";
+    case "too_large":
+      return "That message is too long for this chat.";
+    case "invalid_room":
+      return "That room name is not valid.";
+    case "not_joined":
+      return "Join the room before sending to it.";
+    case "forbidden":
+      return "You are not allowed to do that here.";
+    case "unavailable":
+      return "The chat is briefly unavailable; your message will be retried.";
+    case "token_expired":
+      return "Your session expired. Reload the page to sign in again.";
+    default:
+      return message || "The server refused that request.";
+  }
+}

@@ -1,0 +1,142 @@
+// The message list of the active room. Elements are keyed (server id, or the local ref while a
+// send is pending), so a re-render after each frame moves and updates existing elements instead
+// of rebuilding them: focus, selection and scroll position survive.
+
+import { h } from "../dom.js";
+import { clockTime, continuesGroup, dayLabel, fullTime, hueOf, initials, localDay } from "../format.js";
+
+/** Within this many pixels of the bottom, the list follows new messages. */
+const STICKY_PX = 80;
+
+export class MessageList {
+  constructor(list, { onDiscard }) {
+    this._list = list;
+    this._onDiscard = onDiscard;
+    this._elements = new Map();
+    this._room = null;
+  }
+
+  /** Show `log` (a RoomLog, or null); `live` says whether pending sends are on their way. */
+  render(log, { live }) {
+    const switched = log?.name !== this._room;
+    if (switched) {
+      this._list.replaceChildren();
+      this._elements.clear();
+      this._room = log?.name ?? null;
+    }
+    const follow = switched || this._nearBottom();
+    const wanted = log ? this._wanted(log, live) : [];
+    const keep = new Set(wanted.map((el) => el.dataset.key));
+    for (const [key, el] of this._elements) {
+      if (!keep.has(key)) {
+        el.remove();
+        this._elements.delete(key);
+      }
+    }
+    let cursor = this._list.firstElementChild;
+    for (const el of wanted) {
+      if (el !== cursor) this._list.insertBefore(el, cursor);
+      else cursor = cursor.nextElementSibling;
+    }
+    if (follow || wanted.at(-1)?.classList.contains("mine")) this.scrollToEnd();
+  }
+
+  scrollToEnd() {
+    this._list.scrollTop = this._list.scrollHeight;
+  }
+
+  _nearBottom() {
+    const l = this._list;
+    return l.scrollHeight - l.scrollTop - l.clientHeight < STICKY_PX;
+  }
+
+  /** The elements the list should contain, in order, created or updated as needed. */
+  _wanted(log, live) {
+    const wanted = [];
+    if (log.gap) wanted.push(this._element("gap", () => gapNotice()));
+    let previous;
+    for (const entry of log.entries()) {
+      if (previous === undefined || localDay(previous.ts) !== localDay(entry.ts)) {
+        const day = localDay(entry.ts);
+        wanted.push(this._element("day:" + day, () => daySeparator(entry.ts)));
+      }
+      const el = this._element(entry.key, () => messageElement(entry, this._onDiscard));
+      updateMessage(el, entry, { continued: continuesGroup(previous, entry), live });
+      wanted.push(el);
+      previous = entry;
+    }
+    return wanted;
+  }
+
+  _element(key, create) {
+    let el = this._elements.get(key);
+    if (!el) {
+      el = create();
+      el.dataset.key = key;
+      this._elements.set(key, el);
+    }
+    return el;
+  }
+}
+
+function gapNotice() {
+  return h(
+    "li",
+    { class: "gap", role: "note" },
+    "Some messages from while you were away are no longer available.",
+  );
+}
+
+function daySeparator(ts) {
+  return h("li", { class: "day", role: "separator" }, h("span", {}, dayLabel(ts)));
+}
+
+function messageElement(entry, onDiscard) {
+  const time = h("time", { class: "time" });
+  const state = h("p", { class: "state", hidden: true }, h("span", { class: "state-text" }));
+  const discard = h(
+    "button",
+    { type: "button", class: "link-button", on: { click: () => onDiscard(entry.ref) } },
+    "Remove",
+  );
+  state.append(" ", discard);
+  return h(
+    "li",
+    { class: "msg" },
+    h("div", { class: "avatar", style: { "--hue": hueOf(entry.user) }, "aria-hidden": "true" }, initials(entry.user)),
+    h(
+      "div",
+      { class: "body" },
+      h("p", { class: "meta" }, h("span", { class: "author" }, entry.user), " ", time),
+      h("p", { class: "text" }, entry.text),
+      state,
+    ),
+  );
+}
+
+/** Bring an element in line with its entry: grouping, time (the server's once known), state. */
+function updateMessage(el, entry, { continued, live }) {
+  el.classList.toggle("continued", continued);
+  el.classList.toggle("mine", entry.mine);
+  el.classList.toggle("pending", entry.status === "sending");
+  el.classList.toggle("failed", entry.status === "failed");
+  const time = el.querySelector(".time");
+  const iso = new Date(entry.ts * 1000).toISOString();
+  if (time.dateTime !== iso) {
+    time.dateTime = iso;
+    time.textContent = clockTime(entry.ts);
+    time.title = fullTime(entry.ts);
+  }
+  const state = el.querySelector(".state");
+  const text = stateText(entry, live);
+  state.hidden = text === null;
+  state.querySelector(".state-text").textContent = text ?? "";
+  state.querySelector("button").hidden = entry.status !== "failed";
+}
+
+function stateText(entry, live) {
+  if (entry.status === "failed") return "Not sent: " + entry.problem;
+  if (entry.status !== "sending") return null;
+  if (entry.problem) return entry.problem;
+  return live ? "Sending…" : "Waiting for the connection; it will be sent automatically.";
+}

@@ -1,0 +1,40 @@
+// The room list: one button per joined room, with its member count and unread badge.
+
+import { h } from "../dom.js";
+import { plural } from "../format.js";
+
+export function renderRooms(list, logs, active, { onSelect }) {
+  const items = [...logs.values()].map((log) => {
+    const current = log.name === active;
+    const label = [
+      log.name,
+      log.members === null ? null : plural(log.members, "member", "members"),
+      log.unread > 0 ? plural(log.unread, "unread message", "unread messages") : null,
+    ]
+      .filter(Boolean)
+      .join(", ");
+    return h(
+      "li",
+      {},
+      h(
+        "button",
+        {
+          type: "button",
+          class: "room" + (log.unread > 0 ? " has-unread" : ""),
+          "aria-current": current ? "page" : null,
+          "aria-label": label,
+          dataset: { room: log.name },
+          on: { click: () => onSelect(log.name) },
+        },
+        h("span", { class: "hash", "aria-hidden": "true" }, "#"),
+        h("span", { class: "room-name" }, log.name),
+        log.unread > 0
+          ? h("span", { class: "badge", "aria-hidden": "true" }, String(Math.min(log.unread, 99)))
+          : h("span", { class: "count", "aria-hidden": "true" }, log.members === null ? "" : String(log.members)),
+      ),
+    );
+  });
+  const focused = document.activeElement?.dataset?.room;
+  list.replaceChildren(...items);
+  if (focused) list.querySelector(`[data-room="${CSS.escape(focused)}"]`)?.focus();
+}
