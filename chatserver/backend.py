@@ -1,0 +1,189 @@
+"""The backend's aiohttp application: /ws sessions, health, readiness, stats and metrics.
+
+`create_backend_app(settings, broker)` builds it; the broker connection and the presence loop
+run as `cleanup_ctx` background tasks for the app's whole life. Draining (SIGTERM) is driven by
+`cli.py` through `drain_backend`, while the listening socket is still open so `/readyz` can
+answer 503 during the drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import WSMsgType, web
+
+from chatserver import closecodes, protocol
+from chatserver.auth import open_identity, origin_allowed
+from chatserver.broker.base import Broker
+from chatserver.connection import CLOSE_TIMEOUT, Connection
+from chatserver.hub import Hub
+from chatserver.metrics import CONTENT_TYPE, ChatMetrics
+from chatserver.protocol import ProtocolError
+from chatserver.ratelimit import TokenBucket
+from chatserver.settings import BackendSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Lifecycle:
+    draining: bool = False
+
+
+SETTINGS = web.AppKey("settings", BackendSettings)
+BROKER = web.AppKey("broker", Broker)
+HUB = web.AppKey("hub", Hub)
+METRICS = web.AppKey("metrics", ChatMetrics)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+
+
+def create_backend_app(settings: BackendSettings, broker: Broker) -> web.Application:
+    app = web.Application()
+    add_backend(app, settings, broker)
+    return app
+
+
+def add_backend(app: web.Application, settings: BackendSettings, broker: Broker) -> None:
+    """Install the backend's routes and background tasks on `app` (`chatserver dev` adds the
+    UI routes beside them on the same app)."""
+    metrics = ChatMetrics()
+    app[SETTINGS] = settings
+    app[BROKER] = broker
+    app[METRICS] = metrics
+    app[LIFECYCLE] = Lifecycle()
+    app[HUB] = Hub(broker, pod=settings.pod, settings=settings.chat, metrics=metrics)
+    app.router.add_get("/ws", handle_ws)
+    app.router.add_get("/healthz", handle_healthz)
+    app.router.add_get("/readyz", handle_readyz)
+    app.router.add_get("/metrics", handle_metrics)
+    app.router.add_get("/api/stats", handle_stats)
+    app.cleanup_ctx.append(_run_broker)
+
+
+async def _run_broker(app: web.Application) -> AsyncIterator[None]:
+    hub, broker = app[HUB], app[BROKER]
+    await broker.start(hub)
+    presence = asyncio.create_task(hub.run_presence(), name="presence")
+    yield
+    presence.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await presence
+    await hub.announce_gone()
+    await broker.close()
+
+
+async def drain_backend(app: web.Application, *, budget: float) -> None:
+    """SIGTERM: not ready at once, every client told to reconnect and closed with 1012 once its
+    outbox is flushed, all within `budget` seconds. Closes run concurrently, one per writer."""
+    app[LIFECYCLE].draining = True
+    hub = app[HUB]
+    hub.drain("server restarting")
+    log.info("draining", extra={"connections": hub.stats()["connections"]})
+    try:
+        async with asyncio.timeout(budget):
+            await hub.wait_empty()
+    except TimeoutError:
+        log.warning("drain budget spent; remaining sessions are cut")
+
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def handle_readyz(request: web.Request) -> web.Response:
+    if request.app[LIFECYCLE].draining:
+        return web.Response(status=503, text="draining\n")
+    if not request.app[HUB].broker_connected:
+        return web.Response(status=503, text="broker unavailable\n")
+    return web.Response(text="ready\n")
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def handle_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[HUB].stats())
+
+
+async def handle_ws(request: web.Request) -> web.StreamResponse:
+    """One session, top to bottom: check, accept, welcome, read loop, clean up."""
+    settings, hub = request.app[SETTINGS], request.app[HUB]
+    if request.app[LIFECYCLE].draining:
+        raise web.HTTPServiceUnavailable(text="draining: connect to another backend\n")
+    if not origin_allowed(
+        request.headers.get("Origin"), host=request.host, allowed=settings.chat.allowed_origins
+    ):
+        raise web.HTTPForbidden(text="origin not allowed\n")
+    ws = web.WebSocketResponse(
+        compress=False,  # per-connection zlib state would forbid sharing one encoded frame
+        heartbeat=settings.chat.heartbeat_seconds,
+        max_msg_size=settings.chat.max_frame_bytes,
+        timeout=CLOSE_TIMEOUT,
+    )
+    await ws.prepare(request)
+    connection = Connection(
+        ws,
+        session_id=uuid.uuid4().hex,
+        identity=open_identity(request.query),
+        bucket=TokenBucket(rate=settings.chat.rate_per_second, burst=settings.chat.rate_burst),
+        outbox_bytes=settings.chat.outbox_bytes,
+        on_cut=hub.on_cut,
+    )
+    connection.start()
+    hub.attach(connection)
+    try:
+        await _read_loop(connection, hub, request.app[METRICS], settings)
+    finally:
+        hub.detach(connection)
+        await connection.stop()
+    return ws
+
+
+async def _read_loop(
+    connection: Connection, hub: Hub, metrics: ChatMetrics, settings: BackendSettings
+) -> None:
+    bad_in_a_row = 0
+    async for message in connection.ws:  # ends on close; over-long frames close with 1009
+        if message.type is WSMsgType.ERROR:
+            return
+        try:
+            if message.type is not WSMsgType.TEXT:
+                raise ProtocolError(closecodes.BAD_REQUEST, "binary frames are not supported")
+            await _dispatch(
+                protocol.parse_client_frame(
+                    message.data, max_text_bytes=settings.chat.max_message_bytes
+                ),
+                connection,
+                hub,
+            )
+            bad_in_a_row = 0
+        except ProtocolError as exc:
+            metrics.client_errors.labels(exc.code).inc()
+            connection.send(protocol.encode_error(exc.code, exc.message, ref=exc.ref))
+            bad_in_a_row += 1
+            if bad_in_a_row >= settings.chat.abuse_threshold:
+                connection.close_soon(closecodes.POLICY_VIOLATION, "too many bad frames")
+
+
+async def _dispatch(frame: protocol.ClientFrame, connection: Connection, hub: Hub) -> None:
+    # A client's sends are handled one at a time, in order: its messages keep their order in
+    # the room. Many clients still append concurrently.
+    if isinstance(frame, protocol.Ping):
+        connection.send(protocol.PONG)
+        return
+    if not connection.bucket.try_take():
+        ref = frame.ref if isinstance(frame, protocol.Send) else None
+        raise ProtocolError(closecodes.RATE_LIMITED, "slow down", ref=ref)
+    if isinstance(frame, protocol.Send):
+        await hub.send(connection, frame)
+    elif isinstance(frame, protocol.Join):
+        await hub.join(connection, frame.room, since=frame.since)
+    else:
+        hub.leave(connection, frame.room)

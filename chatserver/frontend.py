@@ -1,0 +1,184 @@
+"""The frontend: serves the browser UI and relays /ws to a backend.
+
+`chatserver frontend` serves `static/index.html` at `/` and the rest of `static/` under
+`/static/`, and relays each `/ws` connection, frame by frame in both directions, to a backend.
+Close codes pass through both ways, so a backend's 1012 (draining) or 4008 (slow consumer)
+reaches the browser as is; a backend lost without a close frame reaches it as 1012.
+
+Extension of the contract: `BACKEND_URL` may list several backends, comma-separated. For each
+new `/ws` connection the frontend tries them in the listed order and relays to the first that
+accepts the WebSocket handshake. A browser whose backend died therefore lands on the next one
+when it reconnects. (In Kubernetes the single URL of the backend Service is the normal case.)
+
+The frontend checks the browser's Origin itself and does not forward it: to the backend the
+relay is a non-browser client. `chatserver dev` serves the same UI routes beside the backend's
+own /ws in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+from chatserver import closecodes
+from chatserver.auth import origin_allowed
+from chatserver.connection import CLOSE_TIMEOUT
+from chatserver.settings import FrontendSettings
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+CONNECT_TIMEOUT = 5.0
+"""Seconds for one backend to accept the handshake before the next one is tried."""
+CLIENT_FRAME_LIMIT = 64 * 1024
+"""Frames from browsers: the backend's hard limit, enforced here already (1009)."""
+HEARTBEAT = 25.0
+"""Ping interval on both legs; see `ChatSettings.heartbeat_seconds`."""
+_UNSENDABLE = frozenset({1004, 1005, 1006, 1015})
+"""Close codes RFC 6455 forbids in a close frame (they describe, they are not sent)."""
+
+FRONTEND_SETTINGS = web.AppKey("frontend_settings", FrontendSettings)
+HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
+RELAYS = web.AppKey("relays", set[web.WebSocketResponse])
+DRAINING = web.AppKey("draining", asyncio.Event)
+
+
+def add_ui_routes(app: web.Application) -> None:
+    """`/` and `/static/`; shared with `chatserver dev`."""
+    app.router.add_get("/", handle_index)
+    if STATIC_DIR.is_dir():
+        app.router.add_static("/static/", STATIC_DIR)
+
+
+async def handle_index(request: web.Request) -> web.StreamResponse:
+    index = STATIC_DIR / "index.html"
+    if not index.is_file():
+        return web.Response(status=503, text="The chat UI is not installed (static/index.html).\n")
+    return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+def create_frontend_app(settings: FrontendSettings) -> web.Application:
+    app = web.Application()
+    app[FRONTEND_SETTINGS] = settings
+    app[RELAYS] = set()
+    app[DRAINING] = asyncio.Event()
+    add_ui_routes(app)
+    app.router.add_get("/ws", handle_ws_relay)
+    app.router.add_get("/healthz", handle_healthz)
+    app.router.add_get("/readyz", handle_readyz)
+    app.cleanup_ctx.append(_http_session)
+    return app
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[HTTP_SESSION] = session
+        yield
+
+
+async def drain_frontend(app: web.Application, *, budget: float) -> None:
+    """SIGTERM: not ready, then every relayed browser closed with 1012 (concurrently)."""
+    app[DRAINING].set()
+    relays = app[RELAYS]
+    closes = [
+        asyncio.create_task(
+            ws.close(code=closecodes.SERVICE_RESTART, message=b"frontend restarting")
+        )
+        for ws in list(relays)
+    ]
+    if closes:
+        await asyncio.wait(closes, timeout=budget)
+
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def handle_readyz(request: web.Request) -> web.Response:
+    if request.app[DRAINING].is_set():
+        return web.Response(status=503, text="draining\n")
+    return web.Response(text="ready\n")
+
+
+async def handle_ws_relay(request: web.Request) -> web.StreamResponse:
+    settings = request.app[FRONTEND_SETTINGS]
+    if request.app[DRAINING].is_set():
+        raise web.HTTPServiceUnavailable(text="draining\n")
+    if not origin_allowed(
+        request.headers.get("Origin"), host=request.host, allowed=settings.allowed_origins
+    ):
+        raise web.HTTPForbidden(text="origin not allowed\n")
+    upstream = await _connect_upstream(
+        request.app[HTTP_SESSION], settings.backend_urls, request.query_string
+    )
+    if upstream is None:
+        raise web.HTTPBadGateway(text="no backend accepted the connection\n")
+    browser = web.WebSocketResponse(
+        compress=False, heartbeat=HEARTBEAT, max_msg_size=CLIENT_FRAME_LIMIT, timeout=CLOSE_TIMEOUT
+    )
+    try:
+        await browser.prepare(request)
+        request.app[RELAYS].add(browser)
+        await _relay_both_ways(browser, upstream)
+    finally:
+        request.app[RELAYS].discard(browser)
+        await upstream.close()
+    return browser
+
+
+async def _connect_upstream(
+    session: aiohttp.ClientSession, backend_urls: tuple[str, ...], query_string: str
+) -> aiohttp.ClientWebSocketResponse | None:
+    for base in backend_urls:
+        url = f"{base}/ws?{query_string}" if query_string else f"{base}/ws"
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                return await session.ws_connect(
+                    url,
+                    heartbeat=HEARTBEAT,
+                    max_msg_size=0,  # the backend is trusted; `joined` with history can be big
+                    timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT),
+                )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("backend refused /ws", extra={"backend": base, "error": repr(exc)})
+    return None
+
+
+async def _relay_both_ways(
+    browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse
+) -> None:
+    to_backend = asyncio.create_task(_relay(browser, upstream))
+    to_browser = asyncio.create_task(_relay(upstream, browser))
+    # Whichever side ends first closes the other with its close code, which ends the other
+    # relay; the wait is bounded in case the other side never answers the close.
+    await asyncio.wait((to_backend, to_browser), return_when=asyncio.FIRST_COMPLETED)
+    _, late = await asyncio.wait((to_backend, to_browser), timeout=CLOSE_TIMEOUT * 2)
+    for task in late:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _relay(
+    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+) -> None:
+    with contextlib.suppress(ConnectionError):
+        async for message in source:
+            if message.type is WSMsgType.TEXT:
+                await sink.send_str(message.data)
+            elif message.type is WSMsgType.BINARY:
+                await sink.send_bytes(message.data)  # the backend answers it with an error
+            else:
+                break
+    code = source.close_code
+    if code is None or code in _UNSENDABLE:
+        code = closecodes.SERVICE_RESTART  # lost without a close frame: reconnect
+    with contextlib.suppress(ConnectionError):
+        await sink.close(code=code)

@@ -1,0 +1,85 @@
+"""A room's recent window: the last N messages, their dedupe keys and `since` recovery. Pure.
+
+Every backend following a room reads the same log in the same order and feeds it through the
+same window, so every backend reaches the same dedupe decision for every record without talking
+to the others.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DedupeKey = tuple[str, str]
+"""(client id, ref): the same `send` retried, possibly through another backend."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    offset: int
+    key: DedupeKey
+    frame: bytes
+    """The encoded `message` frame, sent as is to members and inside `joined` history."""
+
+    @property
+    def id(self) -> str:
+        return str(self.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What a `join` replays."""
+
+    frames: Sequence[bytes]
+    truncated: bool
+    """Messages after `since` have left the window: the client missed some for good."""
+
+
+class RoomHistory:
+    """The last `size` messages of one room, in log order."""
+
+    __slots__ = ("_by_key", "_evicted_upto", "_messages", "_size")
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"history size must be at least 1, got {size}")
+        self._size = size
+        self._messages: deque[StoredMessage] = deque()
+        self._by_key: dict[DedupeKey, StoredMessage] = {}
+        self._evicted_upto: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def find(self, key: DedupeKey) -> StoredMessage | None:
+        """The retained message sent under this key, if any."""
+        return self._by_key.get(key)
+
+    def add(self, message: StoredMessage) -> None:
+        """Append the next message of the log (offsets must increase; keys must be new)."""
+        if self._messages and message.offset <= self._messages[-1].offset:
+            raise ValueError(f"offset {message.offset} is not after {self._messages[-1].offset}")
+        if message.key in self._by_key:
+            raise ValueError(f"duplicate key {message.key}: check find() first")
+        self._messages.append(message)
+        self._by_key[message.key] = message
+        if len(self._messages) > self._size:
+            evicted = self._messages.popleft()
+            del self._by_key[evicted.key]
+            self._evicted_upto = evicted.offset
+
+    def recover(self, since: int | None) -> Recovery:
+        """Every retained message after offset `since` (all of them when None), in order."""
+        if since is None:
+            return Recovery(frames=[m.frame for m in self._messages], truncated=False)
+        # Offsets need not be contiguous, so "missed some" is judged against the last evicted
+        # offset, not against since + 1.
+        truncated = self._evicted_upto is not None and since < self._evicted_upto
+        newer: list[bytes] = []
+        for message in reversed(self._messages):  # a reconnect usually misses only the tail
+            if message.offset <= since:
+                break
+            newer.append(message.frame)
+        newer.reverse()
+        return Recovery(frames=newer, truncated=truncated)

@@ -1,0 +1,398 @@
+"""The hub: local sessions, the rooms they joined, and everything the broker delivers.
+
+It is the broker's listener. Records come back from the room logs in order; each becomes one
+encoded `message` frame, stored in the room's window and queued to every local member with a
+plain, synchronous loop (`_deliver`): no await and no task per recipient, so one slow client
+never delays the rest (its own outbox absorbs or cuts it).
+
+A room is followed on the broker only while this backend has a local member in it (or a join
+or send in flight for it). The window is dropped when the room is unfollowed: a later join
+follows again from the oldest retained record, which rebuilds the same window and dedupe state
+every other backend has, so there is no second source of truth to keep in sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chatserver import closecodes, protocol
+from chatserver.broker.base import Broker, BrokerUnavailable, PresenceBeat, Record
+from chatserver.connection import Identity
+from chatserver.history import RoomHistory, StoredMessage
+from chatserver.metrics import ChatMetrics
+from chatserver.presence import PresenceSnapshot, PresenceTable
+from chatserver.protocol import ProtocolError
+from chatserver.settings import ChatSettings
+
+log = logging.getLogger(__name__)
+
+PRESENCE_MIN_GAP = 0.25
+"""Seconds between two rounds of presence frames: bursts of joins coalesce into one update."""
+MISSED_BEATS = 3
+"""Beats a pod may miss before its sessions leave the counts."""
+
+
+class Member(Protocol):
+    """What the hub needs of a session (`connection.Connection` in the server)."""
+
+    session_id: str
+    identity: Identity
+    rooms: set[str]
+    last_presence: bytes
+
+    @property
+    def open(self) -> bool: ...
+
+    def send(self, frame: bytes) -> None: ...
+
+    def close_soon(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class _Room:
+    name: str
+    history: RoomHistory
+    members: set[Member] = field(default_factory=set)
+    holds: int = 0
+    """Joins waiting for the follow and sends waiting for their record: keep the room followed."""
+    follow: asyncio.Future[None] | None = None
+
+
+class Hub:
+    """Implements `BrokerListener`; the WebSocket handler calls `attach`, `join`, `send`, ..."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        pod: str,
+        settings: ChatSettings,
+        metrics: ChatMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._broker = broker
+        self._pod = pod
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._sessions: set[Member] = set()
+        self._rooms: dict[str, _Room] = {}
+        self._pending: dict[str, asyncio.Future[str]] = {}
+        self._unfollowing: dict[str, asyncio.Task[None]] = {}
+        self._presence = PresenceTable(
+            own_pod=pod, expire_after=MISSED_BEATS * settings.presence_interval_seconds
+        )
+        self._presence_changed = asyncio.Event()
+        self._last_snapshot: PresenceSnapshot | None = None
+        self._emptied = asyncio.Event()
+        self._emptied.set()
+
+    # Sessions.
+
+    @property
+    def broker_connected(self) -> bool:
+        return self._broker.connected
+
+    def attach(self, member: Member) -> None:
+        self._sessions.add(member)
+        self._emptied.clear()
+        self._metrics.connections.set(len(self._sessions))
+        member.send(
+            protocol.encode_welcome(
+                session=member.session_id,
+                user=member.identity.user,
+                pod=self._pod,
+                users_online=self._snapshot().users_online,
+                rooms=self._settings.rooms,
+            )
+        )
+        self._presence_changed.set()
+
+    def detach(self, member: Member) -> None:
+        self._sessions.discard(member)
+        for name in member.rooms:
+            room = self._rooms.get(name)
+            if room is not None:
+                room.members.discard(member)
+                self._release(room)
+        member.rooms.clear()
+        self._metrics.connections.set(len(self._sessions))
+        if not self._sessions:
+            self._emptied.set()
+        self._presence_changed.set()
+
+    def on_cut(self, member: Member) -> None:
+        """A member was cut as a slow consumer (its handler detaches it when its socket ends)."""
+        self._metrics.slow_consumers.inc()
+        log.warning("cut slow consumer", extra={"user": member.identity.user})
+
+    # Client requests. Each answers the member itself or raises ProtocolError.
+
+    async def join(self, member: Member, name: str, *, since: int | None) -> None:
+        room = self._rooms.get(name)
+        if room is None:
+            room = self._rooms[name] = _Room(name, RoomHistory(self._settings.history_size))
+        room.holds += 1
+        try:
+            await self._followed(room)
+            if member.open:
+                # Nothing awaits from here to send(): no record can reach the member before
+                # its `joined` frame.
+                recovery = room.history.recover(since)
+                room.members.add(member)
+                member.rooms.add(name)
+                member.send(
+                    protocol.encode_joined(
+                        room=name,
+                        members=self._snapshot().rooms.get(name, 0),
+                        history=recovery.frames,
+                        truncated=recovery.truncated,
+                    )
+                )
+                self._presence_changed.set()
+        except BrokerUnavailable as exc:
+            raise ProtocolError(closecodes.UNAVAILABLE, f"cannot join {name} now: {exc}") from None
+        finally:
+            room.holds -= 1
+            self._release(room)
+
+    def leave(self, member: Member, name: str) -> None:
+        room = self._rooms.get(name)
+        if name in member.rooms and room is not None:
+            member.rooms.discard(name)
+            room.members.discard(member)
+            self._release(room)
+            self._presence_changed.set()
+        member.send(protocol.encode_left(name))
+
+    async def send(self, member: Member, request: protocol.Send) -> None:
+        room = self._rooms.get(request.room)
+        if request.room not in member.rooms or room is None:
+            raise ProtocolError(
+                closecodes.NOT_JOINED, f"join {request.room} before sending", ref=request.ref
+            )
+        key = (member.identity.client, request.ref)
+        stored = room.history.find(key)
+        if stored is not None:
+            member.send(protocol.encode_ack(ref=request.ref, id=stored.id))
+            return
+        publish_id = uuid.uuid4().hex
+        body = protocol.encode_record(
+            protocol.MessageRecord(
+                publish_id=publish_id,
+                user=member.identity.name,
+                client=member.identity.client,
+                ref=request.ref,
+                text=request.text,
+                ts=self._clock(),
+                pod=self._pod,
+            )
+        )
+        arrived = self._pending[publish_id] = asyncio.get_running_loop().create_future()
+        room.holds += 1
+        try:
+            async with asyncio.timeout(self._settings.ack_timeout_seconds):
+                await self._broker.append(request.room, body)
+                message_id = await arrived
+        except (BrokerUnavailable, TimeoutError) as exc:
+            raise ProtocolError(
+                closecodes.UNAVAILABLE,
+                f"not confirmed ({exc or 'timeout'}): retry with the same ref",
+                ref=request.ref,
+            ) from None
+        finally:
+            del self._pending[publish_id]
+            room.holds -= 1
+            self._release(room)
+        self._metrics.messages_in.inc()
+        member.send(protocol.encode_ack(ref=request.ref, id=message_id))
+
+    # BrokerListener.
+
+    def on_records(self, records: Sequence[Record]) -> None:
+        now = self._clock()
+        for record in records:
+            room = self._rooms.get(record.room)
+            if room is not None:
+                self._on_record(room, record, now=now)
+
+    def _on_record(self, room: _Room, record: Record, *, now: float) -> None:
+        try:
+            message = protocol.decode_record(record.body)
+        except protocol.BadRecord as exc:
+            log.warning(
+                "skipped a record",
+                extra={"room": room.name, "offset": record.offset, "error": str(exc)},
+            )
+            return
+        key = (message.client, message.ref)
+        stored = room.history.find(key)
+        if stored is None:
+            stored = StoredMessage(
+                offset=record.offset,
+                key=key,
+                frame=protocol.encode_message(
+                    room=room.name,
+                    id=str(record.offset),
+                    user=message.user,
+                    text=message.text,
+                    ts=message.ts,
+                    pod=message.pod,
+                ),
+            )
+            room.history.add(stored)
+            for member in room.members:
+                member.send(stored.frame)
+            self._metrics.messages_out.inc(len(room.members))
+            self._metrics.fanout_latency.observe(max(0.0, now - message.ts))
+        else:
+            # A retry that raced its original (for instance through another backend): every
+            # backend sees the same log, so all of them drop this same record.
+            self._metrics.duplicates.inc()
+        arrived = self._pending.get(message.publish_id)
+        if arrived is not None and not arrived.done():
+            arrived.set_result(stored.id)
+
+    def on_presence(self, beat: PresenceBeat) -> None:
+        if self._presence.observe(beat, now=time.monotonic()):
+            self._presence_changed.set()
+
+    def on_connection_change(self, connected: bool) -> None:
+        self._metrics.broker_connected.set(1 if connected else 0)
+        log.info("broker %s", "connected" if connected else "disconnected")
+        self._presence_changed.set()
+
+    # Presence.
+
+    async def run_presence(self) -> None:
+        """Publish this pod's beat (periodically and soon after changes) and push `presence`
+        frames when the cluster's counts change; runs for the app's whole life."""
+        interval = self._settings.presence_interval_seconds
+        next_beat = 0.0
+        published: tuple[int, dict[str, int]] | None = None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_beat - time.monotonic())):
+                    await self._presence_changed.wait()
+            self._presence_changed.clear()
+            now = time.monotonic()
+            self._presence.expire(now=now)
+            local = (len(self._sessions), self._local_rooms())
+            if local != published or now >= next_beat:
+                next_beat = now + interval
+                if await self._publish_beat(sessions=local[0], rooms=local[1]):
+                    published = local
+            self._push_presence()
+            await asyncio.sleep(PRESENCE_MIN_GAP)
+
+    async def announce_gone(self) -> None:
+        """The last beat: other backends drop this pod's sessions at once."""
+        await self._publish_beat(sessions=0, rooms={}, gone=True)
+
+    async def _publish_beat(
+        self, *, sessions: int, rooms: dict[str, int], gone: bool = False
+    ) -> bool:
+        beat = PresenceBeat(
+            pod=self._pod, sessions=sessions, rooms=rooms, ts=self._clock(), gone=gone
+        )
+        try:
+            await self._broker.publish_presence(beat)
+        except BrokerUnavailable:
+            return False  # best effort: the next beat follows within the interval
+        return True
+
+    def _push_presence(self) -> None:
+        snapshot = self._snapshot()
+        if snapshot == self._last_snapshot:
+            return
+        self._last_snapshot = snapshot
+        frames: dict[frozenset[str], bytes] = {}
+        for member in self._sessions:
+            rooms = frozenset(member.rooms)
+            frame = frames.get(rooms)
+            if frame is None:
+                frame = frames[rooms] = protocol.encode_presence(
+                    users_online=snapshot.users_online,
+                    rooms={room: snapshot.rooms.get(room, 0) for room in sorted(rooms)},
+                )
+            if frame != member.last_presence:
+                member.last_presence = frame
+                member.send(frame)
+
+    def _local_rooms(self) -> dict[str, int]:
+        return {name: len(room.members) for name, room in self._rooms.items() if room.members}
+
+    def _snapshot(self) -> PresenceSnapshot:
+        return self._presence.snapshot(
+            own_sessions=len(self._sessions), own_rooms=self._local_rooms()
+        )
+
+    # Stats and shutdown.
+
+    def stats(self) -> dict[str, object]:
+        """The body of `/api/stats` (DESIGN section 3)."""
+        snapshot = self._snapshot()
+        rooms = Counter(dict.fromkeys(self._settings.rooms, 0))
+        rooms.update(snapshot.rooms)
+        return {
+            "pod": self._pod,
+            "connections": len(self._sessions),
+            "users_online": snapshot.users_online,
+            "rooms": dict(rooms),
+        }
+
+    def drain(self, reason: str) -> None:
+        """Ask every client to reconnect elsewhere, then close each with 1012 once flushed."""
+        frame = protocol.encode_reconnect(reason)
+        for member in self._sessions:
+            member.send(frame)
+            member.close_soon(closecodes.SERVICE_RESTART, reason)
+
+    async def wait_empty(self) -> None:
+        """Until no session is left."""
+        await self._emptied.wait()
+
+    # Following rooms on the broker.
+
+    async def _followed(self, room: _Room) -> None:
+        if room.follow is None:
+            room.follow = asyncio.ensure_future(self._follow(room.name))
+        follow = room.follow
+        try:
+            await asyncio.shield(follow)
+        except BrokerUnavailable:
+            if room.follow is follow:
+                room.follow = None  # the next join tries again
+            raise
+
+    async def _follow(self, name: str) -> None:
+        unfollowing = self._unfollowing.get(name)
+        if unfollowing is not None:
+            await unfollowing  # the broker sees unfollow, then follow, never interleaved
+        await self._broker.follow(name, after=None)
+
+    def _release(self, room: _Room) -> None:
+        """Forget the room once nobody local is in it or about to be."""
+        if room.members or room.holds or self._rooms.get(room.name) is not room:
+            return
+        del self._rooms[room.name]
+        if room.follow is not None:
+            task = asyncio.create_task(self._unfollow(room.name), name=f"unfollow-{room.name}")
+            self._unfollowing[room.name] = task
+
+    async def _unfollow(self, name: str) -> None:
+        try:
+            await self._broker.unfollow(name)
+        except BrokerUnavailable:
+            pass  # a broker that reconnects only re-follows the rooms still followed
+        finally:
+            if self._unfollowing.get(name) is asyncio.current_task():
+                del self._unfollowing[name]

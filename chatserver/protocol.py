@@ -1,0 +1,261 @@
+"""Chat protocol v1, sans I/O: client frames parsed into typed values, server frames encoded.
+
+This is the only module that reads client JSON. Parsing either returns one of the frame types
+below or raises `ProtocolError` carrying the contract's error code; nothing else escapes, so a
+malformed frame can never take its connection (or any other) down.
+
+Server frames are encoded to bytes with orjson once; a `message` frame's bytes are reused as is
+for every recipient and inside the `history` of `joined` frames. orjson escapes every control
+character, so encoded frames never contain a raw newline and can be batched `\\n`-separated.
+
+The record body (what a backend appends to a room's log) is encoded and decoded here too: it is
+the wire format between backends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from chatserver import closecodes
+
+PROTOCOL_VERSION: Final = 1
+ROOM_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+"""Room names (DESIGN section 4), matched with `fullmatch`."""
+MAX_REF_CHARS: Final = 128
+"""A `ref` is a client's dedupe key, typically a UUID; longer ones are refused."""
+_MESSAGE_ID: Final = re.compile(r"[0-9]{1,19}")
+
+
+class ProtocolError(Exception):
+    """A client frame the server refuses; becomes an `error` frame with `code`."""
+
+    def __init__(self, code: str, message: str, *, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    room: str
+    since: int | None
+    """Offset of the last message the client saw (its `id`), or None for the whole window."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    room: str
+    text: str
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientFrame = Join | Leave | Send | Ping
+
+
+def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame:
+    """Parse one client text frame; raises `ProtocolError` for anything the contract refuses."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(closecodes.BAD_REQUEST, f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(closecodes.BAD_REQUEST, "a frame must be a JSON object")
+    kind = obj.get("type")
+    if kind == "send":
+        return _parse_send(obj, max_text_bytes=max_text_bytes)
+    if kind == "join":
+        since = obj.get("since")
+        if since is not None and not (isinstance(since, str) and _MESSAGE_ID.fullmatch(since)):
+            raise ProtocolError(closecodes.BAD_REQUEST, "since: must be a message id (string)")
+        return Join(room=_room(obj), since=None if since is None else int(since))
+    if kind == "leave":
+        return Leave(room=_room(obj))
+    if kind == "ping":
+        return Ping()
+    if not isinstance(kind, str):
+        raise ProtocolError(closecodes.BAD_REQUEST, "type: missing or not a string")
+    raise ProtocolError(closecodes.BAD_REQUEST, f"unknown type {kind[:40]!r}")
+
+
+def _parse_send(obj: Mapping[str, Any], *, max_text_bytes: int) -> Send:
+    ref = obj.get("ref")
+    if not isinstance(ref, str) or not 0 < len(ref) <= MAX_REF_CHARS:
+        raise ProtocolError(
+            closecodes.BAD_REQUEST, f"ref: must be a string of 1-{MAX_REF_CHARS} characters"
+        )
+    try:
+        room = _room(obj)
+    except ProtocolError as exc:
+        raise ProtocolError(exc.code, exc.message, ref=ref) from None
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise ProtocolError(closecodes.BAD_REQUEST, "text: must be a string", ref=ref)
+    if not text.strip():
+        raise ProtocolError(closecodes.BAD_REQUEST, "text: must not be empty", ref=ref)
+    # orjson has already refused lone surrogates, so the text always encodes.
+    size = len(text.encode())
+    if size > max_text_bytes:
+        raise ProtocolError(
+            closecodes.TOO_LARGE, f"text is {size} bytes, over {max_text_bytes}", ref=ref
+        )
+    return Send(room=room, text=text, ref=ref)
+
+
+def _room(obj: Mapping[str, Any]) -> str:
+    room = obj.get("room")
+    if not isinstance(room, str):
+        raise ProtocolError(closecodes.BAD_REQUEST, "room: must be a string")
+    if not ROOM_NAME.fullmatch(room):
+        raise ProtocolError(
+            closecodes.INVALID_ROOM, f"room {room[:70]!r} does not match {ROOM_NAME.pattern}"
+        )
+    return room
+
+
+# Server frames.
+
+
+def encode_welcome(
+    *, session: str, user: str, pod: str, users_online: int, rooms: Sequence[str]
+) -> bytes:
+    """`rooms` (the cluster's always-present rooms) extends the contract's welcome frame."""
+    return orjson.dumps(
+        {
+            "type": "welcome",
+            "protocol": PROTOCOL_VERSION,
+            "session": session,
+            "user": user,
+            "pod": pod,
+            "users_online": users_online,
+            "rooms": list(rooms),
+        }
+    )
+
+
+def encode_message(*, room: str, id: str, user: str, text: str, ts: float, pod: str) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "message",
+            "room": room,
+            "id": id,
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "pod": pod,
+        }
+    )
+
+
+def encode_joined(*, room: str, members: int, history: Iterable[bytes], truncated: bool) -> bytes:
+    """`history` holds encoded `message` frames, spliced in as they are (not re-encoded)."""
+    head = orjson.dumps({"type": "joined", "room": room, "members": members})
+    return b"".join(
+        (
+            head[:-1],
+            b',"history":[',
+            b",".join(history),
+            b'],"truncated":',
+            b"true" if truncated else b"false",
+            b"}",
+        )
+    )
+
+
+def encode_left(room: str) -> bytes:
+    return orjson.dumps({"type": "left", "room": room})
+
+
+def encode_ack(*, ref: str, id: str) -> bytes:
+    return orjson.dumps({"type": "ack", "ref": ref, "id": id})
+
+
+PONG: Final = orjson.dumps({"type": "pong"})
+
+
+def encode_presence(*, users_online: int, rooms: Mapping[str, int]) -> bytes:
+    return orjson.dumps({"type": "presence", "users_online": users_online, "rooms": rooms})
+
+
+def encode_error(code: str, message: str, *, ref: str | None = None) -> bytes:
+    frame: dict[str, str] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    return orjson.dumps(frame)
+
+
+def encode_reconnect(reason: str) -> bytes:
+    return orjson.dumps({"type": "reconnect", "reason": reason})
+
+
+# Record bodies: one accepted message as appended to a room's log.
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    publish_id: str
+    """Unique per append: lets the accepting backend recognise its own record coming back."""
+    user: str
+    client: str
+    ref: str
+    text: str
+    ts: float
+    pod: str
+
+
+class BadRecord(ValueError):
+    """A log record that is not a message body of this protocol version (skipped, logged)."""
+
+
+def encode_record(record: MessageRecord) -> bytes:
+    return orjson.dumps(
+        {
+            "v": PROTOCOL_VERSION,
+            "pid": record.publish_id,
+            "user": record.user,
+            "client": record.client,
+            "ref": record.ref,
+            "text": record.text,
+            "ts": record.ts,
+            "pod": record.pod,
+        }
+    )
+
+
+def decode_record(body: bytes) -> MessageRecord:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRecord(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict) or obj.get("v") != PROTOCOL_VERSION:
+        raise BadRecord("not a version 1 message record")
+    strings = ("pid", "user", "client", "ref", "text", "pod")
+    if not all(isinstance(obj.get(key), str) for key in strings):
+        raise BadRecord(f"fields {strings} must be strings")
+    ts = obj.get("ts")
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        raise BadRecord("ts must be a number")
+    return MessageRecord(
+        publish_id=obj["pid"],
+        user=obj["user"],
+        client=obj["client"],
+        ref=obj["ref"],
+        text=obj["text"],
+        ts=float(ts),
+        pod=obj["pod"],
+    )

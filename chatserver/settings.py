@@ -1,0 +1,203 @@
+"""Settings of the three processes, read from the environment here and nowhere else.
+
+Names and defaults of the contract (DESIGN section 3) are kept as they are; the few extra knobs
+(`HOST`, `CHAT_ALLOWED_ORIGINS`, `CHAT_MAX_FRAME_BYTES`, `CHAT_OUTBOX_BYTES`) have defaults that
+need no setting in normal use.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from chatserver.protocol import ROOM_NAME
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the server cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """What the chat protocol allows, the same for every backend of one cluster."""
+
+    rooms: tuple[str, ...] = ("general",)
+    """Rooms that always exist (`CHAT_ROOMS`): listed in `welcome` and in `/api/stats`."""
+    history_size: int = 100
+    """Messages kept per room in each backend's window (`CHAT_HISTORY_SIZE`); `join` replays
+    at most this many, and dedupe of resent `ref`s covers the same window."""
+    max_message_bytes: int = 4096
+    """Largest `text` of a `send`, in UTF-8 bytes (`CHAT_MAX_MESSAGE_BYTES`)."""
+    rate_per_second: float = 10.0
+    """Token bucket refill per connection (`CHAT_RATE_PER_SECOND`), charged by every frame that
+    touches the broker (`send`, `join`, `leave`); `ping` is free."""
+    rate_burst: int = 20
+    """Token bucket size (`CHAT_RATE_BURST`): a client may briefly go this far above the rate."""
+    drain_seconds: float = 10.0
+    """SIGTERM to exit, at most (`CHAT_DRAIN_SECONDS`); keep it below Kubernetes'
+    terminationGracePeriodSeconds."""
+    allowed_origins: frozenset[str] = frozenset()
+    """Browser origins accepted on /ws besides the page's own (`CHAT_ALLOWED_ORIGINS`,
+    comma-separated, e.g. `https://chat.example.com`)."""
+    max_frame_bytes: int = 64 * 1024
+    """Hard limit of one client frame (`CHAT_MAX_FRAME_BYTES`); larger closes with 1009."""
+    outbox_bytes: int = 1024 * 1024
+    """Bytes queued for one client before it is cut as a slow consumer (`CHAT_OUTBOX_BYTES`);
+    1 MiB is Centrifugo's default and holds hundreds of messages."""
+    heartbeat_seconds: float = 25.0
+    """Server WebSocket ping interval; a client that does not answer is closed. 25 s stays under
+    the usual 60 s idle timeout of load balancers."""
+    presence_interval_seconds: float = 2.0
+    """How often each backend publishes its presence beat; a pod is dropped after 3 missed beats,
+    so a dead backend's users leave the counts in about 6-8 s (contract: within 10 s)."""
+    ack_timeout_seconds: float = 10.0
+    """How long a `send` waits for its record to come back from the broker before answering
+    `unavailable` (the client then retries with the same `ref`)."""
+    abuse_threshold: int = 50
+    """Bad frames in a row after which the connection is closed with 1008."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    """`chatserver backend`."""
+
+    host: str = "0.0.0.0"
+    """Listen address (`HOST`)."""
+    port: int = 3000
+    """Listen port (`PORT`)."""
+    pod: str = field(default_factory=socket.gethostname)
+    """This backend's name in presence and in `message.pod` (`POD_NAME`, default hostname)."""
+    cluster: str = "chat"
+    """Namespace of the broker's exchanges and queues (`CHAT_CLUSTER`)."""
+    rabbitmq_url: str | None = None
+    """AMQP URL (`RABBITMQ_URL`); unset means the in-memory broker, one process only."""
+    chat: ChatSettings = field(default_factory=ChatSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class FrontendSettings:
+    """`chatserver frontend`."""
+
+    host: str = "0.0.0.0"
+    """Listen address (`HOST`)."""
+    port: int = 8080
+    """Listen port (`PORT`)."""
+    backend_urls: tuple[str, ...] = ("http://localhost:3000",)
+    """Backends for /ws (`BACKEND_URL`, comma-separated): each new connection goes to the first
+    one that accepts it, in this order."""
+    allowed_origins: frozenset[str] = frozenset()
+    """As `ChatSettings.allowed_origins` (`CHAT_ALLOWED_ORIGINS`)."""
+    drain_seconds: float = 10.0
+    """SIGTERM to exit, at most (`CHAT_DRAIN_SECONDS`)."""
+
+
+def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r}: {exc}") from exc
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a whole number >= 1")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a number > 0")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError("must be a TCP port, 1-65535")
+    return value
+
+
+def _items(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _rooms(raw: str) -> tuple[str, ...]:
+    rooms = _items(raw)
+    bad = [room for room in rooms if not ROOM_NAME.fullmatch(room)]
+    if bad:
+        raise ValueError(f"invalid room names {bad}: must match {ROOM_NAME.pattern}")
+    return rooms
+
+
+def _origins(raw: str) -> frozenset[str]:
+    origins = _items(raw)
+    bad = [o for o in origins if not re.fullmatch(r"https?://[^/\s]+", o)]
+    if bad:
+        raise ValueError(f"{bad}: an origin is scheme://host[:port], with no path")
+    return frozenset(o.lower() for o in origins)
+
+
+def _urls(raw: str) -> tuple[str, ...]:
+    urls = _items(raw)
+    bad = [u for u in urls if not re.fullmatch(r"https?://[^/\s]+/?", u)]
+    if bad or not urls:
+        raise ValueError(f"{bad or raw}: each backend URL is http(s)://host[:port]")
+    return tuple(u.rstrip("/") for u in urls)
+
+
+def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
+    base = ChatSettings()
+    return ChatSettings(
+        rooms=_read(env, "CHAT_ROOMS", _rooms, base.rooms),
+        history_size=_read(env, "CHAT_HISTORY_SIZE", _positive_int, base.history_size),
+        max_message_bytes=_read(
+            env, "CHAT_MAX_MESSAGE_BYTES", _positive_int, base.max_message_bytes
+        ),
+        rate_per_second=_read(env, "CHAT_RATE_PER_SECOND", _positive_float, base.rate_per_second),
+        rate_burst=_read(env, "CHAT_RATE_BURST", _positive_int, base.rate_burst),
+        drain_seconds=_read(env, "CHAT_DRAIN_SECONDS", _positive_float, base.drain_seconds),
+        allowed_origins=_read(env, "CHAT_ALLOWED_ORIGINS", _origins, base.allowed_origins),
+        max_frame_bytes=_read(env, "CHAT_MAX_FRAME_BYTES", _positive_int, base.max_frame_bytes),
+        outbox_bytes=_read(env, "CHAT_OUTBOX_BYTES", _positive_int, base.outbox_bytes),
+    )
+
+
+def backend_settings_from_env(
+    env: Mapping[str, str], *, default_port: int = 3000
+) -> BackendSettings:
+    base = BackendSettings()
+    return BackendSettings(
+        host=env.get("HOST", "").strip() or base.host,
+        port=_read(env, "PORT", _port, default_port),
+        pod=env.get("POD_NAME", "").strip() or base.pod,
+        cluster=_read(env, "CHAT_CLUSTER", _cluster, base.cluster),
+        rabbitmq_url=env.get("RABBITMQ_URL", "").strip() or None,
+        chat=chat_settings_from_env(env),
+    )
+
+
+def _cluster(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", raw):
+        raise ValueError("letters, digits, '_', '.', '-' (at most 100)")
+    return raw
+
+
+def frontend_settings_from_env(env: Mapping[str, str]) -> FrontendSettings:
+    base = FrontendSettings()
+    return FrontendSettings(
+        host=env.get("HOST", "").strip() or base.host,
+        port=_read(env, "PORT", _port, base.port),
+        backend_urls=_read(env, "BACKEND_URL", _urls, base.backend_urls),
+        allowed_origins=_read(env, "CHAT_ALLOWED_ORIGINS", _origins, base.allowed_origins),
+        drain_seconds=_read(env, "CHAT_DRAIN_SECONDS", _positive_float, base.drain_seconds),
+    )

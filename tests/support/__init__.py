@@ -1,0 +1,1 @@
+"""Helpers for tests that talk to a chat server over real sockets."""

@@ -1,0 +1,255 @@
+"""What the test control plane runs, as data: files, command lines, configs, bootstrap objects.
+
+Pure functions (no I/O), so the whole shape of the cluster reads in one place; starting and
+stopping the processes is `tests.fixtures.controlplane`'s job.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.support.k8s_pki import KeyPair
+
+# Virtual addresses that nothing routes: there is no kube-proxy and kwok's pods run nothing, so
+# these ranges never carry a packet; every real socket is on 127.0.0.1.
+SERVICE_CIDR = "10.96.0.0/16"
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+POD_CIDR = "10.244.0.1/24"
+# kwok manages exactly the Nodes carrying this annotation (and so never a real node of a cluster
+# it is pointed at by mistake).
+KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+DEFAULT_STORAGE_CLASS = "standard"
+
+
+@dataclass(frozen=True)
+class StateDir:
+    """The files of one control plane, all under `root`."""
+
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.root / "etcd"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def kubectl_cache(self) -> Path:
+        return self.root / "kubectl-cache"
+
+    @property
+    def kwok_config(self) -> Path:
+        return self.root / "kwok.yaml"
+
+    @property
+    def state_file(self) -> Path:
+        """Which processes run (for `controlplane down` from another process)."""
+        return self.root / "state.json"
+
+    def kubeconfig(self, user: str) -> Path:
+        return self.root / f"{user}.kubeconfig"
+
+    def log(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The loopback ports of one control plane, all picked free at start."""
+
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+
+    @property
+    def etcd_url(self) -> str:
+        return f"http://127.0.0.1:{self.etcd_client}"
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver}"
+
+
+def etcd_command(bin_dir: Path, state: StateDir, ports: Ports) -> list[str]:
+    peer = f"http://127.0.0.1:{ports.etcd_peer}"
+    return [
+        str(bin_dir / "etcd"),
+        "--name=default",
+        f"--data-dir={state.etcd_data}",
+        f"--listen-client-urls={ports.etcd_url}",
+        f"--advertise-client-urls={ports.etcd_url}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=default={peer}",
+        # A throwaway cluster: durability is worth nothing, fsync latency is worth a lot.
+        "--unsafe-no-fsync=true",
+        "--log-level=warn",
+    ]
+
+
+def apiserver_command(bin_dir: Path, state: StateDir, ports: Ports) -> list[str]:
+    pki = state.pki
+    return [
+        str(bin_dir / "kube-apiserver"),
+        f"--etcd-servers={ports.etcd_url}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={ports.apiserver}",
+        f"--cert-dir={pki}",
+        f"--tls-cert-file={pki / 'apiserver.crt'}",
+        f"--tls-private-key-file={pki / 'apiserver.key'}",
+        f"--client-ca-file={pki / 'ca.crt'}",
+        "--authorization-mode=Node,RBAC",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--allow-privileged=true",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        # The `kubernetes` Service would point at 127.0.0.1, which Endpoints reject and no pod
+        # could reach anyway.
+        "--endpoint-reconciler-type=none",
+        "--profiling=false",
+    ]
+
+
+def controller_manager_command(bin_dir: Path, state: StateDir) -> list[str]:
+    kubeconfig = state.kubeconfig("controller-manager")
+    return [
+        str(bin_dir / "kube-controller-manager"),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        # Its health endpoint is not needed (readiness shows in the objects it creates), and
+        # without it no port has to be found.
+        "--secure-port=0",
+        f"--service-account-private-key-file={state.pki / 'sa.key'}",
+        f"--root-ca-file={state.pki / 'ca.crt'}",
+        # Each controller acts as its own service account, as the built-in RBAC roles expect.
+        "--use-service-account-credentials=true",
+        "--controllers=*",
+        "--enable-garbage-collector=true",
+        # Provisions hostPath PVs under /tmp/hostpath_pv, so PVCs (StatefulSet storage) bind.
+        "--enable-hostpath-provisioner=true",
+        "--profiling=false",
+    ]
+
+
+def scheduler_command(bin_dir: Path, state: StateDir) -> list[str]:
+    kubeconfig = state.kubeconfig("scheduler")
+    return [
+        str(bin_dir / "kube-scheduler"),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        "--secure-port=0",
+        "--profiling=false",
+    ]
+
+
+def kwok_command(bin_dir: Path, state: StateDir) -> list[str]:
+    return [
+        str(bin_dir / "kwok"),
+        f"--kubeconfig={state.kubeconfig('admin')}",
+        # An explicit file, so a developer's ~/.kwok/kwok.yaml never changes the test cluster.
+        f"--config={state.kwok_config}",
+    ]
+
+
+def kwok_configuration() -> dict[str, Any]:
+    """kwok 0.7 options; with no Stage in the file it uses its built-in node and pod stages."""
+    key, value = KWOK_NODE_ANNOTATION
+    return {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokConfiguration",
+        "options": {
+            "manageAllNodes": False,
+            "manageNodesWithAnnotationSelector": f"{key}={value}",
+            "cidr": POD_CIDR,
+            # The address the apiserver would use for logs/exec; kwok serves neither here, so
+            # keep it on loopback rather than kwok's default, a public address.
+            "nodeIP": "127.0.0.1",
+        },
+    }
+
+
+def kubeconfig(*, server: str, ca_pem: bytes, client: KeyPair, user: str) -> dict[str, Any]:
+    """A kubeconfig with the certificates embedded: kopf and the kubernetes client read the file
+    themselves and would resolve relative paths against the wrong directory."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "chatcluster-test",
+                "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": _b64(client.cert_pem),
+                    "client-key-data": _b64(client.key_pem),
+                },
+            }
+        ],
+        "contexts": [
+            {"name": "chatcluster-test", "context": {"cluster": "chatcluster-test", "user": user}}
+        ],
+        "current-context": "chatcluster-test",
+    }
+
+
+def fake_node(name: str) -> dict[str, Any]:
+    """A Node that kwok keeps Ready and whose pods it marks Running; untainted, so unmodified
+    workloads schedule on it."""
+    key, value = KWOK_NODE_ANNOTATION
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {key: value},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+            },
+        },
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+        },
+    }
+
+
+def default_storage_class() -> dict[str, Any]:
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": DEFAULT_STORAGE_CLASS,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": "kubernetes.io/host-path",
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
