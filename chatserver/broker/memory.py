@@ -130,7 +130,9 @@ class MemoryBroker:
             loop.call_soon(follower.deliver, [record])
 
     async def publish_presence(self, beat: PresenceBeat) -> None:
-        self._require_listener()
+        # Best effort, as over RabbitMQ: a beat sent while not started is dropped, not refused.
+        if self._listener is None:
+            return
         loop = asyncio.get_running_loop()
         for broker in self._state.presence_listeners:
             loop.call_soon(broker._deliver_presence, beat)

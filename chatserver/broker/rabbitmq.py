@@ -1,0 +1,444 @@
+"""The RabbitMQ broker: one stream per room, a fanout exchange for presence, over aiormq.
+
+Each room's log is a RabbitMQ stream queue (names in `amqp_wire`). A stream keeps one total order
+and numbers its entries; every delivery carries its entry's number in the `x-stream-offset`
+header, the same for every consumer, and that number is the record's offset. Consumers read
+without removing, starting wherever they ask, so history and live delivery are the same consumer.
+
+Facts this relies on, checked on RabbitMQ 3.10.8 (Debian bookworm) with no plugin enabled:
+- stream queues work over AMQP 0-9-1 (`x-queue-type: stream`, durable), and deliveries carry
+  `x-stream-offset` as an integer header;
+- a stream consumer needs a per-consumer prefetch: consuming without one, or with a global
+  one, closes the channel with PRECONDITION_FAILED; acks only return credit;
+- consuming from a numeric offset delivers exactly the entries from that offset on (the broker
+  drops the earlier entries of the first chunk), and an offset past the end waits for the
+  next entry;
+- there is no "caught up" signal over AMQP 0-9-1 (a stream's declare-ok reports 0 messages), so
+  `follow` appends a sync marker and returns when its own consumer has read it: everything
+  confirmed before the marker sits before it in the log.
+
+Connection loss: the supervisor reconnects, and every followed room is consumed again from
+its last delivered offset + 1 (duplicates from a resumed consumer are dropped by offset), so a
+listener sees each record exactly once across broker restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import aiormq
+import yarl
+from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
+from pamqp.commands import Basic
+from pamqp.common import FieldTable
+
+from chatserver.broker.amqp_wire import (
+    KIND_HEADER,
+    KIND_RECORD,
+    KIND_SYNC,
+    SYNC_TOKEN_HEADER,
+    Topology,
+    check_name,
+    decode_beat,
+    delivery_offset,
+    encode_beat,
+)
+from chatserver.broker.base import BrokerListener, BrokerUnavailable, PresenceBeat, Record
+from chatserver.broker.supervisor import CONNECTION_ERRORS, ConnectionSupervisor
+
+log = logging.getLogger(__name__)
+
+_PERSISTENT = 2
+_TRANSIENT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RabbitMQSettings:
+    """How the broker uses RabbitMQ. Retention applies when a room's stream is first declared."""
+
+    prefetch: int = 200
+    """Unacknowledged deliveries per followed room (messages). Streams require a per-consumer
+    prefetch; RabbitMQ's guidance puts the sweet spot at 100-300, and acks go out once per
+    delivery burst, so credit never runs dry in a burst."""
+
+    retention_bytes: int = 8 * 1024 * 1024
+    """Bytes a room's stream keeps (`x-max-length-bytes`). 8 MiB holds thousands of chat
+    messages, far beyond the hub's history window, and bounds the disk a room can take, since
+    any user can create rooms."""
+
+    segment_bytes: int = 1024 * 1024
+    """Stream segment size (`x-stream-max-segment-size-bytes`). Retention drops whole segments,
+    so small segments make it fine-grained; 1 MiB still holds at least 250 messages of the 4 KiB
+    maximum, more than a full history window."""
+
+    heartbeat: int = 10
+    """AMQP heartbeat (seconds). A dead broker or a silent network partition is noticed within
+    about 3 heartbeats; RabbitMQ's default of 60 s would keep backends "ready" for minutes."""
+
+    connect_timeout: float = 10.0
+    """Seconds for opening a connection (TCP, AMQP handshake), and for closing one."""
+
+    backoff_initial: float = 0.25
+    """Ceiling of the first reconnect delay (seconds); it doubles per failed attempt."""
+
+    backoff_cap: float = 10.0
+    """Largest reconnect delay ceiling (seconds): a backend is back within about this long after
+    the broker is."""
+
+    publish_timeout: float = 10.0
+    """Seconds `append` waits for a publisher confirm before giving up with BrokerUnavailable.
+    Confirms of persistent messages normally take milliseconds to a few hundred (fsync batching);
+    a longer wait means the broker is blocked (disk or memory alarm)."""
+
+    follow_timeout: float = 10.0
+    """Seconds `follow` waits to read a room's history up to its sync marker."""
+
+
+@dataclass(eq=False, slots=True)
+class _Link:
+    """The channels of one connection; a new link is made for every reconnect."""
+
+    publisher: AbstractChannel
+    """Publisher-confirm channel: appends, presence beats and declarations."""
+    consumer: AbstractChannel
+    """Room streams and the presence queue; carries the per-consumer prefetch."""
+    lost: asyncio.Future[None]
+    """Done when this link is torn down: wakes `follow` calls waiting on it."""
+    ready: bool = False
+    declared: set[str] = field(default_factory=set)
+    """Rooms whose stream is declared and bound on this connection."""
+
+
+@dataclass(eq=False, slots=True)
+class _Follower:
+    """A followed room; it outlives links, carrying the offset to resume from."""
+
+    room: str
+    last_offset: int | None
+    """Last offset handed over for delivery (None: nothing yet, start at the oldest entry)."""
+    active: bool = True
+    consumer: tuple[_Link, str] | None = None
+    """The link and consumer tag currently reading this room, if any."""
+    syncs: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    """Sync markers `follow` is waiting for, by token."""
+
+
+class RabbitMQBroker:
+    """A `Broker` shared by every backend of the cluster `cluster` through RabbitMQ at `url`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cluster: str,
+        pod: str,
+        settings: RabbitMQSettings = RabbitMQSettings(),
+    ) -> None:
+        self._topology = Topology(cluster)
+        self._settings = settings
+        amqp_url = yarl.URL(url)
+        if "heartbeat" not in amqp_url.query:
+            amqp_url = amqp_url.update_query(heartbeat=settings.heartbeat)
+        self._supervisor = ConnectionSupervisor(
+            str(amqp_url),
+            on_up=self._on_up,
+            on_down=self._on_down,
+            connect_timeout=settings.connect_timeout,
+            backoff_initial=settings.backoff_initial,
+            backoff_cap=settings.backoff_cap,
+            client_name=f"chatserver {cluster}/{pod}",
+        )
+        self._listener: BrokerListener | None = None
+        self._link: _Link | None = None
+        self._rooms: dict[str, _Follower] = {}
+        # Deliveries of one loop iteration go to the listener in one call, acked with one frame.
+        self._pending: list[tuple[_Follower, Record]] = []
+        self._flush_scheduled = False
+        self._unacked: tuple[_Link, int] | None = None
+        self._acks: set[asyncio.Task[None]] = set()
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None and self._link.ready
+
+    async def start(self, listener: BrokerListener) -> None:
+        self._listener = listener
+        self._supervisor.start()
+
+    async def close(self) -> None:
+        # No on_connection_change(False) for a deliberate close: the listener is going away.
+        self._listener = None
+        for follower in self._rooms.values():
+            follower.active = False
+        self._rooms.clear()
+        await self._supervisor.close()
+        for ack in list(self._acks):
+            ack.cancel()
+
+    async def follow(self, room: str, *, after: int | None = None) -> None:
+        check_name("room", room)
+        link = self._ready_link()
+        if room in self._rooms:
+            return
+        follower = _Follower(room=room, last_offset=after)
+        self._rooms[room] = follower
+        try:
+            await self._consume(link, follower)
+            await self._catch_up(link, follower)
+        except BaseException as exc:
+            if self._rooms.get(room) is follower:
+                del self._rooms[room]
+                await self._drop(follower)
+            if isinstance(exc, CONNECTION_ERRORS):
+                raise BrokerUnavailable(f"cannot follow room {room!r}: {exc!r}") from exc
+            raise
+
+    async def unfollow(self, room: str) -> None:
+        follower = self._rooms.pop(room, None)
+        if follower is not None:
+            await self._drop(follower)
+
+    async def append(self, room: str, body: bytes) -> None:
+        check_name("room", room)
+        link = self._ready_link()
+        try:
+            await self._publish_to_room(link, room, body, {KIND_HEADER: KIND_RECORD})
+        except CONNECTION_ERRORS as exc:
+            raise BrokerUnavailable(f"append to room {room!r} not confirmed: {exc!r}") from exc
+
+    async def publish_presence(self, beat: PresenceBeat) -> None:
+        link = self._link
+        if link is None or not link.ready:
+            return  # best effort: the next beat after reconnecting makes up for it
+        try:
+            await link.publisher.basic_publish(
+                encode_beat(beat),
+                exchange=self._topology.presence_exchange,
+                properties=Basic.Properties(delivery_mode=_TRANSIENT),
+                timeout=self._settings.publish_timeout,
+            )
+        except CONNECTION_ERRORS as exc:
+            log.info("presence beat dropped: %r", exc)
+
+    # Connection life, driven by the supervisor.
+
+    async def _on_up(self, connection: AbstractConnection) -> None:
+        publisher = await connection.channel(publisher_confirms=True)
+        consumer = await connection.channel(publisher_confirms=False)
+        link = self._link = _Link(
+            publisher=publisher,
+            consumer=consumer,
+            lost=asyncio.get_running_loop().create_future(),
+        )
+        for channel in (publisher, consumer):
+            channel.closing.add_done_callback(
+                functools.partial(self._link_broken, link, "channel closed")
+            )
+        consumer.on_consumer_cancel_callbacks.add(
+            functools.partial(self._link_broken, link, "consumer cancelled by the broker")
+        )
+        await consumer.basic_qos(prefetch_count=self._settings.prefetch)
+        await self._consume_presence(link)
+        for follower in list(self._rooms.values()):
+            if follower.active:
+                await self._consume(link, follower)
+        link.ready = True
+        if self._listener is not None:
+            self._listener.on_connection_change(True)
+
+    def _on_down(self) -> None:
+        link, self._link = self._link, None
+        if link is None:
+            return
+        link.lost.set_result(None)
+        for follower in self._rooms.values():
+            follower.consumer = None
+        if link.ready and self._listener is not None:
+            self._listener.on_connection_change(False)
+
+    def _link_broken(self, link: _Link, reason: str, _: object) -> None:
+        if link is self._link:
+            self._supervisor.fail(reason)
+
+    def _ready_link(self) -> _Link:
+        link = self._link
+        if link is None or not link.ready:
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        return link
+
+    # Rooms.
+
+    async def _declare_room(self, link: _Link, room: str) -> None:
+        # Concurrent first uses may both declare: both calls are idempotent, and a lock per
+        # room would cost more than the rare duplicate round trip.
+        if room in link.declared:
+            return
+        stream = self._topology.room_stream(room)
+        await link.publisher.exchange_declare(
+            self._topology.rooms_exchange, exchange_type="direct", durable=True
+        )
+        await link.publisher.queue_declare(
+            stream,
+            durable=True,
+            arguments={
+                "x-queue-type": "stream",
+                "x-max-length-bytes": self._settings.retention_bytes,
+                "x-stream-max-segment-size-bytes": self._settings.segment_bytes,
+            },
+        )
+        await link.publisher.queue_bind(stream, self._topology.rooms_exchange, routing_key=room)
+        link.declared.add(room)
+
+    async def _publish_to_room(
+        self, link: _Link, room: str, body: bytes, headers: FieldTable
+    ) -> None:
+        """Append one entry and return once RabbitMQ confirms it (mandatory: an unroutable
+        entry raises instead of vanishing)."""
+        await self._declare_room(link, room)
+        await link.publisher.basic_publish(
+            body,
+            exchange=self._topology.rooms_exchange,
+            routing_key=room,
+            mandatory=True,
+            properties=Basic.Properties(delivery_mode=_PERSISTENT, headers=headers),
+            timeout=self._settings.publish_timeout,
+        )
+
+    async def _consume(self, link: _Link, follower: _Follower) -> None:
+        await self._declare_room(link, follower.room)
+        start: int | str = "first" if follower.last_offset is None else follower.last_offset + 1
+        ok = await link.consumer.basic_consume(
+            self._topology.room_stream(follower.room),
+            functools.partial(self._on_room_delivery, link, follower),
+            arguments={"x-stream-offset": start},
+        )
+        if ok.consumer_tag is None:
+            raise aiormq.exceptions.AMQPError("basic.consume-ok without a consumer tag")
+        follower.consumer = (link, ok.consumer_tag)
+        if not follower.active:  # unfollowed while this consumer was being set up
+            await self._drop(follower)
+
+    async def _catch_up(self, link: _Link, follower: _Follower) -> None:
+        """Return once this follower has read everything appended before the call."""
+        token = uuid.uuid4().hex
+        seen = follower.syncs[token] = asyncio.get_running_loop().create_future()
+        try:
+            await self._publish_to_room(
+                link, follower.room, b"", {KIND_HEADER: KIND_SYNC, SYNC_TOKEN_HEADER: token}
+            )
+            await asyncio.wait(
+                [seen, link.lost],
+                timeout=self._settings.follow_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            follower.syncs.pop(token, None)
+        if not seen.done():
+            reason = "connection lost" if link.lost.done() else "timed out"
+            raise TimeoutError(f"reading the history of {follower.room!r}: {reason}")
+
+    async def _drop(self, follower: _Follower) -> None:
+        follower.active = False
+        consumer, follower.consumer = follower.consumer, None
+        if consumer is None:
+            return
+        link, tag = consumer
+        if link is self._link:
+            # Ack what was read before cancelling: RabbitMQ forgets a cancelled consumer's
+            # deliveries, and acking one of them afterwards would close the channel.
+            await self._send_ack()
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await link.consumer.basic_cancel(tag)
+
+    # Deliveries. Called by aiormq in delivery order (one task each, started in order).
+
+    async def _on_room_delivery(
+        self, link: _Link, follower: _Follower, message: DeliveredMessage
+    ) -> None:
+        # async only because aiormq wants a coroutine; it never awaits, so deliveries are
+        # handled one by one, in the order their tasks were created.
+        if not follower.active:
+            return
+        self._unacked = (link, _delivery_tag(message))
+        headers = message.header.properties.headers or {}
+        offset = delivery_offset(headers)
+        if follower.last_offset is not None and offset <= follower.last_offset:
+            self._schedule_flush()
+            return
+        follower.last_offset = offset
+        kind = headers.get(KIND_HEADER)
+        if kind == KIND_RECORD:
+            record = Record(room=follower.room, offset=offset, body=message.body)
+            self._pending.append((follower, record))
+        elif kind == KIND_SYNC:
+            seen = follower.syncs.pop(str(headers.get(SYNC_TOKEN_HEADER)), None)
+            if seen is not None:
+                self._flush()  # the records before the marker go out before follow() returns
+                seen.set_result(None)
+                return
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        if self._unacked is not None:
+            ack = asyncio.get_running_loop().create_task(self._send_ack())
+            self._acks.add(ack)
+            ack.add_done_callback(self._acks.discard)
+        records = _active(pending)
+        if records and self._listener is not None:
+            self._listener.on_records(records)
+
+    async def _send_ack(self) -> None:
+        unacked, self._unacked = self._unacked, None
+        if unacked is None:
+            return
+        link, tag = unacked
+        if link is self._link:
+            # One cumulative ack per burst: for a stream an ack only returns credit.
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await link.consumer.basic_ack(tag, multiple=True)
+
+    async def _consume_presence(self, link: _Link) -> None:
+        exchange = self._topology.presence_exchange
+        await link.publisher.exchange_declare(exchange, exchange_type="fanout", durable=True)
+        # Server-named and exclusive: it dies with the connection, and RabbitMQ 4.3 refuses
+        # transient queues that are not exclusive.
+        declared = await link.consumer.queue_declare("", exclusive=True, auto_delete=True)
+        queue = declared.queue
+        assert queue is not None  # the broker always names a server-named queue
+        await link.consumer.queue_bind(queue, exchange)
+        await link.consumer.basic_consume(queue, self._on_presence_delivery, no_ack=True)
+
+    async def _on_presence_delivery(self, message: DeliveredMessage) -> None:
+        try:
+            beat = decode_beat(message.body)
+        except ValueError as exc:
+            log.warning("ignored a presence beat: %s", exc)
+            return
+        if self._listener is not None:
+            self._listener.on_presence(beat)
+
+
+def _delivery_tag(message: DeliveredMessage) -> int:
+    delivery = message.delivery
+    if not isinstance(delivery, Basic.Deliver) or delivery.delivery_tag is None:
+        raise TypeError(f"not a consumer delivery: {delivery!r}")
+    tag: int = delivery.delivery_tag
+    return tag
+
+
+def _active(pending: Iterable[tuple[_Follower, Record]]) -> list[Record]:
+    """Records of rooms still followed: a room unfollowed since delivery gets nothing more."""
+    return [record for follower, record in pending if follower.active]

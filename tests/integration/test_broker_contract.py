@@ -1,0 +1,211 @@
+"""The broker contract (chatserver/broker/base.py), run against every implementation.
+
+Each test builds a small cluster of backends, each with its own broker and listener: siblings of
+one MemoryBroker, or RabbitMQBrokers on one cluster name of the session's RabbitMQ node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from chatserver.broker import Broker, BrokerUnavailable, PresenceBeat, Record
+from chatserver.broker.memory import MemoryBroker
+from chatserver.broker.rabbitmq import RabbitMQBroker, RabbitMQSettings
+from tests.fixtures.rabbitmq import RabbitMQNode
+
+WAIT = 30.0
+"""Seconds any awaited condition gets: generous, for a node restart on a busy shared machine."""
+
+FAST_RECONNECT = RabbitMQSettings(backoff_initial=0.05, backoff_cap=0.5, heartbeat=2)
+
+
+class RecordingListener:
+    """Keeps everything a broker delivers and lets a test await a condition on it."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.beats: list[PresenceBeat] = []
+        self.changes: list[bool] = []
+        self._changed = asyncio.Event()
+
+    def on_records(self, records: Sequence[Record]) -> None:
+        self.records.extend(records)
+        self._changed.set()
+
+    def on_presence(self, beat: PresenceBeat) -> None:
+        self.beats.append(beat)
+        self._changed.set()
+
+    def on_connection_change(self, connected: bool) -> None:
+        self.changes.append(connected)
+        self._changed.set()
+
+    def bodies(self, room: str) -> list[bytes]:
+        return [r.body for r in self.records if r.room == room]
+
+    def offsets(self, room: str) -> list[int]:
+        return [r.offset for r in self.records if r.room == room]
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(WAIT):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def until_records(self, count: int) -> None:
+        await self.until(lambda: len(self.records) >= count)
+
+
+@dataclass
+class Backend:
+    broker: Broker
+    listener: RecordingListener
+
+
+@dataclass
+class Cluster:
+    """Makes started backends that share one cluster's logs and presence."""
+
+    make_broker: Callable[[str], Broker]
+    backends: list[Backend] = field(default_factory=list)
+
+    async def backend(self) -> Backend:
+        backend = Backend(self.make_broker(f"pod-{len(self.backends)}"), RecordingListener())
+        self.backends.append(backend)
+        await backend.broker.start(backend.listener)
+        await backend.listener.until(lambda: backend.broker.connected)
+        return backend
+
+
+def memory_cluster() -> Callable[[str], Broker]:
+    first = MemoryBroker()
+    made = iter([first])
+    return lambda pod: next(made, None) or first.sibling()
+
+
+def rabbitmq_cluster(node: RabbitMQNode) -> Callable[[str], Broker]:
+    name = f"t{uuid.uuid4().hex[:12]}"
+    return lambda pod: RabbitMQBroker(node.url, cluster=name, pod=pod, settings=FAST_RECONNECT)
+
+
+@pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    if request.param == "memory":
+        made = Cluster(memory_cluster())
+    else:
+        made = Cluster(rabbitmq_cluster(request.getfixturevalue("rabbitmq")))
+    yield made
+    for backend in made.backends:
+        await backend.broker.close()
+
+
+async def test_every_follower_sees_the_same_records_at_the_same_offsets(cluster: Cluster) -> None:
+    a, b = await cluster.backend(), await cluster.backend()
+    await a.broker.follow("general")
+    await b.broker.follow("general")
+    sent = [b"a%d" % i for i in range(40)] + [b"b%d" % i for i in range(40)]
+
+    await asyncio.gather(
+        *(a.broker.append("general", body) for body in sent[:40]),
+        *(b.broker.append("general", body) for body in sent[40:]),
+    )
+    for backend in (a, b):
+        await backend.listener.until_records(len(sent))
+
+    assert a.listener.records == b.listener.records
+    assert sorted(a.listener.bodies("general")) == sorted(sent)
+    offsets = a.listener.offsets("general")
+    assert offsets == sorted(set(offsets))
+
+
+async def test_follow_returns_with_the_history_complete(cluster: Cluster) -> None:
+    writer, reader = await cluster.backend(), await cluster.backend()
+    sent = [b"m%d" % i for i in range(10)]
+    for body in sent:
+        await writer.broker.append("general", body)
+
+    await reader.broker.follow("general")
+
+    assert reader.listener.bodies("general") == sent
+
+
+async def test_follow_after_an_offset_replays_exactly_the_later_records(cluster: Cluster) -> None:
+    writer, first, second = (
+        await cluster.backend(),
+        await cluster.backend(),
+        await cluster.backend(),
+    )
+    for i in range(6):
+        await writer.broker.append("general", b"m%d" % i)
+    await first.broker.follow("general")
+    seen = first.listener.records
+
+    await second.broker.follow("general", after=seen[2].offset)
+
+    assert second.listener.records == seen[3:]
+
+
+async def test_follow_of_a_followed_room_delivers_nothing_twice(cluster: Cluster) -> None:
+    backend = await cluster.backend()
+    await backend.broker.append("general", b"once")
+    await backend.broker.follow("general")
+
+    await backend.broker.follow("general")
+    await backend.broker.follow("other")  # a full round trip through the broker
+
+    assert backend.listener.bodies("general") == [b"once"]
+
+
+async def test_rooms_are_separate_logs(cluster: Cluster) -> None:
+    backend = await cluster.backend()
+    await backend.broker.append("general", b"for general")
+    await backend.broker.append("random", b"for random")
+
+    await backend.broker.follow("random")
+
+    assert [(r.room, r.body) for r in backend.listener.records] == [("random", b"for random")]
+
+
+async def test_unfollow_stops_delivery(cluster: Cluster) -> None:
+    leaving, staying = await cluster.backend(), await cluster.backend()
+    for backend in (leaving, staying):
+        await backend.broker.follow("general")
+    await staying.broker.append("general", b"before")
+    await leaving.listener.until(lambda: leaving.listener.bodies("general") == [b"before"])
+
+    await leaving.broker.unfollow("general")
+    await leaving.broker.unfollow("general")  # idempotent
+    await staying.broker.append("general", b"after")
+    await staying.listener.until_records(2)
+    await leaving.broker.follow("other")  # a full round trip through the broker
+
+    assert leaving.listener.bodies("general") == [b"before"]
+
+
+async def test_presence_reaches_every_backend_including_the_sender(cluster: Cluster) -> None:
+    a, b = await cluster.backend(), await cluster.backend()
+    beats = [
+        PresenceBeat(pod="pod-0", sessions=3, rooms={"general": 2, "random": 1}, ts=1.5),
+        PresenceBeat(pod="pod-1", sessions=0, ts=2.0, gone=True),
+    ]
+
+    await a.broker.publish_presence(beats[0])
+    await b.broker.publish_presence(beats[1])
+
+    for listener in (a.listener, b.listener):
+        await listener.until(lambda: len(listener.beats) >= 2)  # noqa: B023 (awaited right here)
+        assert sorted(listener.beats, key=lambda beat: beat.pod) == beats
+
+
+async def test_a_broker_that_is_not_started_refuses_writes(cluster: Cluster) -> None:
+    idle = cluster.make_broker("idle")
+
+    with pytest.raises(BrokerUnavailable):
+        await idle.append("general", b"nowhere")
+    with pytest.raises(BrokerUnavailable):
+        await idle.follow("general")
