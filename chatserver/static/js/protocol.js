@@ -10,7 +10,7 @@ export function roomNameProblem(name) {
   if (name.length > 64) return "A room name has at most 64 characters.";
   if (/[A-Z]/.test(name)) return "Use lowercase letters: try “" + name.toLowerCase() + "”.";
   if (!/^[a-z0-9]/.test(name)) return "Start with a lowercase letter or a digit.";
-  if (!ROOM_NAME.test(name)) return "Use only a–z, 0–9, “-” and “_”.";
+  if (!ROOM_NAME.test(name)) return "Use only a-z, 0-9, “-” and “_”.";
   return null;
 }
 

@@ -1,0 +1,239 @@
+"""The chat UI against one `chatserver dev` process: what a person does and sees in one room."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import WebSocketRoute, expect
+
+from tests.e2e.conftest import OpenChat
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def dev_url(spawn_chat):  # type: ignore[no-untyped-def]
+    return spawn_chat("dev").url
+
+
+def test_two_people_see_each_others_messages_and_the_room_count(
+    open_chat: OpenChat, dev_url: str
+) -> None:
+    ada = open_chat(dev_url)
+    ada.sign_in("Ada")
+    grace = open_chat(dev_url)
+    grace.sign_in("Grace")
+
+    ada.send("Hello Grace")
+    grace.expect_delivered("Hello Grace")
+    grace.send("Hi Ada")
+    ada.expect_delivered("Hi Ada")
+
+    for page in (ada, grace):
+        expect(page.users_online).to_have_text("2 people online")
+        expect(page.room_members).to_have_text("2 members")
+    expect(ada.message("Hello Grace").locator(".author")).to_have_text("Ada")
+
+
+def test_markup_in_a_message_is_shown_as_text_and_runs_nothing(
+    open_chat: OpenChat, dev_url: str
+) -> None:
+    attacker = open_chat(dev_url)
+    attacker.sign_in('<b onmouseover="alert(3)">Mallory</b>')
+    reader = open_chat(dev_url)
+    reader.sign_in("Reader")
+    payloads = ["<img src=x onerror=alert(1)>", "<script>alert(2)</script>"]
+
+    for text in payloads:
+        attacker.send(text)
+    for page in (attacker, reader):
+        for text in payloads:
+            page.expect_delivered(text)
+        expect(page.page.locator("#messages img, #messages script, #messages b")).to_have_count(0)
+    expect(reader.message(payloads[0]).locator(".author")).to_have_text(
+        '<b onmouseover="alert(3)">Mallory</b>'
+    )
+    # The open_chat fixture fails the test if any page opened a dialog or threw.
+
+
+def test_a_room_name_is_checked_before_joining(open_chat: OpenChat, dev_url: str) -> None:
+    page = open_chat(dev_url)
+    page.sign_in("Ada")
+    room_input = page.page.get_by_role("textbox", name="Join or create a room")
+
+    page.join("Design Review")
+    expect(page.page.locator("#room-error")).to_have_text(re.compile("lowercase"))
+    expect(room_input).to_have_attribute("aria-invalid", "true")
+    page.join("-design")
+    expect(page.page.locator("#room-error")).to_have_text(re.compile("Start with"))
+
+    page.join("design-review")
+    expect(page.page.locator("#room-error")).to_be_hidden()
+    expect(page.page.locator("#room-name")).to_have_text("design-review")
+    expect(page.page.locator('#room-list [aria-current="page"]')).to_have_attribute(
+        "data-room", "design-review"
+    )
+    expect(page.room_members).to_have_text("1 member")
+
+
+def test_join_send_leave_and_unread_counts(open_chat: OpenChat, dev_url: str) -> None:
+    ada = open_chat(dev_url)
+    ada.sign_in("Ada")
+    grace = open_chat(dev_url)
+    grace.sign_in("Grace")
+    grace.join("random")
+    ada.join("random")
+    expect(grace.room_members).to_have_text("2 members")
+
+    ada.select_room("general")
+    grace.send("in random while Ada reads general")
+    badge = ada.page.locator('#room-list [data-room="random"] .badge')
+    expect(badge).to_have_text("1")
+    ada.select_room("random")
+    expect(badge).to_have_count(0)
+    ada.expect_delivered("in random while Ada reads general")
+
+    ada.page.get_by_role("button", name="Leave").click()
+    expect(ada.page.locator('#room-list [data-room="random"]')).to_have_count(0)
+    expect(ada.page.locator("#room-name")).to_have_text("general")
+    expect(grace.room_members).to_have_text("1 member")
+
+
+def test_the_display_name_and_rooms_are_remembered_by_the_browser(
+    open_chat: OpenChat, dev_url: str
+) -> None:
+    page = open_chat(dev_url)
+    page.sign_in("Ada")
+    page.join("kept")
+    page.expect_live()
+
+    page.page.reload()
+    page.expect_live()
+    expect(page.page.get_by_role("dialog")).to_be_hidden()
+    expect(page.page.locator("#my-name")).to_have_text("Ada")
+    expect(page.page.locator("#room-name")).to_have_text("kept")
+    expect(page.page.locator("#room-list .room")).to_have_count(2)
+
+
+def test_times_are_shown_in_the_readers_time_zone(open_chat: OpenChat, dev_url: str) -> None:
+    zone = "Asia/Kolkata"  # UTC+05:30: a half-hour offset shows a UTC clock at a glance
+    page = open_chat(dev_url, timezone_id=zone)
+    page.sign_in("Ada")
+    page.send("what time is it")
+    page.expect_delivered("what time is it")
+
+    time = page.message("what time is it").locator("time")
+    utc = datetime.fromisoformat(time.get_attribute("datetime") or "")
+    expect(time).to_have_text(utc.astimezone(ZoneInfo(zone)).strftime("%H:%M"))
+
+
+def test_a_long_word_wraps_inside_the_message_list(open_chat: OpenChat, dev_url: str) -> None:
+    page = open_chat(dev_url)
+    page.sign_in("Ada")
+    word = "x" * 600
+    page.send(word)
+    page.expect_delivered(word)
+
+    scroll_width, client_width = page.page.locator("#messages").evaluate(
+        "list => [list.scrollWidth, list.clientWidth]"
+    )
+    assert scroll_width <= client_width
+
+
+def test_the_chat_is_usable_with_the_keyboard_alone(open_chat: OpenChat, dev_url: str) -> None:
+    page = open_chat(dev_url)
+    keyboard = page.page.keyboard
+    expect(page.page.get_by_role("textbox", name="Display name")).to_be_focused()
+    keyboard.type("Keys")
+    keyboard.press("Enter")
+    page.expect_live()
+
+    expect(page.composer).to_be_focused()
+    keyboard.type("typed, not clicked")
+    keyboard.press("Enter")
+    page.expect_delivered("typed, not clicked")
+
+    page.page.get_by_role("textbox", name="Join or create a room").focus()
+    keyboard.type("keys-only")
+    keyboard.press("Enter")
+    expect(page.page.locator("#room-name")).to_have_text("keys-only")
+    expect(page.composer).to_be_focused()
+
+
+def test_a_message_typed_while_offline_is_sent_once_when_back_online(
+    open_chat: OpenChat, dev_url: str
+) -> None:
+    reader = open_chat(dev_url)
+    reader.sign_in("Reader")
+    writer = open_chat(dev_url)
+    writer.sign_in("Writer")
+
+    writer.page.context.set_offline(True)
+    expect(writer.connection).to_have_attribute("data-state", "offline")
+    expect(writer.connection).to_contain_text("Offline")
+    writer.send("written on the train")
+    expect(writer.message("written on the train")).to_have_class(re.compile(r"\bpending\b"))
+    expect(writer.message("written on the train")).to_contain_text("Waiting for the connection")
+
+    writer.page.context.set_offline(False)
+    writer.expect_live()
+    writer.expect_delivered("written on the train")
+    reader.expect_delivered("written on the train")
+
+
+def test_an_unacknowledged_send_is_resent_with_its_ref_and_shown_once(
+    open_chat: OpenChat, dev_url: str
+) -> None:
+    """The ack is lost with the connection: the resend must reuse the ref, so no duplicate."""
+    reader = open_chat(dev_url)
+    reader.sign_in("Reader")
+    writer = open_chat(dev_url)
+    connections: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+    sent: list[list[dict[str, object]]] = []
+
+    def relay(page_side: WebSocketRoute) -> None:
+        server_side = page_side.connect_to_server()
+        loses_acks = not connections  # only the first connection loses its acks
+        frames: list[dict[str, object]] = []
+        connections.append((page_side, server_side))
+        sent.append(frames)
+
+        def to_server(data: str | bytes) -> None:
+            frames.append(json.loads(data))
+            server_side.send(data)
+
+        def to_page(data: str | bytes) -> None:
+            if loses_acks and isinstance(data, str):
+                kept = [line for line in data.split("\n") if json.loads(line)["type"] != "ack"]
+                if not kept:
+                    return
+                data = "\n".join(kept)
+            page_side.send(data)
+
+        page_side.on_message(to_server)
+        server_side.on_message(to_page)
+
+    writer.page.route_web_socket(re.compile(r"/ws\b"), relay)
+    writer.page.reload()
+    writer.sign_in("Writer")
+    writer.send("exactly once please")
+    reader.expect_delivered("exactly once please")
+    (ref,) = [f["ref"] for f in sent[0] if f["type"] == "send"]
+
+    writer.watch_connection()
+    for side in connections[0]:
+        side.close()
+    writer.expect_reconnected()
+    # Frames of one connection arrive in order: once this later send is through, the resend
+    # of the unacknowledged one (made right after the welcome) has been relayed too.
+    writer.send("sent after the reconnect")
+    reader.expect_delivered("sent after the reconnect")
+    assert ref in [f["ref"] for f in sent[-1] if f["type"] == "send"]
+    writer.expect_delivered("exactly once please")
+    reader.page.reload()
+    reader.expect_live()
+    reader.expect_delivered("exactly once please")
