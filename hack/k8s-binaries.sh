@@ -6,8 +6,17 @@
 # machines, so neither kind node images nor envtest tarballs can be fetched. The Go module proxy
 # is reachable, and every binary below is a Go main package.
 #
-# Prints the cache directory as its last line.
+# Prints the cache directory as its last line. With --cached-only it never builds: it fails at
+# once when the binaries are missing (the test fixtures use this rather than start a long build
+# under a test timeout).
 set -euo pipefail
+
+cached_only=false
+case "${1:-}" in
+  "") ;;
+  --cached-only) cached_only=true ;;
+  *) echo "usage: $0 [--cached-only]" >&2; exit 2 ;;
+esac
 
 K8S_VERSION=${K8S_VERSION:-v1.33.13}
 # etcd 3.5 rather than Debian's 3.4.23: kube-apiserver 1.33 needs >= 3.4.31 / 3.5.13 for
@@ -29,6 +38,10 @@ have_all() {
 if have_all; then
   echo "$OUT"
   exit 0
+fi
+if $cached_only; then
+  echo "k8s-binaries: not built yet in $OUT; run \`make k8s-binaries\` (a cold build takes minutes)" >&2
+  exit 1
 fi
 
 command -v go >/dev/null || { echo "k8s-binaries: go is required (Go >= 1.24)" >&2; exit 1; }
