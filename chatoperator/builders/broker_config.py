@@ -1,0 +1,52 @@
+"""The ConfigMap ``<name>-rabbitmq``: rabbitmq.conf and enabled_plugins for the broker pods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatoperator.builders.meta import RABBITMQ, child_name, metadata
+from chatoperator.builders.network import AMQP_PORT
+from chatoperator.spec import Cluster
+
+# Streams hold the chat history; the stream plugin adds their native protocol on 5552 (the chat
+# server itself reads streams over AMQP 0.9.1, which needs no plugin).
+ENABLED_PLUGINS = "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_stream].\n"
+
+
+def headless_service_name(cluster: Cluster) -> str:
+    return f"{child_name(cluster, RABBITMQ)}-nodes"
+
+
+def node_name(cluster: Cluster, ordinal: int) -> str:
+    """The Erlang node name of StatefulSet pod ``ordinal``: stable across restarts."""
+    pod = f"{child_name(cluster, RABBITMQ)}-{ordinal}"
+    return f"rabbit@{pod}.{headless_service_name(cluster)}.{cluster.namespace}"
+
+
+def rabbitmq_conf(cluster: Cluster) -> str:
+    # classic_config lists every node by its stable name, so forming the cluster needs no
+    # Kubernetes API access (and no RBAC) from the broker pods.
+    nodes = [
+        f"cluster_formation.classic_config.nodes.{i + 1} = {node_name(cluster, i)}"
+        for i in range(cluster.spec.rabbitmq.replicas)
+    ]
+    return "\n".join(
+        [
+            f"listeners.tcp.default = {AMQP_PORT}",
+            "log.console = true",
+            "log.file = false",
+            "cluster_formation.peer_discovery_backend = classic_config",
+            *nodes,
+            "queue_leader_locator = balanced",
+            "",
+        ]
+    )
+
+
+def build_broker_config(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(cluster, name=child_name(cluster, RABBITMQ), component=RABBITMQ),
+        "data": {"rabbitmq.conf": rabbitmq_conf(cluster), "enabled_plugins": ENABLED_PLUGINS},
+    }

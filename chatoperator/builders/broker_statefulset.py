@@ -1,0 +1,199 @@
+"""The StatefulSet ``<name>-rabbitmq``: the operator's own broker, when no external one is set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatoperator.builders.broker_config import (
+    ENABLED_PLUGINS,
+    headless_service_name,
+    rabbitmq_conf,
+)
+from chatoperator.builders.broker_secret import COOKIE_KEY, PASSWORD_KEY, USERNAME_KEY
+from chatoperator.builders.meta import (
+    CONFIG_HASH_ANNOTATION,
+    RABBITMQ,
+    child_name,
+    container_security_context,
+    digest,
+    labels,
+    metadata,
+    pod_security_context,
+    selector_labels,
+    spread_across_nodes,
+)
+from chatoperator.builders.network import (
+    AMQP_PORT,
+    DISTRIBUTION_PORT,
+    EPMD_PORT,
+    MANAGEMENT_PORT,
+    PROMETHEUS_PORT,
+    STREAM_PORT,
+)
+from chatoperator.spec import Cluster
+
+RABBITMQ_UID = 999
+"""The ``rabbitmq`` user of the official image."""
+
+DATA_DIR = "/var/lib/rabbitmq"
+COOKIE_MOUNT = "/etc/rabbitmq-cookie"
+
+# Memory request equals the limit: a broker evicted or OOM-killed under node pressure loses
+# its queues' leadership, so it gets the Guaranteed memory class.
+DEFAULT_RESOURCES = {
+    "requests": {"cpu": "200m", "memory": "512Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
+
+# Erlang refuses a cookie file others can read, and a Secret volume cannot be owned by the
+# rabbitmq user, so an init container copies it into the data volume with mode 0600.
+_COPY_COOKIE = (
+    f"cp {COOKIE_MOUNT}/.erlang.cookie {DATA_DIR}/.erlang.cookie"
+    f" && chmod 600 {DATA_DIR}/.erlang.cookie"
+)
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
+    broker = cluster.spec.rabbitmq
+    name = child_name(cluster, RABBITMQ)
+    headless = headless_service_name(cluster)
+    config_hash = digest({"conf": rabbitmq_conf(cluster), "plugins": ENABLED_PLUGINS})
+    data_volume: list[dict[str, Any]] = []
+    claim_templates: list[dict[str, Any]] = []
+    if broker.storage is None:
+        data_volume = [{"name": "data", "emptyDir": {}}]
+    else:
+        claim_spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": broker.storage.size}},
+        }
+        if broker.storage.storage_class_name:
+            claim_spec["storageClassName"] = broker.storage.storage_class_name
+        claim_templates = [
+            {
+                "metadata": {"name": "data", "labels": labels(cluster, RABBITMQ)},
+                "spec": claim_spec,
+            }
+        ]
+    volume_mounts = [
+        {"name": "data", "mountPath": DATA_DIR},
+        {"name": "config", "mountPath": "/etc/rabbitmq", "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    spec: dict[str, Any] = {
+        "replicas": broker.replicas,
+        "serviceName": headless,
+        # Nodes wait for each other at boot; starting them one by one would deadlock a restart
+        # of the whole cluster.
+        "podManagementPolicy": "Parallel",
+        "selector": {"matchLabels": selector_labels(cluster, RABBITMQ)},
+        "template": {
+            "metadata": {
+                "labels": labels(cluster, RABBITMQ),
+                "annotations": {CONFIG_HASH_ANNOTATION: config_hash},
+            },
+            "spec": {
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": pod_security_context(RABBITMQ_UID),
+                "terminationGracePeriodSeconds": 60,
+                "topologySpreadConstraints": spread_across_nodes(cluster, RABBITMQ),
+                "initContainers": [
+                    {
+                        "name": "copy-erlang-cookie",
+                        "image": broker.image,
+                        "command": ["sh", "-c", _COPY_COOKIE],
+                        "securityContext": container_security_context(),
+                        "resources": {
+                            "requests": {"cpu": "10m", "memory": "16Mi"},
+                            "limits": {"cpu": "100m", "memory": "32Mi"},
+                        },
+                        "volumeMounts": [
+                            {"name": "data", "mountPath": DATA_DIR},
+                            {"name": "erlang-cookie", "mountPath": COOKIE_MOUNT, "readOnly": True},
+                        ],
+                    }
+                ],
+                "containers": [
+                    {
+                        "name": "rabbitmq",
+                        "image": broker.image,
+                        "env": [
+                            {
+                                "name": "MY_POD_NAME",
+                                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                            },
+                            {"name": "RABBITMQ_USE_LONGNAME", "value": "true"},
+                            {
+                                "name": "RABBITMQ_NODENAME",
+                                "value": f"rabbit@$(MY_POD_NAME).{headless}.{cluster.namespace}",
+                            },
+                            _secret_env("RABBITMQ_DEFAULT_USER", name, USERNAME_KEY),
+                            _secret_env("RABBITMQ_DEFAULT_PASS", name, PASSWORD_KEY),
+                        ],
+                        "ports": [
+                            {"name": "amqp", "containerPort": AMQP_PORT, "protocol": "TCP"},
+                            {"name": "stream", "containerPort": STREAM_PORT, "protocol": "TCP"},
+                            {
+                                "name": "management",
+                                "containerPort": MANAGEMENT_PORT,
+                                "protocol": "TCP",
+                            },
+                            {
+                                "name": "prometheus",
+                                "containerPort": PROMETHEUS_PORT,
+                                "protocol": "TCP",
+                            },
+                            {"name": "epmd", "containerPort": EPMD_PORT, "protocol": "TCP"},
+                            {
+                                "name": "cluster-links",
+                                "containerPort": DISTRIBUTION_PORT,
+                                "protocol": "TCP",
+                            },
+                        ],
+                        "readinessProbe": {
+                            "tcpSocket": {"port": "amqp"},
+                            "initialDelaySeconds": 10,
+                            "periodSeconds": 10,
+                            "failureThreshold": 3,
+                        },
+                        # Generous: a node syncing queues at boot is slow, and a restart then
+                        # only makes it slower.
+                        "livenessProbe": {
+                            "tcpSocket": {"port": "epmd"},
+                            "initialDelaySeconds": 60,
+                            "periodSeconds": 20,
+                            "failureThreshold": 6,
+                        },
+                        "resources": DEFAULT_RESOURCES,
+                        "securityContext": container_security_context(),
+                        "volumeMounts": volume_mounts,
+                    }
+                ],
+                "volumes": [
+                    *data_volume,
+                    {"name": "config", "configMap": {"name": name}},
+                    {
+                        "name": "erlang-cookie",
+                        "secret": {
+                            "secretName": name,
+                            "items": [{"key": COOKIE_KEY, "path": ".erlang.cookie"}],
+                        },
+                    },
+                    {"name": "tmp", "emptyDir": {}},
+                ],
+            },
+        },
+    }
+    if claim_templates:
+        spec["volumeClaimTemplates"] = claim_templates
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(cluster, name=name, component=RABBITMQ),
+        "spec": spec,
+    }

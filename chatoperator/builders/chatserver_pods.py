@@ -1,0 +1,133 @@
+"""The shared shape of the two chatserver Deployments (backend and frontend, one image)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chatoperator.builders.meta import (
+    CONFIG_HASH_ANNOTATION,
+    child_name,
+    container_security_context,
+    digest,
+    labels,
+    metadata,
+    pod_security_context,
+    selector_labels,
+    spread_across_nodes,
+)
+from chatoperator.spec import Cluster, Resources
+
+CHATSERVER_UID = 10001
+"""The unprivileged user the chatserver image runs as (deploy/chatserver.Dockerfile)."""
+
+DRAIN_SECONDS = 10
+"""``CHAT_DRAIN_SECONDS``: how long a backend lets clients reconnect elsewhere on SIGTERM."""
+
+PRESTOP_SECONDS = 5
+"""Delay before SIGTERM, so endpoints drop the pod before it starts refusing connections."""
+
+TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + DRAIN_SECONDS + 10
+"""preStop plus the drain plus a margin for the process to exit after its last close."""
+
+
+@dataclass(frozen=True)
+class ChatserverPods:
+    component: str
+    command: str
+    """The ``chatserver`` subcommand: ``backend`` or ``frontend``."""
+    port: int
+    env: Sequence[dict[str, Any]]
+    """Everything the process reads at start; its digest is the config hash."""
+    config_extra: str
+    """Config the env does not show (a digest of a referenced Secret's value)."""
+    resources: Resources
+
+
+def _plain_env(name: str, value: str | int) -> dict[str, Any]:
+    return {"name": name, "value": str(value)}
+
+
+def common_env(cluster: Cluster, *, port: int) -> list[dict[str, Any]]:
+    """Env every chatserver process reads: its port, pod name and the access settings."""
+    auth = cluster.spec.auth
+    env = [
+        _plain_env("PORT", port),
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        _plain_env("CHAT_AUTH", auth.mode),
+    ]
+    if auth.secret is not None:
+        env.append(
+            {
+                "name": "CHAT_AUTH_SECRET",
+                "valueFrom": {"secretKeyRef": {"name": auth.secret.name, "key": auth.secret.key}},
+            }
+        )
+    if auth.allowed_origins:
+        env.append(_plain_env("CHAT_ALLOWED_ORIGINS", ",".join(auth.allowed_origins)))
+    return env
+
+
+def chatserver_deployment(
+    cluster: Cluster, pods: ChatserverPods, *, replicas: int | None
+) -> dict[str, Any]:
+    """A Deployment of ``chatserver <command>``; ``replicas=None`` leaves them to an HPA."""
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector_labels(cluster, pods.component)},
+        # Surge first: a WebSocket tier must not lose capacity while clients reconnect.
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "template": {
+            "metadata": {
+                "labels": labels(cluster, pods.component),
+                "annotations": {
+                    CONFIG_HASH_ANNOTATION: digest([list(pods.env), pods.config_extra])
+                },
+            },
+            "spec": {
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": pod_security_context(CHATSERVER_UID),
+                "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                "topologySpreadConstraints": spread_across_nodes(cluster, pods.component),
+                "containers": [
+                    {
+                        "name": pods.component,
+                        "image": cluster.spec.image,
+                        "command": ["chatserver", pods.command],
+                        "env": list(pods.env),
+                        "ports": [{"name": "http", "containerPort": pods.port, "protocol": "TCP"}],
+                        "livenessProbe": {
+                            "httpGet": {"path": "/healthz", "port": "http"},
+                            "periodSeconds": 10,
+                            "timeoutSeconds": 2,
+                            "failureThreshold": 3,
+                        },
+                        "readinessProbe": {
+                            "httpGet": {"path": "/readyz", "port": "http"},
+                            "periodSeconds": 5,
+                            "timeoutSeconds": 2,
+                            "failureThreshold": 2,
+                        },
+                        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
+                        "resources": pods.resources,
+                        "securityContext": container_security_context(),
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                    }
+                ],
+                "volumes": [{"name": "tmp", "emptyDir": {}}],
+            },
+        },
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    name = child_name(cluster, pods.component)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(cluster, name=name, component=pods.component),
+        "spec": spec,
+    }

@@ -1,0 +1,104 @@
+"""Names, labels, owner references and hashing shared by every builder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from chatoperator.spec import GROUP, KIND, VERSION, Cluster
+
+BACKEND = "backend"
+FRONTEND = "frontend"
+RABBITMQ = "rabbitmq"
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "chatcluster-operator"
+
+CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+"""On pod templates: a digest of the config the pods read at start; a change rolls them."""
+
+APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
+"""On every child: a digest of the object the operator last applied (see reconcile.py)."""
+
+
+def child_name(cluster: Cluster, component: str) -> str:
+    return f"{cluster.name}-{component}"
+
+
+def selector_labels(cluster: Cluster, component: str) -> dict[str, str]:
+    """The labels a child's selector matches: stable for the life of the cluster."""
+    return {
+        "app.kubernetes.io/name": "chatcluster",
+        "app.kubernetes.io/instance": cluster.name,
+        "app.kubernetes.io/component": component,
+    }
+
+
+def labels(cluster: Cluster, component: str) -> dict[str, str]:
+    # Built explicitly rather than copied from the ChatCluster: its own labels (a pause label,
+    # a CI tag) must not leak into pod templates and roll the pods.
+    return {
+        **selector_labels(cluster, component),
+        MANAGED_BY_LABEL: MANAGED_BY,
+    }
+
+
+def owner_reference(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": cluster.name,
+        "uid": cluster.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def metadata(cluster: Cluster, *, name: str, component: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": cluster.namespace,
+        "labels": labels(cluster, component),
+        "ownerReferences": [owner_reference(cluster)],
+    }
+
+
+def digest(value: Any) -> str:
+    """A short, stable digest of any JSON-serialisable value."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def pod_security_context(uid: int) -> dict[str, Any]:
+    """The Pod Security Standards' "restricted" profile, at pod level."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    """The "restricted" profile at container level, plus a read-only root filesystem."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def spread_across_nodes(cluster: Cluster, component: str) -> list[dict[str, Any]]:
+    """Prefer one replica per node, then per zone; never block scheduling on it."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector_labels(cluster, component)},
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]

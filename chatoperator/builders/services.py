@@ -1,0 +1,93 @@
+"""The Services: backend and frontend, the broker's client Service and its headless Service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatoperator.builders.broker_config import headless_service_name
+from chatoperator.builders.meta import (
+    BACKEND,
+    FRONTEND,
+    RABBITMQ,
+    child_name,
+    metadata,
+    selector_labels,
+)
+from chatoperator.builders.network import (
+    AMQP_PORT,
+    BACKEND_PORT,
+    DISTRIBUTION_PORT,
+    EPMD_PORT,
+    MANAGEMENT_PORT,
+    PROMETHEUS_PORT,
+    STREAM_PORT,
+)
+from chatoperator.spec import Cluster
+
+
+def _port(name: str, port: int, target: int | str | None = None) -> dict[str, Any]:
+    return {"name": name, "port": port, "targetPort": target or port, "protocol": "TCP"}
+
+
+def build_backend_service(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(cluster, name=child_name(cluster, BACKEND), component=BACKEND),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(cluster, BACKEND),
+            "ports": [_port("http", BACKEND_PORT, "http")],
+        },
+    }
+
+
+def build_frontend_service(cluster: Cluster) -> dict[str, Any]:
+    frontend = cluster.spec.frontend
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(cluster, name=child_name(cluster, FRONTEND), component=FRONTEND),
+        "spec": {
+            "type": frontend.service_type,
+            "selector": selector_labels(cluster, FRONTEND),
+            "ports": [_port("http", frontend.service_port, "http")],
+        },
+    }
+
+
+def build_broker_service(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(cluster, name=child_name(cluster, RABBITMQ), component=RABBITMQ),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(cluster, RABBITMQ),
+            "ports": [
+                _port("amqp", AMQP_PORT),
+                _port("stream", STREAM_PORT),
+                _port("management", MANAGEMENT_PORT),
+                _port("prometheus", PROMETHEUS_PORT),
+            ],
+        },
+    }
+
+
+def build_broker_headless_service(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(cluster, name=headless_service_name(cluster), component=RABBITMQ),
+        "spec": {
+            "clusterIP": "None",
+            # Nodes must resolve each other while still starting, before any is ready.
+            "publishNotReadyAddresses": True,
+            "selector": selector_labels(cluster, RABBITMQ),
+            "ports": [
+                _port("epmd", EPMD_PORT),
+                _port("cluster-links", DISTRIBUTION_PORT),
+                _port("amqp", AMQP_PORT),
+            ],
+        },
+    }

@@ -1,0 +1,80 @@
+"""``chatoperator run``: the operator; ``chatoperator crd``: print the CRD it serves."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import kopf
+import yaml
+
+from chatoperator import handlers  # noqa: F401  (importing registers the handlers with kopf)
+from chatoperator.crd import render_crd
+from chatoperator.kube import Kube, connect
+from chatoperator.runtime import Runtime
+from chatoperator.settings import OperatorSettings
+
+PEERING_NAME = "chatcluster-operator"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatoperator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the operator against the current cluster")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        help="watch this namespace (repeatable); default: all namespaces",
+    )
+    run.add_argument(
+        "--standalone",
+        action="store_true",
+        help="no peering: do not coordinate with other instances (tests, development)",
+    )
+    run.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        help="liveness endpoint URL (default: %(default)s)",
+    )
+    run.add_argument("--verbose", action="store_true", help="log every pass and API call")
+    commands.add_parser("crd", help="print the ChatCluster CustomResourceDefinition as YAML")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> None:
+    kopf.configure(verbose=args.verbose)
+    settings = OperatorSettings.from_env()
+    kube = Kube(connect(), retry_delay=settings.retry_delay_seconds)
+    kopf_settings = kopf.OperatorSettings()
+    # kopf's own bookkeeping annotations under the project's domain, not kopf.zalando.org.
+    prefix = "operator.chatcluster.dev"
+    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=prefix)
+    # The operator posts its own events; kopf adds only its handler failures.
+    kopf_settings.posting.level = logging.WARNING
+    kopf.run(
+        settings=kopf_settings,
+        standalone=args.standalone,
+        peering_name=PEERING_NAME,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness,
+        memo=kopf.Memo(runtime=Runtime(kube=kube, settings=settings)),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "crd":
+        yaml.safe_dump(render_crd(), sys.stdout, sort_keys=False, width=100)
+    else:
+        _run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""The ChatCluster CustomResourceDefinition, rendered from the defaults in ``spec.py``.
+
+This is the one source of truth for ``crds/chatclusters.chatcluster.dev.yaml``
+(``chatoperator crd > crds/...``); a unit test proves the committed file is up to date.
+Validation lives here, at admission, so a bad manifest is refused by ``kubectl apply`` with the
+message below instead of reaching the operator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatoperator import spec as s
+
+Schema = dict[str, Any]
+
+
+def _int(
+    *, default: int | None = None, minimum: int | None = None, maximum: int | None = None
+) -> Schema:
+    schema: Schema = {"type": "integer"}
+    if default is not None:
+        schema["default"] = default
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def _obj(
+    properties: Schema,
+    *,
+    required: list[str] | None = None,
+    rules: list[dict[str, str]] | None = None,
+    **extra: Any,
+) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    if rules:
+        schema["x-kubernetes-validations"] = rules
+    schema.update(extra)
+    return schema
+
+
+def _rule(rule: str, message: str, **extra: str) -> dict[str, str]:
+    return {"rule": rule, "message": message, **extra}
+
+
+_NAME = {"type": "string", "minLength": 1, "maxLength": 253}
+
+_QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+_QUANTITY: Schema = {
+    "anyOf": [{"type": "integer"}, {"type": "string"}],
+    "pattern": _QUANTITY_PATTERN,
+    "x-kubernetes-int-or-string": True,
+}
+
+_RESOURCES = _obj(
+    {
+        "requests": {"type": "object", "additionalProperties": _QUANTITY},
+        "limits": {"type": "object", "additionalProperties": _QUANTITY},
+    },
+    description="Container requests/limits, as in a Pod; the operator's defaults otherwise.",
+)
+
+
+def _secret_ref(default_key: str, description: str) -> Schema:
+    return _obj(
+        {"name": _NAME, "key": {"type": "string", "minLength": 1, "default": default_key}},
+        required=["name"],
+        description=description,
+    )
+
+
+def _spec_schema() -> Schema:
+    replicas_max = 100
+    autoscaling = _obj(
+        {
+            "enabled": {"type": "boolean", "default": False},
+            "minReplicas": _int(default=s.DEFAULT_MIN_REPLICAS, minimum=1, maximum=replicas_max),
+            "maxReplicas": _int(default=s.DEFAULT_MAX_REPLICAS, minimum=1, maximum=replicas_max),
+            "targetCPUUtilizationPercentage": _int(
+                default=s.DEFAULT_TARGET_CPU_PERCENT, minimum=1, maximum=100
+            ),
+        },
+        default={},
+        description="With enabled, an autoscaling/v2 HPA owns the backend replicas.",
+        rules=[
+            _rule(
+                "self.minReplicas <= self.maxReplicas",
+                "backend.autoscaling.minReplicas must be <= maxReplicas",
+                fieldPath=".minReplicas",
+            )
+        ],
+    )
+    backend = _obj(
+        {
+            "replicas": _int(default=s.DEFAULT_BACKEND_REPLICAS, minimum=0, maximum=replicas_max),
+            "resources": _RESOURCES,
+            "autoscaling": autoscaling,
+        },
+        default={},
+    )
+    frontend = _obj(
+        {
+            "replicas": _int(default=s.DEFAULT_FRONTEND_REPLICAS, minimum=0, maximum=replicas_max),
+            "resources": _RESOURCES,
+            "service": _obj(
+                {
+                    "type": {
+                        "type": "string",
+                        "enum": list(s.SERVICE_TYPES),
+                        "default": s.DEFAULT_SERVICE_TYPE,
+                    },
+                    "port": _int(default=s.DEFAULT_SERVICE_PORT, minimum=1, maximum=65535),
+                },
+                default={},
+            ),
+        },
+        default={},
+    )
+    rabbitmq = _obj(
+        {
+            "image": {"type": "string", "minLength": 1},
+            "replicas": _int(default=s.DEFAULT_BROKER_REPLICAS, minimum=1, maximum=9),
+            "storage": _obj(
+                {
+                    "size": {"type": "string", "pattern": _QUANTITY_PATTERN},
+                    "storageClassName": _NAME,
+                },
+                required=["size"],
+                description="A PersistentVolumeClaim per broker pod; without it, an emptyDir.",
+            ),
+            "external": _obj(
+                {
+                    "urlSecretRef": _secret_ref(
+                        s.DEFAULT_EXTERNAL_URL_KEY, "A Secret key holding the AMQP URL."
+                    )
+                },
+                required=["urlSecretRef"],
+                description="Use an existing broker: the operator then runs no RabbitMQ.",
+            ),
+        },
+        default={},
+        rules=[
+            _rule(
+                "self.replicas % 2 == 1",
+                "rabbitmq.replicas must be odd, so a majority survives the loss of a node",
+                fieldPath=".replicas",
+            ),
+            _rule(
+                "!has(self.external) || (!has(self.image) && !has(self.storage)"
+                " && self.replicas == 1)",
+                "rabbitmq.external excludes the operator's own broker:"
+                " remove rabbitmq.image, rabbitmq.storage and rabbitmq.replicas",
+            ),
+            _rule(
+                "self.replicas >= oldSelf.replicas",
+                "rabbitmq.replicas cannot shrink: removing broker nodes loses queue replicas",
+                fieldPath=".replicas",
+            ),
+            _rule(
+                "has(self.storage) == has(oldSelf.storage)"
+                " && (!has(self.storage) || self.storage == oldSelf.storage)",
+                "rabbitmq.storage is immutable: a StatefulSet's volume claims cannot change",
+            ),
+        ],
+    )
+    chat = _obj(
+        {
+            "rooms": {
+                "type": "array",
+                "items": {"type": "string", "pattern": s.ROOM_PATTERN},
+                "maxItems": 100,
+                "x-kubernetes-list-type": "set",
+                "default": list(s.DEFAULT_ROOMS),
+            },
+            "historySize": _int(default=s.DEFAULT_HISTORY_SIZE, minimum=0, maximum=10000),
+            "maxMessageBytes": _int(default=s.DEFAULT_MAX_MESSAGE_BYTES, minimum=1, maximum=65536),
+            "rateLimit": _obj(
+                {
+                    "messagesPerSecond": _int(
+                        default=s.DEFAULT_RATE_PER_SECOND, minimum=1, maximum=10000
+                    ),
+                    "burst": _int(default=s.DEFAULT_RATE_BURST, minimum=1, maximum=100000),
+                },
+                default={},
+                rules=[
+                    _rule(
+                        "self.burst >= self.messagesPerSecond",
+                        "chat.rateLimit.burst must be >= messagesPerSecond",
+                        fieldPath=".burst",
+                    )
+                ],
+            ),
+        },
+        default={},
+    )
+    auth = _obj(
+        {
+            "mode": {"type": "string", "enum": list(s.AUTH_MODES), "default": s.DEFAULT_AUTH_MODE},
+            "secretRef": _secret_ref(
+                s.DEFAULT_AUTH_SECRET_KEY, "A Secret key holding the JWT signing secret."
+            ),
+            "allowedOrigins": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "maxItems": 50,
+                "x-kubernetes-list-type": "set",
+            },
+        },
+        default={},
+        rules=[
+            _rule(
+                "self.mode != 'jwt' || has(self.secretRef)",
+                "auth.mode jwt needs auth.secretRef",
+                fieldPath=".secretRef",
+            )
+        ],
+    )
+    return _obj(
+        {
+            "image": {
+                "type": "string",
+                "description": "The chatserver image; the operator's default when empty.",
+            },
+            "backend": backend,
+            "frontend": frontend,
+            "rabbitmq": rabbitmq,
+            "chat": chat,
+            "auth": auth,
+            "paused": {
+                "type": "boolean",
+                "default": False,
+                "description": "Stop reconciling: the operator writes nothing but this status.",
+            },
+        },
+        default={},
+    )
+
+
+def _status_schema() -> Schema:
+    condition = _obj(
+        {
+            "type": {"type": "string"},
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "reason": {"type": "string"},
+            "message": {"type": "string"},
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+            "observedGeneration": {"type": "integer"},
+        },
+        required=["type", "status", "lastTransitionTime"],
+    )
+    counts = {"replicas": {"type": "integer"}, "readyReplicas": {"type": "integer"}}
+    return _obj(
+        {
+            "observedGeneration": {"type": "integer"},
+            "phase": {
+                "type": "string",
+                "enum": ["Pending", "Progressing", "Ready", "Degraded", "Paused"],
+            },
+            "conditions": {
+                "type": "array",
+                "items": condition,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+            "backend": _obj({**counts, "selector": {"type": "string"}}),
+            "frontend": _obj(counts),
+            "rabbitmq": _obj({"readyReplicas": {"type": "integer"}}),
+            "backends": {"type": "string", "description": "Ready/desired backends, e.g. 2/3."},
+            "usersOnline": {"type": "integer"},
+            "url": {"type": "string"},
+        }
+    )
+
+
+def render_crd() -> dict[str, Any]:
+    """The complete CustomResourceDefinition object."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{s.PLURAL}.{s.GROUP}"},
+        "spec": {
+            "group": s.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": s.KIND,
+                "listKind": f"{s.KIND}List",
+                "plural": s.PLURAL,
+                "singular": s.KIND.lower(),
+                "shortNames": ["chat", "cc"],
+            },
+            "versions": [
+                {
+                    "name": s.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.backend.replicas",
+                            "statusReplicasPath": ".status.backend.replicas",
+                            "labelSelectorPath": ".status.backend.selector",
+                        },
+                    },
+                    "additionalPrinterColumns": [
+                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                        {"name": "Backends", "type": "string", "jsonPath": ".status.backends"},
+                        {"name": "Users", "type": "integer", "jsonPath": ".status.usersOnline"},
+                        {"name": "URL", "type": "string", "jsonPath": ".status.url", "priority": 1},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": _obj(
+                            {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": _spec_schema(),
+                                "status": _status_schema(),
+                            },
+                            description="A chat system: frontend, WebSocket backends and RabbitMQ.",
+                        )
+                    },
+                }
+            ],
+        },
+    }

@@ -1,0 +1,248 @@
+"""One reconcile pass: desired state -> apply -> observe -> status, for one ChatCluster.
+
+A pass is level-triggered and idempotent: creating a cluster, repairing a deleted or edited
+child and rolling out a spec change are the same code. A pass that finds everything in place
+reads but writes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chatoperator.builders import CHILDREN, BuildInput
+from chatoperator.builders.applied import applied_hash, needs_apply, with_applied_hash
+from chatoperator.builders.broker_secret import (
+    BrokerCredentials,
+    broker_url_ref,
+    build_broker_secret,
+)
+from chatoperator.builders.meta import (
+    BACKEND,
+    FRONTEND,
+    RABBITMQ,
+    child_name,
+    digest,
+    selector_labels,
+)
+from chatoperator.errors import InvalidSpec, TransientError
+from chatoperator.kube import Kube, Object
+from chatoperator.settings import FIELD_MANAGER, HANDOVER_FIELD_MANAGER, OperatorSettings
+from chatoperator.spec import Cluster, parse_cluster
+from chatoperator.status import Failure, Observed, compute_status, workload_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PassResult:
+    phase: str
+    writes: int
+    """API writes this pass made (children, Secret, status, events): 0 when idle."""
+
+
+def reconcile(
+    kube: Kube,
+    body: Mapping[str, Any],
+    *,
+    settings: OperatorSettings,
+    users_online: int | None = None,
+) -> PassResult:
+    """Bring one ChatCluster's children to the desired state and record what was observed.
+
+    Raises ``InvalidSpec`` (after recording it in status) when the desired state cannot be
+    built or the API refuses it, and ``TransientError`` when the API is briefly unavailable.
+    """
+    writes_before = kube.writes
+    cluster = parse_cluster(body, images=settings.images)
+    failure: Failure | None = None
+    live: dict[str, Object | None] = {}
+    if cluster.spec.paused:
+        live = _observe(kube, cluster)
+    else:
+        try:
+            digest_of_url = _ensure_broker_secret(kube, body, cluster)
+            live = _apply_children(kube, body, BuildInput(cluster, digest_of_url))
+        except InvalidSpec as error:
+            failure = Failure(reason="InvalidSpec", message=str(error))
+            live = _observe(kube, cluster)
+    phase = _write_status(
+        kube, body, cluster, live=live, failure=failure, users_online=users_online
+    )
+    if failure is not None:
+        raise InvalidSpec(failure.message)
+    return PassResult(phase=phase, writes=kube.writes - writes_before)
+
+
+def _ensure_broker_secret(kube: Kube, body: Mapping[str, Any], cluster: Cluster) -> str:
+    """Make sure the broker URL Secret exists; return a digest of the URL (never the URL)."""
+    ref = broker_url_ref(cluster)
+    secret = kube.get("v1", "Secret", namespace=cluster.namespace, name=ref.name)
+    if secret is None and not cluster.external_broker:
+        # Created once and never applied again: regenerating would lock the running broker's
+        # clients out, and a hand-rotated password must survive.
+        kube.create_if_absent(build_broker_secret(cluster, _new_credentials()))
+        _event(kube, body, reason="Created", message=f"Secret {ref.name} with broker credentials")
+        secret = kube.get("v1", "Secret", namespace=cluster.namespace, name=ref.name)
+    data = (secret or {}).get("data") or {}
+    if ref.key not in data:
+        raise InvalidSpec(f"Secret {ref.name} has no key {ref.key!r} with the broker's AMQP URL")
+    return digest(base64.b64decode(data[ref.key]).hex())
+
+
+def _new_credentials() -> BrokerCredentials:
+    return BrokerCredentials(
+        username=f"chat-{secrets.token_hex(4)}",
+        password=secrets.token_urlsafe(24),
+        erlang_cookie=secrets.token_hex(32),
+    )
+
+
+def _apply_children(
+    kube: Kube, body: Mapping[str, Any], inp: BuildInput
+) -> dict[str, Object | None]:
+    """Apply every wanted child that differs from its live version; remove unwanted ones."""
+    live: dict[str, Object | None] = {}
+    for child in CHILDREN:
+        desired = with_applied_hash(child.build(inp))
+        key = _key(desired)
+        current = kube.get_like(desired)
+        if not child.wanted(inp.cluster):
+            if current is not None and _owned_by(current, inp.cluster):
+                kube.delete(desired)
+                _event(kube, body, reason="Deleted", message=f"{key}: no longer wanted")
+            live[key] = None
+            continue
+        if not needs_apply(current, desired):
+            live[key] = current
+            continue
+        if current is not None and _hands_replicas_to_autoscaler(current, desired):
+            _hand_over_replicas(kube, current)
+        live[key] = kube.apply(desired)
+        _event(kube, body, reason=_apply_reason(current, desired), message=key)
+    return live
+
+
+def _apply_reason(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> str:
+    if current is None:
+        return "Created"
+    # Same desired object, different live one: someone edited a field the operator owns.
+    return "Repaired" if applied_hash(current) == applied_hash(desired) else "Updated"
+
+
+def _hands_replicas_to_autoscaler(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """The operator is about to stop sending ``replicas`` it still owns."""
+    return (
+        current["kind"] == "Deployment"
+        and "replicas" not in desired["spec"]
+        and _manages_replicas(current, FIELD_MANAGER)
+    )
+
+
+def _manages_replicas(obj: Mapping[str, Any], manager: str) -> bool:
+    return any(
+        entry.get("manager") == manager
+        and "f:replicas" in ((entry.get("fieldsV1") or {}).get("f:spec") or {})
+        for entry in obj["metadata"].get("managedFields") or []
+    )
+
+
+def _hand_over_replicas(kube: Kube, current: Mapping[str, Any]) -> None:
+    # Dropping a field its sole manager owns resets it to the default (1 replica) before the
+    # HPA acts. A second manager co-owning the current value keeps it until the HPA takes over
+    # (the hand-over the server-side apply documentation describes).
+    meta = current["metadata"]
+    kube.apply(
+        {
+            "apiVersion": current["apiVersion"],
+            "kind": current["kind"],
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            "spec": {"replicas": current["spec"]["replicas"]},
+        },
+        field_manager=HANDOVER_FIELD_MANAGER,
+    )
+
+
+def _observe(kube: Kube, cluster: Cluster) -> dict[str, Object | None]:
+    """Read the children status depends on, without writing anything."""
+    inp = BuildInput(cluster, broker_url_digest="")
+    live: dict[str, Object | None] = {}
+    for child in CHILDREN:
+        desired = child.build(inp)
+        if desired["kind"] in ("Deployment", "StatefulSet", "Service"):
+            live[_key(desired)] = kube.get_like(desired)
+    return live
+
+
+def _write_status(
+    kube: Kube,
+    body: Mapping[str, Any],
+    cluster: Cluster,
+    *,
+    live: Mapping[str, Object | None],
+    failure: Failure | None,
+    users_online: int | None,
+) -> str:
+    backend = child_name(cluster, BACKEND)
+    frontend = child_name(cluster, FRONTEND)
+    observed = Observed(
+        generation=cluster.generation,
+        paused=cluster.spec.paused,
+        backend=workload_state(live.get(f"Deployment/{backend}")),
+        frontend=workload_state(live.get(f"Deployment/{frontend}")),
+        broker=(
+            None
+            if cluster.external_broker
+            else workload_state(live.get(f"StatefulSet/{child_name(cluster, RABBITMQ)}"))
+        ),
+        failure=failure,
+        users_online=users_online,
+        backend_selector=",".join(f"{k}={v}" for k, v in selector_labels(cluster, BACKEND).items()),
+        url=_frontend_url(cluster, live.get(f"Service/{frontend}")),
+    )
+    previous: Mapping[str, Any] = body.get("status") or {}
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status = compute_status(observed, previous, now)
+    if status != previous:
+        removed = {key: None for key in previous if key not in status}
+        kube.patch_cluster_status(body, {**removed, **status})
+    if status["phase"] != previous.get("phase"):
+        degraded = status["phase"] == "Degraded"
+        message = failure.message if failure else f"phase {status['phase']}"
+        _event(kube, body, reason=status["phase"], message=message, warning=degraded)
+    return str(status["phase"])
+
+
+def _frontend_url(cluster: Cluster, service: Mapping[str, Any] | None) -> str:
+    port = cluster.spec.frontend.service_port
+    ingress = (((service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress")
+    if ingress:
+        host = ingress[0].get("hostname") or ingress[0].get("ip")
+        return f"http://{host}:{port}"
+    return f"http://{child_name(cluster, FRONTEND)}.{cluster.namespace}.svc:{port}"
+
+
+def _owned_by(obj: Mapping[str, Any], cluster: Cluster) -> bool:
+    refs = obj["metadata"].get("ownerReferences") or []
+    return any(ref.get("uid") == cluster.uid for ref in refs)
+
+
+def _key(obj: Mapping[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def _event(
+    kube: Kube, body: Mapping[str, Any], *, reason: str, message: str, warning: bool = False
+) -> None:
+    meta = body["metadata"]
+    log.info("%s/%s: %s %s", meta["namespace"], meta["name"], reason, message)
+    try:
+        kube.post_event(body, warning=warning, reason=reason, message=message)
+    except (InvalidSpec, TransientError) as error:
+        # An event is a courtesy to the reader; losing one must not fail the pass.
+        log.warning("could not post event %s on %s: %s", reason, meta["name"], error)

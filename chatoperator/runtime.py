@@ -1,0 +1,117 @@
+"""The operator's long-lived state and its two background loops (work queue and resync).
+
+Kopf calls handlers on events; this module decides what a pass is triggered by. The ChatCluster
+itself triggers a pass through kopf's create/update/resume handlers (with kopf's retries); a
+child's event or the periodic resync only queues the owning cluster, and one worker runs the
+queued passes, so a burst of child events costs one pass, not one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatoperator.errors import InvalidSpec, TransientError
+from chatoperator.kube import Kube
+from chatoperator.reconcile import PassResult, reconcile
+from chatoperator.settings import OperatorSettings
+from chatoperator.stats import read_users_online
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+"""(namespace, name) of a ChatCluster."""
+
+
+class WorkQueue:
+    """Cluster keys waiting for a pass; a key queued twice before its pass runs once."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._pending: dict[Key, int | None] = {}
+
+    def add(self, key: Key, users_online: int | None = None) -> None:
+        if key not in self._pending:
+            self._queue.put_nowait(key)
+            self._pending[key] = users_online
+        elif users_online is not None:
+            self._pending[key] = users_online
+
+    async def get(self) -> tuple[Key, int | None]:
+        key = await self._queue.get()
+        return key, self._pending.pop(key)
+
+
+@dataclass
+class Runtime:
+    kube: Kube
+    settings: OperatorSettings
+    known: set[Key] = field(default_factory=set)
+    """Clusters seen by the watch and not deleted: the resync loop visits these."""
+    _locks: defaultdict[Key, threading.Lock] = field(
+        default_factory=lambda: defaultdict(threading.Lock)
+    )
+    _queue: WorkQueue | None = None
+
+    @property
+    def queue(self) -> WorkQueue:
+        # Created lazily inside the operator's event loop, which owns it.
+        if self._queue is None:
+            self._queue = WorkQueue()
+        return self._queue
+
+    def run_pass(self, body: Mapping[str, Any], *, users_online: int | None = None) -> PassResult:
+        """One pass for ``body``; passes of one cluster never overlap (kopf and the worker)."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        with self._locks[key]:
+            result = reconcile(self.kube, body, settings=self.settings, users_online=users_online)
+        log.info("pass %s/%s: phase=%s writes=%d", *key, result.phase, result.writes)
+        return result
+
+    def _pass_by_key(self, key: Key, users_online: int | None) -> None:
+        body = self.kube.get_cluster(namespace=key[0], name=key[1])
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return
+        self.run_pass(body, users_online=users_online)
+
+    async def work(self) -> None:
+        """Run queued passes forever, one at a time."""
+        loop = asyncio.get_running_loop()
+        while True:
+            key, users_online = await self.queue.get()
+            try:
+                await asyncio.to_thread(self._pass_by_key, key, users_online)
+            except TransientError as error:
+                log.warning("pass %s/%s: %s; retrying in %ss", *key, error, error.delay)
+                loop.call_later(error.delay, self.queue.add, key)
+            except InvalidSpec as error:
+                # Already in status and events; the next change or resync tries again.
+                log.warning("pass %s/%s: %s", *key, error)
+            except Exception:
+                log.exception("pass %s/%s failed unexpectedly", *key)
+                loop.call_later(self.settings.retry_delay_seconds, self.queue.add, key)
+
+    async def resync(self) -> None:
+        """Queue every known cluster with fresh ``usersOnline`` at a fixed interval."""
+        while True:
+            await asyncio.sleep(self.settings.resync_seconds)
+            keys = sorted(self.known)
+            counts = await asyncio.gather(
+                *(
+                    asyncio.to_thread(
+                        read_users_online,
+                        namespace=namespace,
+                        name=name,
+                        timeout=self.settings.stats_timeout_seconds,
+                    )
+                    for namespace, name in keys
+                )
+            )
+            for key, users_online in zip(keys, counts, strict=True):
+                self.queue.add(key, users_online)

@@ -1,0 +1,224 @@
+"""A typed, defaulted view of a ChatCluster: what the builders read instead of raw dicts.
+
+The API server already applies the CRD defaults, and ``crd.py`` renders those defaults from the
+constants below, so the two cannot drift. Parsing defaults again here keeps builders total for
+objects stored before a default existed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chatoperator.errors import InvalidSpec
+
+GROUP = "chatcluster.dev"
+VERSION = "v1alpha1"
+KIND = "ChatCluster"
+PLURAL = "chatclusters"
+
+DEFAULT_BACKEND_REPLICAS = 2
+DEFAULT_FRONTEND_REPLICAS = 1
+DEFAULT_MIN_REPLICAS = 2
+DEFAULT_MAX_REPLICAS = 10
+DEFAULT_TARGET_CPU_PERCENT = 70
+DEFAULT_SERVICE_TYPE = "ClusterIP"
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+DEFAULT_SERVICE_PORT = 80
+DEFAULT_BROKER_REPLICAS = 1
+DEFAULT_EXTERNAL_URL_KEY = "url"
+DEFAULT_ROOMS = ("general",)
+DEFAULT_HISTORY_SIZE = 100
+DEFAULT_MAX_MESSAGE_BYTES = 4096
+DEFAULT_RATE_PER_SECOND = 10
+DEFAULT_RATE_BURST = 20
+AUTH_MODES = ("none", "jwt")
+DEFAULT_AUTH_MODE = "none"
+DEFAULT_AUTH_SECRET_KEY = "secret"
+ROOM_PATTERN = "^[a-z0-9][a-z0-9_-]{0,63}$"
+
+Resources = Mapping[str, Mapping[str, int | str]]
+"""A container's ``resources`` block (requests/limits), passed through unchanged."""
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    enabled: bool
+    min_replicas: int
+    max_replicas: int
+    target_cpu_percent: int
+
+
+@dataclass(frozen=True)
+class Backend:
+    replicas: int
+    resources: Resources | None
+    autoscaling: Autoscaling
+
+
+@dataclass(frozen=True)
+class Frontend:
+    replicas: int
+    resources: Resources | None
+    service_type: str
+    service_port: int
+
+
+@dataclass(frozen=True)
+class Storage:
+    size: str
+    storage_class_name: str | None
+
+
+@dataclass(frozen=True)
+class RabbitMQ:
+    image: str
+    replicas: int
+    storage: Storage | None
+    external_url: SecretKeyRef | None
+    """Set when the cluster uses an existing broker: then the operator runs none of its own."""
+
+
+@dataclass(frozen=True)
+class Chat:
+    rooms: tuple[str, ...]
+    history_size: int
+    max_message_bytes: int
+    rate_per_second: int
+    rate_burst: int
+
+
+@dataclass(frozen=True)
+class Auth:
+    mode: str
+    secret: SecretKeyRef | None
+    allowed_origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    image: str
+    backend: Backend
+    frontend: Frontend
+    rabbitmq: RabbitMQ
+    chat: Chat
+    auth: Auth
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One ChatCluster: its identity (for names, owners and labels) and its spec."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: ClusterSpec
+
+    @property
+    def external_broker(self) -> bool:
+        return self.spec.rabbitmq.external_url is not None
+
+
+@dataclass(frozen=True)
+class Images:
+    """The operator's configured images, used where the spec leaves them empty."""
+
+    chatserver: str
+    rabbitmq: str
+
+
+def parse_cluster(body: Mapping[str, Any], *, images: Images) -> Cluster:
+    """Read a ChatCluster object (as the API returns it) into a ``Cluster``."""
+    meta = body.get("metadata") or {}
+    try:
+        return Cluster(
+            name=str(meta["name"]),
+            namespace=str(meta["namespace"]),
+            uid=str(meta["uid"]),
+            generation=int(meta.get("generation", 0)),
+            spec=parse_spec(body.get("spec") or {}, images=images),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidSpec(f"malformed ChatCluster: {error!r}") from error
+
+
+def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
+    backend = spec.get("backend") or {}
+    autoscaling = backend.get("autoscaling") or {}
+    frontend = spec.get("frontend") or {}
+    service = frontend.get("service") or {}
+    broker = spec.get("rabbitmq") or {}
+    storage = broker.get("storage")
+    external = (broker.get("external") or {}).get("urlSecretRef")
+    chat = spec.get("chat") or {}
+    rate = chat.get("rateLimit") or {}
+    auth = spec.get("auth") or {}
+    auth_secret = auth.get("secretRef")
+    return ClusterSpec(
+        image=spec.get("image") or images.chatserver,
+        backend=Backend(
+            replicas=int(backend.get("replicas", DEFAULT_BACKEND_REPLICAS)),
+            resources=_resources(backend.get("resources")),
+            autoscaling=Autoscaling(
+                enabled=bool(autoscaling.get("enabled", False)),
+                min_replicas=int(autoscaling.get("minReplicas", DEFAULT_MIN_REPLICAS)),
+                max_replicas=int(autoscaling.get("maxReplicas", DEFAULT_MAX_REPLICAS)),
+                target_cpu_percent=int(
+                    autoscaling.get("targetCPUUtilizationPercentage", DEFAULT_TARGET_CPU_PERCENT)
+                ),
+            ),
+        ),
+        frontend=Frontend(
+            replicas=int(frontend.get("replicas", DEFAULT_FRONTEND_REPLICAS)),
+            resources=_resources(frontend.get("resources")),
+            service_type=str(service.get("type", DEFAULT_SERVICE_TYPE)),
+            service_port=int(service.get("port", DEFAULT_SERVICE_PORT)),
+        ),
+        rabbitmq=RabbitMQ(
+            image=broker.get("image") or images.rabbitmq,
+            replicas=int(broker.get("replicas", DEFAULT_BROKER_REPLICAS)),
+            storage=(
+                Storage(
+                    size=str(storage["size"]), storage_class_name=storage.get("storageClassName")
+                )
+                if storage
+                else None
+            ),
+            external_url=_secret_key_ref(external, DEFAULT_EXTERNAL_URL_KEY),
+        ),
+        chat=Chat(
+            rooms=tuple(chat.get("rooms", DEFAULT_ROOMS)),
+            history_size=int(chat.get("historySize", DEFAULT_HISTORY_SIZE)),
+            max_message_bytes=int(chat.get("maxMessageBytes", DEFAULT_MAX_MESSAGE_BYTES)),
+            rate_per_second=int(rate.get("messagesPerSecond", DEFAULT_RATE_PER_SECOND)),
+            rate_burst=int(rate.get("burst", DEFAULT_RATE_BURST)),
+        ),
+        auth=Auth(
+            mode=str(auth.get("mode", DEFAULT_AUTH_MODE)),
+            secret=_secret_key_ref(auth_secret, DEFAULT_AUTH_SECRET_KEY),
+            allowed_origins=tuple(auth.get("allowedOrigins", ())),
+        ),
+        paused=bool(spec.get("paused", False)),
+    )
+
+
+def _secret_key_ref(ref: Mapping[str, Any] | None, default_key: str) -> SecretKeyRef | None:
+    if not ref:
+        return None
+    return SecretKeyRef(name=str(ref["name"]), key=str(ref.get("key", default_key)))
+
+
+def _resources(resources: Mapping[str, Mapping[str, int | str]] | None) -> Resources | None:
+    # Plain copies: the caller's body must never be shared with (or changed through) a builder.
+    if not resources:
+        return None
+    return {kind: dict(amounts) for kind, amounts in resources.items()}

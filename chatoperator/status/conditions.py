@@ -1,0 +1,114 @@
+"""One pure function per condition type, in the shape of ``metav1.Condition``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chatoperator.status.observed import Observed, WorkloadState
+
+Condition = dict[str, Any]
+
+READY = "Ready"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+BROKER_READY = "BrokerReady"
+
+
+def _condition(
+    kind: str,
+    ok: bool,
+    reason: str,
+    message: str,
+    *,
+    observed: Observed,
+    previous: Mapping[str, Any] | None,
+    now: str,
+) -> Condition:
+    status = "True" if ok else "False"
+    # lastTransitionTime moves only when the status flips, so an unchanged condition is an
+    # unchanged status and the pass writes nothing.
+    unchanged = previous is not None and previous.get("status") == status
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": previous["lastTransitionTime"] if unchanged and previous else now,
+        "observedGeneration": observed.generation,
+    }
+
+
+def _count(name: str, state: WorkloadState) -> str:
+    return f"{name} {state.ready}/{state.desired} ready"
+
+
+def compute_broker_ready(
+    observed: Observed, previous: Mapping[str, Any] | None, now: str
+) -> Condition:
+    broker = observed.broker
+    if broker is None:
+        ok, reason, message = True, "ExternalBroker", "using the broker of rabbitmq.external"
+    elif broker.all_ready:
+        ok, reason, message = True, "AllNodesReady", _count("rabbitmq", broker)
+    else:
+        ok, reason, message = False, "NodesNotReady", _count("rabbitmq", broker)
+    return _condition(
+        BROKER_READY, ok, reason, message, observed=observed, previous=previous, now=now
+    )
+
+
+def compute_progressing(
+    observed: Observed, previous: Mapping[str, Any] | None, now: str
+) -> Condition:
+    rolling = [
+        name
+        for name, state in _workloads(observed)
+        if not (
+            state.current and state.updated >= state.desired and state.replicas <= state.desired
+        )
+    ]
+    if rolling:
+        ok, reason, message = True, "RollingOut", "rolling out: " + ", ".join(rolling)
+    else:
+        ok, reason, message = False, "RolloutComplete", "every workload runs the current spec"
+    return _condition(
+        PROGRESSING, ok, reason, message, observed=observed, previous=previous, now=now
+    )
+
+
+def compute_degraded(observed: Observed, previous: Mapping[str, Any] | None, now: str) -> Condition:
+    failure = observed.failure
+    if failure is not None:
+        ok, reason, message = True, failure.reason, failure.message
+    else:
+        ok, reason, message = False, "Reconciled", "the desired state is applied"
+    return _condition(DEGRADED, ok, reason, message, observed=observed, previous=previous, now=now)
+
+
+def compute_ready(observed: Observed, previous: Mapping[str, Any] | None, now: str) -> Condition:
+    not_ready = [name for name, state in _workloads(observed) if not state.all_ready]
+    if observed.failure is not None:
+        ok, reason, message = False, observed.failure.reason, observed.failure.message
+    elif not_ready:
+        details = ", ".join(_count(name, state) for name, state in _workloads(observed))
+        ok, reason, message = False, "ReplicasNotReady", details
+    else:
+        ok, reason, message = True, "AllReplicasReady", "every workload is ready"
+    return _condition(READY, ok, reason, message, observed=observed, previous=previous, now=now)
+
+
+def _workloads(observed: Observed) -> list[tuple[str, WorkloadState]]:
+    workloads = [("rabbitmq", observed.broker)] if observed.broker is not None else []
+    return [*workloads, ("backend", observed.backend), ("frontend", observed.frontend)]
+
+
+ConditionFunction = Callable[[Observed, Mapping[str, Any] | None, str], Condition]
+
+CONDITIONS: tuple[tuple[str, ConditionFunction], ...] = (
+    (READY, compute_ready),
+    (PROGRESSING, compute_progressing),
+    (DEGRADED, compute_degraded),
+    (BROKER_READY, compute_broker_ready),
+)
+"""Every condition the operator sets, in the order they appear in ``status.conditions``."""

@@ -1,0 +1,72 @@
+"""What a pass saw of the world, reduced to the facts the conditions are computed from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    """A Deployment's or StatefulSet's progress, read from its status."""
+
+    exists: bool
+    desired: int
+    replicas: int
+    ready: int
+    updated: int
+    current: bool
+    """The workload controller has seen the latest spec (observedGeneration caught up)."""
+
+    @property
+    def all_ready(self) -> bool:
+        return (
+            self.exists
+            and self.current
+            and self.ready >= self.desired
+            and (self.updated >= self.desired)
+        )
+
+
+MISSING = WorkloadState(exists=False, desired=0, replicas=0, ready=0, updated=0, current=False)
+
+
+def workload_state(obj: Mapping[str, Any] | None) -> WorkloadState:
+    if obj is None:
+        return MISSING
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation", 0)
+    return WorkloadState(
+        exists=True,
+        desired=int(spec.get("replicas", 1)),
+        replicas=int(status.get("replicas", 0)),
+        ready=int(status.get("readyReplicas", 0)),
+        updated=int(status.get("updatedReplicas", 0)),
+        current=int(status.get("observedGeneration", 0)) >= int(generation),
+    )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why the last pass could not apply the desired state."""
+
+    reason: str
+    """One CamelCase word, e.g. ``InvalidSpec`` or ``ApplyFailed``."""
+    message: str
+
+
+@dataclass(frozen=True)
+class Observed:
+    generation: int
+    paused: bool
+    backend: WorkloadState
+    frontend: WorkloadState
+    broker: WorkloadState | None
+    """None when the cluster uses an external broker."""
+    failure: Failure | None
+    users_online: int | None
+    """From the backends' /api/stats; None when they could not be asked (keeps the old value)."""
+    backend_selector: str
+    url: str

@@ -1,0 +1,233 @@
+"""Builders: golden files per example (reviewed by hand) and properties of every child."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from chatoperator.builders import CHILDREN, BuildInput
+from chatoperator.builders.broker_secret import BrokerCredentials, build_broker_secret
+from chatoperator.builders.chatserver_pods import DRAIN_SECONDS, TERMINATION_GRACE_SECONDS
+from chatoperator.builders.meta import CONFIG_HASH_ANNOTATION
+from chatoperator.settings import OperatorSettings
+from chatoperator.spec import KIND, Cluster, parse_cluster
+
+GOLDEN = Path(__file__).parent / "golden"
+EXAMPLES = Path(__file__).parents[2] / "examples"
+NAMESPACE = "chat"
+UID = "0c0ffee0-0000-4000-8000-000000000001"
+IMAGES = OperatorSettings.from_env({}).images
+CREDENTIALS = BrokerCredentials(username="chat-user", password="pw", erlang_cookie="cookie")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+
+
+def example_bodies() -> dict[str, dict[str, Any]]:
+    """Every example's ChatCluster, keyed by file stem, as the API would return it."""
+    bodies = {}
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == KIND:
+                doc["metadata"] |= {"namespace": NAMESPACE, "uid": UID, "generation": 1}
+                bodies[path.stem] = doc
+    return bodies
+
+
+def example_cluster(stem: str) -> Cluster:
+    return parse_cluster(example_bodies()[stem], images=IMAGES)
+
+
+def cluster_from_spec(spec: dict[str, Any], *, name: str = "demo") -> Cluster:
+    body = {"metadata": {"name": name, "namespace": NAMESPACE, "uid": UID}, "spec": spec}
+    return parse_cluster(body, images=IMAGES)
+
+
+EXAMPLE_STEMS = sorted(example_bodies())
+
+
+class _GoldenDumper(yaml.SafeDumper):
+    """Multi-line strings (rabbitmq.conf) as literal blocks, so the golden files read well."""
+
+
+_GoldenDumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
+    ),
+)
+
+
+def wanted_children(
+    cluster: Cluster, broker_url_digest: str = "url-digest"
+) -> list[dict[str, Any]]:
+    inp = BuildInput(cluster, broker_url_digest)
+    return [child.build(inp) for child in CHILDREN if child.wanted(cluster)]
+
+
+def rendered(cluster: Cluster) -> list[dict[str, Any]]:
+    secret = [] if cluster.external_broker else [build_broker_secret(cluster, CREDENTIALS)]
+    return [*secret, *wanted_children(cluster)]
+
+
+def workload(children: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(c for c in children if c["kind"] == kind and c["metadata"]["name"] == name)
+
+
+def pod_hash(children: list[dict[str, Any]], name: str) -> str:
+    template = workload(children, "Deployment", name)["spec"]["template"]
+    return str(template["metadata"]["annotations"][CONFIG_HASH_ANNOTATION])
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_children_match_the_reviewed_golden_file(stem: str) -> None:
+    path = GOLDEN / f"{stem}.yaml"
+    children = rendered(example_cluster(stem))
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(yaml.dump_all(children, Dumper=_GoldenDumper, sort_keys=False, width=100))
+    assert list(yaml.safe_load_all(path.read_text())) == children
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_every_child_is_labelled_named_and_owned(stem: str) -> None:
+    cluster = example_cluster(stem)
+    for child in rendered(cluster):
+        meta = child["metadata"]
+        assert meta["name"].startswith(f"{cluster.name}-")
+        assert meta["namespace"] == cluster.namespace
+        assert meta["labels"]["app.kubernetes.io/name"] == "chatcluster"
+        assert meta["labels"]["app.kubernetes.io/instance"] == cluster.name
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "chatcluster-operator"
+        assert meta["labels"]["app.kubernetes.io/component"] in {"backend", "frontend", "rabbitmq"}
+        [owner] = meta["ownerReferences"]
+        assert owner["uid"] == UID
+        assert owner["kind"] == "ChatCluster"
+        assert owner["controller"] is True
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_every_pod_template_is_restricted_and_selected_by_its_workload(stem: str) -> None:
+    for child in wanted_children(example_cluster(stem)):
+        if child["kind"] not in WORKLOAD_KINDS:
+            continue
+        template = child["spec"]["template"]
+        selector = child["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= template["metadata"]["labels"].items()
+        pod = template["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["topologySpreadConstraints"]
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["capabilities"] == {"drop": ["ALL"]}
+            assert container["resources"]["requests"]
+            assert container["resources"]["limits"]
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_chatserver_pods_probe_and_drain(stem: str) -> None:
+    cluster = example_cluster(stem)
+    for name in (f"{cluster.name}-backend", f"{cluster.name}-frontend"):
+        pod = workload(wanted_children(cluster), "Deployment", name)["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+        assert pod["terminationGracePeriodSeconds"] == TERMINATION_GRACE_SECONDS > DRAIN_SECONDS
+
+
+def test_backend_env_follows_the_contract() -> None:
+    cluster = example_cluster("production")
+    backend = workload(wanted_children(cluster), "Deployment", "prod-backend")
+    [container] = backend["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert container["command"] == ["chatserver", "backend"]
+    assert env["PORT"] == "3000"
+    assert env["RABBITMQ_URL"] == {"secretKeyRef": {"name": "prod-rabbitmq", "key": "url"}}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["CHAT_CLUSTER"] == "chat.prod"
+    assert env["CHAT_ROOMS"] == "general,support,announcements"
+    assert env["CHAT_HISTORY_SIZE"] == "500"
+    assert env["CHAT_MAX_MESSAGE_BYTES"] == "2048"
+    assert env["CHAT_RATE_PER_SECOND"] == "5"
+    assert env["CHAT_RATE_BURST"] == "10"
+    assert env["CHAT_DRAIN_SECONDS"] == str(DRAIN_SECONDS)
+    assert env["CHAT_AUTH"] == "jwt"
+    assert env["CHAT_AUTH_SECRET"] == {"secretKeyRef": {"name": "chat-jwt", "key": "secret"}}
+
+
+def test_frontend_proxies_to_the_backend_service() -> None:
+    children = wanted_children(example_cluster("minimal"))
+    [container] = workload(children, "Deployment", "demo-frontend")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["command"] == ["chatserver", "frontend"]
+    assert env["PORT"] == "8080"
+    assert env["BACKEND_URL"] == "http://demo-backend:3000"
+
+
+def test_external_broker_backends_read_the_given_secret_and_no_broker_is_built() -> None:
+    cluster = example_cluster("external-broker")
+    children = wanted_children(cluster)
+    assert not [
+        c for c in children if c["metadata"]["labels"]["app.kubernetes.io/component"] == "rabbitmq"
+    ]
+    [container] = workload(children, "Deployment", "shared-backend")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    url = next(e for e in container["env"] if e["name"] == "RABBITMQ_URL")
+    assert url["valueFrom"] == {"secretKeyRef": {"name": "shared-broker", "key": "url"}}
+
+
+def test_autoscaling_leaves_backend_replicas_out_and_adds_an_hpa() -> None:
+    static = wanted_children(cluster_from_spec({"backend": {"replicas": 3}}))
+    scaled = wanted_children(cluster_from_spec({"backend": {"autoscaling": {"enabled": True}}}))
+    assert workload(static, "Deployment", "demo-backend")["spec"]["replicas"] == 3
+    assert "replicas" not in workload(scaled, "Deployment", "demo-backend")["spec"]
+    assert not [c for c in static if c["kind"] == "HorizontalPodAutoscaler"]
+    hpa = workload(scaled, "HorizontalPodAutoscaler", "demo-backend")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "demo-backend"
+
+
+def test_config_hash_changes_with_chat_settings_and_broker_credentials_only() -> None:
+    base = wanted_children(cluster_from_spec({}))
+    rooms = wanted_children(cluster_from_spec({"chat": {"rooms": ["general", "dev"]}}))
+    scaled = wanted_children(cluster_from_spec({"backend": {"replicas": 7}}))
+    rotated = wanted_children(cluster_from_spec({}), broker_url_digest="new-credentials")
+    assert pod_hash(rooms, "demo-backend") != pod_hash(base, "demo-backend")
+    assert pod_hash(rotated, "demo-backend") != pod_hash(base, "demo-backend")
+    assert pod_hash(scaled, "demo-backend") == pod_hash(base, "demo-backend")
+    assert pod_hash(rotated, "demo-frontend") == pod_hash(base, "demo-frontend")
+
+
+def test_broker_storage_becomes_a_claim_template_else_an_empty_dir() -> None:
+    ephemeral = workload(wanted_children(cluster_from_spec({})), "StatefulSet", "demo-rabbitmq")
+    stored = workload(
+        wanted_children(cluster_from_spec({"rabbitmq": {"storage": {"size": "5Gi"}}})),
+        "StatefulSet",
+        "demo-rabbitmq",
+    )
+    assert "volumeClaimTemplates" not in ephemeral["spec"]
+    assert {"name": "data", "emptyDir": {}} in ephemeral["spec"]["template"]["spec"]["volumes"]
+    [claim] = stored["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    assert "data" not in [v["name"] for v in stored["spec"]["template"]["spec"]["volumes"]]
+
+
+def test_broker_credentials_never_show_in_a_repr() -> None:
+    assert "pw" not in repr(CREDENTIALS)
+    assert "cookie" not in repr(CREDENTIALS)
+
+
+def test_builders_do_not_mutate_their_input() -> None:
+    cluster = example_cluster("production")
+    before = repr(cluster)
+    first = wanted_children(cluster)
+    assert repr(cluster) == before
+    assert wanted_children(cluster) == first
