@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import pytest
+
+from chatserver.history import RoomHistory, StoredMessage
+
+
+def message(offset: int, ref: str | None = None) -> StoredMessage:
+    return StoredMessage(offset=offset, key=("c", ref or f"r{offset}"), frame=f"m{offset}".encode())
+
+
+def filled(size: int, offsets: range | list[int]) -> RoomHistory:
+    history = RoomHistory(size)
+    for offset in offsets:
+        history.add(message(offset))
+    return history
+
+
+def test_without_since_returns_the_window_in_order() -> None:
+    recovery = filled(3, range(5)).recover(None)
+    assert recovery.frames == [b"m2", b"m3", b"m4"]
+    assert not recovery.truncated
+
+
+def test_since_returns_exactly_the_later_messages() -> None:
+    recovery = filled(10, range(6)).recover(3)
+    assert recovery.frames == [b"m4", b"m5"]
+    assert not recovery.truncated
+
+
+def test_since_the_newest_returns_nothing() -> None:
+    assert filled(10, range(6)).recover(5).frames == []
+
+
+def test_since_older_than_the_window_is_truncated() -> None:
+    recovery = filled(3, range(10)).recover(4)
+    assert recovery.frames == [b"m7", b"m8", b"m9"]
+    assert recovery.truncated
+
+
+def test_since_the_last_evicted_is_complete() -> None:
+    recovery = filled(3, range(10)).recover(6)
+    assert recovery.frames == [b"m7", b"m8", b"m9"]
+    assert not recovery.truncated
+
+
+def test_gaps_in_offsets_do_not_count_as_truncation() -> None:
+    recovery = filled(10, [3, 7, 20]).recover(4)
+    assert recovery.frames == [b"m7", b"m20"]
+    assert not recovery.truncated
+
+
+def test_dedupe_covers_exactly_the_window() -> None:
+    history = filled(2, range(3))
+    assert history.find(("c", "r0")) is None
+    found = history.find(("c", "r2"))
+    assert found is not None
+    assert found.id == "2"
+
+
+def test_out_of_order_offsets_are_refused() -> None:
+    history = filled(5, range(3))
+    with pytest.raises(ValueError, match="not after"):
+        history.add(message(2, ref="new"))
+
+
+def test_duplicate_keys_are_refused() -> None:
+    history = filled(5, range(3))
+    with pytest.raises(ValueError, match="duplicate"):
+        history.add(message(9, ref="r1"))

@@ -1,0 +1,251 @@
+"""The hub over the in-memory broker: several hubs on sibling brokers stand for several
+backends of one cluster, and recording members stand for their WebSocket sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+import pytest
+
+from chatserver import closecodes
+from chatserver.broker.memory import MemoryBroker
+from chatserver.connection import Identity
+from chatserver.hub import Hub
+from chatserver.metrics import ChatMetrics
+from chatserver.protocol import ProtocolError, Send
+from chatserver.settings import ChatSettings
+
+_sessions = itertools.count()
+
+
+class RecordingMember:
+    """A session whose outbox is a list of decoded frames."""
+
+    def __init__(self, name: str, client: str | None = None) -> None:
+        self.session_id = f"s{next(_sessions)}"
+        self.identity = Identity(user=name, name=name, client=client or name)
+        self.rooms: set[str] = set()
+        self.last_presence = b""
+        self.frames: list[dict[str, Any]] = []
+        self.closed_with: int | None = None
+        self.changed = asyncio.Event()
+
+    @property
+    def open(self) -> bool:
+        return self.closed_with is None
+
+    def send(self, frame: bytes) -> None:
+        self.frames.append(orjson.loads(frame))
+        self.changed.set()
+
+    def close_soon(self, code: int, reason: str) -> None:
+        self.closed_with = code
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f["type"] == kind]
+
+    def texts(self) -> list[str]:
+        return [f["text"] for f in self.of_type("message")]
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(5):
+            while not condition():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+HubFactory = Callable[..., Hub]
+
+
+@pytest.fixture
+async def make_hub() -> AsyncIterator[HubFactory]:
+    """Hubs sharing one in-memory cluster, each with its presence loop running."""
+    root = MemoryBroker()
+    brokers: list[MemoryBroker] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def make(pod: str, **settings: Any) -> Hub:
+        broker = root if not brokers else root.sibling()
+        brokers.append(broker)
+        chat = ChatSettings(presence_interval_seconds=0.2, **settings)
+        hub = Hub(broker, pod=pod, settings=chat, metrics=ChatMetrics())
+        await broker.start(hub)
+        tasks.append(asyncio.create_task(hub.run_presence()))
+        return hub
+
+    yield make  # type: ignore[misc]
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for broker in brokers:
+        await broker.close()
+
+
+async def attached(hub: Hub, name: str, *rooms: str, client: str | None = None) -> RecordingMember:
+    member = RecordingMember(name, client)
+    hub.attach(member)
+    for room in rooms:
+        await hub.join(member, room, since=None)
+    return member
+
+
+async def say(hub: Hub, member: RecordingMember, room: str, text: str, ref: str) -> str:
+    await hub.send(member, Send(room=room, text=text, ref=ref))
+    ack = member.of_type("ack")[-1]
+    assert ack["ref"] == ref
+    return str(ack["id"])
+
+
+async def test_every_member_on_every_hub_gets_each_message_once_in_order(
+    make_hub: HubFactory,
+) -> None:
+    hubs = [await make_hub(f"pod{i}") for i in range(3)]
+    members = [
+        await attached(hub, f"u{i}{j}", "lobby") for i, hub in enumerate(hubs) for j in range(3)
+    ]
+    sent = []
+    for n in range(20):
+        speaker = members[n % len(members)]
+        hub = hubs[members.index(speaker) // 3]
+        await say(hub, speaker, "lobby", f"m{n}", ref=f"r{n}")
+        sent.append(f"m{n}")
+    for member in members:
+        await member.until(lambda m=member: len(m.texts()) >= len(sent))
+        assert member.texts() == sent
+    ids = [[f["id"] for f in m.of_type("message")] for m in members]
+    assert all(i == ids[0] for i in ids)
+
+
+async def test_ack_means_the_message_is_in_this_hubs_history(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice", "lobby")
+    message_id = await say(hub, alice, "lobby", "hello", ref="r1")
+    late = await attached(hub, "late", "lobby")
+    history = late.of_type("joined")[0]["history"]
+    assert [(m["id"], m["text"], m["user"], m["pod"]) for m in history] == [
+        (message_id, "hello", "alice", "a")
+    ]
+
+
+async def test_resending_a_ref_returns_the_original_id_without_a_second_message(
+    make_hub: HubFactory,
+) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    alice_a = await attached(first, "alice", "lobby", client="tab1")
+    alice_b = await attached(second, "alice", "lobby", client="tab1")
+    original = await say(first, alice_a, "lobby", "once", ref="same")
+    again = await say(second, alice_b, "lobby", "once", ref="same")
+    assert again == original
+    watcher = await attached(second, "bob", "lobby")
+    assert [m["text"] for m in watcher.of_type("joined")[0]["history"]] == ["once"]
+
+
+async def test_racing_retries_through_two_hubs_store_one_message(make_hub: HubFactory) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    on_a = await attached(first, "alice", "lobby", client="tab1")
+    on_b = await attached(second, "alice", "lobby", client="tab1")
+    request = Send(room="lobby", text="racy", ref="dup")
+    await asyncio.gather(first.send(on_a, request), second.send(on_b, request))
+    acks = {on_a.of_type("ack")[0]["id"], on_b.of_type("ack")[0]["id"]}
+    assert len(acks) == 1
+    assert on_a.texts() == ["racy"]
+    assert on_b.texts() == ["racy"]
+
+
+async def test_join_since_replays_only_missed_messages(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice", "lobby")
+    ids = [await say(hub, alice, "lobby", f"m{n}", ref=f"r{n}") for n in range(5)]
+    bob = RecordingMember("bob")
+    hub.attach(bob)
+    await hub.join(bob, "lobby", since=int(ids[2]))
+    joined = bob.of_type("joined")[0]
+    assert [m["text"] for m in joined["history"]] == ["m3", "m4"]
+    assert joined["truncated"] is False
+
+
+async def test_join_since_beyond_the_window_is_truncated(make_hub: HubFactory) -> None:
+    hub = await make_hub("a", history_size=3)
+    alice = await attached(hub, "alice", "lobby")
+    ids = [await say(hub, alice, "lobby", f"m{n}", ref=f"r{n}") for n in range(6)]
+    bob = RecordingMember("bob")
+    hub.attach(bob)
+    await hub.join(bob, "lobby", since=int(ids[0]))
+    joined = bob.of_type("joined")[0]
+    assert [m["text"] for m in joined["history"]] == ["m3", "m4", "m5"]
+    assert joined["truncated"] is True
+
+
+async def test_a_room_left_by_everyone_is_rebuilt_from_the_log(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice", "lobby")
+    await say(hub, alice, "lobby", "before", ref="r1")
+    hub.leave(alice, "lobby")
+    assert hub.stats()["rooms"] == {"general": 0}
+    bob = await attached(hub, "bob", "lobby")
+    assert [m["text"] for m in bob.of_type("joined")[0]["history"]] == ["before"]
+
+
+async def test_send_to_a_room_not_joined_is_refused(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice")
+    with pytest.raises(ProtocolError) as caught:
+        await hub.send(alice, Send(room="lobby", text="hi", ref="r1"))
+    assert (caught.value.code, caught.value.ref) == (closecodes.NOT_JOINED, "r1")
+
+
+async def test_broker_gone_answers_unavailable(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice", "lobby")
+    await hub._broker.close()
+    with pytest.raises(ProtocolError) as caught:
+        await hub.send(alice, Send(room="lobby", text="hi", ref="r1"))
+    assert (caught.value.code, caught.value.ref) == (closecodes.UNAVAILABLE, "r1")
+    with pytest.raises(ProtocolError) as joining:
+        await hub.join(alice, "other", since=None)
+    assert joining.value.code == closecodes.UNAVAILABLE
+
+
+async def test_presence_is_cluster_wide(make_hub: HubFactory) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    alice = await attached(first, "alice", "lobby")
+    await attached(second, "bob", "lobby")
+    await attached(second, "carol")
+
+    def counts() -> tuple[int, dict[str, int]] | None:
+        frames = alice.of_type("presence")
+        return (frames[-1]["users_online"], frames[-1]["rooms"]) if frames else None
+
+    await alice.until(lambda: counts() == (3, {"lobby": 2}))
+    assert first.stats()["users_online"] == second.stats()["users_online"] == 3
+    assert first.stats()["rooms"] == {"general": 0, "lobby": 2}
+
+
+async def test_a_detached_member_leaves_the_counts(make_hub: HubFactory) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    alice = await attached(first, "alice", "lobby")
+    bob = await attached(second, "bob", "lobby")
+    await alice.until(
+        lambda: (
+            alice.of_type("presence")[-1:]
+            == [{"type": "presence", "users_online": 2, "rooms": {"lobby": 2}}]
+        )
+    )
+    second.detach(bob)
+    await alice.until(lambda: alice.of_type("presence")[-1]["users_online"] == 1)
+    assert alice.of_type("presence")[-1]["rooms"] == {"lobby": 1}
+
+
+async def test_drain_tells_everyone_to_reconnect_and_closes_with_1012(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    members = [await attached(hub, f"u{i}", "lobby") for i in range(3)]
+    hub.drain("bye")
+    for member in members:
+        assert member.frames[-1] == {"type": "reconnect", "reason": "bye"}
+        assert member.closed_with == closecodes.SERVICE_RESTART

@@ -1,0 +1,151 @@
+"""The sans-I/O protocol: typed frames or a typed error, never anything else."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatserver import closecodes, protocol
+from chatserver.protocol import Join, Leave, Ping, ProtocolError, Send, parse_client_frame
+
+MAX = 4096
+rooms = st.from_regex(protocol.ROOM_NAME, fullmatch=True)
+texts = st.text(min_size=1, max_size=200).filter(str.strip)
+refs = st.text(min_size=1, max_size=protocol.MAX_REF_CHARS)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def parse(frame: object) -> protocol.ClientFrame:
+    return parse_client_frame(orjson.dumps(frame), max_text_bytes=MAX)
+
+
+def error_of(data: str | bytes) -> ProtocolError:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(data, max_text_bytes=MAX)
+    return caught.value
+
+
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failure
+@settings(deadline=None)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_parse_or_raise_protocol_error(data: bytes) -> None:
+    try:
+        parse_client_frame(data, max_text_bytes=MAX)
+    except ProtocolError as exc:
+        assert exc.code in {closecodes.BAD_REQUEST, closecodes.INVALID_ROOM, closecodes.TOO_LARGE}
+
+
+@settings(deadline=None)
+@given(st.dictionaries(st.sampled_from(["type", "room", "text", "ref", "since"]), json_values))
+def test_any_json_object_parses_or_raises_protocol_error(obj: dict[str, object]) -> None:
+    try:
+        parse(obj)
+    except ProtocolError as exc:
+        assert exc.message
+
+
+@settings(deadline=None)
+@given(rooms, texts, refs)
+def test_send_round_trips(room: str, text: str, ref: str) -> None:
+    assert parse({"type": "send", "room": room, "text": text, "ref": ref}) == Send(room, text, ref)
+
+
+@settings(deadline=None)
+@given(rooms, st.none() | st.integers(0, 2**62))
+def test_join_round_trips(room: str, since: int | None) -> None:
+    frame: dict[str, object] = {"type": "join", "room": room}
+    if since is not None:
+        frame["since"] = str(since)
+    assert parse(frame) == Join(room, since)
+
+
+def test_leave_and_ping_parse() -> None:
+    assert parse({"type": "leave", "room": "general"}) == Leave("general")
+    assert parse({"type": "ping"}) == Ping()
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ("{nope", closecodes.BAD_REQUEST),
+        ("[1, 2]", closecodes.BAD_REQUEST),
+        ('"text"', closecodes.BAD_REQUEST),
+        ("{}", closecodes.BAD_REQUEST),
+        ('{"type": 3}', closecodes.BAD_REQUEST),
+        ('{"type": "dance"}', closecodes.BAD_REQUEST),
+        ('{"type": "join", "room": 7}', closecodes.BAD_REQUEST),
+        ('{"type": "join", "room": "Not Valid"}', closecodes.INVALID_ROOM),
+        ('{"type": "join", "room": "ok", "since": 5}', closecodes.BAD_REQUEST),
+        ('{"type": "join", "room": "ok", "since": "abc"}', closecodes.BAD_REQUEST),
+        ('{"type": "send", "room": "ok", "text": 1, "ref": "r"}', closecodes.BAD_REQUEST),
+        ('{"type": "send", "room": "ok", "text": "hi"}', closecodes.BAD_REQUEST),
+        ('{"type": "send", "room": "ok", "text": "   ", "ref": "r"}', closecodes.BAD_REQUEST),
+    ],
+)
+def test_bad_frames_get_the_contract_code(data: str, code: str) -> None:
+    assert error_of(data).code == code
+
+
+def test_send_errors_carry_the_ref() -> None:
+    too_long = orjson.dumps({"type": "send", "room": "ok", "text": "é" * 2049, "ref": "r9"})
+    error = error_of(too_long)
+    assert (error.code, error.ref) == (closecodes.TOO_LARGE, "r9")
+    bad_room = error_of('{"type": "send", "room": "-x", "text": "hi", "ref": "r8"}')
+    assert (bad_room.code, bad_room.ref) == (closecodes.INVALID_ROOM, "r8")
+
+
+def test_text_limit_counts_utf8_bytes() -> None:
+    at_limit = {"type": "send", "room": "ok", "text": "é" * 2048, "ref": "r"}
+    assert isinstance(parse(at_limit), Send)
+
+
+def test_joined_splices_encoded_history_as_valid_json() -> None:
+    messages = [
+        protocol.encode_message(room="r", id=str(i), user="u", text=f"t\n{i}", ts=1.5, pod="p")
+        for i in range(3)
+    ]
+    joined = protocol.encode_joined(room="r", members=2, history=messages, truncated=True)
+    decoded = orjson.loads(joined)
+    assert decoded["history"] == [orjson.loads(m) for m in messages]
+    assert (decoded["type"], decoded["members"], decoded["truncated"]) == ("joined", 2, True)
+    assert b"\n" not in joined
+
+
+def test_empty_history_encodes() -> None:
+    joined = protocol.encode_joined(room="r", members=0, history=[], truncated=False)
+    assert orjson.loads(joined)["history"] == []
+
+
+@settings(deadline=None)
+@given(
+    st.builds(
+        protocol.MessageRecord,
+        publish_id=st.text(max_size=40),
+        user=st.text(max_size=40),
+        client=st.text(max_size=40),
+        ref=st.text(max_size=40),
+        text=st.text(max_size=100),
+        ts=st.floats(0, 2e9),
+        pod=st.text(max_size=40),
+    )
+)
+def test_record_bodies_round_trip(record: protocol.MessageRecord) -> None:
+    assert protocol.decode_record(protocol.encode_record(record)) == record
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"[]", b'{"v": 2}', b'{"v": 1, "pid": 3}'])
+def test_foreign_record_bodies_are_refused(body: bytes) -> None:
+    with pytest.raises(protocol.BadRecord):
+        protocol.decode_record(body)
