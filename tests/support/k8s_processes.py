@@ -80,19 +80,19 @@ def stop(component: Component, *, grace: float) -> None:
     _signal_group(component.pid, signal.SIGKILL)
 
 
-def call_on_exit(callback: Callable[[], None]) -> Callable[[], None]:
+def call_on_exit(callback: Callable[[], None]) -> None:
     """Run `callback` at interpreter exit, also when ended by SIGTERM or SIGHUP (whose default
-    action skips atexit). Returns the function that cancels this."""
+    action skips atexit)."""
     atexit.register(callback)
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGHUP):
             if signal.getsignal(signum) is signal.SIG_DFL:
-                signal.signal(signum, _exit_on_signal)
-    return lambda: atexit.unregister(callback)
+                signal.signal(signum, _interrupt)
 
 
-def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    # Unwind as after Ctrl-C: pytest then ends the run and tears its fixtures down.
+    raise KeyboardInterrupt
 
 
 def _die_with_parent() -> None:

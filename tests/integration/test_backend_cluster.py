@@ -1,0 +1,186 @@
+"""Several real backend processes fanning out through a real RabbitMQ node."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from tests.fixtures.chatprocs import ChatProcess, SpawnChat
+from tests.fixtures.rabbitmq import RabbitMQNode
+from tests.support.chatclient import ChatClient
+from tests.support.polling import eventually
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
+
+
+async def start_backends(
+    spawn_chat: SpawnChat, url: str, cluster: str, count: int, *, prefix: str = "backend"
+) -> list[ChatProcess]:
+    backends = [
+        spawn_chat("backend", rabbitmq_url=url, cluster=cluster, pod=f"{prefix}-{i}")
+        for i in range(count)
+    ]
+    await asyncio.gather(*(asyncio.to_thread(b.wait_ready) for b in backends))
+    return backends
+
+
+async def test_every_member_gets_every_message_once_in_the_same_order(
+    spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
+) -> None:
+    backends = await start_backends(spawn_chat, rabbitmq.url, chat_cluster_name, 3)
+    clients = [
+        await ChatClient.connect(b.url, name=f"u{i}{j}", client=f"c{i}{j}")
+        for i, b in enumerate(backends)
+        for j in range(3)
+    ]
+    try:
+        for client in clients:
+            await client.join("lobby")
+        for backend in backends:
+            await eventually(
+                lambda b=backend: (
+                    b.stats()["users_online"] == 9 and b.stats()["rooms"].get("lobby") == 9
+                ),
+                what=f"9 users on {backend.pod}",
+            )
+
+        async def talk(client: ChatClient, n: int) -> list[str]:
+            acks = [await client.say("lobby", f"{client.welcome['user']}-{k}") for k in range(n)]
+            assert all(ack["type"] == "ack" for ack in acks), acks
+            return [ack["id"] for ack in acks]
+
+        started = time.monotonic()
+        acked = [i for ids in await asyncio.gather(*(talk(c, 4) for c in clients)) for i in ids]
+        for client in clients:
+            await client.wait_messages(len(acked), within=15)
+        elapsed = time.monotonic() - started
+        orders = [[m["id"] for m in client.messages] for client in clients]
+        assert sorted(orders[0], key=int) == orders[0]
+        assert set(orders[0]) == set(acked)
+        assert len(orders[0]) == len(acked)
+        assert all(order == orders[0] for order in orders)
+        print(
+            f"\n{len(acked)} messages x {len(clients)} members on 3 backends: "
+            f"{len(acked) * len(clients)} deliveries in {elapsed:.2f}s"
+        )
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_clients_of_a_killed_backend_recover_every_message_elsewhere(
+    spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
+) -> None:
+    doomed, survivor = await start_backends(spawn_chat, rabbitmq.url, chat_cluster_name, 2)
+    speaker = await ChatClient.connect(survivor.url, name="speaker")
+    victims = [await ChatClient.connect(doomed.url, name=f"v{i}", client=f"v{i}") for i in range(3)]
+    everyone = [speaker, *victims]
+    try:
+        for client in everyone:
+            await client.join("lobby")
+        acked = [(await speaker.say("lobby", f"before-{k}"))["id"] for k in range(5)]
+        for victim in victims:
+            await victim.wait_messages(5)
+
+        async def keep_talking() -> list[str]:
+            ids = []
+            for k in range(20):
+                ack = await speaker.say("lobby", f"during-{k}")
+                assert ack["type"] == "ack", ack
+                ids.append(ack["id"])
+                await asyncio.sleep(0.02)
+            return ids
+
+        talking = asyncio.create_task(keep_talking())
+        await speaker.wait_messages(8)
+        killed_at = time.monotonic()
+        doomed.kill()
+
+        async def recover(victim: ChatClient) -> tuple[ChatClient, float]:
+            await victim.wait_closed()
+            seen = [m["id"] for m in victim.messages]
+            fresh = await ChatClient.connect(
+                survivor.url, name=victim.welcome["user"], client=f"{victim.welcome['user']}"
+            )
+            joined = await fresh.join("lobby", since=seen[-1])
+            recovered_after = time.monotonic() - killed_at
+            assert joined["truncated"] is False
+            fresh.messages[:0] = [*victim.messages, *joined["history"]]
+            return fresh, recovered_after
+
+        recovered = await asyncio.gather(*(recover(v) for v in victims))
+        acked += await talking
+        for fresh, _ in recovered:
+            await fresh.wait_messages(len(acked))
+            assert [m["id"] for m in fresh.messages] == acked
+        worst = max(after for _, after in recovered)
+        print(f"\nkill -9 to every client recovered on the other backend: {worst:.3f}s")
+        await eventually(
+            lambda: survivor.stats()["users_online"] == survivor.stats()["connections"],
+            within=10,
+            what="the killed backend's sessions leave the counts",
+        )
+        for fresh, _ in recovered:
+            await fresh.close()
+    finally:
+        await asyncio.gather(*(c.close() for c in everyone), return_exceptions=True)
+
+
+async def test_history_survives_a_restart_of_every_backend(
+    spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
+) -> None:
+    first = await start_backends(spawn_chat, rabbitmq.url, chat_cluster_name, 2)
+    writer = await ChatClient.connect(first[0].url, name="writer")
+    await writer.join("lobby")
+    acked = [(await writer.say("lobby", f"kept-{k}"))["id"] for k in range(5)]
+    await writer.close()
+    for backend in first:
+        backend.terminate()
+    for backend in first:
+        assert backend.wait(timeout=15) == 0
+    second = await start_backends(spawn_chat, rabbitmq.url, chat_cluster_name, 2, prefix="again")
+    for backend in second:
+        reader = await ChatClient.connect(backend.url, name="reader")
+        joined = await reader.join("lobby")
+        assert [m["id"] for m in joined["history"]] == acked
+        assert [m["text"] for m in joined["history"]] == [f"kept-{k}" for k in range(5)]
+        await reader.close()
+
+
+async def test_backends_ride_out_a_rabbitmq_restart_without_losing_acked_messages(
+    spawn_chat: SpawnChat, rabbitmq_restartable: RabbitMQNode, chat_cluster_name: str
+) -> None:
+    node = rabbitmq_restartable
+    backends = await start_backends(spawn_chat, node.url, chat_cluster_name, 2)
+    clients = [await ChatClient.connect(b.url, name=f"u{i}") for i, b in enumerate(backends)]
+    try:
+        for client in clients:
+            await client.join("lobby")
+        acked = [(await clients[0].say("lobby", f"before-{k}"))["id"] for k in range(3)]
+
+        await asyncio.to_thread(node.stop)
+        for backend in backends:
+            await asyncio.to_thread(backend.wait_readyz, 503, timeout=30)
+        during = await clients[1].say("lobby", "while down", ref=f"down-{uuid.uuid4().hex}")
+        assert (during["type"], during["code"]) == ("error", "unavailable")
+
+        await asyncio.to_thread(node.start)
+        for backend in backends:
+            await asyncio.to_thread(backend.wait_ready, 60)
+        retried = await clients[1].say("lobby", "while down", ref=during["ref"])
+        assert retried["type"] == "ack", retried
+        acked.append(retried["id"])
+        acked += [(await clients[0].say("lobby", f"after-{k}"))["id"] for k in range(3)]
+
+        for client in clients:
+            await client.wait_messages(len(acked), within=20)
+            assert [m["id"] for m in client.messages] == acked
+        for backend in backends:
+            reader = await ChatClient.connect(backend.url, name="reader")
+            joined = await reader.join("lobby")
+            assert [m["id"] for m in joined["history"]] == acked
+            await reader.close()
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
