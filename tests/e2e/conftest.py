@@ -120,11 +120,19 @@ class ChatPage:
             timeout=EXPECT_TIMEOUT_MS,
         )
 
+    def show_rooms(self) -> None:
+        """On a phone the rooms live in a drawer: open it (a no-op on a desktop)."""
+        toggle = self.page.get_by_role("button", name="Rooms")
+        if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+            toggle.click()
+
     def join(self, room: str) -> None:
+        self.show_rooms()
         self.page.get_by_role("textbox", name="Join or create a room").fill(room)
         self.page.get_by_role("button", name="Join", exact=True).click()
 
     def select_room(self, room: str) -> None:
+        self.show_rooms()
         self.page.locator(f'#room-list [data-room="{room}"]').click()
 
     def screenshot(self, path: Path) -> None:

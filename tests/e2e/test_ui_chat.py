@@ -11,13 +11,14 @@ import pytest
 from playwright.sync_api import WebSocketRoute, expect
 
 from tests.e2e.conftest import OpenChat
+from tests.fixtures.chatprocs import SpawnChat
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-def dev_url(spawn_chat):  # type: ignore[no-untyped-def]
-    return spawn_chat("dev").url
+def dev_url(spawn_chat: SpawnChat) -> str:
+    return spawn_chat("dev").wait_ready().url
 
 
 def test_two_people_see_each_others_messages_and_the_room_count(

@@ -1,0 +1,111 @@
+"""The chat UI across a cluster: two backends sharing one RabbitMQ, each behind its own frontend.
+
+Frontend A tries backend A first and frontend B tries backend B first (BACKEND_URL "A,B" and
+"B,A"), so two pages land on two different backends, and a page whose backend dies fails over
+to the other one through the same frontend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import WebSocketRoute, expect
+
+from tests.e2e.conftest import OpenChat
+from tests.fixtures.chatprocs import ChatProcess, SpawnChat
+from tests.fixtures.rabbitmq import RabbitMQNode
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.rabbitmq]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    backend_a: ChatProcess
+    backend_b: ChatProcess
+    frontend_a_url: str
+    frontend_b_url: str
+
+
+@pytest.fixture
+def cluster(spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str) -> Cluster:
+    backend_a, backend_b = (
+        spawn_chat("backend", rabbitmq_url=rabbitmq.url, cluster=chat_cluster_name, pod=pod)
+        for pod in ("backend-a", "backend-b")
+    )
+    frontend_a = spawn_chat("frontend", backend_urls=[backend_a.url, backend_b.url])
+    frontend_b = spawn_chat("frontend", backend_urls=[backend_b.url, backend_a.url])
+    for process in (backend_a, backend_b, frontend_a, frontend_b):
+        process.wait_ready()
+    return Cluster(backend_a, backend_b, frontend_a.url, frontend_b.url)
+
+
+def test_pages_on_two_backends_chat_with_each_other(open_chat: OpenChat, cluster: Cluster) -> None:
+    ada = open_chat(cluster.frontend_a_url)
+    ada.sign_in("Ada")
+    grace = open_chat(cluster.frontend_b_url)
+    grace.sign_in("Grace")
+
+    expect(ada.pod).to_have_text("backend-a")
+    expect(grace.pod).to_have_text("backend-b")
+    for page in (ada, grace):
+        expect(page.users_online).to_have_text("2 people online")
+        expect(page.room_members).to_have_text("2 members")
+
+    ada.send("from backend a")
+    grace.send("from backend b")
+    for page in (ada, grace):
+        page.expect_delivered("from backend a")
+        page.expect_delivered("from backend b")
+
+
+def hold_reconnects(page_route: Callable[..., None]) -> Callable[[bool], None]:
+    """Relay the page's WebSockets untouched; `hold(True)` refuses new ones until released.
+
+    Holding keeps a page away for as long as the test needs, so what happens "meanwhile" really
+    happens while the page is disconnected, whatever the reconnect delays drawn.
+    """
+    held = [False]
+
+    def relay(page_side: WebSocketRoute) -> None:
+        if held[0]:
+            page_side.close()
+        else:
+            page_side.connect_to_server()
+
+    page_route(re.compile(r"/ws\b"), relay)
+    return lambda on: held.__setitem__(0, on)
+
+
+def test_a_page_whose_backend_dies_resumes_on_the_other_without_loss_or_duplicates(
+    open_chat: OpenChat, cluster: Cluster
+) -> None:
+    grace = open_chat(cluster.frontend_b_url)
+    grace.sign_in("Grace")
+    ada = open_chat(cluster.frontend_a_url)
+    hold = hold_reconnects(ada.page.route_web_socket)
+    ada.page.reload()
+    ada.sign_in("Ada")
+    expect(ada.pod).to_have_text("backend-a")
+    grace.send("before the crash")
+    ada.expect_delivered("before the crash")
+
+    hold(True)
+    cluster.backend_a.kill()
+    expect(ada.connection).to_contain_text(re.compile(r"Reconnecting( in \d+s)?"))
+    meanwhile = [f"while Ada is away {n}" for n in range(3)]
+    for text in meanwhile:
+        grace.send(text)
+        grace.expect_delivered(text)
+    ada.send("typed while disconnected")
+    expect(ada.message("typed while disconnected")).to_contain_text("Waiting for the connection")
+
+    hold(False)
+    ada.expect_live()
+    expect(ada.pod).to_have_text("backend-b")
+    for text in ["before the crash", *meanwhile, "typed while disconnected"]:
+        ada.expect_delivered(text)
+        grace.expect_delivered(text)
+    expect(ada.users_online).to_have_text("2 people online")

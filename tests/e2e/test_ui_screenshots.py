@@ -1,0 +1,87 @@
+"""Screenshots of the main views, light and dark, desktop and phone, for people to look at.
+
+They land in test-output/screenshots/; docs/screenshots/ holds a reviewed copy for the README.
+The flow doubles as a test of a realistic session: three people, two rooms, a dropped server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import DESKTOP, PHONE, ChatPage, OpenChat, Viewport
+from tests.fixtures.chatprocs import SpawnChat
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CONVERSATION = [
+    ("Grace Hopper", "Morning! The autoscaling example is merged: backends now scale on CPU."),
+    ("Linus", "Nice. Does the operator still write replicas when the HPA is on?"),
+    ("Grace Hopper", "No, it steps back and lets the HPA own the count."),
+    ("Grace Hopper", "I ran the kill test three times: every tab came back on the other pod."),
+    ("Ada", "Lovely. I'll try the production example on the staging cluster after lunch."),
+    ("Ada", "Anyone up for reviewing the dashboard PR? It's small, promise."),
+    ("Linus", "Sure, send it over in #design-review."),
+]
+
+
+def test_screenshots_of_the_main_views(
+    open_chat: OpenChat, spawn_chat: SpawnChat, screenshot_dir: Path
+) -> None:
+    dev = spawn_chat("dev").wait_ready()
+    people: dict[str, ChatPage] = {}
+    for name in ("Grace Hopper", "Linus", "Ada"):
+        people[name] = open_chat(dev.url)
+        people[name].sign_in(name)
+    for page in people.values():
+        page.join("design-review")
+        page.select_room("general")
+    for name, text in CONVERSATION:
+        people[name].send(text)
+        people[name].expect_delivered(text)
+    people["Linus"].select_room("design-review")
+    people["Linus"].send("Dashboard PR is up, two screens of CSS.")
+
+    welcome = open_chat(dev.url)
+    expect(welcome.page.get_by_role("dialog")).to_be_visible()
+    welcome.screenshot(screenshot_dir / "welcome-desktop-light.png")
+
+    def viewer(viewport: Viewport, scheme: str) -> ChatPage:
+        page = open_chat(dev.url, viewport=viewport, color_scheme=scheme)
+        page.sign_in("Ada")
+        page.join("design-review")
+        page.select_room("general")
+        page.expect_delivered(CONVERSATION[-1][1])
+        expect(page.users_online).to_contain_text("people online")
+        return page
+
+    for scheme in ("light", "dark"):
+        desktop = viewer(DESKTOP, scheme)
+        desktop.screenshot(screenshot_dir / f"chat-desktop-{scheme}.png")
+        phone = viewer(PHONE, scheme)
+        phone.screenshot(screenshot_dir / f"chat-phone-{scheme}.png")
+        phone.page.get_by_role("button", name="Rooms").click()
+        expect(phone.page.get_by_role("button", name="Rooms")).to_have_attribute(
+            "aria-expanded", "true"
+        )
+        phone.screenshot(screenshot_dir / f"rooms-phone-{scheme}.png")
+
+    dev.kill()
+    expect(desktop.connection).to_contain_text("Reconnecting")
+    desktop.send("Is the server down?")
+    expect(desktop.message("Is the server down?")).to_contain_text("Waiting for the connection")
+    desktop.screenshot(screenshot_dir / "reconnecting-desktop-dark.png")
+
+    names = sorted(path.name for path in screenshot_dir.glob("*.png"))
+    assert {
+        "welcome-desktop-light.png",
+        "chat-desktop-light.png",
+        "chat-desktop-dark.png",
+        "chat-phone-light.png",
+        "chat-phone-dark.png",
+        "rooms-phone-light.png",
+        "rooms-phone-dark.png",
+        "reconnecting-desktop-dark.png",
+    } <= set(names)
