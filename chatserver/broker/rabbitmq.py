@@ -111,6 +111,9 @@ class _Link:
     lost: asyncio.Future[None]
     """Done when this link is torn down: wakes `follow` calls waiting on it."""
     ready: bool = False
+    """Set up completely (and announced to the listener)."""
+    broken: bool = False
+    """A channel closed or a consumer was cancelled: unusable, the supervisor replaces it."""
     declared: set[str] = field(default_factory=set)
     """Rooms whose stream is declared and bound on this connection."""
 
@@ -165,7 +168,7 @@ class RabbitMQBroker:
 
     @property
     def connected(self) -> bool:
-        return self._link is not None and self._link.ready
+        return self._link is not None and self._link.ready and not self._link.broken
 
     async def start(self, listener: BrokerListener) -> None:
         self._listener = listener
@@ -214,7 +217,7 @@ class RabbitMQBroker:
 
     async def publish_presence(self, beat: PresenceBeat) -> None:
         link = self._link
-        if link is None or not link.ready:
+        if link is None or not link.ready or link.broken:
             return  # best effort: the next beat after reconnecting makes up for it
         try:
             await link.publisher.basic_publish(
@@ -264,11 +267,12 @@ class RabbitMQBroker:
 
     def _link_broken(self, link: _Link, reason: str, _: object) -> None:
         if link is self._link:
+            link.broken = True
             self._supervisor.fail(reason)
 
     def _ready_link(self) -> _Link:
         link = self._link
-        if link is None or not link.ready:
+        if link is None or not link.ready or link.broken:
             raise BrokerUnavailable("not connected to RabbitMQ")
         return link
 

@@ -52,6 +52,7 @@ class RecordingListener:
         return [r.offset for r in self.records if r.room == room]
 
     async def until(self, condition: Callable[[], bool]) -> None:
+        await asyncio.sleep(0)  # always yield: callers may loop on this, and so may the broker
         async with asyncio.timeout(WAIT):
             while not condition():
                 self._changed.clear()

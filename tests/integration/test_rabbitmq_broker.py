@@ -1,0 +1,157 @@
+"""What only the RabbitMQ broker must survive: node restarts, broker-side cancels, new instances."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from chatserver.broker import BrokerUnavailable
+from chatserver.broker.rabbitmq import RabbitMQBroker, RabbitMQSettings
+from tests.fixtures.rabbitmq import RabbitMQNode
+from tests.integration.test_broker_contract import FAST_RECONNECT, RecordingListener
+
+pytestmark = pytest.mark.rabbitmq
+
+
+@pytest.fixture
+async def brokers() -> AsyncIterator[list[RabbitMQBroker]]:
+    """Brokers a test made; closed at the end whatever happened."""
+    made: list[RabbitMQBroker] = []
+    yield made
+    for broker in made:
+        await broker.close()
+
+
+async def start(
+    made: list[RabbitMQBroker],
+    node: RabbitMQNode,
+    cluster: str,
+    *,
+    settings: RabbitMQSettings = FAST_RECONNECT,
+) -> tuple[RabbitMQBroker, RecordingListener]:
+    broker = RabbitMQBroker(node.url, cluster=cluster, pod=f"pod-{len(made)}", settings=settings)
+    made.append(broker)
+    listener = RecordingListener()
+    await broker.start(listener)
+    await listener.until(lambda: broker.connected)
+    return broker, listener
+
+
+def new_cluster() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.slow
+async def test_a_node_restart_loses_no_confirmed_record_and_repeats_none(
+    rabbitmq_restartable: RabbitMQNode, brokers: list[RabbitMQBroker]
+) -> None:
+    node, cluster = rabbitmq_restartable, new_cluster()
+    reader, seen = await start(brokers, node, cluster)
+    writer, writer_events = await start(brokers, node, cluster)
+    await reader.follow("general")
+    attempted: list[bytes] = []
+    confirmed: list[bytes] = []
+    done_writing = asyncio.Event()
+
+    async def write() -> None:
+        for i in range(2000):
+            if done_writing.is_set():
+                return
+            body = b"m%d" % i
+            attempted.append(body)
+            try:
+                await writer.append("general", body)
+                confirmed.append(body)
+            except BrokerUnavailable:
+                await writer_events.until(lambda: writer.connected)
+
+    writing = asyncio.create_task(write())
+    await seen.until(lambda: len(seen.records) >= 20)
+    await asyncio.to_thread(node.stop)
+    await seen.until(lambda: seen.changes == [True, False])
+    await asyncio.to_thread(node.start)
+    await seen.until(lambda: seen.changes == [True, False, True])
+    delivered_before = len(seen.records)
+    await seen.until(lambda: len(seen.records) >= delivered_before + 20)
+    done_writing.set()
+    await writing
+    await seen.until(lambda: set(confirmed) <= set(seen.bodies("general")))
+
+    bodies = seen.bodies("general")
+    assert len(bodies) == len(set(bodies)), "a record was delivered twice"
+    assert set(bodies) <= set(attempted)
+    offsets = seen.offsets("general")
+    assert offsets == sorted(set(offsets))
+    # A writer follows no room, so it may come up before the node has recovered its streams,
+    # and flap until it has: what matters is that it went down and ended up.
+    assert writer_events.changes[:2] == [True, False]
+    assert writer_events.changes[-1] is True
+    # The log itself survived the restart: a newcomer reads the same records at the same offsets.
+    _, newcomer = await start(brokers, node, cluster)
+    await brokers[-1].follow("general")
+    assert newcomer.records[: len(seen.records)] == seen.records
+
+
+async def test_history_survives_a_new_broker_instance(
+    rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
+) -> None:
+    cluster = new_cluster()
+    first, _ = await start(brokers, rabbitmq, cluster)
+    for i in range(5):
+        await first.append("general", b"m%d" % i)
+    await first.close()
+
+    second, listener = await start(brokers, rabbitmq, cluster)
+    await second.follow("general")
+
+    assert listener.bodies("general") == [b"m%d" % i for i in range(5)]
+
+
+async def test_a_consumer_cancelled_by_the_broker_is_a_failure_and_recovers(
+    rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
+) -> None:
+    cluster = new_cluster()
+    broker, listener = await start(brokers, rabbitmq, cluster)
+    await broker.follow("general")
+    await broker.append("general", b"before")
+    bindings = await asyncio.to_thread(
+        rabbitmq.ctl, "list_bindings", "--quiet", "--no-table-headers", "source_name",
+        "destination_name",
+    )  # fmt: skip
+    presence_queue = next(
+        line.split("\t")[1]
+        for line in bindings.splitlines()
+        if line.startswith(f"chat.{cluster}.presence\t")
+    )
+
+    # Deleting its queue makes RabbitMQ cancel the consumer (basic.cancel) on a live channel.
+    await asyncio.to_thread(rabbitmq.ctl, "delete_queue", presence_queue)
+    await listener.until(lambda: listener.changes == [True, False, True])
+    await broker.append("general", b"after")
+    await listener.until(lambda: len(listener.records) >= 2)
+
+    assert listener.bodies("general") == [b"before", b"after"]
+
+
+async def test_a_channel_closed_by_the_broker_is_a_failure_and_recovers(
+    rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
+) -> None:
+    cluster = new_cluster()
+    owner, _ = await start(brokers, rabbitmq, cluster)
+    await owner.append("general", b"declared with the default retention")
+    other_retention = replace(FAST_RECONNECT, retention_bytes=FAST_RECONNECT.retention_bytes * 2)
+    broker, listener = await start(brokers, rabbitmq, cluster, settings=other_retention)
+
+    # Redeclaring the stream with other arguments: PRECONDITION_FAILED closes the channel.
+    with pytest.raises(BrokerUnavailable):
+        await broker.append("general", b"refused")
+    await listener.until(lambda: listener.changes == [True, False, True])
+    await broker.follow("random")
+    await broker.append("random", b"fine")
+    await listener.until(lambda: len(listener.records) >= 1)
+
+    assert listener.bodies("random") == [b"fine"]
