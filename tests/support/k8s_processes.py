@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 _PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass
@@ -96,8 +97,10 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 
 def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    # Runs between fork and exec: only the one foreign call, resolved beforehand in the parent.
+    # The kernel sends the signal when the *thread* that forked exits, so attached components
+    # must be started from a thread that lives as long as they should (pytest's main thread).
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _runs_executable(pid: int, executable: Path) -> bool:
