@@ -58,7 +58,8 @@ cluster-down: $(STAMP) ## Stop the control plane started by cluster-up
 
 .PHONY: bench
 bench: $(STAMP) system-deps ## Run the benchmarks in bench/ (results in bench/results/)
-	$(BIN)/python -m bench
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches (not the k8s binary cache)

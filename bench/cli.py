@@ -1,0 +1,138 @@
+"""`python -m bench`: run the scenarios against each system, print a table, write the results.
+
+Every system gets the same RabbitMQ node, the same scenario and fresh server processes; runs are
+sequential, so they never share the CPU with each other (only with whatever else runs on the
+machine: the load average is recorded with each result).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime
+import os
+import platform
+import sys
+import uuid
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import procstat, report
+from bench.loadgen import CpuSample, RunFailed, run_load
+from bench.scenarios import DEFAULTS, Scenario, ScenarioError
+from bench.servers import SPECS, ServerError, private_rabbitmq, running_servers
+from bench.wire import WIRES
+
+RESULTS = Path(__file__).resolve().parent / "results"
+GENERATOR_BUSY = 0.9
+"""Share of one core above which the generator, not the servers, may be what limits a run."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        scenarios = _scenarios(args)
+    except ScenarioError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    logs = args.output / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    context = _context(argv)
+    try:
+        with private_rabbitmq() as (node, broker_pids):
+            for scenario in scenarios:
+                rows = [
+                    _run(system, scenario, node.url, broker_pids, logs) for system in args.systems
+                ]
+                print(report.table(scenario, rows), flush=True)
+                _warn_if_generator_bound(rows)
+                report.write_json(
+                    args.output / f"{scenario.name}.json", scenario, rows, context=context
+                )
+                report.write_chart(args.output / f"{scenario.name}.png", scenario, rows)
+    except (RunFailed, ServerError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    print(f"results in {args.output}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    names = [scenario.name for scenario in DEFAULTS]
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=names,
+        help=f"run only this scenario (repeatable; default: {', '.join(names)})",
+    )
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=list(SPECS),
+        default=list(SPECS),
+        help="systems to measure, the first is compared with the others",
+    )
+    parser.add_argument("--subscribers", type=int, help="clients per scenario")
+    parser.add_argument("--senders", type=int, help="publishing clients per scenario")
+    parser.add_argument("--rooms", type=int, help="rooms per scenario")
+    parser.add_argument("--rate", type=float, help="messages per second, all senders together")
+    parser.add_argument("--duration", type=float, help="seconds of sending per run")
+    parser.add_argument("--servers", type=int, help="server processes per system (default 2)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where JSON and PNG go")
+    return parser
+
+
+def _scenarios(args: argparse.Namespace) -> list[Scenario]:
+    chosen = [s for s in DEFAULTS if args.scenario is None or s.name in args.scenario]
+    fields = ("subscribers", "senders", "rooms", "rate", "duration", "servers")
+    overrides = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+    return [dataclasses.replace(scenario, **overrides) for scenario in chosen]
+
+
+def _run(
+    system: str, scenario: Scenario, rabbitmq_url: str, broker_pids: list[int], logs: Path
+) -> report.Figures:
+    cluster = f"bench{uuid.uuid4().hex[:10]}"
+    with running_servers(
+        system, rabbitmq_url=rabbitmq_url, cluster=cluster, count=scenario.servers, logdir=logs
+    ) as servers:
+
+        def sample_cpu() -> CpuSample:
+            own = os.times()
+            return CpuSample(
+                servers=servers.cpu_seconds(),
+                broker=procstat.cpu_seconds(broker_pids),
+                generator=own.user + own.system,
+            )
+
+        result = asyncio.run(run_load(scenario, WIRES[system], servers.urls, sample_cpu=sample_cpu))
+        peak_rss = servers.peak_rss_bytes()
+    return report.figures(system, result, server_peak_rss_bytes=peak_rss)
+
+
+def _warn_if_generator_bound(rows: Sequence[report.Figures]) -> None:
+    for row in rows:
+        if row.generator_cpu_seconds > GENERATOR_BUSY * row.wall_seconds:
+            print(
+                f"  note: the load generator was busy {row.generator_cpu_seconds:.1f} of "
+                f"{row.wall_seconds:.1f} s in the {row.system} run; lower --rate or "
+                "--subscribers to measure the server rather than the generator"
+            )
+
+
+def _context(argv: Sequence[str] | None) -> dict[str, Any]:
+    args = sys.argv[1:] if argv is None else list(argv)
+    return {
+        "command": " ".join(["python -m bench", *args]),
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "versions": {
+            name: metadata.version(name) for name in ("aiohttp", "python-socketio", "aio-pika")
+        },
+    }

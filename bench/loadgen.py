@@ -1,0 +1,320 @@
+"""The load generator: WebSocket clients on one asyncio loop, senders on a fixed schedule.
+
+A run goes through bounded phases: connect and join every client; warm up (senders repeat a
+warmup message until every client has received one, which proves the fan-out path through the
+broker works for every room on every server); measure (senders publish on schedule for the
+scenario's duration, receivers record each delivery's latency from the send time carried in the
+text); drain (until every accepted message has reached every member of its room, or a timeout).
+CPU is sampled right before the first measured send and right after the drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+import aiohttp
+
+from bench.scenarios import ClientPlan, Scenario, plan_clients
+from bench.wire import (
+    WARMUP_TEXT,
+    Acked,
+    Delivered,
+    Joined,
+    Ready,
+    Refused,
+    Reply,
+    Wire,
+    WireError,
+    decode_text,
+    encode_text,
+)
+
+CONNECT_TIMEOUT: Final = 60.0
+"""Seconds for all clients to connect and join (a busy 2-core machine is slow at handshakes)."""
+CONNECT_CONCURRENCY: Final = 32
+"""Handshakes in flight at once: a burst of hundreds would measure the accept queue instead."""
+WARMUP_TIMEOUT: Final = 30.0
+WARMUP_ROUND: Final = 1.0
+"""Seconds between two rounds of warmup messages."""
+JOIN_ATTEMPTS: Final = 5
+JOIN_RETRY_DELAY: Final = 0.2
+"""Seconds before the first retry of a join answered `unavailable` (doubled each time): the
+contract lets a client retry then, as a real one would."""
+DRAIN_TIMEOUT: Final = 10.0
+"""Seconds after the last scheduled send for the stragglers; what has not arrived then is lost."""
+
+
+class RunFailed(RuntimeError):
+    """The run could not be measured (a refused connection, a server error, a phase timeout)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    """CPU seconds used so far, by role."""
+
+    servers: float
+    broker: float
+    generator: float
+
+    def __sub__(self, other: CpuSample) -> CpuSample:
+        return CpuSample(
+            servers=self.servers - other.servers,
+            broker=self.broker - other.broker,
+            generator=self.generator - other.generator,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What one run measured, raw (see `bench.report` for the figures derived from it)."""
+
+    sent: int
+    acked: int
+    expected: int
+    """Deliveries owed: each acked message times the members of its room."""
+    delivered: int
+    latencies_ns: list[int]
+    wall_seconds: float
+    cpu: CpuSample
+    closed_by_server: int
+    """Clients the server closed during the run (e.g. cut as slow consumers)."""
+    join_retries: int
+    """Joins answered `unavailable` and retried while connecting (not part of the measure)."""
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Counters shared by every client of a run, updated by their readers."""
+
+    sent: int = 0
+    acked: int = 0
+    expected: int = 0
+    delivered: int = 0
+    warm: int = 0
+    closed_by_server: int = 0
+    join_retries: int = 0
+    latencies_ns: list[int] = field(default_factory=list)
+    failure: BaseException | None = None
+    sending_done: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def drained(self) -> bool:
+        return self.sending_done and self.acked == self.sent and self.delivered >= self.expected
+
+
+class _Client:
+    def __init__(
+        self, plan: ClientPlan, wire: Wire, ws: aiohttp.ClientWebSocketResponse, tally: _Tally
+    ) -> None:
+        self.plan = plan
+        self.wire = wire
+        self.ws = ws
+        self.tally = tally
+        self.ready = asyncio.Event()
+        self.join_answered = asyncio.Event()
+        self.join_refusal: Refused | None = None
+        self.warm = False
+        self.closing = False
+        self._seq = itertools.count(1)
+        self.reader = asyncio.create_task(self._read())
+
+    async def join(self) -> None:
+        room = self.plan.room
+        for attempt in range(JOIN_ATTEMPTS):
+            refusal = await self._try_join()
+            if refusal is None:
+                return
+            if refusal.code != "unavailable":
+                raise RunFailed(f"join {room}: {refusal.code}: {refusal.message}")
+            self.tally.join_retries += 1
+            await asyncio.sleep(JOIN_RETRY_DELAY * 2**attempt)
+        raise RunFailed(f"join {room}: still unavailable after {JOIN_ATTEMPTS} attempts")
+
+    async def _try_join(self) -> Refused | None:
+        self.join_answered.clear()
+        self.join_refusal = None
+        await self.ws.send_str(self.wire.join(self.plan.room, seq=next(self._seq)))
+        await _until(self.join_answered, self.tally)
+        return self.join_refusal
+
+    async def send(self, text: str, ref: str) -> None:
+        frame = self.wire.send(room=self.plan.room, text=text, ref=ref, seq=next(self._seq))
+        await self.ws.send_str(frame)
+
+    async def close(self) -> None:
+        self.closing = True
+        await self.ws.close()
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+
+    async def _read(self) -> None:
+        tally = self.tally
+        try:
+            async for message in self.ws:
+                if message.type is not aiohttp.WSMsgType.TEXT:
+                    continue
+                received_ns = time.monotonic_ns()
+                for event in self.wire.parse(message.data):
+                    match event:
+                        case Delivered(text):
+                            sent_ns = decode_text(text)
+                            if sent_ns is not None:
+                                tally.delivered += 1
+                                tally.latencies_ns.append(received_ns - sent_ns)
+                            elif not self.warm:
+                                self.warm = True
+                                tally.warm += 1
+                        case Acked(ref) if not ref.startswith("w"):
+                            tally.acked += 1
+                            tally.expected += self.plan.room_size
+                        case Joined():
+                            self.join_answered.set()
+                        case Refused(ref=None) if not self.join_answered.is_set():
+                            self.join_refusal = event
+                            self.join_answered.set()
+                        case Refused():
+                            raise WireError(f"{event.code}: {event.message} (ref {event.ref})")
+                        case Ready():
+                            self.ready.set()
+                        case Reply(frame):
+                            await self.ws.send_str(frame)
+                tally.changed.set()
+        except (WireError, ValueError, KeyError) as exc:
+            tally.failure = tally.failure or exc
+        finally:
+            if not self.closing:
+                tally.closed_by_server += 1
+                tally.changed.set()
+
+
+async def run_load(
+    scenario: Scenario, wire: Wire, urls: list[str], *, sample_cpu: Callable[[], CpuSample]
+) -> LoadResult:
+    """Drive one system (its server processes at `urls`) through the scenario."""
+    tally = _Tally()
+    plans = plan_clients(scenario)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        clients: list[_Client] = []
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await _connect_all(
+                    session, plans, wire=wire, urls=urls, tally=tally, clients=clients
+                )
+            senders = [client for client in clients if client.plan.sends]
+            await _warm_up(senders, len(clients), tally)
+            before, started = sample_cpu(), time.monotonic()
+            await _send_on_schedule(scenario, senders, tally)
+            await _drain(tally)
+            wall, after = time.monotonic() - started, sample_cpu()
+        finally:
+            await asyncio.gather(*(client.close() for client in clients))
+    _raise_on_failure(tally)
+    return LoadResult(
+        sent=tally.sent,
+        acked=tally.acked,
+        expected=tally.expected,
+        delivered=tally.delivered,
+        latencies_ns=tally.latencies_ns,
+        wall_seconds=wall,
+        cpu=after - before,
+        closed_by_server=tally.closed_by_server,
+        join_retries=tally.join_retries,
+    )
+
+
+async def _connect_all(
+    session: aiohttp.ClientSession,
+    plans: list[ClientPlan],
+    *,
+    wire: Wire,
+    urls: list[str],
+    tally: _Tally,
+    clients: list[_Client],
+) -> None:
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def connect(plan: ClientPlan) -> None:
+        async with gate:
+            ws = await session.ws_connect(
+                urls[plan.server] + wire.path(client_id=f"bench-{plan.index}"),
+                max_msg_size=0,
+                autoping=True,
+            )
+            client = _Client(plan, wire, ws, tally)
+            clients.append(client)
+            await _until(client.ready, tally)
+            await client.join()
+
+    await asyncio.gather(*(connect(plan) for plan in plans))
+
+
+async def _until(event: asyncio.Event, tally: _Tally) -> None:
+    """Wait for `event`, but fail at once if any client failed meanwhile."""
+    while not event.is_set():
+        _raise_on_failure(tally)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), 0.5)
+
+
+async def _warm_up(senders: list[_Client], members: int, tally: _Tally) -> None:
+    refs = itertools.count()
+    try:
+        async with asyncio.timeout(WARMUP_TIMEOUT):
+            while tally.warm < members:
+                for sender in senders:
+                    await sender.send(WARMUP_TEXT, f"w{next(refs)}")
+                deadline = time.monotonic() + WARMUP_ROUND
+                while tally.warm < members and time.monotonic() < deadline:
+                    await _changed(tally, deadline)
+    except TimeoutError:
+        raise RunFailed(
+            f"warmup: only {tally.warm} of {members} clients received a message "
+            f"within {WARMUP_TIMEOUT}s: the fan-out path is not working"
+        ) from None
+
+
+async def _send_on_schedule(scenario: Scenario, senders: list[_Client], tally: _Tally) -> None:
+    start = time.monotonic()
+    interval = scenario.send_interval
+
+    async def publish(position: int, sender: _Client) -> None:
+        # Senders are staggered over one interval, so the total rate is even, not bursty.
+        first = start + position * interval / len(senders)
+        for k in range(scenario.messages_per_sender):
+            await asyncio.sleep(max(0.0, first + k * interval - time.monotonic()))
+            tally.sent += 1
+            await sender.send(encode_text(time.monotonic_ns()), f"m{sender.plan.index}-{k}")
+
+    try:
+        await asyncio.gather(*(publish(i, sender) for i, sender in enumerate(senders)))
+    finally:
+        tally.sending_done = True
+    _raise_on_failure(tally)
+
+
+async def _drain(tally: _Tally) -> None:
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    while not tally.drained and time.monotonic() < deadline:
+        await _changed(tally, deadline)
+
+
+async def _changed(tally: _Tally, deadline: float) -> None:
+    """Until a reader reports progress, at the latest until `deadline` (monotonic clock)."""
+    tally.changed.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(tally.changed.wait(), max(0.0, deadline - time.monotonic()))
+    _raise_on_failure(tally)
+
+
+def _raise_on_failure(tally: _Tally) -> None:
+    if tally.failure is not None:
+        raise RunFailed(f"a client failed: {tally.failure!r}") from tally.failure

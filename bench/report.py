@@ -1,0 +1,161 @@
+"""Figures derived from raw runs, the printed table, the JSON and the PNG chart."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.loadgen import LoadResult
+from bench.scenarios import Scenario
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One system in one scenario, as reported."""
+
+    system: str
+    sent: int
+    acked: int
+    expected: int
+    delivered: int
+    lost: int
+    """Deliveries owed for acked messages that never arrived (negative would mean duplicates)."""
+    deliveries_per_second: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    server_cpu_seconds: float
+    deliveries_per_server_cpu_second: float
+    broker_cpu_seconds: float
+    generator_cpu_seconds: float
+    server_peak_rss_mib: float
+    """Peak resident memory of all server processes together (VmHWM, startup included)."""
+    closed_by_server: int
+    join_retries: int
+    wall_seconds: float
+
+
+def percentile(values: Sequence[int], fraction: float) -> int:
+    """Nearest-rank percentile (0 < fraction <= 1) of unsorted values; 0 for no values."""
+    if not values:
+        return 0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def figures(system: str, result: LoadResult, *, server_peak_rss_bytes: int) -> Figures:
+    cpu = result.cpu
+    return Figures(
+        system=system,
+        sent=result.sent,
+        acked=result.acked,
+        expected=result.expected,
+        delivered=result.delivered,
+        lost=result.expected - result.delivered,
+        deliveries_per_second=result.delivered / result.wall_seconds,
+        latency_p50_ms=percentile(result.latencies_ns, 0.50) / 1e6,
+        latency_p99_ms=percentile(result.latencies_ns, 0.99) / 1e6,
+        server_cpu_seconds=cpu.servers,
+        deliveries_per_server_cpu_second=result.delivered / cpu.servers if cpu.servers else 0.0,
+        broker_cpu_seconds=cpu.broker,
+        generator_cpu_seconds=cpu.generator,
+        server_peak_rss_mib=server_peak_rss_bytes / 2**20,
+        closed_by_server=result.closed_by_server,
+        join_retries=result.join_retries,
+        wall_seconds=result.wall_seconds,
+    )
+
+
+_COLUMNS = (
+    ("system", "{}", "system"),
+    ("deliv/s", "{:.0f}", "deliveries_per_second"),
+    ("p50 ms", "{:.1f}", "latency_p50_ms"),
+    ("p99 ms", "{:.1f}", "latency_p99_ms"),
+    ("lost", "{}", "lost"),
+    ("srv CPU s", "{:.2f}", "server_cpu_seconds"),
+    ("deliv/srv CPU-s", "{:.0f}", "deliveries_per_server_cpu_second"),
+    ("broker CPU s", "{:.2f}", "broker_cpu_seconds"),
+    ("gen CPU s", "{:.2f}", "generator_cpu_seconds"),
+    ("srv peak RSS MiB", "{:.0f}", "server_peak_rss_mib"),
+)
+
+
+def table(scenario: Scenario, rows: Sequence[Figures]) -> str:
+    """A plain-text table of one scenario, with the ratio of the first system to the others."""
+    header = [title for title, _, _ in _COLUMNS]
+    body = [[fmt.format(getattr(row, key)) for _, fmt, key in _COLUMNS] for row in rows]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
+    lines = [
+        f"{scenario.name}: {scenario.subscribers} subscribers in {scenario.rooms} room(s) on "
+        f"{scenario.servers} servers, {scenario.senders} senders, {scenario.rate:g} msg/s "
+        f"for {scenario.duration:g} s",
+        *(
+            "  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
+            for line in (header, *body)
+        ),
+    ]
+    first = rows[0]
+    for other in rows[1:]:
+        if other.deliveries_per_server_cpu_second:
+            ratio = first.deliveries_per_server_cpu_second / other.deliveries_per_server_cpu_second
+            lines.append(
+                f"{first.system} / {other.system}, deliveries per server CPU-second: {ratio:.1f}x"
+            )
+    return "\n".join(lines)
+
+
+def write_json(
+    path: Path, scenario: Scenario, rows: Sequence[Figures], *, context: Mapping[str, Any]
+) -> None:
+    document = {
+        "scenario": asdict(scenario),
+        "context": dict(context),
+        "results": {row.system: asdict(row) for row in rows},
+    }
+    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def write_chart(path: Path, scenario: Scenario, rows: Sequence[Figures]) -> None:
+    """Three panels side by side: efficiency, throughput and latency, one bar per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on a server
+    import matplotlib.pyplot as plt
+
+    names = [row.system for row in rows]
+    colours = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1"][: len(rows)]
+    figure, (efficiency, throughput, latency) = plt.subplots(1, 3, figsize=(12, 4))
+    efficiency.bar(names, [row.deliveries_per_server_cpu_second for row in rows], color=colours)
+    efficiency.set_title("deliveries per server CPU-second")
+    throughput.bar(names, [row.deliveries_per_second for row in rows], color=colours)
+    throughput.set_title("deliveries per second")
+    width = 0.4
+    positions = range(len(rows))
+    latency.bar(
+        [p - width / 2 for p in positions],
+        [r.latency_p50_ms for r in rows],
+        width,
+        label="p50",
+        color="#a0aec0",
+    )
+    latency.bar(
+        [p + width / 2 for p in positions],
+        [r.latency_p99_ms for r in rows],
+        width,
+        label="p99",
+        color="#4a5568",
+    )
+    latency.set_xticks(list(positions), names)
+    latency.set_title("end-to-end latency (ms)")
+    latency.legend()
+    figure.suptitle(
+        f"{scenario.name}: {scenario.subscribers} clients, {scenario.rooms} room(s), "
+        f"{scenario.rate:g} msg/s, {scenario.servers} servers + RabbitMQ"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,85 @@
+"""Benchmark scenarios and where each client goes: pure data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+class ScenarioError(ValueError):
+    """Scenario parameters that cannot describe a run."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    subscribers: int
+    """WebSocket clients, each a member of one room; spread evenly over rooms and servers."""
+    senders: int
+    """How many of the subscribers also publish (spread over rooms and servers)."""
+    rooms: int
+    """Rooms the subscribers are spread over."""
+    rate: float
+    """Messages per second, all senders together (open loop: sent on schedule, never waiting
+    for the previous answer)."""
+    duration: float
+    """Seconds of sending; the run then waits (bounded) for the last deliveries."""
+    servers: int = 2
+    """Server processes of the system under test, behind one RabbitMQ node."""
+
+    def __post_init__(self) -> None:
+        if min(self.subscribers, self.senders, self.rooms, self.servers) < 1:
+            raise ScenarioError(f"{self.name}: counts must be >= 1")
+        if self.senders > self.subscribers:
+            raise ScenarioError(f"{self.name}: more senders than subscribers")
+        if self.subscribers < self.rooms * self.servers:
+            raise ScenarioError(f"{self.name}: fewer subscribers than rooms x servers")
+        if not (self.rate > 0 and self.duration > 0):
+            raise ScenarioError(f"{self.name}: rate and duration must be > 0")
+
+    @property
+    def messages_per_sender(self) -> int:
+        return max(1, round(self.rate * self.duration / self.senders))
+
+    @property
+    def send_interval(self) -> float:
+        """Seconds between two messages of one sender."""
+        return self.senders / self.rate
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPlan:
+    index: int
+    server: int
+    """Index of the server process it connects to."""
+    room: str
+    room_size: int
+    """Members of its room, itself included: deliveries expected per message sent there."""
+    sends: bool
+
+
+def plan_clients(scenario: Scenario) -> list[ClientPlan]:
+    """Client i joins room i mod rooms on a server shifted by the room, so that every room and
+    the senders (the first `senders` clients) are spread over all the servers."""
+    rooms = [f"bench-{i}" for i in range(scenario.rooms)]
+    sizes = [0] * scenario.rooms
+    for index in range(scenario.subscribers):
+        sizes[index % scenario.rooms] += 1
+    return [
+        ClientPlan(
+            index=index,
+            server=(index // scenario.rooms + index % scenario.rooms) % scenario.servers,
+            room=rooms[index % scenario.rooms],
+            room_size=sizes[index % scenario.rooms],
+            sends=index < scenario.senders,
+        )
+        for index in range(scenario.subscribers)
+    ]
+
+
+DEFAULTS: Final = (
+    Scenario(name="one-room", subscribers=200, senders=4, rooms=1, rate=40.0, duration=15.0),
+    Scenario(name="many-rooms", subscribers=200, senders=20, rooms=20, rate=200.0, duration=15.0),
+)
+"""The default run: a broadcast-heavy room (every message to every client) and many small rooms
+(as many messages as deliveries crossing the broker); each about 8k / 2k deliveries a second."""

@@ -1,0 +1,177 @@
+"""The two wire protocols the load generator speaks, sans I/O: text frames in, events out.
+
+Both servers are driven through the same raw aiohttp WebSocket, so the generator pays the same
+per-frame cost on either side; only the framing differs:
+
+- chatserver: protocol v1 of DESIGN.md section 4 (JSON objects, several per frame when the
+  server batches them with `\\n`).
+- python-socketio: Engine.IO v4 packets carrying Socket.IO v5 packets over
+  `/socket.io/?EIO=4&transport=websocket` (one packet per WebSocket frame). Engine.IO opens with
+  `0{...}`, the client then connects the default namespace with `40`; `2` is the server's ping,
+  answered `3`; `42[...]` is an event and `43<id>[...]` the acknowledgement of an event the
+  client sent with id `<id>`.
+
+A message's `text` carries its send time (`encode_text`), so receivers measure end-to-end
+latency without any clock other than the generator's own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import orjson
+
+WARMUP_TEXT: Final = "warmup"
+"""Text of the messages sent before the measurement to prove that fan-out works end to end."""
+
+
+class WireError(Exception):
+    """The server said something the benchmark cannot go on with (a refusal or an error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The session is open: the client may join rooms."""
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Acked:
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The server answered a frame with an error; `ref` names the `send` it answers."""
+
+    code: str
+    message: str
+    ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A frame the client must send back at once (a handshake step or a pong)."""
+
+    frame: str
+
+
+Event = Ready | Joined | Acked | Delivered | Refused | Reply
+
+
+class Wire(Protocol):
+    """How one server family is spoken to; every method is pure."""
+
+    name: str
+
+    def path(self, *, client_id: str) -> str:
+        """Path and query of the WebSocket URL for one client."""
+        ...
+
+    def join(self, room: str, *, seq: int) -> str:
+        """The frame that joins `room`; `seq` is unique per connection."""
+        ...
+
+    def send(self, *, room: str, text: str, ref: str, seq: int) -> str:
+        """The frame that publishes `text` to `room`, answered by `Acked(ref)`."""
+        ...
+
+    def parse(self, data: str) -> list[Event]:
+        """Events in one server text frame; raises `WireError` when the session is refused."""
+        ...
+
+
+def encode_text(sent_ns: int) -> str:
+    """A message text carrying its send time (the generator's monotonic clock, ns)."""
+    return str(sent_ns)
+
+
+def decode_text(text: str) -> int | None:
+    """The send time carried by a measured message, None for a warmup message."""
+    return None if text == WARMUP_TEXT else int(text)
+
+
+class ChatWire:
+    """chatserver's protocol v1."""
+
+    name = "chatcluster"
+
+    def path(self, *, client_id: str) -> str:
+        return f"/ws?name={client_id}&client={client_id}"
+
+    def join(self, room: str, *, seq: int) -> str:
+        return orjson.dumps({"type": "join", "room": room}).decode()
+
+    def send(self, *, room: str, text: str, ref: str, seq: int) -> str:
+        return orjson.dumps({"type": "send", "room": room, "text": text, "ref": ref}).decode()
+
+    def parse(self, data: str) -> list[Event]:
+        events: list[Event] = []
+        for line in data.split("\n"):
+            frame = orjson.loads(line)
+            kind = frame.get("type")
+            if kind == "message":
+                events.append(Delivered(frame["text"]))
+            elif kind == "ack":
+                events.append(Acked(frame["ref"]))
+            elif kind == "joined":
+                events.append(Joined(frame["room"]))
+            elif kind == "welcome":
+                events.append(Ready())
+            elif kind == "error":
+                events.append(Refused(frame["code"], frame["message"], frame.get("ref")))
+            # presence, pong: nothing to measure.
+        return events
+
+
+_ACK: Final = re.compile(r"43(\d+)(.*)", re.DOTALL)
+
+
+class SocketIOWire:
+    """Engine.IO v4 / Socket.IO v5 over a plain WebSocket, default namespace."""
+
+    name = "python-socketio"
+
+    def path(self, *, client_id: str) -> str:
+        return "/socket.io/?EIO=4&transport=websocket"
+
+    def join(self, room: str, *, seq: int) -> str:
+        return _event(seq, "join", room)
+
+    def send(self, *, room: str, text: str, ref: str, seq: int) -> str:
+        return _event(seq, "send", {"room": room, "text": text, "ref": ref})
+
+    def parse(self, data: str) -> list[Event]:
+        if data.startswith("42"):
+            name, payload = orjson.loads(data[2:])
+            return [Delivered(payload["text"])] if name == "message" else []
+        if match := _ACK.fullmatch(data):
+            (answer,) = orjson.loads(match.group(2))
+            return [Joined(answer["room"])] if "room" in answer else [Acked(answer["ref"])]
+        if data == "2":
+            return [Reply("3")]
+        if data.startswith("40"):
+            return [Ready()]
+        if data.startswith("0"):
+            return [Reply("40")]
+        if data.startswith(("41", "44", "1")):
+            raise WireError(f"socket.io refused or closed the session: {data[:200]}")
+        return []
+
+
+def _event(seq: int, name: str, payload: Any) -> str:
+    return f"42{seq}" + orjson.dumps([name, payload]).decode()
+
+
+WIRES: Final[dict[str, Wire]] = {wire.name: wire for wire in (ChatWire(), SocketIOWire())}
