@@ -102,13 +102,19 @@ class ChatPage:
         expect(self.message(text)).not_to_have_class(re.compile(r"\bpending\b"))
 
     def watch_connection(self) -> None:
-        """Record every state the status bar goes through from now on, however brief."""
+        """Record from now on every state the status bar shows, however brief, and whether it
+        ever counted down to a reconnect (`connectionStates`, `connectionCountedDown`)."""
         self.page.evaluate(
             """() => {
               const connection = document.querySelector("#connection");
+              const countdown = document.querySelector("#connection-countdown");
               window.connectionStates = [];
+              window.connectionCountedDown = false;
               new MutationObserver(() => window.connectionStates.push(connection.dataset.state))
                 .observe(connection, { attributes: true, attributeFilter: ["data-state"] });
+              new MutationObserver(() => {
+                if (countdown.textContent) window.connectionCountedDown = true;
+              }).observe(countdown, { childList: true, characterData: true, subtree: true });
             }"""
         )
 
@@ -119,6 +125,10 @@ class ChatPage:
             " && window.connectionStates.at(-1) === 'live'",
             timeout=EXPECT_TIMEOUT_MS,
         )
+
+    def counted_down(self) -> bool:
+        """Since `watch_connection()`, the page waited a backoff delay before reconnecting."""
+        return bool(self.page.evaluate("() => window.connectionCountedDown"))
 
     def show_rooms(self) -> None:
         """On a phone the rooms live in a drawer: open it (a no-op on a desktop)."""

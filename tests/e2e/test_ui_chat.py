@@ -165,6 +165,45 @@ def test_the_chat_is_usable_with_the_keyboard_alone(open_chat: OpenChat, dev_url
     expect(page.composer).to_be_focused()
 
 
+def test_a_message_over_the_size_limit_is_marked_not_sent(
+    open_chat: OpenChat, spawn_chat: SpawnChat
+) -> None:
+    dev = spawn_chat("dev", env={"CHAT_MAX_MESSAGE_BYTES": "64"}).wait_ready()
+    page = open_chat(dev.url)
+    page.sign_in("Ada")
+    long_text = "far too long " * 10
+
+    page.send(long_text)
+    refused = page.message(long_text.strip())
+    expect(refused).to_have_class(re.compile(r"\bfailed\b"))
+    expect(refused).to_contain_text("Not sent: That message is too long for this chat.")
+    page.send("short")
+    page.expect_delivered("short")
+    refused.get_by_role("button", name="Remove").click()
+    expect(refused).to_have_count(0)
+
+
+def test_sends_over_the_rate_limit_wait_and_are_delivered_once(
+    open_chat: OpenChat, spawn_chat: SpawnChat
+) -> None:
+    env = {"CHAT_RATE_PER_SECOND": "2", "CHAT_RATE_BURST": "1"}
+    dev = spawn_chat("dev", env=env).wait_ready()
+    writer = open_chat(dev.url)
+    writer.sign_in("Writer")
+    reader = open_chat(dev.url)
+    reader.sign_in("Reader")
+    texts = [f"burst {n}" for n in range(4)]
+
+    for text in texts:
+        writer.send(text)
+    waiting = writer.page.locator(".state-text", has_text="sending faster than the server allows")
+    expect(waiting.first).to_be_visible()
+    for text in texts:
+        writer.expect_delivered(text)
+        reader.expect_delivered(text)
+    expect(reader.messages.locator(".text")).to_have_text(texts)
+
+
 def test_a_message_typed_while_offline_is_sent_once_when_back_online(
     open_chat: OpenChat, dev_url: str
 ) -> None:

@@ -109,3 +109,21 @@ def test_a_page_whose_backend_dies_resumes_on_the_other_without_loss_or_duplicat
         ada.expect_delivered(text)
         grace.expect_delivered(text)
     expect(ada.users_online).to_have_text("2 people online")
+
+
+def test_a_draining_backend_sends_its_pages_elsewhere_at_once(
+    open_chat: OpenChat, cluster: Cluster
+) -> None:
+    ada = open_chat(cluster.frontend_a_url)
+    ada.sign_in("Ada")
+    grace = open_chat(cluster.frontend_b_url)
+    grace.sign_in("Grace")
+    expect(ada.pod).to_have_text("backend-a")
+
+    ada.watch_connection()
+    cluster.backend_a.terminate()
+    ada.expect_reconnected()
+    expect(ada.pod).to_have_text("backend-b")
+    assert not ada.counted_down(), "the page waited a backoff delay instead of leaving at once"
+    grace.send("after the drain")
+    ada.expect_delivered("after the drain")
