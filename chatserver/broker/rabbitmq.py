@@ -130,6 +130,8 @@ class _Follower:
     """The link and consumer tag currently reading this room, if any."""
     syncs: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     """Sync markers `follow` is waiting for, by token."""
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the `follow` call that made this follower returns, however it ends."""
 
 
 class RabbitMQBroker:
@@ -187,10 +189,14 @@ class RabbitMQBroker:
     async def follow(self, room: str, *, after: int | None = None) -> None:
         check_name("room", room)
         link = self._ready_link()
-        if room in self._rooms:
+        following = self._rooms.get(room)
+        if following is not None:
+            # Followed already, or being followed by a call still catching up: share its fate.
+            await following.caught_up.wait()
+            if self._rooms.get(room) is not following:
+                raise BrokerUnavailable(f"cannot follow room {room!r}: the first attempt failed")
             return
-        follower = _Follower(room=room, last_offset=after)
-        self._rooms[room] = follower
+        follower = self._rooms[room] = _Follower(room=room, last_offset=after)
         try:
             await self._consume(link, follower)
             await self._catch_up(link, follower)
@@ -201,6 +207,8 @@ class RabbitMQBroker:
             if isinstance(exc, CONNECTION_ERRORS):
                 raise BrokerUnavailable(f"cannot follow room {room!r}: {exc!r}") from exc
             raise
+        finally:
+            follower.caught_up.set()
 
     async def unfollow(self, room: str) -> None:
         follower = self._rooms.pop(room, None)
@@ -247,6 +255,9 @@ class RabbitMQBroker:
             functools.partial(self._link_broken, link, "consumer cancelled by the broker")
         )
         await consumer.basic_qos(prefetch_count=self._settings.prefetch)
+        await publisher.exchange_declare(
+            self._topology.rooms_exchange, exchange_type="direct", durable=True
+        )
         await self._consume_presence(link)
         for follower in list(self._rooms.values()):
             if follower.active:
@@ -284,9 +295,6 @@ class RabbitMQBroker:
         if room in link.declared:
             return
         stream = self._topology.room_stream(room)
-        await link.publisher.exchange_declare(
-            self._topology.rooms_exchange, exchange_type="direct", durable=True
-        )
         await link.publisher.queue_declare(
             stream,
             durable=True,

@@ -135,6 +135,23 @@ async def test_follow_returns_with_the_history_complete(cluster: Cluster) -> Non
     assert reader.listener.bodies("general") == sent
 
 
+async def test_a_concurrent_follow_of_the_same_room_also_waits_for_the_history(
+    cluster: Cluster,
+) -> None:
+    writer, reader = await cluster.backend(), await cluster.backend()
+    sent = [b"m%d" % i for i in range(10)]
+    for body in sent:
+        await writer.broker.append("general", body)
+
+    async def follow() -> list[bytes]:
+        await reader.broker.follow("general")
+        return reader.listener.bodies("general")
+
+    seen_on_return = await asyncio.gather(follow(), follow())
+
+    assert seen_on_return == [sent, sent]
+
+
 async def test_follow_after_an_offset_replays_exactly_the_later_records(cluster: Cluster) -> None:
     writer, first, second = (
         await cluster.backend(),
