@@ -64,6 +64,7 @@ def spawn(name: str, command: list[str], *, log: Path, attached: bool) -> Compon
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # preexec_fn is unsafe only for code that may take locks; _die_with_parent cannot.
             preexec_fn=_die_with_parent if attached else None,  # noqa: PLW1509
         )
     return Component(name, popen.pid, Path(command[0]).resolve(), log, popen)
