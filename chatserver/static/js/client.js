@@ -4,8 +4,8 @@
 // original `ref`, which the server deduplicates). Everything it hears is re-dispatched as events;
 // it knows nothing about the DOM.
 //
-// Events: "status" {state, retryAt, pod}; "frame" (every server frame, after bookkeeping);
-// "problem" {text} for frames it could not read.
+// Events: "status" {state, retryAt, pod, usersOnline}; "frame" (every server frame, after the
+// client's own bookkeeping); "problem" {text} for a line it could not read.
 
 import { fullJitterDelay } from "./backoff.js";
 import { randomId } from "./ids.js";
@@ -15,21 +15,17 @@ import * as protocol from "./protocol.js";
 const KEEPALIVE_MS = 15_000;
 /** Wait before re-sending a `ref` the server could not take yet (rate limit, broker away). */
 const RESEND_DELAY_MS = 1_500;
-/** A close code after which reconnecting is pointless (DESIGN.md section 7: token expired). */
-const CLOSE_TOKEN_EXPIRED = 4001;
 
 export class ChatClient extends EventTarget {
-  constructor({ urlFor, WebSocketImpl = WebSocket, online = () => navigator.onLine }) {
+  /** `urlFor()` gives the /ws URL at each attempt, so a new display name takes effect. */
+  constructor({ urlFor }) {
     super();
     this._urlFor = urlFor;
-    this._WebSocket = WebSocketImpl;
-    this._online = online;
     this._ws = null;
     this._attempt = 0;
     this._retryTimer = null;
     this._keepaliveTimer = null;
     this._heardSinceProbe = true;
-    this._stopped = false;
     this._everLive = false;
     /** room -> id of the newest message seen there (undefined until one is seen). */
     this._joined = new Map();
@@ -43,14 +39,15 @@ export class ChatClient extends EventTarget {
   }
 
   start() {
-    window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("online", () => {
+      if (!this.live) this.reconnectNow();
+    });
     window.addEventListener("offline", () => this._dropSocket());
     this._connect();
   }
 
   /** Drop the current connection (if any) and connect again without waiting. */
   reconnectNow() {
-    if (this._stopped) return;
     this._attempt = 0;
     this._closeSocket();
     this._connect();
@@ -83,15 +80,15 @@ export class ChatClient extends EventTarget {
 
   _connect() {
     this._clearRetry();
-    if (!this._online()) {
+    if (!navigator.onLine) {
       this._setStatus({ state: "offline", retryAt: null });
       return;
     }
     this._setStatus({ state: this._everLive ? "reconnecting" : "connecting", retryAt: null });
-    const ws = new this._WebSocket(this._urlFor());
+    const ws = new WebSocket(this._urlFor());
     this._ws = ws;
     ws.onmessage = (event) => this._onData(event.data);
-    ws.onclose = (event) => this._onClose(ws, event.code);
+    ws.onclose = () => this._onClose(ws);
     // An error is always followed by a close event; the close decides what happens next.
     ws.onerror = () => {};
   }
@@ -159,26 +156,20 @@ export class ChatClient extends EventTarget {
   }
 
   _transmit(frame) {
-    if (this.live && this._ws?.readyState === this._WebSocket.OPEN) {
+    if (this.live && this._ws?.readyState === WebSocket.OPEN) {
       this._ws.send(JSON.stringify(frame));
     }
   }
 
-  _onClose(ws, code) {
+  _onClose(ws) {
     if (ws !== this._ws) return;
     this._ws = null;
     this._stopKeepalive();
-    if (code === CLOSE_TOKEN_EXPIRED) {
-      this._stopped = true;
-      this._setStatus({ state: "offline", retryAt: null, pod: null });
-      return;
-    }
     this._scheduleReconnect();
   }
 
   _scheduleReconnect() {
-    if (this._stopped) return;
-    if (!this._online()) {
+    if (!navigator.onLine) {
       this._setStatus({ state: "offline", retryAt: null });
       return;
     }

@@ -115,6 +115,13 @@ class App {
         this.el.roomsToggle.focus();
       }
     });
+    document.addEventListener("visibilitychange", () => {
+      const log = this.logs.get(this.active);
+      if (!document.hidden && log?.unread) {
+        log.unread = 0;
+        this.renderAll();
+      }
+    });
     this.el.changeName.addEventListener("click", () => this.askName());
     this.el.nameForm.addEventListener("submit", (e) => this.submitName(e));
     this.el.nameDialog.addEventListener("cancel", (e) => {
@@ -208,6 +215,7 @@ class App {
     if (!this.logs.has(room)) return;
     this.client.leave(room);
     this.logs.delete(room);
+    for (const [ref, refRoom] of this.refRooms) if (refRoom === room) this.refRooms.delete(ref);
     prefs.setRooms([...this.logs.keys()]);
     this.select(this.logs.keys().next().value ?? null);
   }
