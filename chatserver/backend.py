@@ -88,7 +88,11 @@ async def drain_backend(app: web.Application, *, budget: float) -> None:
         async with asyncio.timeout(budget):
             await hub.wait_empty()
     except TimeoutError:
-        log.warning("drain budget spent; remaining sessions are cut")
+        log.warning("drain budget spent; cutting the sessions left")
+        hub.cut_all("server restarting")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await hub.wait_empty()
 
 
 async def handle_healthz(request: web.Request) -> web.Response:
@@ -130,6 +134,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     connection = Connection(
         ws,
+        transport=request.transport,
         session_id=uuid.uuid4().hex,
         identity=open_identity(request.query),
         bucket=TokenBucket(rate=settings.chat.rate_per_second, burst=settings.chat.rate_burst),

@@ -34,7 +34,8 @@ from chatserver.settings import (
 log = logging.getLogger("chatserver")
 
 CLEANUP_RESERVE = 1.5
-"""Seconds of the drain budget kept for closing the broker and the last beat after the drain."""
+"""Seconds of `CHAT_DRAIN_SECONDS` kept for cutting stragglers, the last presence beat and
+closing the broker after the drain proper."""
 DEV_PORT = 8080
 
 

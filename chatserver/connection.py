@@ -51,6 +51,7 @@ class Connection:
         self,
         ws: web.WebSocketResponse,
         *,
+        transport: asyncio.Transport | None,
         session_id: str,
         identity: Identity,
         bucket: TokenBucket,
@@ -58,6 +59,7 @@ class Connection:
         on_cut: Callable[[Connection], None],
     ) -> None:
         self.ws = ws
+        self._transport = transport
         self.session_id = session_id
         self.identity = identity
         self.bucket = bucket
@@ -108,7 +110,7 @@ class Connection:
         self._queued = 0
         if self._writer is not None:
             self._writer.cancel()
-        self._closer = asyncio.create_task(self._close(), name=f"cut-{self.session_id}")
+        self._closer = asyncio.create_task(self._abandon(), name=f"cut-{self.session_id}")
         self._on_cut(self)
 
     async def stop(self) -> None:
@@ -147,12 +149,31 @@ class Connection:
         self._queued -= sum(len(frame) for frame in batch)
         return batch[0] if len(batch) == 1 else b"\n".join(batch)
 
+    async def _abandon(self) -> None:
+        """Close without waiting on a socket the client is not reading: queue the close frame
+        behind what is already buffered, give it CLOSE_TIMEOUT to get through, then drop the
+        TCP connection."""
+        with contextlib.suppress(ConnectionError):
+            await self.ws.close(
+                code=self._close_code or closecodes.NORMAL,
+                message=self._close_reason.encode(),
+                drain=False,  # the cancelled writer may have left aiohttp's drain waiter dead
+            )
+        if self._transport is not None:
+            asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._transport.abort)
+
     async def _close(self) -> None:
         # Bounded: a client that never answers must not hold its handler (or a drain) open.
-        # On timeout aiohttp has already closed the transport.
-        with contextlib.suppress(TimeoutError, ConnectionError):
+        try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self.ws.close(
                     code=self._close_code or closecodes.NORMAL,
                     message=self._close_reason.encode(),
                 )
+        except TimeoutError:
+            # The client does not even take the close frame (a slow consumer's socket is full):
+            # drop the TCP connection rather than wait for buffers it will never read.
+            if self._transport is not None:
+                self._transport.abort()
+        except ConnectionError:
+            pass

@@ -55,6 +55,8 @@ class Member(Protocol):
 
     def close_soon(self, code: int, reason: str) -> None: ...
 
+    def cut(self, code: int, reason: str) -> None: ...
+
 
 @dataclass(eq=False, slots=True)
 class _Room:
@@ -355,6 +357,11 @@ class Hub:
         for member in self._sessions:
             member.send(frame)
             member.close_soon(closecodes.SERVICE_RESTART, reason)
+
+    def cut_all(self, reason: str) -> None:
+        """The drain budget is spent: close whoever is left without flushing their outbox."""
+        for member in list(self._sessions):
+            member.cut(closecodes.SERVICE_RESTART, reason)
 
     async def wait_empty(self) -> None:
         """Until no session is left."""

@@ -46,6 +46,9 @@ class RecordingMember:
     def close_soon(self, code: int, reason: str) -> None:
         self.closed_with = code
 
+    def cut(self, code: int, reason: str) -> None:
+        self.closed_with = code
+
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [f for f in self.frames if f["type"] == kind]
 
