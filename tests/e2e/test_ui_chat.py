@@ -277,3 +277,26 @@ def test_an_unacknowledged_send_is_resent_with_its_ref_and_shown_once(
     reader.page.reload()
     reader.expect_live()
     reader.expect_delivered("exactly once please")
+
+
+def test_a_reader_scrolled_back_is_offered_the_new_messages_not_yanked_down(
+    open_chat: OpenChat, dev_url: str
+) -> None:
+    reader = open_chat(dev_url)
+    reader.sign_in("Reader")
+    writer = open_chat(dev_url)
+    writer.sign_in("Writer")
+    tall = ["\n".join(f"{n}: line {line}" for line in range(6)) for n in range(8)]
+    for text in tall:
+        writer.send(text)
+    expect(reader.messages).to_have_count(len(tall))
+    jump = reader.page.get_by_role("button", name="New messages")
+    expect(jump).to_be_hidden()
+
+    reader.page.locator("#messages").evaluate("list => { list.scrollTop = 0; }")
+    writer.send("news below the fold")
+    expect(jump).to_be_visible()
+    expect(reader.message("news below the fold")).not_to_be_in_viewport()
+    jump.click()
+    expect(reader.message("news below the fold")).to_be_in_viewport()
+    expect(jump).to_be_hidden()

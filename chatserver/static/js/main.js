@@ -50,7 +50,9 @@ class App {
       nameInput: byId("name-input"),
       nameError: byId("name-error"),
     };
-    this.messages = new MessageList(byId("messages"), { onDiscard: (ref) => this.discard(ref) });
+    this.messages = new MessageList(byId("messages"), byId("jump-latest"), {
+      onDiscard: (ref) => this.discard(ref),
+    });
     this.status = new StatusBar({
       connection: byId("connection"),
       state: byId("connection-state"),
@@ -328,6 +330,7 @@ class App {
     this.el.members.textContent =
       log?.members === null || !log ? "" : plural(log.members, "member", "members");
     this.el.leave.hidden = !log;
+    this.el.leave.setAttribute("aria-label", log ? `Leave #${log.name}` : "Leave");
     this.el.composer.hidden = !log;
     this.el.input.placeholder = log ? `Message #${log.name}` : "";
     this.el.input.setAttribute("aria-label", log ? `Message #${log.name}` : "Message");

@@ -9,11 +9,20 @@ import { clockTime, continuesGroup, dayLabel, fullTime, hueOf, initials, localDa
 const STICKY_PX = 80;
 
 export class MessageList {
-  constructor(list, { onDiscard }) {
+  /** `jump` is the "new messages" button shown when messages arrive below the reader's view. */
+  constructor(list, jump, { onDiscard }) {
     this._list = list;
+    this._jump = jump;
     this._onDiscard = onDiscard;
     this._elements = new Map();
     this._room = null;
+    jump.addEventListener("click", () => {
+      this.scrollToEnd();
+      list.focus();
+    });
+    list.addEventListener("scroll", () => {
+      if (this._nearBottom()) jump.hidden = true;
+    });
   }
 
   /** Show `log` (a RoomLog, or null); `live` says whether pending sends are on their way. */
@@ -25,6 +34,7 @@ export class MessageList {
       this._room = log?.name ?? null;
     }
     const follow = switched || this._nearBottom();
+    const lastBefore = this._list.lastElementChild;
     const wanted = log ? this._wanted(log, live) : [];
     const keep = new Set(wanted.map((el) => el.dataset.key));
     for (const [key, el] of this._elements) {
@@ -39,10 +49,12 @@ export class MessageList {
       else cursor = cursor.nextElementSibling;
     }
     if (follow || wanted.at(-1)?.classList.contains("mine")) this.scrollToEnd();
+    else if (wanted.at(-1) !== lastBefore) this._jump.hidden = false;
   }
 
   scrollToEnd() {
     this._list.scrollTop = this._list.scrollHeight;
+    this._jump.hidden = true;
   }
 
   _nearBottom() {
