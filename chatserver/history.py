@@ -52,6 +52,13 @@ class RoomHistory:
     def __len__(self) -> int:
         return len(self._messages)
 
+    @property
+    def last_offset(self) -> int | None:
+        """Offset of the newest message seen (retained or evicted), None before the first."""
+        if self._messages:
+            return self._messages[-1].offset
+        return self._evicted_upto
+
     def find(self, key: DedupeKey) -> StoredMessage | None:
         """The retained message sent under this key, if any."""
         return self._by_key.get(key)

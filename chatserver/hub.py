@@ -227,6 +227,14 @@ class Hub:
                 self._on_record(room, record, now=now)
 
     def _on_record(self, room: _Room, record: Record, *, now: float) -> None:
+        last = room.history.last_offset
+        if last is not None and record.offset <= last:
+            # The contract says a broker never repeats a record; if one ever did, members must
+            # still not see a message twice.
+            log.warning(
+                "skipped a repeated record", extra={"room": room.name, "offset": record.offset}
+            )
+            return
         try:
             message = protocol.decode_record(record.body)
         except protocol.BadRecord as exc:

@@ -68,3 +68,8 @@ def test_duplicate_keys_are_refused() -> None:
     history = filled(5, range(3))
     with pytest.raises(ValueError, match="duplicate"):
         history.add(message(9, ref="r1"))
+
+
+def test_last_offset_tracks_the_newest_message_seen() -> None:
+    assert RoomHistory(2).last_offset is None
+    assert filled(2, [4, 9, 12]).last_offset == 12

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from chatserver import closecodes
+from chatserver.broker.base import Record
 from chatserver.broker.memory import MemoryBroker
 from chatserver.connection import Identity
 from chatserver.hub import Hub
@@ -252,3 +253,20 @@ async def test_drain_tells_everyone_to_reconnect_and_closes_with_1012(make_hub: 
     for member in members:
         assert member.frames[-1] == {"type": "reconnect", "reason": "bye"}
         assert member.closed_with == closecodes.SERVICE_RESTART
+
+
+async def test_a_repeated_record_is_not_delivered_twice(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice", "lobby")
+    await say(hub, alice, "lobby", "once", ref="r1")
+    record = Record(room="lobby", offset=0, body=hub._broker._state.rooms["lobby"].records[0].body)
+    hub.on_records([record])
+    assert alice.texts() == ["once"]
+
+
+async def test_an_undecodable_record_is_skipped(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice", "lobby")
+    await hub._broker.append("lobby", b"not a message")
+    assert await say(hub, alice, "lobby", "fine", ref="r1") == "1"
+    assert alice.texts() == ["fine"]

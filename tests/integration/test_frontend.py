@@ -1,0 +1,108 @@
+"""The frontend process: UI files, the /ws relay with failover, and `chatserver dev`."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+
+import aiohttp
+import pytest
+
+from tests.fixtures.chatprocs import ChatProcess, SpawnChat, free_port
+from tests.fixtures.rabbitmq import RabbitMQNode
+from tests.support.chatclient import ChatClient
+
+
+async def ready(*processes: ChatProcess) -> None:
+    await asyncio.gather(*(asyncio.to_thread(p.wait_ready) for p in processes))
+
+
+def fetch(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.slow
+async def test_relay_uses_the_first_backend_that_accepts_and_fails_over(
+    spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
+) -> None:
+    first = spawn_chat("backend", rabbitmq_url=rabbitmq.url, cluster=chat_cluster_name, pod="a")
+    second = spawn_chat("backend", rabbitmq_url=rabbitmq.url, cluster=chat_cluster_name, pod="b")
+    front_ab = spawn_chat("frontend", backend_urls=[first.url, second.url])
+    front_ba = spawn_chat("frontend", backend_urls=[second.url, first.url])
+    await ready(first, second, front_ab, front_ba)
+    one = await ChatClient.connect(front_ab.url, name="one", client="one")
+    two = await ChatClient.connect(front_ba.url, name="two", client="two")
+    try:
+        assert (one.welcome["pod"], two.welcome["pod"]) == ("a", "b")
+        await one.join("lobby")
+        await two.join("lobby")
+        assert (await one.say("lobby", "hello from a"))["type"] == "ack"
+        await two.expect("message", text="hello from a")
+
+        first.kill()
+        assert await one.wait_closed() == 1012  # backend lost: the relay says "reconnect"
+        missed = await two.say("lobby", "while one was away")
+        again = await ChatClient.connect(front_ab.url, name="one", client="one")
+        assert again.welcome["pod"] == "b"
+        joined = await again.join("lobby", since=one.messages[-1]["id"])
+        assert [m["id"] for m in joined["history"]] == [missed["id"]]
+        await again.close()
+    finally:
+        await asyncio.gather(one.close(), two.close())
+
+
+@pytest.mark.rabbitmq
+async def test_backend_close_codes_pass_through_the_relay(
+    spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
+) -> None:
+    backend = spawn_chat("backend", rabbitmq_url=rabbitmq.url, cluster=chat_cluster_name)
+    front = spawn_chat("frontend", backend_urls=[backend.url])
+    await ready(backend, front)
+    abuser = await ChatClient.connect(front.url)
+    for _ in range(50):
+        await abuser.ws.send_str("not json")
+    assert await abuser.wait_closed() == 1008
+    await abuser.close()
+
+
+async def test_frontend_serves_the_ui_and_refuses_foreign_origins(spawn_chat: SpawnChat) -> None:
+    front = spawn_chat("frontend", backend_urls=[f"http://127.0.0.1:{free_port()}"])
+    await ready(front)
+    status, content_type, body = await asyncio.to_thread(fetch, f"{front.url}/")
+    assert status == 200
+    assert content_type.startswith("text/html")
+    assert "<html" in body.lower()
+    status, _, _ = await asyncio.to_thread(fetch, f"{front.url}/static/app.css")
+    assert status == 200
+    assert (await asyncio.to_thread(fetch, f"{front.url}/healthz"))[0] == 200
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await ChatClient.connect(front.url, headers={"Origin": "https://evil.example.net"})
+    assert refused.value.status == 403
+    with pytest.raises(aiohttp.WSServerHandshakeError) as no_backend:
+        await ChatClient.connect(front.url)
+    assert no_backend.value.status == 502
+
+
+async def test_dev_serves_ui_and_chat_on_one_port(spawn_chat: SpawnChat) -> None:
+    dev = spawn_chat("dev")
+    await ready(dev)
+    status, content_type, _ = await asyncio.to_thread(fetch, f"{dev.url}/")
+    assert (status, content_type.split(";")[0]) == (200, "text/html")
+    alice = await ChatClient.connect(dev.url, name="alice")
+    bob = await ChatClient.connect(dev.url, name="bob")
+    try:
+        await alice.join("general")
+        await bob.join("general")
+        ack = await alice.say("general", "hi bob")
+        assert ack["type"] == "ack"
+        message = await bob.expect("message", text="hi bob")
+        assert (message["id"], message["user"]) == (ack["id"], "alice")
+        assert dev.stats()["rooms"] == {"general": 2}
+    finally:
+        await asyncio.gather(alice.close(), bob.close())

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatserver.settings import (
+    SettingsError,
+    backend_settings_from_env,
+    frontend_settings_from_env,
+)
+
+
+def test_contract_defaults() -> None:
+    backend = backend_settings_from_env({})
+    assert (backend.port, backend.cluster, backend.rabbitmq_url) == (3000, "chat", None)
+    chat = backend.chat
+    assert (chat.rooms, chat.history_size, chat.max_message_bytes) == (("general",), 100, 4096)
+    assert (chat.rate_per_second, chat.rate_burst, chat.drain_seconds) == (10, 20, 10)
+    frontend = frontend_settings_from_env({})
+    assert (frontend.port, frontend.backend_urls) == (8080, ("http://localhost:3000",))
+
+
+def test_values_are_read() -> None:
+    backend = backend_settings_from_env(
+        {
+            "PORT": "4000",
+            "POD_NAME": "b-1",
+            "CHAT_CLUSTER": "demo",
+            "RABBITMQ_URL": "amqp://u:p@rabbit:5672/",
+            "CHAT_ROOMS": "general, random",
+            "CHAT_ALLOWED_ORIGINS": "https://Chat.Example.com",
+        }
+    )
+    assert (backend.port, backend.pod, backend.cluster) == (4000, "b-1", "demo")
+    assert backend.rabbitmq_url == "amqp://u:p@rabbit:5672/"
+    assert backend.chat.rooms == ("general", "random")
+    assert backend.chat.allowed_origins == {"https://chat.example.com"}
+
+
+def test_backend_url_may_list_several() -> None:
+    settings = frontend_settings_from_env({"BACKEND_URL": "http://a:3000/, http://b:3000"})
+    assert settings.backend_urls == ("http://a:3000", "http://b:3000")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("CHAT_HISTORY_SIZE", "0"),
+        ("CHAT_RATE_PER_SECOND", "-1"),
+        ("CHAT_ROOMS", "general,Bad Room"),
+        ("CHAT_ALLOWED_ORIGINS", "https://x.example/path"),
+        ("CHAT_CLUSTER", "has space"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        backend_settings_from_env({name: value})
+
+
+def test_the_cli_exits_2_with_a_clear_message_on_bad_settings(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "chatserver", "backend"],
+        env={"CHAT_HISTORY_SIZE": "lots", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 2
+    assert "CHAT_HISTORY_SIZE='lots'" in done.stderr
