@@ -67,7 +67,9 @@ def test_a_room_name_is_checked_before_joining(open_chat: OpenChat, dev_url: str
     room_input = page.page.get_by_role("textbox", name="Join or create a room")
 
     page.join("Design Review")
-    expect(page.page.locator("#room-error")).to_have_text(re.compile("lowercase"))
+    expect(page.page.locator("#room-error")).to_have_text(
+        "Use lowercase letters. Try “design-review”."
+    )
     expect(room_input).to_have_attribute("aria-invalid", "true")
     page.join("-design")
     expect(page.page.locator("#room-error")).to_have_text(re.compile("Start with"))

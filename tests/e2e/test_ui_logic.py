@@ -63,11 +63,13 @@ def test_batched_frames_are_split_and_a_bad_line_spares_the_rest(run_module: Any
         ("0-room_x", None),
         ("r" * 64, None),
         ("", "Type a room name."),
-        ("r" * 65, "A room name has at most 64 characters."),
-        ("General", "Use lowercase letters: try “general”."),
-        ("_x", "Start with a lowercase letter or a digit."),
-        ("two words", "Use only a-z, 0-9, “-” and “_”."),
-        ("café", "Use only a-z, 0-9, “-” and “_”."),
+        ("r" * 65, f"A room name has at most 64 characters. Try “{'r' * 64}”."),
+        ("General", "Use lowercase letters. Try “general”."),
+        ("Café Talk", "Use lowercase letters. Try “cafe-talk”."),
+        ("_x", "Start with a lowercase letter or a digit. Try “x”."),
+        ("two words", "Use only a-z, 0-9, “-” and “_”. Try “two-words”."),
+        ("??", "Start with a lowercase letter or a digit."),
+        ("日本", "Start with a lowercase letter or a digit."),
     ],
 )
 def test_room_names_follow_the_protocol_pattern(

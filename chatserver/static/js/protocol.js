@@ -4,14 +4,29 @@ export const PROTOCOL_VERSION = 1;
 
 export const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
-/** Why `name` is not a valid room name, or null when it is. */
+/** Why `name` is not a valid room name (with a valid name to try, when one is near), or null. */
 export function roomNameProblem(name) {
   if (name === "") return "Type a room name.";
-  if (name.length > 64) return "A room name has at most 64 characters.";
-  if (/[A-Z]/.test(name)) return "Use lowercase letters: try “" + name.toLowerCase() + "”.";
-  if (!/^[a-z0-9]/.test(name)) return "Start with a lowercase letter or a digit.";
-  if (!ROOM_NAME.test(name)) return "Use only a-z, 0-9, “-” and “_”.";
-  return null;
+  if (ROOM_NAME.test(name)) return null;
+  let problem = "Use only a-z, 0-9, “-” and “_”.";
+  if (name.length > 64) problem = "A room name has at most 64 characters.";
+  else if (/[A-Z]/.test(name)) problem = "Use lowercase letters.";
+  else if (!/^[a-z0-9]/.test(name)) problem = "Start with a lowercase letter or a digit.";
+  const suggestion = suggestRoomName(name);
+  return suggestion ? `${problem} Try “${suggestion}”.` : problem;
+}
+
+/** The valid room name closest to what a person typed ("Café Talk" -> "cafe-talk"), or null. */
+export function suggestRoomName(name) {
+  const slug = name
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "") // combining accents, split off by NFKD
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]+/g, "-")
+    .replace(/^[-_]+/, "")
+    .slice(0, 64)
+    .replace(/[-_]+$/, "");
+  return ROOM_NAME.test(slug) ? slug : null;
 }
 
 /**
