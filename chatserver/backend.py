@@ -139,7 +139,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         identity=open_identity(request.query),
         bucket=TokenBucket(rate=settings.chat.rate_per_second, burst=settings.chat.rate_burst),
         outbox_bytes=settings.chat.outbox_bytes,
-        on_cut=hub.on_cut,
+        on_slow=hub.on_slow_consumer,
     )
     connection.start()
     hub.attach(connection)

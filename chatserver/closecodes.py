@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-# Close codes (RFC 6455 section 7.4; 4000-4999 are private to this application).
+# Close codes (RFC 6455 section 7.4; 4000-4999 are private to this application, and 4001 is
+# reserved by the contract for token mode, DESIGN section 7).
 NORMAL: Final = 1000
 POLICY_VIOLATION: Final = 1008
 """Sustained abuse: too many bad frames in a row."""
@@ -12,20 +13,15 @@ MESSAGE_TOO_BIG: Final = 1009
 """A frame over the hard frame limit (aiohttp closes with it while reading)."""
 SERVICE_RESTART: Final = 1012
 """The backend is draining (SIGTERM): reconnect, possibly to another backend."""
-TRY_AGAIN_LATER: Final = 1013
-"""The backend cannot serve the session right now (the proxy found no backend)."""
-TOKEN_EXPIRED: Final = 4001
-"""Reserved by the contract for token mode (DESIGN section 7)."""
 SLOW_CONSUMER: Final = 4008
 """The client read too slowly and its outbox overflowed; it should reconnect and join with
 `since` to recover what it missed (like Centrifugo's 3008)."""
 
-# Error codes of `error` frames (DESIGN section 4).
+# Error codes of `error` frames (DESIGN section 4); `forbidden` and `token_expired` belong to
+# token mode, which is not built yet.
 BAD_REQUEST: Final = "bad_request"
 TOO_LARGE: Final = "too_large"
 RATE_LIMITED: Final = "rate_limited"
 INVALID_ROOM: Final = "invalid_room"
 NOT_JOINED: Final = "not_joined"
-FORBIDDEN: Final = "forbidden"
 UNAVAILABLE: Final = "unavailable"
-CODE_TOKEN_EXPIRED: Final = "token_expired"

@@ -56,7 +56,7 @@ class Connection:
         identity: Identity,
         bucket: TokenBucket,
         outbox_bytes: int,
-        on_cut: Callable[[Connection], None],
+        on_slow: Callable[[Connection], None],
     ) -> None:
         self.ws = ws
         self._transport = transport
@@ -69,7 +69,7 @@ class Connection:
         self._outbox: deque[bytes] = deque()
         self._queued = 0
         self._outbox_bytes = outbox_bytes
-        self._on_cut = on_cut
+        self._on_slow = on_slow
         self._wakeup = asyncio.Event()
         self._close_code: int | None = None
         self._close_reason = ""
@@ -88,7 +88,10 @@ class Connection:
         """Queue one encoded frame; never blocks. Cuts the client if its outbox is full."""
         if self._close_code is not None:
             return
-        if self._queued + len(frame) > self._outbox_bytes:
+        # An empty outbox takes any frame (a `joined` with a long history may be big on its
+        # own); the bound is then `outbox_bytes` plus one frame.
+        if self._queued and self._queued + len(frame) > self._outbox_bytes:
+            self._on_slow(self)
             self.cut(closecodes.SLOW_CONSUMER, "slow consumer")
             return
         self._outbox.append(frame)
@@ -111,7 +114,6 @@ class Connection:
         if self._writer is not None:
             self._writer.cancel()
         self._closer = asyncio.create_task(self._abandon(), name=f"cut-{self.session_id}")
-        self._on_cut(self)
 
     async def stop(self) -> None:
         """After the read loop ended: flush, close the socket, and end the writer (bounded)."""

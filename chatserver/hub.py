@@ -131,8 +131,9 @@ class Hub:
             self._emptied.set()
         self._presence_changed.set()
 
-    def on_cut(self, member: Member) -> None:
-        """A member was cut as a slow consumer (its handler detaches it when its socket ends)."""
+    def on_slow_consumer(self, member: Member) -> None:
+        """A member's outbox overflowed; it is being cut (its handler detaches it when its
+        socket ends)."""
         self._metrics.slow_consumers.inc()
         log.warning("cut slow consumer", extra={"user": member.identity.user})
 
