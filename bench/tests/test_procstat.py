@@ -1,0 +1,48 @@
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench import procstat
+
+# A command name with spaces and a parenthesis, as a process may choose for itself.
+STAT = "42 (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 99 1000 50"
+
+
+def test_cpu_ticks_are_utime_plus_stime_after_the_command_name() -> None:
+    assert procstat.parse_cpu_ticks(STAT) == 325
+
+
+def test_peak_rss_is_read_in_bytes() -> None:
+    status = "Name:\tpython\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n"
+    assert procstat.parse_peak_rss_bytes(status) == 2048 * 1024
+
+
+def test_status_without_memory_lines_is_refused() -> None:
+    with pytest.raises(ValueError, match="VmHWM"):
+        procstat.parse_peak_rss_bytes("Name:\tkthreadd\n")
+
+
+def test_own_cpu_time_grows_while_busy() -> None:
+    before = procstat.cpu_seconds([os.getpid()])
+    deadline = time.process_time() + 0.1
+    while time.process_time() < deadline:
+        pass
+    assert procstat.cpu_seconds([os.getpid()]) > before
+
+
+def test_processes_are_found_by_a_command_line_word() -> None:
+    marker = f"marker-{os.getpid()}-{time.monotonic_ns()}"
+    assert procstat.pids_with_argument(marker) == []
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
+    try:
+        # Right after the fork the child may still show the parent's command line.
+        deadline = time.monotonic() + 5.0
+        while not (found := procstat.pids_with_argument(marker)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert found == [child.pid]
+    finally:
+        child.kill()
+        child.wait()

@@ -1,0 +1,54 @@
+import pytest
+
+from bench.scenarios import DEFAULTS, Scenario, ScenarioError, plan_clients
+
+
+def test_one_room_spreads_members_and_senders_over_both_servers() -> None:
+    plans = plan_clients(Scenario("s", subscribers=10, senders=4, rooms=1, rate=10, duration=1))
+    assert [p.server for p in plans].count(0) == 5
+    assert [p.server for p in plans if p.sends] == [0, 1, 0, 1]
+    assert {p.room_size for p in plans} == {10}
+
+
+def test_many_rooms_put_every_room_on_both_servers_and_one_sender_per_room() -> None:
+    plans = plan_clients(Scenario("s", subscribers=40, senders=4, rooms=4, rate=10, duration=1))
+    for room in {p.room for p in plans}:
+        members = [p for p in plans if p.room == room]
+        assert {p.server for p in members} == {0, 1}
+        assert len(members) == members[0].room_size == 10
+        assert sum(p.sends for p in members) == 1
+    assert {p.server for p in plans if p.sends} == {0, 1}
+
+
+def test_uneven_rooms_count_their_own_members() -> None:
+    plans = plan_clients(Scenario("s", subscribers=5, senders=1, rooms=2, rate=1, duration=1))
+    sizes = {p.room: p.room_size for p in plans}
+    assert sorted(sizes.values()) == [2, 3]
+    assert sum(sizes.values()) == 5
+
+
+def test_schedule_splits_the_total_rate_over_the_senders() -> None:
+    scenario = Scenario("s", subscribers=8, senders=4, rooms=1, rate=40, duration=15)
+    assert scenario.messages_per_sender == 150
+    assert scenario.send_interval == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"senders": 0},
+        {"senders": 11},
+        {"rooms": 6},
+        {"rate": 0},
+        {"duration": -1},
+    ],
+)
+def test_impossible_scenarios_are_refused(fields: dict[str, float]) -> None:
+    base = {"subscribers": 10, "senders": 2, "rooms": 1, "rate": 10.0, "duration": 1.0}
+    with pytest.raises(ScenarioError):
+        Scenario("bad", **{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_default_scenarios_are_valid_and_named_uniquely() -> None:
+    assert len({s.name for s in DEFAULTS}) == len(DEFAULTS)
+    assert all(plan_clients(s) for s in DEFAULTS)

@@ -1,0 +1,84 @@
+import orjson
+import pytest
+
+from bench.wire import (
+    WARMUP_TEXT,
+    Acked,
+    ChatWire,
+    Delivered,
+    Joined,
+    Ready,
+    Refused,
+    Reply,
+    SocketIOWire,
+    WireError,
+    decode_text,
+    encode_text,
+)
+
+
+def _message(text: str) -> str:
+    return orjson.dumps(
+        {"type": "message", "room": "r", "id": "1", "user": "u", "text": text, "ts": 1.0}
+    ).decode()
+
+
+def test_chat_batched_frame_yields_every_event_in_order() -> None:
+    frame = "\n".join(
+        [
+            '{"type":"welcome","protocol":1,"session":"s","user":"u","pod":"p","users_online":1}',
+            '{"type":"joined","room":"r","members":1,"history":[],"truncated":false}',
+            _message("12"),
+            '{"type":"presence","users_online":2,"rooms":{"r":2}}',
+            '{"type":"ack","ref":"m1-0","id":"1"}',
+        ]
+    )
+    assert ChatWire().parse(frame) == [Ready(), Joined("r"), Delivered("12"), Acked("m1-0")]
+
+
+def test_chat_error_frame_is_a_refusal_with_its_ref() -> None:
+    frame = '{"type":"error","code":"unavailable","message":"broker away","ref":"m1-3"}'
+    assert ChatWire().parse(frame) == [Refused("unavailable", "broker away", "m1-3")]
+
+
+def test_chat_send_frame_follows_the_protocol() -> None:
+    frame = orjson.loads(ChatWire().send(room="r", text="5", ref="m0-1", seq=9))
+    assert frame == {"type": "send", "room": "r", "text": "5", "ref": "m0-1"}
+
+
+def test_socketio_handshake_connects_the_default_namespace() -> None:
+    wire = SocketIOWire()
+    opened = '0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000}'
+    assert wire.parse(opened) == [Reply("40")]
+    assert wire.parse('40{"sid":"def"}') == [Ready()]
+
+
+def test_socketio_ping_is_answered_with_pong() -> None:
+    assert SocketIOWire().parse("2") == [Reply("3")]
+
+
+def test_socketio_event_and_acks() -> None:
+    wire = SocketIOWire()
+    event = "42" + orjson.dumps(["message", {"room": "r", "text": "7"}]).decode()
+    assert wire.parse(event) == [Delivered("7")]
+    assert wire.parse('4312[{"room":"r"}]') == [Joined("r")]
+    assert wire.parse('4313[{"ref":"m2-0","id":"p-1"}]') == [Acked("m2-0")]
+
+
+def test_socketio_frames_carry_the_ack_id() -> None:
+    wire = SocketIOWire()
+    assert wire.join("r", seq=3) == '423["join","r"]'
+    sent = wire.send(room="r", text="9", ref="m0-0", seq=4)
+    assert sent.startswith("424")
+    assert orjson.loads(sent[3:]) == ["send", {"room": "r", "text": "9", "ref": "m0-0"}]
+
+
+@pytest.mark.parametrize("frame", ['44{"message":"Unauthorized"}', "41", "1"])
+def test_socketio_refusal_or_close_is_an_error(frame: str) -> None:
+    with pytest.raises(WireError):
+        SocketIOWire().parse(frame)
+
+
+def test_text_carries_the_send_time_and_warmup_carries_none() -> None:
+    assert decode_text(encode_text(123456789)) == 123456789
+    assert decode_text(WARMUP_TEXT) is None
