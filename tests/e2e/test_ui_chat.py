@@ -188,7 +188,7 @@ def test_a_message_over_the_size_limit_is_marked_not_sent(
 def test_sends_over_the_rate_limit_wait_and_are_delivered_once(
     open_chat: OpenChat, spawn_chat: SpawnChat
 ) -> None:
-    env = {"CHAT_RATE_PER_SECOND": "2", "CHAT_RATE_BURST": "1"}
+    env = {"CHAT_RATE_PER_SECOND": "2", "CHAT_RATE_BURST": "2"}
     dev = spawn_chat("dev", env=env).wait_ready()
     writer = open_chat(dev.url)
     writer.sign_in("Writer")

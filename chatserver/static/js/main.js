@@ -41,7 +41,6 @@ class App {
       emptyText: byId("empty-text"),
       composer: byId("composer"),
       input: byId("composer-input"),
-      sendButton: byId("send-button"),
       myName: byId("my-name"),
       myAvatar: byId("my-avatar"),
       changeName: byId("change-name"),
@@ -68,7 +67,10 @@ class App {
 
   start() {
     this.bindEvents();
-    for (const room of prefs.rooms()) this.logs.set(room, new RoomLog(room));
+    // A hand-edited or stale list must not send the server names it would refuse.
+    for (const room of prefs.rooms().filter((r) => protocol.ROOM_NAME.test(r))) {
+      this.logs.set(room, new RoomLog(room));
+    }
     const saved = prefs.activeRoom();
     this.active = this.logs.has(saved) ? saved : (this.logs.keys().next().value ?? null);
     this.renderAll();
