@@ -15,12 +15,21 @@ from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
+NO_RATE_LIMIT = {"CHAT_RATE_PER_SECOND": "1000", "CHAT_RATE_BURST": "1000"}
+"""These tests talk as fast as they can; the rate limit has its own test."""
+
 
 async def start_backends(
     spawn_chat: SpawnChat, url: str, cluster: str, count: int, *, prefix: str = "backend"
 ) -> list[ChatProcess]:
     backends = [
-        spawn_chat("backend", rabbitmq_url=url, cluster=cluster, pod=f"{prefix}-{i}")
+        spawn_chat(
+            "backend",
+            rabbitmq_url=url,
+            cluster=cluster,
+            pod=f"{prefix}-{i}",
+            env=NO_RATE_LIMIT,
+        )
         for i in range(count)
     ]
     await asyncio.gather(*(asyncio.to_thread(b.wait_ready) for b in backends))
