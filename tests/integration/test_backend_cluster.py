@@ -48,13 +48,12 @@ async def test_every_member_gets_every_message_once_in_the_same_order(
     try:
         for client in clients:
             await client.join("lobby")
-        for backend in backends:
-            await eventually(
-                lambda b=backend: (
-                    b.stats()["users_online"] == 9 and b.stats()["rooms"].get("lobby") == 9
-                ),
-                what=f"9 users on {backend.pod}",
-            )
+
+        def everyone_counted() -> bool:
+            stats = [backend.stats() for backend in backends]
+            return all(s["users_online"] == 9 and s["rooms"].get("lobby") == 9 for s in stats)
+
+        await eventually(everyone_counted, what="9 users in lobby on every backend")
 
         async def talk(client: ChatClient, n: int) -> list[str]:
             acks = [await client.say("lobby", f"{client.welcome['user']}-{k}") for k in range(n)]

@@ -106,3 +106,14 @@ async def test_dev_serves_ui_and_chat_on_one_port(spawn_chat: SpawnChat) -> None
         assert dev.stats()["rooms"] == {"general": 2}
     finally:
         await asyncio.gather(alice.close(), bob.close())
+
+
+async def test_sigterm_closes_relayed_sessions_with_1012(spawn_chat: SpawnChat) -> None:
+    backend = spawn_chat("dev")  # any /ws server will do; dev needs no RabbitMQ
+    front = spawn_chat("frontend", backend_urls=[backend.url])
+    await ready(backend, front)
+    client = await ChatClient.connect(front.url)
+    front.terminate()
+    assert await client.wait_closed() == 1012
+    assert await asyncio.to_thread(front.wait, 10) == 0
+    await client.close()

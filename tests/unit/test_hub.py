@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -18,7 +18,7 @@ from chatserver.broker.memory import MemoryBroker
 from chatserver.connection import Identity
 from chatserver.hub import Hub
 from chatserver.metrics import ChatMetrics
-from chatserver.protocol import ProtocolError, Send
+from chatserver.protocol import MessageRecord, ProtocolError, Send, encode_record
 from chatserver.settings import ChatSettings
 
 _sessions = itertools.count()
@@ -56,6 +56,9 @@ class RecordingMember:
     def texts(self) -> list[str]:
         return [f["text"] for f in self.of_type("message")]
 
+    async def until_texts(self, count: int) -> None:
+        await self.until(lambda: len(self.texts()) >= count)
+
     async def until(self, condition: Callable[[], bool]) -> None:
         async with asyncio.timeout(5):
             while not condition():
@@ -63,7 +66,7 @@ class RecordingMember:
                 await self.changed.wait()
 
 
-HubFactory = Callable[..., Hub]
+HubFactory = Callable[..., Awaitable[Hub]]
 
 
 @pytest.fixture
@@ -82,7 +85,7 @@ async def make_hub() -> AsyncIterator[HubFactory]:
         tasks.append(asyncio.create_task(hub.run_presence()))
         return hub
 
-    yield make  # type: ignore[misc]
+    yield make
     for task in tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -120,7 +123,7 @@ async def test_every_member_on_every_hub_gets_each_message_once_in_order(
         await say(hub, speaker, "lobby", f"m{n}", ref=f"r{n}")
         sent.append(f"m{n}")
     for member in members:
-        await member.until(lambda m=member: len(m.texts()) >= len(sent))
+        await member.until_texts(len(sent))
         assert member.texts() == sent
     ids = [[f["id"] for f in m.of_type("message")] for m in members]
     assert all(i == ids[0] for i in ids)
@@ -207,7 +210,7 @@ async def test_send_to_a_room_not_joined_is_refused(make_hub: HubFactory) -> Non
 async def test_broker_gone_answers_unavailable(make_hub: HubFactory) -> None:
     hub = await make_hub("a")
     alice = await attached(hub, "alice", "lobby")
-    await hub._broker.close()
+    await hub._broker.close()  # the one way to make an in-memory broker "unreachable"
     with pytest.raises(ProtocolError) as caught:
         await hub.send(alice, Send(room="lobby", text="hi", ref="r1"))
     assert (caught.value.code, caught.value.ref) == (closecodes.UNAVAILABLE, "r1")
@@ -259,8 +262,10 @@ async def test_a_repeated_record_is_not_delivered_twice(make_hub: HubFactory) ->
     hub = await make_hub("a")
     alice = await attached(hub, "alice", "lobby")
     await say(hub, alice, "lobby", "once", ref="r1")
-    record = Record(room="lobby", offset=0, body=hub._broker._state.rooms["lobby"].records[0].body)
-    hub.on_records([record])
+    again = MessageRecord(
+        publish_id="p2", user="alice", client="alice", ref="r2", text="again", ts=0.0, pod="a"
+    )
+    hub.on_records([Record(room="lobby", offset=0, body=encode_record(again))])
     assert alice.texts() == ["once"]
 
 
