@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Lifecycle:
+    """Where the process is in its life, as far as clients and probes should know."""
+
     draining: bool = False
+    """Set at SIGTERM: /readyz answers 503 and new /ws connections are refused."""
 
 
 SETTINGS = web.AppKey("settings", BackendSettings)

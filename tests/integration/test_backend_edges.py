@@ -157,6 +157,7 @@ async def test_a_slow_consumer_is_cut_and_others_keep_up(
         await fast.close()
 
 
+@pytest.mark.slow
 async def test_sigterm_drains_then_exits(
     spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
 ) -> None:
