@@ -9,7 +9,8 @@ Facts this relies on, checked on RabbitMQ 3.10.8 (Debian bookworm) with no plugi
 - stream queues work over AMQP 0-9-1 (`x-queue-type: stream`, durable), and deliveries carry
   `x-stream-offset` as an integer header;
 - a stream consumer needs a per-consumer prefetch: consuming without one, or with a global
-  one, closes the channel with PRECONDITION_FAILED; acks only return credit;
+  one, closes the channel with PRECONDITION_FAILED; acks only return credit, and a cumulative
+  ack may cover deliveries of consumers cancelled since;
 - consuming from a numeric offset delivers exactly the entries from that offset on (the broker
   drops the earlier entries of the first chunk), and an offset past the end waits for the
   next entry;
@@ -376,9 +377,6 @@ class RabbitMQBroker:
             return
         link, tag = consumer
         if link is self._link:
-            # Ack what was read before cancelling: RabbitMQ forgets a cancelled consumer's
-            # deliveries, and acking one of them afterwards would close the channel.
-            await self._send_ack()
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await link.consumer.basic_cancel(tag)
 
