@@ -1,6 +1,6 @@
 """Browser fixtures: Debian's Chromium driven by Playwright, and a page object for the chat UI.
 
-One Chromium for the session (starting it costs about a second); every chat page gets its own
+One Chromium per test module (starting it costs about a second); every chat page gets its own
 browser context, so two pages are two different browsers to the server (own localStorage, own
 client id). Each page fails its test on any uncaught script error or any JavaScript dialog: the UI
 opens none, so a dialog can only be injected script running.
@@ -154,8 +154,11 @@ class ChatPage:
 OpenChat = Callable[..., ChatPage]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one test module. Not longer: Playwright's sync API keeps its event loop
+    marked as running in this thread while it is started, which breaks any asyncio test run
+    meanwhile (pytest-asyncio refuses to start a loop inside a running one)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make system-deps` installs Debian's chromium")
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
