@@ -103,7 +103,8 @@ def test_a_page_whose_backend_dies_resumes_on_the_other_without_loss_or_duplicat
     expect(ada.message("typed while disconnected")).to_contain_text("Waiting for the connection")
 
     hold(False)
-    ada.expect_live()
+    # Refused attempts grew the backoff: the next one may be up to its 15 s cap away.
+    expect(ada.connection).to_have_attribute("data-state", "live", timeout=30_000)
     expect(ada.pod).to_have_text("backend-b")
     for text in ["before the crash", *meanwhile, "typed while disconnected"]:
         ada.expect_delivered(text)
