@@ -45,14 +45,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         with private_rabbitmq() as (node, broker_pids):
             for scenario in scenarios:
                 rows = [
-                    _run(system, scenario, node.url, broker_pids, logs) for system in args.systems
+                    _run(
+                        system,
+                        scenario,
+                        rabbitmq_url=node.url,
+                        broker_pids=broker_pids,
+                        logdir=logs,
+                    )
+                    for system in args.systems
                 ]
                 print(report.table(scenario, rows), flush=True)
                 _warn_if_generator_bound(rows)
+                stem = args.output / scenario.name
                 report.write_json(
-                    args.output / f"{scenario.name}.json", scenario, rows, context=context
+                    stem.with_suffix(".json"), scenario=scenario, rows=rows, context=context
                 )
-                report.write_chart(args.output / f"{scenario.name}.png", scenario, rows)
+                report.write_chart(stem.with_suffix(".png"), scenario=scenario, rows=rows)
     except (RunFailed, ServerError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -94,11 +102,11 @@ def _scenarios(args: argparse.Namespace) -> list[Scenario]:
 
 
 def _run(
-    system: str, scenario: Scenario, rabbitmq_url: str, broker_pids: list[int], logs: Path
+    system: str, scenario: Scenario, *, rabbitmq_url: str, broker_pids: list[int], logdir: Path
 ) -> report.Figures:
     cluster = f"bench{uuid.uuid4().hex[:10]}"
     with running_servers(
-        system, rabbitmq_url=rabbitmq_url, cluster=cluster, count=scenario.servers, logdir=logs
+        system, rabbitmq_url=rabbitmq_url, cluster=cluster, count=scenario.servers, logdir=logdir
     ) as servers:
 
         def sample_cpu() -> CpuSample:
@@ -109,7 +117,9 @@ def _run(
                 generator=own.user + own.system,
             )
 
-        result = asyncio.run(run_load(scenario, WIRES[system], servers.urls, sample_cpu=sample_cpu))
+        result = asyncio.run(
+            run_load(scenario, WIRES[system], urls=servers.urls, sample_cpu=sample_cpu)
+        )
         peak_rss = servers.peak_rss_bytes()
     return report.figures(system, result, server_peak_rss_bytes=peak_rss)
 

@@ -46,6 +46,8 @@ JOIN_ATTEMPTS: Final = 5
 JOIN_RETRY_DELAY: Final = 0.2
 """Seconds before the first retry of a join answered `unavailable` (doubled each time): the
 contract lets a client retry then, as a real one would."""
+WARMUP_REF: Final = "w"
+"""Prefix of the `ref`s of warmup messages, whose acks are not part of the measure."""
 DRAIN_TIMEOUT: Final = 10.0
 """Seconds after the last scheduled send for the stragglers; what has not arrived then is lost."""
 
@@ -111,7 +113,12 @@ class _Tally:
 
 class _Client:
     def __init__(
-        self, plan: ClientPlan, wire: Wire, ws: aiohttp.ClientWebSocketResponse, tally: _Tally
+        self,
+        plan: ClientPlan,
+        wire: Wire,
+        *,
+        ws: aiohttp.ClientWebSocketResponse,
+        tally: _Tally,
     ) -> None:
         self.plan = plan
         self.wire = wire
@@ -172,7 +179,7 @@ class _Client:
                             elif not self.warm:
                                 self.warm = True
                                 tally.warm += 1
-                        case Acked(ref) if not ref.startswith("w"):
+                        case Acked(ref) if not ref.startswith(WARMUP_REF):
                             tally.acked += 1
                             tally.expected += self.plan.room_size
                         case Joined():
@@ -187,7 +194,7 @@ class _Client:
                         case Reply(frame):
                             await self.ws.send_str(frame)
                 tally.changed.set()
-        except (WireError, ValueError, KeyError) as exc:
+        except (WireError, ValueError, KeyError, ConnectionError) as exc:
             tally.failure = tally.failure or exc
         finally:
             if not self.closing:
@@ -196,7 +203,7 @@ class _Client:
 
 
 async def run_load(
-    scenario: Scenario, wire: Wire, urls: list[str], *, sample_cpu: Callable[[], CpuSample]
+    scenario: Scenario, wire: Wire, *, urls: list[str], sample_cpu: Callable[[], CpuSample]
 ) -> LoadResult:
     """Drive one system (its server processes at `urls`) through the scenario."""
     tally = _Tally()
@@ -249,7 +256,7 @@ async def _connect_all(
                 max_msg_size=0,
                 autoping=True,
             )
-            client = _Client(plan, wire, ws, tally)
+            client = _Client(plan, wire, ws=ws, tally=tally)
             clients.append(client)
             await _until(client.ready, tally)
             await client.join()
@@ -271,7 +278,7 @@ async def _warm_up(senders: list[_Client], members: int, tally: _Tally) -> None:
         async with asyncio.timeout(WARMUP_TIMEOUT):
             while tally.warm < members:
                 for sender in senders:
-                    await sender.send(WARMUP_TEXT, f"w{next(refs)}")
+                    await sender.send(WARMUP_TEXT, f"{WARMUP_REF}{next(refs)}")
                 deadline = time.monotonic() + WARMUP_ROUND
                 while tally.warm < members and time.monotonic() < deadline:
                     await _changed(tally, deadline)

@@ -109,7 +109,7 @@ def table(scenario: Scenario, rows: Sequence[Figures]) -> str:
 
 
 def write_json(
-    path: Path, scenario: Scenario, rows: Sequence[Figures], *, context: Mapping[str, Any]
+    path: Path, *, scenario: Scenario, rows: Sequence[Figures], context: Mapping[str, Any]
 ) -> None:
     document = {
         "scenario": asdict(scenario),
@@ -119,7 +119,7 @@ def write_json(
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def write_chart(path: Path, scenario: Scenario, rows: Sequence[Figures]) -> None:
+def write_chart(path: Path, *, scenario: Scenario, rows: Sequence[Figures]) -> None:
     """Three panels side by side: efficiency, throughput and latency, one bar per system."""
     import matplotlib
 

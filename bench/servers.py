@@ -57,6 +57,7 @@ def chatserver_spec(*, rabbitmq_url: str, cluster: str, pod: str, port: int) -> 
             "CHAT_CLUSTER": cluster,
             "CHAT_RATE_PER_SECOND": UNCAPPED_RATE,
             "CHAT_RATE_BURST": UNCAPPED_RATE,
+            # Clients are gone when the servers stop: no need to wait the default 10 s.
             "CHAT_DRAIN_SECONDS": "3",
         },
     )
@@ -78,13 +79,12 @@ SPECS: Final = {"chatcluster": chatserver_spec, "python-socketio": socketio_spec
 """Systems by name, as `bench.wire.WIRES` names their protocols."""
 
 
+@dataclass(frozen=True, slots=True)
 class ServerSet:
     """The running processes of one system; `urls` and `pids` index the same processes."""
 
-    def __init__(self, processes: list[subprocess.Popen[bytes]], urls: list[str], logs: list[Path]):
-        self.processes = processes
-        self.urls = urls
-        self.logs = logs
+    processes: list[subprocess.Popen[bytes]]
+    urls: list[str]
 
     @property
     def pids(self) -> list[int]:
@@ -119,7 +119,7 @@ def running_servers(
     urls: list[str] = []
     logs: list[Path] = []
     base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
-    servers = ServerSet(processes, urls, logs)
+    servers = ServerSet(processes, urls)
     try:
         for index in range(count):
             port = _free_port()
