@@ -19,6 +19,13 @@ from chatoperator.settings import OperatorSettings
 PEERING_NAME = "chatcluster-operator"
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Repeated sub-schemas written out in full: a CRD with YAML anchors is hard to read."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatoperator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> None:
     kopf.configure(verbose=args.verbose)
+    if not args.verbose:
+        # kopf logs every child event it hands over at INFO; the passes log what matters.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings = OperatorSettings.from_env()
     kube = Kube(connect(), retry_delay=settings.retry_delay_seconds)
     kopf_settings = kopf.OperatorSettings()
@@ -56,10 +66,12 @@ def _run(args: argparse.Namespace) -> None:
     kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=prefix)
     # The operator posts its own events; kopf adds only its handler failures.
     kopf_settings.posting.level = logging.WARNING
+    # Peering when deploy/ installed kopf's peering CRD; alone (with a warning) otherwise.
+    # (kopf.run's peering_name= would make the CRD mandatory, even with --standalone.)
+    kopf_settings.peering.name = PEERING_NAME
     kopf.run(
         settings=kopf_settings,
         standalone=args.standalone,
-        peering_name=PEERING_NAME,
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         liveness_endpoint=args.liveness,
@@ -70,7 +82,7 @@ def _run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "crd":
-        yaml.safe_dump(render_crd(), sys.stdout, sort_keys=False, width=100)
+        yaml.dump(render_crd(), sys.stdout, Dumper=_PlainDumper, sort_keys=False, width=100)
     else:
         _run(args)
     return 0

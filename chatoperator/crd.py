@@ -244,6 +244,23 @@ def _spec_schema() -> Schema:
     )
 
 
+def _with_full_defaults(schema: Schema) -> Schema:
+    """Expand every object default (written ``{}`` above) into its properties' defaults.
+
+    The API server checks a default against the object's CEL rules as written, without
+    defaulting inside it first, so ``{}`` would fail ``self.minReplicas <= self.maxReplicas``.
+    """
+    for sub in schema.get("properties", {}).values():
+        _with_full_defaults(sub)
+    if schema.get("type") == "object" and "default" in schema:
+        schema["default"] = {
+            name: sub["default"]
+            for name, sub in schema.get("properties", {}).items()
+            if "default" in sub
+        }
+    return schema
+
+
 def _status_schema() -> Schema:
     condition = _obj(
         {
@@ -322,7 +339,7 @@ def render_crd() -> dict[str, Any]:
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
-                                "spec": _spec_schema(),
+                                "spec": _with_full_defaults(_spec_schema()),
                                 "status": _status_schema(),
                             },
                             description="A chat system: frontend, WebSocket backends and RabbitMQ.",

@@ -52,9 +52,9 @@ async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(*CLUSTERS)
 @kopf.on.create(*CLUSTERS)
 @kopf.on.update(*CLUSTERS)
-def reconcile_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def reconcile_cluster(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     try:
-        _runtime(memo).run_pass(body)
+        _runtime(memo).run_pass((str(namespace), name))
     except InvalidSpec as error:
         raise kopf.PermanentError(str(error)) from error
     except TransientError as error:

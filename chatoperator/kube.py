@@ -148,12 +148,16 @@ class Kube:
         resource = self._resources[(f"{GROUP}/{VERSION}", KIND)]
         with _api_errors(f"write status of {meta['name']}", retry_delay=self._retry_delay):
             self.writes += 1
-            resource.status.patch(
-                body={"status": dict(status)},
-                name=meta["name"],
-                namespace=meta["namespace"],
-                content_type="application/merge-patch+json",
-            )
+            try:
+                resource.status.patch(
+                    body={"status": dict(status)},
+                    name=meta["name"],
+                    namespace=meta["namespace"],
+                    content_type="application/merge-patch+json",
+                )
+            except ApiException as error:
+                if error.status != 404:  # deleted during the pass: no status to keep
+                    raise
 
     def post_event(
         self, cluster: Mapping[str, Any], *, warning: bool, reason: str, message: str

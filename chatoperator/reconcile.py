@@ -209,11 +209,14 @@ def _write_status(
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     status = compute_status(observed, previous, now)
     if status != previous:
+        changed = sorted(k for k in {*status, *previous} if status.get(k) != previous.get(k))
+        log.debug("%s/%s: status changed: %s", cluster.namespace, cluster.name, changed)
         removed = {key: None for key in previous if key not in status}
         kube.patch_cluster_status(body, {**removed, **status})
     if status["phase"] != previous.get("phase"):
         degraded = status["phase"] == "Degraded"
-        message = failure.message if failure else f"phase {status['phase']}"
+        change = f"phase {previous.get('phase', 'unset')} -> {status['phase']}"
+        message = f"{change}: {failure.message}" if failure else change
         _event(kube, body, reason=status["phase"], message=message, warning=degraded)
     return str(status["phase"])
 

@@ -12,9 +12,7 @@ import asyncio
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from chatoperator.errors import InvalidSpec, TransientError
 from chatoperator.kube import Kube
@@ -65,20 +63,20 @@ class Runtime:
             self._queue = WorkQueue()
         return self._queue
 
-    def run_pass(self, body: Mapping[str, Any], *, users_online: int | None = None) -> PassResult:
-        """One pass for ``body``; passes of one cluster never overlap (kopf and the worker)."""
-        meta = body["metadata"]
-        key = (meta["namespace"], meta["name"])
+    def run_pass(self, key: Key, *, users_online: int | None = None) -> PassResult | None:
+        """One pass for the cluster ``key``; None when it is gone or being deleted.
+
+        Passes of one cluster never overlap (kopf's handlers and the worker both come here),
+        and each reads the ChatCluster under the lock, so it starts from the status the
+        previous pass wrote rather than from a copy taken before it.
+        """
         with self._locks[key]:
+            body = self.kube.get_cluster(namespace=key[0], name=key[1])
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return None
             result = reconcile(self.kube, body, settings=self.settings, users_online=users_online)
         log.info("pass %s/%s: phase=%s writes=%d", *key, result.phase, result.writes)
         return result
-
-    def _pass_by_key(self, key: Key, users_online: int | None) -> None:
-        body = self.kube.get_cluster(namespace=key[0], name=key[1])
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            return
-        self.run_pass(body, users_online=users_online)
 
     async def work(self) -> None:
         """Run queued passes forever, one at a time."""
@@ -86,7 +84,7 @@ class Runtime:
         while True:
             key, users_online = await self.queue.get()
             try:
-                await asyncio.to_thread(self._pass_by_key, key, users_online)
+                await asyncio.to_thread(self.run_pass, key, users_online=users_online)
             except TransientError as error:
                 log.warning("pass %s/%s: %s; retrying in %ss", *key, error, error.delay)
                 loop.call_later(error.delay, self.queue.add, key)

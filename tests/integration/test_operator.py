@@ -1,0 +1,408 @@
+"""The operator against a real kube-apiserver: install with deploy/, run it under the bundle's
+ServiceAccount (so the RBAC is proven sufficient), and check the contract of DESIGN.md section 2.
+
+Pods run on kwok nodes: they become Running/Ready but no container runs, so `usersOnline` can
+never be read and must simply stay unset.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fixtures.k8s import Cluster
+
+pytestmark = [pytest.mark.k8s, pytest.mark.slow]
+
+ROOT = Path(__file__).parents[2]
+EXAMPLES = ROOT / "examples"
+OPERATOR_NAMESPACE = "chatcluster-system"
+SERVICE_ACCOUNT = f"system:serviceaccount:{OPERATOR_NAMESPACE}:chatcluster-operator"
+RESYNC_SECONDS = 2
+READY_TIMEOUT = "--timeout=120s"
+REPAIR_TIMEOUT = "--timeout=10s"
+CHILD_KINDS = (
+    "deployments,statefulsets,services,configmaps,poddisruptionbudgets,networkpolicies,"
+    "horizontalpodautoscalers.autoscaling"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Operator:
+    """`chatoperator run` as a subprocess with the operator ServiceAccount's credentials."""
+
+    kubeconfig: Path
+    log_path: Path
+    port: int = field(default_factory=_free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "chatoperator.cli", "run", "--standalone"]
+        command += [f"--liveness=http://127.0.0.1:{self.port}/healthz"]
+        env = {
+            "KUBECONFIG": str(self.kubeconfig),
+            "PATH": "/usr/bin:/bin",
+            "CHATCLUSTER_RESYNC_SECONDS": str(RESYNC_SECONDS),
+            "CHATCLUSTER_STATS_TIMEOUT_SECONDS": "0.5",
+            "CHATCLUSTER_RETRY_DELAY_SECONDS": "2",
+        }
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        while not self._alive():
+            assert self.process.poll() is None, f"operator exited:\n{self.log()}"
+            assert time.monotonic() < deadline, f"no liveness after 60 s:\n{self.log()}"
+            time.sleep(0.2)
+
+    def _alive(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def passes(self, namespace: str, name: str) -> list[int]:
+        """The write counts of every pass logged for one cluster, oldest first."""
+        pattern = rf"pass {re.escape(namespace)}/{re.escape(name)}: phase=\w+ writes=(\d+)"
+        return [int(n) for n in re.findall(pattern, self.log())]
+
+    def await_passes(self, namespace: str, name: str, *, more_than: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.passes(namespace, name)) <= more_than:
+            assert time.monotonic() < deadline, f"no new pass in {timeout} s:\n{self.log()}"
+            time.sleep(0.2)
+
+
+def get_json(cluster: Cluster, *args: str) -> Any:
+    return json.loads(cluster.kubectl("get", "-o=json", *args).stdout)
+
+
+def apply_file(cluster: Cluster, path: Path, namespace: str) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", str(path))
+
+
+def wait_phase(cluster: Cluster, namespace: str, name: str, phase: str) -> None:
+    cluster.kubectl(
+        "wait", "-n", namespace, f"chatcluster/{name}",
+        f"--for=jsonpath={{.status.phase}}={phase}", READY_TIMEOUT,
+    )  # fmt: skip
+
+
+def cluster_name(path: Path) -> str:
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return str(next(d for d in docs if d["kind"] == "ChatCluster")["metadata"]["name"])
+
+
+def resource_versions(cluster: Cluster, namespace: str, name: str) -> dict[str, str]:
+    """resourceVersion of the ChatCluster, its broker Secret and every child."""
+    items = get_json(cluster, "-n", namespace, CHILD_KINDS)["items"]
+    items.append(get_json(cluster, "-n", namespace, f"chatcluster/{name}"))
+    secret = cluster.kubectl("get", "-n", namespace, f"secret/{name}-rabbitmq", check=False)
+    if secret.returncode == 0:
+        items.append(get_json(cluster, "-n", namespace, f"secret/{name}-rabbitmq"))
+    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+
+
+@pytest.fixture(scope="module")
+def operator(k8s_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    k8s_cluster.kubectl("apply", "-k", str(ROOT / "deploy"))
+    k8s_cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s",
+        "crd/chatclusters.chatcluster.dev", "crd/clusterkopfpeerings.kopf.dev",
+    )  # fmt: skip
+    k8s_cluster.kubectl("apply", "-k", str(ROOT / "deploy" / "peering"))
+    token = k8s_cluster.kubectl(
+        "create", "token", "chatcluster-operator", "-n", OPERATOR_NAMESPACE, "--duration=2h"
+    ).stdout.strip()
+    config = json.loads(
+        k8s_cluster.kubectl("config", "view", "--raw", "--minify", "-o=json").stdout
+    )
+    config["users"] = [{"name": "chatcluster-operator", "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = "chatcluster-operator"
+    directory = tmp_path_factory.mktemp("operator")
+    kubeconfig = directory / "kubeconfig"
+    kubeconfig.write_text(json.dumps(config))
+    running = Operator(kubeconfig=kubeconfig, log_path=directory / "operator.log")
+    running.start()
+    yield running
+    running.stop()
+    assert "Traceback" not in running.log(), running.log()
+
+
+@pytest.fixture
+def demo(k8s_cluster: Cluster, k8s_namespace: str, operator: Operator) -> str:
+    """The minimal example, Ready, in a fresh namespace; returns the namespace."""
+    apply_file(k8s_cluster, EXAMPLES / "minimal.yaml", k8s_namespace)
+    wait_phase(k8s_cluster, k8s_namespace, "demo", "Ready")
+    return k8s_namespace
+
+
+@pytest.mark.parametrize(
+    "manifest", sorted((EXAMPLES / "invalid").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_invalid_manifest_is_rejected_with_its_message(
+    k8s_cluster: Cluster, k8s_namespace: str, operator: Operator, manifest: Path
+) -> None:
+    expected = manifest.read_text().splitlines()[0].removeprefix("# expect: ")
+    result = k8s_cluster.kubectl("apply", "-n", k8s_namespace, "-f", str(manifest), check=False)
+    assert result.returncode != 0
+    assert expected in result.stderr
+
+
+@pytest.mark.parametrize("manifest", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_example_applies_and_becomes_ready_with_every_child(
+    k8s_cluster: Cluster,
+    k8s_namespace: str,
+    operator: Operator,
+    manifest: Path,
+    record_property: Any,
+) -> None:
+    name = cluster_name(manifest)
+    started = time.monotonic()
+    apply_file(k8s_cluster, manifest, k8s_namespace)
+    wait_phase(k8s_cluster, k8s_namespace, name, "Ready")
+    record_property("seconds_to_ready", round(time.monotonic() - started, 2))
+    print(f"{manifest.stem}: apply -> Ready in {time.monotonic() - started:.1f} s")
+
+    spec = get_json(k8s_cluster, "-n", k8s_namespace, f"chatcluster/{name}")["spec"]
+    expected = {f"Deployment/{name}-backend", f"Deployment/{name}-frontend"}
+    expected |= {f"Service/{name}-backend", f"Service/{name}-frontend"}
+    expected |= {f"PodDisruptionBudget/{name}-backend", f"PodDisruptionBudget/{name}-frontend"}
+    if "external" not in spec["rabbitmq"]:
+        expected |= {f"StatefulSet/{name}-rabbitmq", f"Service/{name}-rabbitmq"}
+        expected |= {f"Service/{name}-rabbitmq-nodes", f"ConfigMap/{name}-rabbitmq"}
+        expected |= {f"NetworkPolicy/{name}-rabbitmq", f"PodDisruptionBudget/{name}-rabbitmq"}
+        expected |= {f"Secret/{name}-rabbitmq"}
+    if spec["backend"]["autoscaling"]["enabled"]:
+        expected |= {f"HorizontalPodAutoscaler/{name}-backend"}
+    children = get_json(k8s_cluster, "-n", k8s_namespace, f"{CHILD_KINDS},secrets")["items"]
+    owned = {
+        f"{c['kind']}/{c['metadata']['name']}": c
+        for c in children
+        if any(r["name"] == name for r in c["metadata"].get("ownerReferences", []))
+    }
+    assert set(owned) == expected
+    for child in owned.values():
+        labels = child["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == name
+        assert labels["app.kubernetes.io/managed-by"] == "chatcluster-operator"
+
+
+def test_status_conditions_columns_and_no_finalizer(
+    k8s_cluster: Cluster, demo: str, operator: Operator
+) -> None:
+    cluster = get_json(k8s_cluster, "-n", demo, "chatcluster/demo")
+    status = cluster["status"]
+    assert cluster["metadata"].get("finalizers") is None
+    assert status["observedGeneration"] == cluster["metadata"]["generation"]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions == {
+        "Ready": "True",
+        "Progressing": "False",
+        "Degraded": "False",
+        "BrokerReady": "True",
+    }
+    assert status["backend"]["readyReplicas"] == 2
+    assert status["rabbitmq"] == {"readyReplicas": 1}
+    assert status["url"] == f"http://demo-frontend.{demo}.svc:80"
+    assert "usersOnline" not in status  # no backend process answers on kwok: stale, not an error
+    table = k8s_cluster.kubectl("get", "chatclusters", "-n", demo).stdout.splitlines()
+    assert table[0].split() == ["NAME", "PHASE", "BACKENDS", "USERS", "AGE"]
+    assert table[1].split()[:3] == ["demo", "Ready", "2/2"]
+    events = get_json(
+        k8s_cluster, "-n", demo, "events", "--field-selector=involvedObject.name=demo"
+    )
+    assert {"Created", "Ready"} <= {e["reason"] for e in events["items"]}
+
+
+def test_kubectl_scale_changes_the_backend_deployment(k8s_cluster: Cluster, demo: str) -> None:
+    k8s_cluster.kubectl("scale", "-n", demo, "chatcluster/demo", "--replicas=3")
+    k8s_cluster.kubectl(
+        "wait", "-n", demo, "deployment/demo-backend", "--for=jsonpath={.spec.replicas}=3",
+        REPAIR_TIMEOUT,
+    )  # fmt: skip
+    k8s_cluster.kubectl(
+        "wait", "-n", demo, "chatcluster/demo", "--for=jsonpath={.status.backends}=3/3",
+        READY_TIMEOUT,
+    )  # fmt: skip
+
+
+def test_deleted_child_and_edited_field_are_repaired(k8s_cluster: Cluster, demo: str) -> None:
+    k8s_cluster.kubectl("delete", "-n", demo, "service/demo-backend", "configmap/demo-rabbitmq")
+    for child in ("service/demo-backend", "configmap/demo-rabbitmq"):
+        k8s_cluster.kubectl("wait", "-n", demo, child, "--for=create", REPAIR_TIMEOUT)
+    grace = {"spec": {"template": {"spec": {"terminationGracePeriodSeconds": 99}}}}
+    k8s_cluster.kubectl(
+        "patch", "-n", demo, "deployment/demo-frontend", "--type=merge", "-p", json.dumps(grace)
+    )
+    k8s_cluster.kubectl(
+        "wait", "-n", demo, "deployment/demo-frontend",
+        "--for=jsonpath={.spec.template.spec.terminationGracePeriodSeconds}=25", REPAIR_TIMEOUT,
+    )  # fmt: skip
+
+
+def test_deleting_the_cluster_collects_every_child(k8s_cluster: Cluster, demo: str) -> None:
+    k8s_cluster.kubectl("delete", "-n", demo, "chatcluster/demo", "--timeout=30s")
+    for child in ("deployment/demo-backend", "statefulset/demo-rabbitmq", "secret/demo-rabbitmq"):
+        k8s_cluster.kubectl("wait", "-n", demo, child, "--for=delete", "--timeout=60s")
+    left = get_json(k8s_cluster, "-n", demo, f"{CHILD_KINDS},secrets")["items"]
+    assert not [i for i in left if i["metadata"].get("ownerReferences")]
+
+
+def test_settings_change_rolls_the_backend_pods(k8s_cluster: Cluster, demo: str) -> None:
+    template = "{.spec.template.metadata.annotations.chatcluster\\.dev/config-hash}"
+    before = k8s_cluster.kubectl(
+        "get", "-n", demo, "deployment/demo-backend", f"-o=jsonpath={template}"
+    ).stdout
+    old_pods = {p["metadata"]["name"] for p in get_json(k8s_cluster, "-n", demo, "pods")["items"]}
+    rooms = {"spec": {"chat": {"rooms": ["general", "dev"]}}}
+    k8s_cluster.kubectl(
+        "patch", "-n", demo, "chatcluster/demo", "--type=merge", "-p", json.dumps(rooms)
+    )
+    rooms_env = '{.spec.template.spec.containers[0].env[?(@.name=="CHAT_ROOMS")].value}'
+    k8s_cluster.kubectl(
+        "wait", "-n", demo, "deployment/demo-backend",
+        f"--for=jsonpath={rooms_env}=general,dev", REPAIR_TIMEOUT,
+    )  # fmt: skip
+    k8s_cluster.kubectl("rollout", "status", "-n", demo, "deployment/demo-backend", "--timeout=90s")
+    after = get_json(k8s_cluster, "-n", demo, "deployment/demo-backend")
+    assert (
+        after["spec"]["template"]["metadata"]["annotations"]["chatcluster.dev/config-hash"]
+        != before
+    )
+    env = {
+        e["name"]: e.get("value") for e in after["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["CHAT_ROOMS"] == "general,dev"
+    backends = get_json(
+        k8s_cluster, "-n", demo, "pods", "-l", "app.kubernetes.io/component=backend"
+    )
+    assert not {p["metadata"]["name"] for p in backends["items"]} & old_pods
+
+
+def test_paused_cluster_gets_no_writes(k8s_cluster: Cluster, demo: str, operator: Operator) -> None:
+    k8s_cluster.kubectl(
+        "patch", "-n", demo, "chatcluster/demo", "--type=merge", "-p", '{"spec":{"paused":true}}'
+    )
+    wait_phase(k8s_cluster, demo, "demo", "Paused")
+    before = resource_versions(k8s_cluster, demo, "demo")
+    changes = {"spec": {"backend": {"replicas": 5}, "chat": {"historySize": 7}}}
+    k8s_cluster.kubectl(
+        "patch", "-n", demo, "chatcluster/demo", "--type=merge", "-p", json.dumps(changes)
+    )
+    k8s_cluster.kubectl("delete", "-n", demo, "service/demo-frontend")
+    seen = len(operator.passes(demo, "demo"))
+    operator.await_passes(demo, "demo", more_than=seen + 1, timeout=6 * RESYNC_SECONDS)
+    after = resource_versions(k8s_cluster, demo, "demo")
+    assert "Service/demo-frontend" not in after
+    del before["Service/demo-frontend"], before["ChatCluster/demo"], after["ChatCluster/demo"]
+    assert after == before
+    assert get_json(k8s_cluster, "-n", demo, "deployment/demo-backend")["spec"]["replicas"] == 2
+
+
+def test_autoscaling_takes_over_replicas_without_resetting_them(
+    k8s_cluster: Cluster, demo: str, operator: Operator
+) -> None:
+    k8s_cluster.kubectl("scale", "-n", demo, "chatcluster/demo", "--replicas=3")
+    k8s_cluster.kubectl(
+        "wait", "-n", demo, "deployment/demo-backend", "--for=jsonpath={.status.readyReplicas}=3",
+        READY_TIMEOUT,
+    )  # fmt: skip
+    on = {
+        "spec": {"backend": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 6}}}
+    }
+    k8s_cluster.kubectl(
+        "patch", "-n", demo, "chatcluster/demo", "--type=merge", "-p", json.dumps(on)
+    )
+    k8s_cluster.kubectl("wait", "-n", demo, "hpa/demo-backend", "--for=create", REPAIR_TIMEOUT)
+    # The hand-over keeps the 3 replicas; the HPA (no metrics on kwok) leaves them in range.
+    assert get_json(k8s_cluster, "-n", demo, "deployment/demo-backend")["spec"]["replicas"] == 3
+    # Now replicas are the HPA's: a change by another manager survives the operator's passes.
+    k8s_cluster.kubectl("scale", "-n", demo, "deployment/demo-backend", "--replicas=4")
+    seen = len(operator.passes(demo, "demo"))
+    operator.await_passes(demo, "demo", more_than=seen + 1, timeout=6 * RESYNC_SECONDS)
+    deployment = get_json(
+        k8s_cluster, "-n", demo, "deployment/demo-backend", "--show-managed-fields"
+    )
+    assert deployment["spec"]["replicas"] == 4
+    owners = [
+        m["manager"]
+        for m in deployment["metadata"]["managedFields"]
+        if "f:replicas" in m.get("fieldsV1", {}).get("f:spec", {})
+    ]
+    assert "chatcluster-operator" not in owners
+
+
+def test_idle_passes_and_a_restart_write_nothing(
+    k8s_cluster: Cluster, demo: str, operator: Operator, record_property: Any
+) -> None:
+    before = resource_versions(k8s_cluster, demo, "demo")
+    seen = len(operator.passes(demo, "demo"))
+    operator.await_passes(demo, "demo", more_than=seen + 1, timeout=6 * RESYNC_SECONDS)
+    idle_writes = operator.passes(demo, "demo")[seen:]
+    record_property("idle_pass_writes", idle_writes)
+    print(f"idle passes, writes per pass: {idle_writes}")
+    assert set(idle_writes) == {0}
+    assert resource_versions(k8s_cluster, demo, "demo") == before
+
+    operator.stop()
+    seen = len(operator.passes(demo, "demo"))
+    operator.start()
+    operator.await_passes(demo, "demo", more_than=seen, timeout=30)
+    after = resource_versions(k8s_cluster, demo, "demo")
+    # kopf may record its resume bookkeeping on the ChatCluster itself; children stay untouched.
+    del before["ChatCluster/demo"], after["ChatCluster/demo"]
+    assert after == before
+    assert set(operator.passes(demo, "demo")[seen:]) == {0}
+
+
+def test_the_operator_account_has_no_more_rights_than_it_needs(
+    k8s_cluster: Cluster, operator: Operator
+) -> None:
+    def can(*args: str) -> bool:
+        result = k8s_cluster.kubectl("auth", "can-i", f"--as={SERVICE_ACCOUNT}", *args, check=False)
+        return result.stdout.strip() == "yes"
+
+    assert can("create", "secrets", "-n", "default")
+    assert can("patch", "deployments.apps", "-n", "default")
+    assert not can("list", "secrets", "-n", "default")
+    assert not can("delete", "secrets", "-n", "default")
+    assert not can("delete", "chatclusters.chatcluster.dev", "-n", "default")
+    assert not can("create", "pods", "-n", "default")
+    operator = get_json(k8s_cluster, "-n", OPERATOR_NAMESPACE, "deployment/chatcluster-operator")
+    assert operator["spec"]["strategy"]["type"] == "Recreate"
+    assert operator["spec"]["replicas"] == 1
