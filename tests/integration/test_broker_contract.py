@@ -149,7 +149,7 @@ async def test_a_concurrent_follow_of_the_same_room_also_waits_for_the_history(
 
     seen_on_return = await asyncio.gather(follow(), follow())
 
-    assert seen_on_return == [sent, sent]
+    assert list(seen_on_return) == [sent, sent]
 
 
 async def test_follow_after_an_offset_replays_exactly_the_later_records(cluster: Cluster) -> None:
