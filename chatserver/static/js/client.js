@@ -29,6 +29,8 @@ export class ChatClient extends EventTarget {
     this._everLive = false;
     /** room -> id of the newest message seen there (undefined until one is seen). */
     this._joined = new Map();
+    /** Rooms asked for on this connection and not `joined` yet (retried if the server is busy). */
+    this._joining = new Set();
     /** ref -> send frame, in send order, until acknowledged or refused. */
     this._outbox = new Map();
     this.status = { state: "connecting", retryAt: null, pod: null, usersOnline: null };
@@ -55,11 +57,12 @@ export class ChatClient extends EventTarget {
 
   join(room) {
     if (!this._joined.has(room)) this._joined.set(room, undefined);
-    this._transmit(protocol.join(room, this._joined.get(room)));
+    if (this.live) this._requestJoin(room);
   }
 
   leave(room) {
     this._joined.delete(room);
+    this._joining.delete(room);
     for (const [ref, frame] of this._outbox) if (frame.room === room) this._outbox.delete(ref);
     this._transmit(protocol.leave(room));
   }
@@ -115,6 +118,7 @@ export class ChatClient extends EventTarget {
         if (this._joined.has(frame.room)) this._joined.set(frame.room, frame.id);
         break;
       case "joined": {
+        this._joining.delete(frame.room);
         const last = frame.history?.at(-1);
         if (last && this._joined.has(frame.room)) this._joined.set(frame.room, last.id);
         break;
@@ -129,6 +133,10 @@ export class ChatClient extends EventTarget {
         if (frame.ref && this._outbox.has(frame.ref)) {
           if (protocol.RETRYABLE_ERRORS.has(frame.code)) this._resendLater(frame.ref);
           else this._outbox.delete(frame.ref);
+        } else if (!frame.ref && protocol.RETRYABLE_ERRORS.has(frame.code)) {
+          // A join the server could not serve right now; the frame does not say which one,
+          // and asking again for a room already joined only returns what is new since.
+          this._rejoinLater();
         }
         break;
       case "reconnect":
@@ -144,8 +152,20 @@ export class ChatClient extends EventTarget {
 
   /** After a welcome: rejoin every room from where we were, then resend what is unacked. */
   _resume() {
-    for (const [room, since] of this._joined) this._transmit(protocol.join(room, since));
+    this._joining.clear();
+    for (const room of this._joined.keys()) this._requestJoin(room);
     for (const frame of this._outbox.values()) this._transmit(frame);
+  }
+
+  _requestJoin(room) {
+    this._joining.add(room);
+    this._transmit(protocol.join(room, this._joined.get(room)));
+  }
+
+  _rejoinLater() {
+    setTimeout(() => {
+      for (const room of this._joining) this._requestJoin(room);
+    }, RESEND_DELAY_MS);
   }
 
   _resendLater(ref) {

@@ -74,7 +74,7 @@ export const RETRYABLE_ERRORS = new Set(["unavailable", "rate_limited"]);
 export function describeError(code, message) {
   switch (code) {
     case "rate_limited":
-      return "You are sending faster than the server allows; your message will be retried.";
+      return "You are sending faster than the server allows; retrying in a moment.";
     case "too_large":
       return "That message is too long for this chat.";
     case "invalid_room":
@@ -84,7 +84,7 @@ export function describeError(code, message) {
     case "forbidden":
       return "You are not allowed to do that here.";
     case "unavailable":
-      return "The chat is briefly unavailable; your message will be retried.";
+      return "The chat is briefly unavailable; retrying in a moment.";
     case "token_expired":
       return "Your session expired. Reload the page to sign in again.";
     default:
