@@ -1,10 +1,15 @@
 """The load generator: WebSocket clients on one asyncio loop, senders on a fixed schedule.
 
-A run goes through bounded phases: connect and join every client; warm up (senders repeat a
-warmup message until every client has received one, which proves the fan-out path through the
-broker works for every room on every server); measure (senders publish on schedule for the
-scenario's duration, receivers record each delivery's latency from the send time carried in the
-text); drain (until every accepted message has reached every member of its room, or a timeout).
+A run goes through bounded phases:
+- connect and join every client;
+- warm up: senders repeat a warmup message until every client has received one from every
+  sender of its room, which proves the fan-out path through the broker between every pair of
+  servers (a server may subscribe lazily: python-socketio's manager only starts on the first
+  connection, and messages published before its queue is bound are dropped by the exchange);
+- measure: senders publish on schedule for the scenario's duration, receivers record each
+  delivery's latency from the send time carried in the text;
+- drain: until every accepted message has reached every member of its room, or a timeout.
+
 CPU is sampled right before the first measured send and right after the drain.
 """
 
@@ -22,7 +27,6 @@ import aiohttp
 
 from bench.scenarios import ClientPlan, Scenario, plan_clients
 from bench.wire import (
-    WARMUP_TEXT,
     Acked,
     Delivered,
     Joined,
@@ -33,6 +37,8 @@ from bench.wire import (
     WireError,
     decode_text,
     encode_text,
+    encode_warmup,
+    warmup_sender,
 )
 
 CONNECT_TIMEOUT: Final = 60.0
@@ -127,7 +133,8 @@ class _Client:
         self.ready = asyncio.Event()
         self.join_answered = asyncio.Event()
         self.join_refusal: Refused | None = None
-        self.warm = False
+        self.warm_from: set[int] = set()
+        """Senders whose warmup message this client has received."""
         self.closing = False
         self._seq = itertools.count(1)
         self.reader = asyncio.create_task(self._read())
@@ -162,6 +169,12 @@ class _Client:
         with contextlib.suppress(asyncio.CancelledError):
             await self.reader
 
+    def _warmed_by(self, sender: int) -> None:
+        if sender not in self.warm_from:
+            self.warm_from.add(sender)
+            if len(self.warm_from) == self.plan.room_senders:
+                self.tally.warm += 1
+
     async def _read(self) -> None:
         tally = self.tally
         try:
@@ -176,9 +189,8 @@ class _Client:
                             if sent_ns is not None:
                                 tally.delivered += 1
                                 tally.latencies_ns.append(received_ns - sent_ns)
-                            elif not self.warm:
-                                self.warm = True
-                                tally.warm += 1
+                            else:
+                                self._warmed_by(warmup_sender(text))
                         case Acked(ref) if not ref.startswith(WARMUP_REF):
                             tally.acked += 1
                             tally.expected += self.plan.room_size
@@ -217,7 +229,9 @@ async def run_load(
                     session, plans, wire=wire, urls=urls, tally=tally, clients=clients
                 )
             senders = [client for client in clients if client.plan.sends]
-            await _warm_up(senders, len(clients), tally)
+            # A room without a sender has nothing to prove, nor to measure.
+            listeners = sum(client.plan.room_senders > 0 for client in clients)
+            await _warm_up(senders, listeners, tally)
             before, started = sample_cpu(), time.monotonic()
             await _send_on_schedule(scenario, senders, tally)
             await _drain(tally)
@@ -272,20 +286,20 @@ async def _until(event: asyncio.Event, tally: _Tally) -> None:
             await asyncio.wait_for(event.wait(), 0.5)
 
 
-async def _warm_up(senders: list[_Client], members: int, tally: _Tally) -> None:
+async def _warm_up(senders: list[_Client], listeners: int, tally: _Tally) -> None:
     refs = itertools.count()
     try:
         async with asyncio.timeout(WARMUP_TIMEOUT):
-            while tally.warm < members:
+            while tally.warm < listeners:
                 for sender in senders:
-                    await sender.send(WARMUP_TEXT, f"{WARMUP_REF}{next(refs)}")
+                    await sender.send(encode_warmup(sender.plan.index), f"{WARMUP_REF}{next(refs)}")
                 deadline = time.monotonic() + WARMUP_ROUND
-                while tally.warm < members and time.monotonic() < deadline:
+                while tally.warm < listeners and time.monotonic() < deadline:
                     await _changed(tally, deadline)
     except TimeoutError:
         raise RunFailed(
-            f"warmup: only {tally.warm} of {members} clients received a message "
-            f"within {WARMUP_TIMEOUT}s: the fan-out path is not working"
+            f"warmup: only {tally.warm} of {listeners} clients heard from every sender of "
+            f"their room within {WARMUP_TIMEOUT}s: the fan-out path is not working"
         ) from None
 
 

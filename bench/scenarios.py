@@ -55,6 +55,8 @@ class ClientPlan:
     room: str
     room_size: int
     """Members of its room, itself included: deliveries expected per message sent there."""
+    room_senders: int
+    """Senders in its room (itself included if it sends)."""
     sends: bool
 
 
@@ -63,14 +65,17 @@ def plan_clients(scenario: Scenario) -> list[ClientPlan]:
     the senders (the first `senders` clients) are spread over all the servers."""
     rooms = [f"bench-{i}" for i in range(scenario.rooms)]
     sizes = [0] * scenario.rooms
+    senders = [0] * scenario.rooms
     for index in range(scenario.subscribers):
         sizes[index % scenario.rooms] += 1
+        senders[index % scenario.rooms] += index < scenario.senders
     return [
         ClientPlan(
             index=index,
             server=(index // scenario.rooms + index % scenario.rooms) % scenario.servers,
             room=rooms[index % scenario.rooms],
             room_size=sizes[index % scenario.rooms],
+            room_senders=senders[index % scenario.rooms],
             sends=index < scenario.senders,
         )
         for index in range(scenario.subscribers)

@@ -23,8 +23,9 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-WARMUP_TEXT: Final = "warmup"
-"""Text of the messages sent before the measurement to prove that fan-out works end to end."""
+WARMUP_PREFIX: Final = "warmup "
+"""Start of the text of the messages sent before the measurement (followed by the sender's
+index) to prove that fan-out works end to end, from every sender to every member."""
 
 
 class WireError(Exception):
@@ -97,9 +98,18 @@ def encode_text(sent_ns: int) -> str:
     return str(sent_ns)
 
 
+def encode_warmup(sender: int) -> str:
+    return f"{WARMUP_PREFIX}{sender}"
+
+
 def decode_text(text: str) -> int | None:
     """The send time carried by a measured message, None for a warmup message."""
-    return None if text == WARMUP_TEXT else int(text)
+    return None if text.startswith(WARMUP_PREFIX) else int(text)
+
+
+def warmup_sender(text: str) -> int:
+    """The sender index carried by a warmup message."""
+    return int(text.removeprefix(WARMUP_PREFIX))
 
 
 class ChatWire:

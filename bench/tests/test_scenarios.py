@@ -7,7 +7,7 @@ def test_one_room_spreads_members_and_senders_over_both_servers() -> None:
     plans = plan_clients(Scenario("s", subscribers=10, senders=4, rooms=1, rate=10, duration=1))
     assert [p.server for p in plans].count(0) == 5
     assert [p.server for p in plans if p.sends] == [0, 1, 0, 1]
-    assert {p.room_size for p in plans} == {10}
+    assert {(p.room_size, p.room_senders) for p in plans} == {(10, 4)}
 
 
 def test_many_rooms_put_every_room_on_both_servers_and_one_sender_per_room() -> None:
@@ -16,15 +16,14 @@ def test_many_rooms_put_every_room_on_both_servers_and_one_sender_per_room() -> 
         members = [p for p in plans if p.room == room]
         assert {p.server for p in members} == {0, 1}
         assert len(members) == members[0].room_size == 10
-        assert sum(p.sends for p in members) == 1
+        assert sum(p.sends for p in members) == members[0].room_senders == 1
     assert {p.server for p in plans if p.sends} == {0, 1}
 
 
 def test_uneven_rooms_count_their_own_members() -> None:
     plans = plan_clients(Scenario("s", subscribers=5, senders=1, rooms=2, rate=1, duration=1))
-    sizes = {p.room: p.room_size for p in plans}
-    assert sorted(sizes.values()) == [2, 3]
-    assert sum(sizes.values()) == 5
+    sizes = {p.room: (p.room_size, p.room_senders) for p in plans}
+    assert sorted(sizes.values()) == [(2, 0), (3, 1)]
 
 
 def test_schedule_splits_the_total_rate_over_the_senders() -> None:

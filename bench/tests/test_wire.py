@@ -2,7 +2,6 @@ import orjson
 import pytest
 
 from bench.wire import (
-    WARMUP_TEXT,
     Acked,
     ChatWire,
     Delivered,
@@ -14,6 +13,8 @@ from bench.wire import (
     WireError,
     decode_text,
     encode_text,
+    encode_warmup,
+    warmup_sender,
 )
 
 
@@ -79,6 +80,7 @@ def test_socketio_refusal_or_close_is_an_error(frame: str) -> None:
         SocketIOWire().parse(frame)
 
 
-def test_text_carries_the_send_time_and_warmup_carries_none() -> None:
+def test_text_carries_the_send_time_and_warmup_carries_its_sender() -> None:
     assert decode_text(encode_text(123456789)) == 123456789
-    assert decode_text(WARMUP_TEXT) is None
+    assert decode_text(encode_warmup(7)) is None
+    assert warmup_sender(encode_warmup(7)) == 7
