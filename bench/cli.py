@@ -40,10 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs = args.output / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    context = _context(argv)
+    command = _command(argv)
     try:
         with private_rabbitmq() as (node, broker_pids):
             for scenario in scenarios:
+                context = _context(command)
+                print(_conditions(context), flush=True)
                 rows = [
                     _run(
                         system,
@@ -134,10 +136,14 @@ def _warn_if_generator_bound(rows: Sequence[report.Figures]) -> None:
             )
 
 
-def _context(argv: Sequence[str] | None) -> dict[str, Any]:
-    args = sys.argv[1:] if argv is None else list(argv)
+def _command(argv: Sequence[str] | None) -> str:
+    return " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
+
+
+def _context(command: str) -> dict[str, Any]:
+    """The conditions of one scenario's runs, recorded with its results."""
     return {
-        "command": " ".join(["python -m bench", *args]),
+        "command": command,
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
         "load_average_at_start": os.getloadavg(),
@@ -146,3 +152,11 @@ def _context(argv: Sequence[str] | None) -> dict[str, Any]:
             name: metadata.version(name) for name in ("aiohttp", "python-socketio", "aio-pika")
         },
     }
+
+
+def _conditions(context: dict[str, Any]) -> str:
+    one, five, fifteen = context["load_average_at_start"]
+    return (
+        f"[{context['started']}] {context['cores']} cores, load average "
+        f"{one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min) before the runs"
+    )
