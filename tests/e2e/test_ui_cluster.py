@@ -128,3 +128,31 @@ def test_a_draining_backend_sends_its_pages_elsewhere_at_once(
     assert not ada.counted_down(), "the page waited a backoff delay instead of leaving at once"
     grace.send("after the drain")
     ada.expect_delivered("after the drain")
+
+
+def test_a_message_sent_while_the_broker_is_away_waits_and_is_delivered_once(
+    open_chat: OpenChat,
+    spawn_chat: SpawnChat,
+    rabbitmq_restartable: RabbitMQNode,
+    chat_cluster_name: str,
+) -> None:
+    broker_url = rabbitmq_restartable.url
+    backend = spawn_chat("backend", rabbitmq_url=broker_url, cluster=chat_cluster_name)
+    frontend = spawn_chat("frontend", backend_urls=[backend.url])
+    backend.wait_ready()
+    frontend.wait_ready()
+    page = open_chat(frontend.url)
+    page.sign_in("Ada")
+
+    rabbitmq_restartable.stop()
+    backend.wait_readyz(503)
+    page.send("sent while the broker restarts")
+    waiting = page.message("sent while the broker restarts")
+    expect(waiting).to_contain_text(re.compile("briefly unavailable|Rejoining #general"))
+    expect(waiting).to_have_class(re.compile(r"\bpending\b"))
+
+    rabbitmq_restartable.start()
+    page.expect_delivered("sent while the broker restarts")
+    page.page.reload()
+    page.expect_live()
+    page.expect_delivered("sent while the broker restarts")

@@ -5,7 +5,8 @@
 // it knows nothing about the DOM.
 //
 // Events: "status" {state, retryAt, pod, usersOnline}; "frame" (every server frame, after the
-// client's own bookkeeping); "problem" {text} for a line it could not read.
+// client's own bookkeeping, except errors about a send); "sendError" {ref, room, code, message,
+// retrying} for those; "problem" {text} for a line it could not read.
 
 import { fullJitterDelay } from "./backoff.js";
 import { randomId } from "./ids.js";
@@ -131,9 +132,10 @@ export class ChatClient extends EventTarget {
         break;
       case "error":
         if (frame.ref && this._outbox.has(frame.ref)) {
-          if (protocol.RETRYABLE_ERRORS.has(frame.code)) this._resendLater(frame.ref);
-          else this._outbox.delete(frame.ref);
-        } else if (!frame.ref && protocol.RETRYABLE_ERRORS.has(frame.code)) {
+          this._onSendError(frame);
+          return;
+        }
+        if (!frame.ref && protocol.RETRYABLE_ERRORS.has(frame.code)) {
           // A join the server could not serve right now; the frame does not say which one,
           // and asking again for a room already joined only returns what is new since.
           this._rejoinLater();
@@ -166,6 +168,20 @@ export class ChatClient extends EventTarget {
     setTimeout(() => {
       for (const room of this._joining) this._requestJoin(room);
     }, RESEND_DELAY_MS);
+  }
+
+  /** Retry what can succeed later with the same ref; give up on the rest. */
+  _onSendError(frame) {
+    const { room } = this._outbox.get(frame.ref);
+    // not_joined for a room we are in means the join on this connection failed (the broker
+    // was away): ask again, and the message follows once the room is back.
+    const rejoin = frame.code === "not_joined" && this._joined.has(room);
+    const retrying = rejoin || protocol.RETRYABLE_ERRORS.has(frame.code);
+    if (rejoin && !this._joining.has(room)) this._requestJoin(room);
+    if (retrying) this._resendLater(frame.ref);
+    else this._outbox.delete(frame.ref);
+    const { ref, code, message } = frame;
+    this._emit("sendError", { ref, room, code, message, retrying });
   }
 
   _resendLater(ref) {

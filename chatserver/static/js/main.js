@@ -86,6 +86,7 @@ class App {
 
   bindEvents() {
     this.client.addEventListener("frame", (e) => this.onFrame(e.detail));
+    this.client.addEventListener("sendError", (e) => this.onSendError(e.detail));
     this.client.addEventListener("status", (e) => {
       this.status.render(e.detail);
       this.renderChat();
@@ -164,8 +165,8 @@ class App {
         this.status.render(this.client.status);
         break;
       case "error":
-        this.onError(frame);
-        break;
+        this.showNotice(protocol.describeError(frame.code, frame.message));
+        return;
       default:
         return;
     }
@@ -179,19 +180,18 @@ class App {
     }
   }
 
-  onError(frame) {
-    const text = protocol.describeError(frame.code, frame.message);
-    const log = frame.ref ? this.logs.get(this.refRooms.get(frame.ref)) : null;
-    if (!log) {
-      this.showNotice(text);
-      return;
-    }
-    if (protocol.RETRYABLE_ERRORS.has(frame.code)) {
-      log.delay(frame.ref, text);
+  onSendError({ ref, room, code, message, retrying }) {
+    const log = this.logs.get(room);
+    if (!log) return;
+    if (!retrying) {
+      log.fail(ref, protocol.describeError(code, message));
+      this.refRooms.delete(ref);
+    } else if (code === "not_joined") {
+      log.delay(ref, `Rejoining #${room}; the message follows.`);
     } else {
-      log.fail(frame.ref, text);
-      this.refRooms.delete(frame.ref);
+      log.delay(ref, protocol.describeError(code, message));
     }
+    this.renderAll();
   }
 
   joinFromForm() {
