@@ -139,6 +139,10 @@ class App {
       case "welcome":
         this.me = frame.user;
         this.renderMe();
+        if (frame.protocol !== protocol.PROTOCOL_VERSION) {
+          // An old page cached across an upgrade: it may misread what the server sends.
+          this.showNotice("The chat server was updated: reload the page to keep chatting.");
+        }
         break;
       case "joined": {
         const log = this.logs.get(frame.room);

@@ -3,9 +3,11 @@
 //
 // A message is shown once however often it arrives (live, in a resumed history, from two
 // backends after a failover): server ids are the dedupe key. A message this tab sent is shown
-// from the moment it is typed, under a local key, and becomes the server's message when its
-// `ack` or its broadcast arrives, whichever comes first.
+// from the moment it is typed, under a local key; its `ack` marks it sent, and its broadcast (or
+// a resumed history) gives it its place in the log, whichever of the two comes first.
 
+/** Messages a room keeps in the page: many histories' worth, yet bounded for a tab left open
+ * for days. */
 const MAX_ENTRIES = 2000;
 
 export class RoomLog {
@@ -23,10 +25,6 @@ export class RoomLog {
   /** Entries in display order: the shared log, then our messages still pending. */
   entries() {
     return this._confirmed.concat(this._pending);
-  }
-
-  has(id) {
-    return this._ids.has(id);
   }
 
   /** A message frame or history item; returns the entry when it is new to this room. */
