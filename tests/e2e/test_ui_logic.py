@@ -135,3 +135,25 @@ def test_a_refused_send_stays_visible_until_discarded(run_module: Any) -> None:
         "afterSameText": ["id:9", "ref:r1"],
         "after": ["id:9"],
     }
+
+
+def test_a_truncated_history_marks_the_gap_before_its_first_new_message(
+    run_module: Any,
+) -> None:
+    gaps = run_module(
+        "roomlog.js",
+        """m => {
+          const msg = (id) => ({id, user: "grace", text: id, ts: 1});
+          const fresh = new m.RoomLog("general");
+          fresh.addHistory([msg("5"), msg("6")], true, "ada");   // nothing seen before: no gap
+          const resumed = new m.RoomLog("general");
+          resumed.addHistory([msg("1"), msg("2")], false, "ada");
+          resumed.addHistory([msg("8"), msg("9")], true, "ada");  // 3..7 are gone
+          const overlapping = new m.RoomLog("general");
+          overlapping.addHistory([msg("1"), msg("2")], false, "ada");
+          overlapping.addHistory([msg("2"), msg("3")], true, "ada");
+          return [fresh.gapBefore, resumed.gapBefore, overlapping.gapBefore,
+                  resumed.entries().map(e => e.id)];
+        }""",
+    )
+    assert gaps == [None, "8", None, ["1", "2", "8", "9"]]

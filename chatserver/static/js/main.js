@@ -148,13 +148,13 @@ class App {
         const log = this.logs.get(frame.room);
         if (!log) return;
         log.members = frame.members;
-        if (frame.truncated && log.entries().length > 0) log.gap = true;
-        for (const message of frame.history) this.addMessage(log, message, { counts: false });
+        log.addHistory(frame.history, frame.truncated, this.me);
         break;
       }
       case "message": {
         const log = this.logs.get(frame.room);
-        if (log) this.addMessage(log, frame, { counts: true });
+        const entry = log?.addMessage(frame, this.me);
+        if (entry && !entry.mine && (log.name !== this.active || document.hidden)) log.unread += 1;
         break;
       }
       case "ack":
@@ -175,13 +175,6 @@ class App {
         return;
     }
     this.renderAll();
-  }
-
-  addMessage(log, message, { counts }) {
-    const entry = log.addMessage(message, this.me);
-    if (entry && counts && !entry.mine && (log.name !== this.active || document.hidden)) {
-      log.unread += 1;
-    }
   }
 
   onSendError({ ref, room, code, message, retrying }) {

@@ -15,8 +15,8 @@ export class RoomLog {
     this.name = name;
     this.members = null;
     this.unread = 0;
-    /** True when the server could not return everything since the last message we saw. */
-    this.gap = false;
+    /** Id of the first message after a gap: the server no longer had everything in between. */
+    this.gapBefore = null;
     this._confirmed = [];
     this._pending = [];
     this._ids = new Set();
@@ -25,6 +25,15 @@ export class RoomLog {
   /** Entries in display order: the shared log, then our messages still pending. */
   entries() {
     return this._confirmed.concat(this._pending);
+  }
+
+  /** The history of a `joined` frame; `truncated` says some messages before it are lost. */
+  addHistory(history, truncated, me) {
+    const first = history[0];
+    if (truncated && first && this._confirmed.length > 0 && !this._ids.has(first.id)) {
+      this.gapBefore = first.id;
+    }
+    for (const message of history) this.addMessage(message, me);
   }
 
   /** A message frame or history item; returns the entry when it is new to this room. */

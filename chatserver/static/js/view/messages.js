@@ -65,9 +65,11 @@ export class MessageList {
   /** The elements the list should contain, in order, created or updated as needed. */
   _wanted(log, live) {
     const wanted = [];
-    if (log.gap) wanted.push(this._element("gap", () => gapNotice()));
     let previous;
     for (const entry of log.entries()) {
+      if (entry.id !== null && entry.id === log.gapBefore) {
+        wanted.push(this._element("gap:" + entry.id, () => gapNotice()));
+      }
       if (previous === undefined || localDay(previous.ts) !== localDay(entry.ts)) {
         const day = localDay(entry.ts);
         wanted.push(this._element("day:" + day, () => daySeparator(entry.ts)));
