@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> None:
         # kopf logs every child event it hands over at INFO; the passes log what matters.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings = OperatorSettings.from_env()
-    kube = Kube(connect(), retry_delay=settings.retry_delay_seconds)
+    kube = Kube(connect())
     kopf_settings = kopf.OperatorSettings()
     # kopf's own bookkeeping annotations under the project's domain, not kopf.zalando.org.
     prefix = "operator.chatcluster.dev"

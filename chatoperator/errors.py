@@ -10,8 +10,4 @@ class InvalidSpec(Exception):
 
 
 class TransientError(Exception):
-    """The API or a dependency was briefly unavailable; the pass retries after ``delay`` seconds."""
-
-    def __init__(self, message: str, *, delay: float) -> None:
-        super().__init__(message)
-        self.delay = delay
+    """The API was briefly unavailable or in conflict; the pass retries with a growing delay."""

@@ -13,7 +13,7 @@ from typing import Any, cast
 import kopf
 
 from chatoperator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL
-from chatoperator.errors import InvalidSpec, TransientError
+from chatoperator.errors import TransientError
 from chatoperator.runtime import Runtime
 from chatoperator.spec import GROUP, KIND, PLURAL, VERSION
 
@@ -52,13 +52,18 @@ async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(*CLUSTERS)
 @kopf.on.create(*CLUSTERS)
 @kopf.on.update(*CLUSTERS)
-def reconcile_cluster(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+def reconcile_cluster(
+    namespace: str | None, name: str, retry: int, memo: kopf.Memo, **_: Any
+) -> None:
+    runtime = _runtime(memo)
     try:
-        _runtime(memo).run_pass((str(namespace), name))
-    except InvalidSpec as error:
-        raise kopf.PermanentError(str(error)) from error
+        result = runtime.run_pass((str(namespace), name))
     except TransientError as error:
-        raise kopf.TemporaryError(str(error), delay=error.delay) from error
+        delay = runtime.settings.retry_delay(retry)
+        raise kopf.TemporaryError(str(error), delay=delay) from error
+    if result is not None and result.failure:
+        # In status and events already; retried on the next spec change or resync, not here.
+        raise kopf.PermanentError(result.failure)
 
 
 @kopf.on.event(*CLUSTERS)

@@ -51,15 +51,15 @@ def connect() -> client.ApiClient:
 
 
 @contextmanager
-def _api_errors(what: str, *, retry_delay: float) -> Iterator[None]:
+def _api_errors(what: str) -> Iterator[None]:
     try:
         yield
     except ApiException as error:
         if error.status in _TRANSIENT_STATUSES:
-            raise TransientError(f"{what}: HTTP {error.status}", delay=retry_delay) from error
+            raise TransientError(f"{what}: HTTP {error.status}") from error
         raise InvalidSpec(f"{what}: {_api_message(error)}") from error
     except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise TransientError(f"{what}: {error}", delay=retry_delay) from error
+        raise TransientError(f"{what}: {error}") from error
 
 
 def _api_message(error: ApiException) -> str:
@@ -72,13 +72,12 @@ def _api_message(error: ApiException) -> str:
 class Kube:
     """Reads, applies and deletes the operator's objects; counts its own writes."""
 
-    def __init__(self, api_client: client.ApiClient, *, retry_delay: float) -> None:
+    def __init__(self, api_client: client.ApiClient) -> None:
         dynamic = DynamicClient(api_client)  # type: ignore[no-untyped-call]
         # Resolved once, up front: discovery is not safe to run from several threads at once.
         self._resources: dict[tuple[str, str], Resource] = {
             key: dynamic.resources.get(api_version=key[0], kind=key[1]) for key in _KINDS
         }
-        self._retry_delay = retry_delay
         self.writes = 0
         """API writes so far (applies, creates, deletes, status patches, events)."""
 
@@ -89,7 +88,7 @@ class Kube:
         return f"{obj['kind']} {obj['metadata']['name']}"
 
     def get(self, api_version: str, kind: str, *, namespace: str, name: str) -> Object | None:
-        with _api_errors(f"read {kind} {name}", retry_delay=self._retry_delay):
+        with _api_errors(f"read {kind} {name}"):
             try:
                 found = self._resources[(api_version, kind)].get(name=name, namespace=namespace)
             except ApiException as error:
@@ -107,7 +106,7 @@ class Kube:
 
     def apply(self, obj: Mapping[str, Any], *, field_manager: str = FIELD_MANAGER) -> Object:
         """Server-side apply, forcing conflicts: the operator owns the fields it sends."""
-        with _api_errors(f"apply {self._what(obj)}", retry_delay=self._retry_delay):
+        with _api_errors(f"apply {self._what(obj)}"):
             self.writes += 1
             applied = self._resource(obj).server_side_apply(
                 body=dict(obj),
@@ -119,7 +118,7 @@ class Kube:
 
     def create_if_absent(self, obj: Mapping[str, Any]) -> bool:
         """Create ``obj`` unless it exists (never touching an existing one); True if created."""
-        with _api_errors(f"create {self._what(obj)}", retry_delay=self._retry_delay):
+        with _api_errors(f"create {self._what(obj)}"):
             try:
                 self.writes += 1
                 self._resource(obj).create(body=dict(obj), namespace=obj["metadata"]["namespace"])
@@ -131,7 +130,7 @@ class Kube:
 
     def delete(self, obj: Mapping[str, Any]) -> None:
         meta = obj["metadata"]
-        with _api_errors(f"delete {self._what(obj)}", retry_delay=self._retry_delay):
+        with _api_errors(f"delete {self._what(obj)}"):
             try:
                 self.writes += 1
                 self._resource(obj).delete(name=meta["name"], namespace=meta["namespace"])
@@ -146,7 +145,7 @@ class Kube:
         """Merge-patch ``status`` (keys set to None are removed) through the status subresource."""
         meta = cluster["metadata"]
         resource = self._resources[(f"{GROUP}/{VERSION}", KIND)]
-        with _api_errors(f"write status of {meta['name']}", retry_delay=self._retry_delay):
+        with _api_errors(f"write status of {meta['name']}"):
             self.writes += 1
             try:
                 resource.status.patch(

@@ -44,6 +44,8 @@ class PassResult:
     phase: str
     writes: int
     """API writes this pass made (children, Secret, status, events): 0 when idle."""
+    failure: str | None = None
+    """Why the desired state could not be applied (already in status and events)."""
 
 
 def reconcile(
@@ -55,8 +57,8 @@ def reconcile(
 ) -> PassResult:
     """Bring one ChatCluster's children to the desired state and record what was observed.
 
-    Raises ``InvalidSpec`` (after recording it in status) when the desired state cannot be
-    built or the API refuses it, and ``TransientError`` when the API is briefly unavailable.
+    A desired state that cannot be built or that the API refuses ends the pass with a
+    ``failure`` (recorded in status); ``TransientError`` means the API was briefly unavailable.
     """
     writes_before = kube.writes
     cluster = parse_cluster(body, images=settings.images)
@@ -74,9 +76,11 @@ def reconcile(
     phase = _write_status(
         kube, body, cluster, live=live, failure=failure, users_online=users_online
     )
-    if failure is not None:
-        raise InvalidSpec(failure.message)
-    return PassResult(phase=phase, writes=kube.writes - writes_before)
+    return PassResult(
+        phase=phase,
+        writes=kube.writes - writes_before,
+        failure=failure.message if failure else None,
+    )
 
 
 def _ensure_broker_secret(kube: Kube, body: Mapping[str, Any], cluster: Cluster) -> str:
@@ -89,7 +93,9 @@ def _ensure_broker_secret(kube: Kube, body: Mapping[str, Any], cluster: Cluster)
         kube.create_if_absent(build_broker_secret(cluster, _new_credentials()))
         _event(kube, body, reason="Created", message=f"Secret {ref.name} with broker credentials")
         secret = kube.get("v1", "Secret", namespace=cluster.namespace, name=ref.name)
-    data = (secret or {}).get("data") or {}
+    if secret is None:
+        raise InvalidSpec(f"Secret {ref.name} (rabbitmq.external.urlSecretRef) not found")
+    data = secret.get("data") or {}
     if ref.key not in data:
         raise InvalidSpec(f"Secret {ref.name} has no key {ref.key!r} with the broker's AMQP URL")
     return digest(base64.b64decode(data[ref.key]).hex())

@@ -14,7 +14,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from chatoperator.errors import InvalidSpec, TransientError
+from chatoperator.errors import TransientError
 from chatoperator.kube import Kube
 from chatoperator.reconcile import PassResult, reconcile
 from chatoperator.settings import OperatorSettings
@@ -51,17 +51,12 @@ class Runtime:
     settings: OperatorSettings
     known: set[Key] = field(default_factory=set)
     """Clusters seen by the watch and not deleted: the resync loop visits these."""
+    queue: WorkQueue = field(default_factory=WorkQueue)
     _locks: defaultdict[Key, threading.Lock] = field(
         default_factory=lambda: defaultdict(threading.Lock)
     )
-    _queue: WorkQueue | None = None
-
-    @property
-    def queue(self) -> WorkQueue:
-        # Created lazily inside the operator's event loop, which owns it.
-        if self._queue is None:
-            self._queue = WorkQueue()
-        return self._queue
+    _failures: dict[Key, int] = field(default_factory=dict)
+    """Transient failures in a row per cluster (worker passes), for the backoff."""
 
     def run_pass(self, key: Key, *, users_online: int | None = None) -> PassResult | None:
         """One pass for the cluster ``key``; None when it is gone or being deleted.
@@ -76,6 +71,8 @@ class Runtime:
                 return None
             result = reconcile(self.kube, body, settings=self.settings, users_online=users_online)
         log.info("pass %s/%s: phase=%s writes=%d", *key, result.phase, result.writes)
+        if result.failure:
+            log.warning("pass %s/%s: %s", *key, result.failure)
         return result
 
     async def work(self) -> None:
@@ -86,14 +83,16 @@ class Runtime:
             try:
                 await asyncio.to_thread(self.run_pass, key, users_online=users_online)
             except TransientError as error:
-                log.warning("pass %s/%s: %s; retrying in %ss", *key, error, error.delay)
-                loop.call_later(error.delay, self.queue.add, key)
-            except InvalidSpec as error:
-                # Already in status and events; the next change or resync tries again.
-                log.warning("pass %s/%s: %s", *key, error)
+                attempt = self._failures.get(key, 0)
+                self._failures[key] = attempt + 1
+                delay = self.settings.retry_delay(attempt)
+                log.warning("pass %s/%s: %s; retrying in %.0f s", *key, error, delay)
+                loop.call_later(delay, self.queue.add, key)
             except Exception:
                 log.exception("pass %s/%s failed unexpectedly", *key)
-                loop.call_later(self.settings.retry_delay_seconds, self.queue.add, key)
+                loop.call_later(self.settings.max_retry_delay_seconds, self.queue.add, key)
+            else:
+                self._failures.pop(key, None)
 
     async def resync(self) -> None:
         """Queue every known cluster with fresh ``usersOnline`` at a fixed interval."""

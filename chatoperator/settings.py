@@ -29,8 +29,16 @@ class OperatorSettings:
     stats_timeout_seconds: float = 2.0
     """Seconds to wait for a backend's /api/stats; past it, ``usersOnline`` simply stays stale."""
 
-    retry_delay_seconds: float = 10.0
-    """Seconds before a pass that met a transient API error runs again."""
+    retry_delay_seconds: float = 2.0
+    """Seconds before a pass that met a transient API error runs again; doubled on every
+    further failure in a row, up to ``max_retry_delay_seconds``."""
+
+    max_retry_delay_seconds: float = 300.0
+    """The longest wait between retries, so a long outage still ends in a pass soon after."""
+
+    def retry_delay(self, attempt: int) -> float:
+        """Exponential backoff: the delay after ``attempt`` failures in a row (0-based)."""
+        return float(min(self.retry_delay_seconds * 2**attempt, self.max_retry_delay_seconds))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:

@@ -127,14 +127,50 @@ def cluster_name(path: Path) -> str:
     return str(next(d for d in docs if d["kind"] == "ChatCluster")["metadata"]["name"])
 
 
-def resource_versions(cluster: Cluster, namespace: str, name: str) -> dict[str, str]:
-    """resourceVersion of the ChatCluster, its broker Secret and every child."""
-    items = get_json(cluster, "-n", namespace, CHILD_KINDS)["items"]
-    items.append(get_json(cluster, "-n", namespace, f"chatcluster/{name}"))
-    secret = cluster.kubectl("get", "-n", namespace, f"secret/{name}-rabbitmq", check=False)
-    if secret.returncode == 0:
-        items.append(get_json(cluster, "-n", namespace, f"secret/{name}-rabbitmq"))
-    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+def operator_fingerprint(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    """Per owned child: what only a write by the operator (or a spec change) would alter.
+
+    Its generation and the operator's managedFields entries (fields and time). Status updates
+    by the workload controllers (kwok pods flipping Ready) do not count.
+    """
+    kinds = f"{CHILD_KINDS},secrets"
+    items = get_json(cluster, "-n", namespace, kinds, "--show-managed-fields")["items"]
+    return {
+        f"{i['kind']}/{i['metadata']['name']}": (
+            i["metadata"].get("generation"),
+            [
+                (m["manager"], m.get("time"), m.get("fieldsV1"))
+                for m in i["metadata"]["managedFields"]
+                if m["manager"].startswith("chatcluster-operator")
+            ],
+        )
+        for i in items
+        if i["metadata"].get("ownerReferences")
+    }
+
+
+def cluster_status(cluster: Cluster, namespace: str, name: str) -> Any:
+    return get_json(cluster, "-n", namespace, f"chatcluster/{name}").get("status")
+
+
+def writes_of_a_quiet_window(
+    cluster: Cluster, operator: Operator, namespace: str, name: str
+) -> list[int]:
+    """Write counts of two consecutive passes during which the ChatCluster's status held.
+
+    A status that changed (kwok's nodes can flap NotReady on a loaded machine, taking the pods'
+    readiness with them) is a reason to write it; such a window is retried, at most 3 times.
+    """
+    for _ in range(3):
+        before, seen = (
+            cluster_status(cluster, namespace, name),
+            len(operator.passes(namespace, name)),
+        )
+        operator.await_passes(namespace, name, more_than=seen + 1, timeout=6 * RESYNC_SECONDS)
+        writes = operator.passes(namespace, name)[seen:]
+        if cluster_status(cluster, namespace, name) == before:
+            return writes
+    pytest.fail("the ChatCluster's status never held for two passes")
 
 
 @pytest.fixture(scope="module")
@@ -315,11 +351,12 @@ def test_settings_change_rolls_the_backend_pods(k8s_cluster: Cluster, demo: str)
 
 
 def test_paused_cluster_gets_no_writes(k8s_cluster: Cluster, demo: str, operator: Operator) -> None:
+    paused = {"spec": {"paused": True}}
     k8s_cluster.kubectl(
-        "patch", "-n", demo, "chatcluster/demo", "--type=merge", "-p", '{"spec":{"paused":true}}'
+        "patch", "-n", demo, "chatcluster/demo", "--type=merge", "-p", json.dumps(paused)
     )
     wait_phase(k8s_cluster, demo, "demo", "Paused")
-    before = resource_versions(k8s_cluster, demo, "demo")
+    before = operator_fingerprint(k8s_cluster, demo)
     changes = {"spec": {"backend": {"replicas": 5}, "chat": {"historySize": 7}}}
     k8s_cluster.kubectl(
         "patch", "-n", demo, "chatcluster/demo", "--type=merge", "-p", json.dumps(changes)
@@ -327,9 +364,9 @@ def test_paused_cluster_gets_no_writes(k8s_cluster: Cluster, demo: str, operator
     k8s_cluster.kubectl("delete", "-n", demo, "service/demo-frontend")
     seen = len(operator.passes(demo, "demo"))
     operator.await_passes(demo, "demo", more_than=seen + 1, timeout=6 * RESYNC_SECONDS)
-    after = resource_versions(k8s_cluster, demo, "demo")
+    after = operator_fingerprint(k8s_cluster, demo)
     assert "Service/demo-frontend" not in after
-    del before["Service/demo-frontend"], before["ChatCluster/demo"], after["ChatCluster/demo"]
+    del before["Service/demo-frontend"]
     assert after == before
     assert get_json(k8s_cluster, "-n", demo, "deployment/demo-backend")["spec"]["replicas"] == 2
 
@@ -370,24 +407,19 @@ def test_autoscaling_takes_over_replicas_without_resetting_them(
 def test_idle_passes_and_a_restart_write_nothing(
     k8s_cluster: Cluster, demo: str, operator: Operator, record_property: Any
 ) -> None:
-    before = resource_versions(k8s_cluster, demo, "demo")
-    seen = len(operator.passes(demo, "demo"))
-    operator.await_passes(demo, "demo", more_than=seen + 1, timeout=6 * RESYNC_SECONDS)
-    idle_writes = operator.passes(demo, "demo")[seen:]
+    before = operator_fingerprint(k8s_cluster, demo)
+    idle_writes = writes_of_a_quiet_window(k8s_cluster, operator, demo, "demo")
     record_property("idle_pass_writes", idle_writes)
-    print(f"idle passes, writes per pass: {idle_writes}")
+    print(f"idle passes, API writes per pass: {idle_writes}")
     assert set(idle_writes) == {0}
-    assert resource_versions(k8s_cluster, demo, "demo") == before
+    assert operator_fingerprint(k8s_cluster, demo) == before
 
     operator.stop()
-    seen = len(operator.passes(demo, "demo"))
     operator.start()
-    operator.await_passes(demo, "demo", more_than=seen, timeout=30)
-    after = resource_versions(k8s_cluster, demo, "demo")
-    # kopf may record its resume bookkeeping on the ChatCluster itself; children stay untouched.
-    del before["ChatCluster/demo"], after["ChatCluster/demo"]
-    assert after == before
-    assert set(operator.passes(demo, "demo")[seen:]) == {0}
+    after_restart = writes_of_a_quiet_window(k8s_cluster, operator, demo, "demo")
+    print(f"after a restart, API writes per pass: {after_restart}")
+    assert set(after_restart) == {0}
+    assert operator_fingerprint(k8s_cluster, demo) == before
 
 
 def test_the_operator_account_has_no_more_rights_than_it_needs(
@@ -406,3 +438,32 @@ def test_the_operator_account_has_no_more_rights_than_it_needs(
     operator = get_json(k8s_cluster, "-n", OPERATOR_NAMESPACE, "deployment/chatcluster-operator")
     assert operator["spec"]["strategy"]["type"] == "Recreate"
     assert operator["spec"]["replicas"] == 1
+
+
+def test_missing_broker_secret_is_degraded_without_a_hot_loop_then_recovers(
+    k8s_cluster: Cluster, k8s_namespace: str, operator: Operator
+) -> None:
+    ns = k8s_namespace
+    docs = list(yaml.safe_load_all((EXAMPLES / "external-broker.yaml").read_text()))
+    secret, chat = (
+        next(d for d in docs if d["kind"] == kind) for kind in ("Secret", "ChatCluster")
+    )
+    k8s_cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(chat))
+    wait_phase(k8s_cluster, ns, "shared", "Degraded")
+    degraded = {
+        c["type"]: c
+        for c in get_json(k8s_cluster, "-n", ns, "chatcluster/shared")["status"]["conditions"]
+    }["Degraded"]
+    assert degraded["reason"] == "InvalidSpec"
+    assert "shared-broker" in degraded["message"]
+    events = get_json(k8s_cluster, "-n", ns, "events", "--field-selector=type=Warning")["items"]
+    assert [e for e in events if e["reason"] == "Degraded" and "shared-broker" in e["message"]]
+
+    # Retried at the resync pace (and on child events), not in a loop.
+    started, seen = time.monotonic(), len(operator.passes(ns, "shared"))
+    operator.await_passes(ns, "shared", more_than=seen + 1, timeout=6 * RESYNC_SECONDS)
+    elapsed = time.monotonic() - started
+    assert len(operator.passes(ns, "shared")) - seen <= elapsed / RESYNC_SECONDS + 3
+
+    k8s_cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(secret))
+    wait_phase(k8s_cluster, ns, "shared", "Ready")
