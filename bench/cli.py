@@ -40,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs = args.output / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    for old in logs.glob("*.log"):  # the servers' logs of the last run only
+        old.unlink()
     command = _command(argv)
     try:
         with private_rabbitmq() as (node, broker_pids):
@@ -56,13 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     for system in args.systems
                 ]
-                print(report.table(scenario, rows), flush=True)
-                _warn_if_generator_bound(rows)
-                stem = args.output / scenario.name
-                report.write_json(
-                    stem.with_suffix(".json"), scenario=scenario, rows=rows, context=context
-                )
-                report.write_chart(stem.with_suffix(".png"), scenario=scenario, rows=rows)
+                _report(scenario, rows, output=args.output, context=context)
     except (RunFailed, ServerError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -124,6 +120,16 @@ def _run(
         )
         peak_rss = servers.peak_rss_bytes()
     return report.figures(system, result, server_peak_rss_bytes=peak_rss)
+
+
+def _report(
+    scenario: Scenario, rows: list[report.Figures], *, output: Path, context: dict[str, Any]
+) -> None:
+    print(report.table(scenario, rows), flush=True)
+    _warn_if_generator_bound(rows)
+    stem = output / scenario.name
+    report.write_json(stem.with_suffix(".json"), scenario=scenario, rows=rows, context=context)
+    report.write_chart(stem.with_suffix(".png"), scenario=scenario, rows=rows)
 
 
 def _warn_if_generator_bound(rows: Sequence[report.Figures]) -> None:

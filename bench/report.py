@@ -121,7 +121,7 @@ def write_json(
 
 def write_chart(path: Path, *, scenario: Scenario, rows: Sequence[Figures]) -> None:
     """Three panels side by side: efficiency, throughput and latency, one bar per system."""
-    import matplotlib
+    import matplotlib  # imported here: it takes a second to load, and only charts need it
 
     matplotlib.use("Agg")  # files only: no display on a server
     import matplotlib.pyplot as plt

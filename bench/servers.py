@@ -1,8 +1,8 @@
 """The servers under test, as real processes on 127.0.0.1, and the RabbitMQ node behind them.
 
-A `ServerSet` starts the processes of one system (two by default, so messages cross the broker),
-waits until each answers `/readyz`, and stops them with SIGTERM, then SIGKILL. The node is the
-test suite's private RabbitMQ (tests/fixtures/rabbitmq.py): never the system service.
+`running_servers` starts the processes of one system (two by default, so messages cross the
+broker), waits until each answers `/readyz`, and stops them with SIGTERM, then SIGKILL. The node
+is the test suite's private RabbitMQ (tests/fixtures/rabbitmq.py): never the system service.
 """
 
 from __future__ import annotations
