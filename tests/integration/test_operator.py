@@ -311,12 +311,23 @@ def test_deleted_child_and_edited_field_are_repaired(k8s_cluster: Cluster, demo:
     )  # fmt: skip
 
 
-def test_deleting_the_cluster_collects_every_child(k8s_cluster: Cluster, demo: str) -> None:
-    k8s_cluster.kubectl("delete", "-n", demo, "chatcluster/demo", "--timeout=30s")
-    for child in ("deployment/demo-backend", "statefulset/demo-rabbitmq", "secret/demo-rabbitmq"):
-        k8s_cluster.kubectl("wait", "-n", demo, child, "--for=delete", "--timeout=60s")
-    left = get_json(k8s_cluster, "-n", demo, f"{CHILD_KINDS},secrets")["items"]
-    assert not [i for i in left if i["metadata"].get("ownerReferences")]
+def test_deleting_the_cluster_collects_every_child_even_with_the_operator_down(
+    k8s_cluster: Cluster, demo: str, operator: Operator
+) -> None:
+    operator.stop()
+    try:
+        # No finalizer: the delete completes without the operator.
+        k8s_cluster.kubectl("delete", "-n", demo, "chatcluster/demo", "--timeout=30s")
+        for child in (
+            "deployment/demo-backend",
+            "statefulset/demo-rabbitmq",
+            "secret/demo-rabbitmq",
+        ):
+            k8s_cluster.kubectl("wait", "-n", demo, child, "--for=delete", "--timeout=60s")
+        left = get_json(k8s_cluster, "-n", demo, f"{CHILD_KINDS},secrets")["items"]
+        assert not [i for i in left if i["metadata"].get("ownerReferences")]
+    finally:
+        operator.start()
 
 
 def test_settings_change_rolls_the_backend_pods(k8s_cluster: Cluster, demo: str) -> None:
