@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procstat, report
-from bench.loadgen import RunFailed, Usage, run_load
+from bench.loadgen import CpuSample, RunFailed, run_load
 from bench.scenarios import DEFAULTS, Scenario, ScenarioError
 from bench.servers import SPECS, ServerError, private_rabbitmq, running_servers
 from bench.wire import WIRES
@@ -107,17 +107,16 @@ def _run(
         system, rabbitmq_url=rabbitmq_url, cluster=cluster, count=scenario.servers, logdir=logdir
     ) as servers:
 
-        def sample_usage() -> Usage:
+        def sample_cpu() -> CpuSample:
             own = os.times()
-            return Usage(
-                server_cpu=servers.cpu_seconds(),
-                broker_cpu=procstat.cpu_seconds(broker_pids),
-                generator_cpu=own.user + own.system,
-                server_writes=procstat.write_syscalls(servers.pids),
+            return CpuSample(
+                servers=servers.cpu_seconds(),
+                broker=procstat.cpu_seconds(broker_pids),
+                generator=own.user + own.system,
             )
 
         result = asyncio.run(
-            run_load(scenario, WIRES[system], urls=servers.urls, sample_usage=sample_usage)
+            run_load(scenario, WIRES[system], urls=servers.urls, sample_cpu=sample_cpu)
         )
         peak_rss = servers.peak_rss_bytes()
     return report.figures(system, result, server_peak_rss_bytes=peak_rss)

@@ -10,7 +10,7 @@ A run goes through bounded phases:
   delivery's latency from the send time carried in the text;
 - drain: until every accepted message has reached every member of its room, or a timeout.
 
-Resource usage is sampled right before the first measured send and right after the drain.
+CPU is sampled right before the first measured send and right after the drain.
 """
 
 from __future__ import annotations
@@ -63,22 +63,18 @@ class RunFailed(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
-    """Resources used so far (or, as a difference, during a run), by role."""
+class CpuSample:
+    """CPU seconds used so far, by role."""
 
-    server_cpu: float
-    """CPU seconds of the server processes."""
-    broker_cpu: float
-    generator_cpu: float
-    server_writes: int
-    """Write system calls of the server processes: what coalescing saves shows here."""
+    servers: float
+    broker: float
+    generator: float
 
-    def __sub__(self, other: Usage) -> Usage:
-        return Usage(
-            server_cpu=self.server_cpu - other.server_cpu,
-            broker_cpu=self.broker_cpu - other.broker_cpu,
-            generator_cpu=self.generator_cpu - other.generator_cpu,
-            server_writes=self.server_writes - other.server_writes,
+    def __sub__(self, other: CpuSample) -> CpuSample:
+        return CpuSample(
+            servers=self.servers - other.servers,
+            broker=self.broker - other.broker,
+            generator=self.generator - other.generator,
         )
 
 
@@ -93,7 +89,7 @@ class LoadResult:
     delivered: int
     latencies_ns: list[int]
     wall_seconds: float
-    usage: Usage
+    cpu: CpuSample
     closed_by_server: int
     """Clients the server closed during the run (e.g. cut as slow consumers)."""
     join_retries: int
@@ -219,7 +215,7 @@ class _Client:
 
 
 async def run_load(
-    scenario: Scenario, wire: Wire, *, urls: list[str], sample_usage: Callable[[], Usage]
+    scenario: Scenario, wire: Wire, *, urls: list[str], sample_cpu: Callable[[], CpuSample]
 ) -> LoadResult:
     """Drive one system (its server processes at `urls`) through the scenario."""
     tally = _Tally()
@@ -236,10 +232,10 @@ async def run_load(
             # A room without a sender has nothing to prove, nor to measure.
             listeners = sum(client.plan.room_senders > 0 for client in clients)
             await _warm_up(senders, listeners, tally)
-            before, started = sample_usage(), time.monotonic()
+            before, started = sample_cpu(), time.monotonic()
             await _send_on_schedule(scenario, senders, tally)
             await _drain(tally)
-            wall, after = time.monotonic() - started, sample_usage()
+            wall, after = time.monotonic() - started, sample_cpu()
         finally:
             await asyncio.gather(*(client.close() for client in clients))
     _raise_on_failure(tally)
@@ -250,7 +246,7 @@ async def run_load(
         delivered=tally.delivered,
         latencies_ns=tally.latencies_ns,
         wall_seconds=wall,
-        usage=after - before,
+        cpu=after - before,
         closed_by_server=tally.closed_by_server,
         join_retries=tally.join_retries,
     )

@@ -1,4 +1,4 @@
-"""CPU time, memory and write system calls of processes, read from /proc (Linux only)."""
+"""CPU time and memory of processes, read from /proc (Linux only)."""
 
 from __future__ import annotations
 
@@ -28,14 +28,6 @@ def parse_peak_rss_bytes(status: str) -> int:
     raise ValueError("no VmHWM line: the process is a zombie or a kernel thread")
 
 
-def parse_write_syscalls(io: str) -> int:
-    """Write-type system calls so far (write, writev, sendmsg...) from /proc/<pid>/io (`syscw:`)."""
-    for line in io.splitlines():
-        if line.startswith("syscw:"):
-            return int(line.split()[1])
-    raise ValueError("no syscw line in /proc/<pid>/io")
-
-
 def cpu_seconds(pids: Iterable[int]) -> float:
     """User + system CPU seconds used so far by these processes, summed."""
     ticks = sum(parse_cpu_ticks((_PROC / str(pid) / "stat").read_text()) for pid in pids)
@@ -45,11 +37,6 @@ def cpu_seconds(pids: Iterable[int]) -> float:
 def peak_rss_bytes(pids: Iterable[int]) -> int:
     """Peak resident memory of these processes so far, summed."""
     return sum(parse_peak_rss_bytes((_PROC / str(pid) / "status").read_text()) for pid in pids)
-
-
-def write_syscalls(pids: Iterable[int]) -> int:
-    """Write system calls of these processes so far, summed (root or the same user only)."""
-    return sum(parse_write_syscalls((_PROC / str(pid) / "io").read_text()) for pid in pids)
 
 
 def pids_with_argument(argument: str) -> list[int]:

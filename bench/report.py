@@ -30,8 +30,6 @@ class Figures:
     latency_p99_ms: float
     server_cpu_seconds: float
     deliveries_per_server_cpu_second: float
-    server_writes_per_delivery: float
-    """Write system calls of the servers per delivery: below 1 when writes are coalesced."""
     broker_cpu_seconds: float
     generator_cpu_seconds: float
     server_peak_rss_mib: float
@@ -50,7 +48,7 @@ def percentile(values: Sequence[int], fraction: float) -> int:
 
 
 def figures(system: str, result: LoadResult, *, server_peak_rss_bytes: int) -> Figures:
-    usage = result.usage
+    cpu = result.cpu
     return Figures(
         system=system,
         sent=result.sent,
@@ -61,20 +59,15 @@ def figures(system: str, result: LoadResult, *, server_peak_rss_bytes: int) -> F
         deliveries_per_second=result.delivered / result.wall_seconds,
         latency_p50_ms=percentile(result.latencies_ns, 0.50) / 1e6,
         latency_p99_ms=percentile(result.latencies_ns, 0.99) / 1e6,
-        server_cpu_seconds=usage.server_cpu,
-        deliveries_per_server_cpu_second=_ratio(result.delivered, usage.server_cpu),
-        server_writes_per_delivery=_ratio(usage.server_writes, result.delivered),
-        broker_cpu_seconds=usage.broker_cpu,
-        generator_cpu_seconds=usage.generator_cpu,
+        server_cpu_seconds=cpu.servers,
+        deliveries_per_server_cpu_second=result.delivered / cpu.servers if cpu.servers else 0.0,
+        broker_cpu_seconds=cpu.broker,
+        generator_cpu_seconds=cpu.generator,
         server_peak_rss_mib=server_peak_rss_bytes / 2**20,
         closed_by_server=result.closed_by_server,
         join_retries=result.join_retries,
         wall_seconds=result.wall_seconds,
     )
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else 0.0
 
 
 _COLUMNS = (
@@ -85,7 +78,6 @@ _COLUMNS = (
     ("lost", "{}", "lost"),
     ("srv CPU s", "{:.2f}", "server_cpu_seconds"),
     ("deliv/srv CPU-s", "{:.0f}", "deliveries_per_server_cpu_second"),
-    ("srv writes/deliv", "{:.2f}", "server_writes_per_delivery"),
     ("broker CPU s", "{:.2f}", "broker_cpu_seconds"),
     ("gen CPU s", "{:.2f}", "generator_cpu_seconds"),
     ("srv peak RSS MiB", "{:.0f}", "server_peak_rss_mib"),

@@ -20,19 +20,6 @@ def test_peak_rss_is_read_in_bytes() -> None:
     assert procstat.parse_peak_rss_bytes(status) == 2048 * 1024
 
 
-def test_write_syscalls_are_read_from_io() -> None:
-    io = "rchar: 10\nwchar: 20\nsyscr: 3\nsyscw: 4\nread_bytes: 0\n"
-    assert procstat.parse_write_syscalls(io) == 4
-
-
-def test_own_write_syscalls_count_each_write() -> None:
-    before = procstat.write_syscalls([os.getpid()])
-    with open(os.devnull, "wb", buffering=0) as sink:
-        for _ in range(10):
-            sink.write(b"x")
-    assert procstat.write_syscalls([os.getpid()]) >= before + 10
-
-
 def test_status_without_memory_lines_is_refused() -> None:
     with pytest.raises(ValueError, match="VmHWM"):
         procstat.parse_peak_rss_bytes("Name:\tkthreadd\n")

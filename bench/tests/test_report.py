@@ -1,6 +1,6 @@
 import pytest
 
-from bench.loadgen import LoadResult, Usage
+from bench.loadgen import CpuSample, LoadResult
 from bench.report import figures, percentile, table
 from bench.scenarios import Scenario
 
@@ -22,7 +22,7 @@ def _result(*, delivered: int, server_cpu: float) -> LoadResult:
         delivered=delivered,
         latencies_ns=[2_000_000] * delivered,
         wall_seconds=2.0,
-        usage=Usage(server_cpu=server_cpu, broker_cpu=0.5, generator_cpu=0.25, server_writes=49),
+        cpu=CpuSample(servers=server_cpu, broker=0.5, generator=0.25),
         closed_by_server=0,
         join_retries=0,
     )
@@ -33,7 +33,6 @@ def test_figures_derive_rates_loss_and_efficiency() -> None:
     assert row.lost == 2
     assert row.deliveries_per_second == pytest.approx(49.0)
     assert row.deliveries_per_server_cpu_second == pytest.approx(196.0)
-    assert row.server_writes_per_delivery == pytest.approx(0.5)
     assert row.latency_p99_ms == pytest.approx(2.0)
     assert row.server_peak_rss_mib == pytest.approx(3.0)
 
