@@ -141,6 +141,10 @@ def controller_manager_command(bin_dir: Path, state: StateDir) -> list[str]:
         "--enable-garbage-collector=true",
         # Provisions hostPath PVs under /tmp/hostpath_pv, so PVCs (StatefulSet storage) bind.
         "--enable-hostpath-provisioner=true",
+        # kwok renews the fake nodes' leases from a process that shares two cores with the
+        # whole test suite; with the default 50 s grace a busy minute marks every node NotReady
+        # and pods lose readiness mid-test. Node failure is not what these tests exercise.
+        "--node-monitor-grace-period=5m",
         "--profiling=false",
     ]
 
