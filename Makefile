@@ -15,11 +15,11 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@
 
 .PHONY: install
-install: $(STAMP) ## Create .venv with the package and every test/lint dependency
+install: $(STAMP) ## Create .venv with the package and every test, lint and bench dependency
 
 .PHONY: system-deps
 system-deps: ## Install the Debian packages the tests use (rabbitmq-server, chromium)
@@ -58,7 +58,6 @@ cluster-down: $(STAMP) ## Stop the control plane started by cluster-up
 
 .PHONY: bench
 bench: $(STAMP) system-deps ## Run the benchmarks in bench/ (results in bench/results/)
-	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 .PHONY: clean
