@@ -81,8 +81,9 @@ async def _run_broker(app: web.Application) -> AsyncIterator[None]:
 
 
 async def drain_backend(app: web.Application, *, budget: float) -> None:
-    """SIGTERM: not ready at once, every client told to reconnect and closed with 1012 once its
-    outbox is flushed, all within `budget` seconds. Closes run concurrently, one per writer."""
+    """SIGTERM: not ready at once, every client told to reconnect and closed with 1012 behind
+    what was already sent to it, all within `budget` seconds. Closes run concurrently, one task
+    per connection."""
     app[LIFECYCLE].draining = True
     hub = app[HUB]
     hub.drain("server restarting")
@@ -129,22 +130,26 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     ):
         raise web.HTTPForbidden(text="origin not allowed\n")
     ws = web.WebSocketResponse(
-        compress=False,  # per-connection zlib state would forbid sharing one encoded frame
+        # Per-connection zlib state would forbid sharing one encoded frame, and connection.py
+        # relies on aiohttp writing uncompressed frames synchronously.
+        compress=False,
         heartbeat=settings.chat.heartbeat_seconds,
         max_msg_size=settings.chat.max_frame_bytes,
         timeout=CLOSE_TIMEOUT,
     )
     await ws.prepare(request)
+    transport = request.transport
+    if transport is None:  # the client left during the handshake
+        return ws
     connection = Connection(
         ws,
-        transport=request.transport,
+        transport=transport,
         session_id=uuid.uuid4().hex,
         identity=open_identity(request.query),
         bucket=TokenBucket(rate=settings.chat.rate_per_second, burst=settings.chat.rate_burst),
         outbox_bytes=settings.chat.outbox_bytes,
         on_slow=hub.on_slow_consumer,
     )
-    connection.start()
     hub.attach(connection)
     try:
         await _read_loop(connection, hub, request.app[METRICS], settings)

@@ -1,31 +1,41 @@
-"""One client's WebSocket: who it is, a bounded outbox and the one task that writes to it.
+"""One client's WebSocket: who it is, and the bounded, synchronous path of frames to it.
 
-Nobody awaits a client but its own writer task. Producers (the hub's fan-out, the read loop's
-replies) call `send()`, which only appends bytes to the outbox; a client whose outbox overflows
-is cut at once with `SLOW_CONSUMER` and recovers with `join since=` after reconnecting. The
-writer drains everything queued into one WebSocket frame, `\\n`-separated (the contract lets
-servers batch), so a burst costs one write per client rather than one per message.
+Nobody awaits a client. A frame is written straight to the client's transport: the hub's
+fan-out encodes a message once into a complete WebSocket frame (`wsframe`) and hands the same
+bytes to every member (`send_wire`); replies to this client alone are framed when sent (`send`).
+What the kernel cannot take at once waits in the transport's write buffer, and that buffer is
+the client's bound: a client with more than `outbox_bytes` pending there is cut at once with
+`SLOW_CONSUMER` and recovers with `join since=` after reconnecting. There is no task and no
+await per message; the only task a connection starts is the one that closes it.
+
+Writing frames beside aiohttp's own is safe, as read in aiohttp 3.14's
+`aiohttp/_websocket/writer.py`:
+- `web_ws.WebSocketResponse._pre_start` gives its `WebSocketWriter` `request._protocol.transport`,
+  the transport `request.transport` returns and this module writes to.
+- With compression off (`compress=False`, set in backend.py), `WebSocketWriter.send_frame`
+  calls `_write_websocket_frame` directly, without its lock and with no await before it, and that
+  method writes the frame with synchronous `transport.write` calls (`header + message`, or
+  `header` then `message` above 16 KiB). aiohttp's frames (pong, heartbeat ping, close) and
+  ours are each written whole within one step of the event loop: they never interleave inside a
+  frame.
+- The close frame goes through the same transport, so it follows whatever is still buffered:
+  a close after a drain reaches the client after everything sent before it.
+- aiohttp's flow control (`send_frame` awaits a drain once its own byte count passes its limit)
+  does not count our bytes; the bound here is checked against the transport's whole buffer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from chatserver import closecodes
+from chatserver import closecodes, wsframe
 from chatserver.ratelimit import TokenBucket
 
-log = logging.getLogger(__name__)
-
-BATCH_BYTES = 64 * 1024
-"""Largest batch written as one frame: big enough to absorb bursts, small enough that a client
-never has to reassemble a huge frame."""
 CLOSE_TIMEOUT = 2.0
 """Seconds to send a close frame and hear the answer; a client that does not answer is dropped."""
 
@@ -45,13 +55,13 @@ class Identity:
 
 
 class Connection:
-    """A session: identity, joined rooms, rate limit, and the outbox with its writer task."""
+    """A session: identity, joined rooms, rate limit, and the bounded writes to its socket."""
 
     def __init__(
         self,
         ws: web.WebSocketResponse,
         *,
-        transport: asyncio.Transport | None,
+        transport: asyncio.Transport,
         session_id: str,
         identity: Identity,
         bucket: TokenBucket,
@@ -65,104 +75,77 @@ class Connection:
         self.bucket = bucket
         self.rooms: set[str] = set()
         self.last_presence = b""
-        """The last `presence` frame sent here, so unchanged counts are not resent."""
-        self._outbox: deque[bytes] = deque()
-        self._queued = 0
+        """The last `presence` wire frame sent here, so unchanged counts are not resent."""
         self._outbox_bytes = outbox_bytes
         self._on_slow = on_slow
-        self._wakeup = asyncio.Event()
         self._close_code: int | None = None
         self._close_reason = ""
-        self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._cut = False
 
     @property
     def open(self) -> bool:
         """False once a close is requested: sending more would be wasted."""
         return self._close_code is None
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.session_id}")
-
     def send(self, frame: bytes) -> None:
-        """Queue one encoded frame; never blocks. Cuts the client if its outbox is full."""
-        if self._close_code is not None:
+        """Frame and write one encoded server frame meant for this client alone."""
+        self.send_wire(wsframe.encode_text(frame))
+
+    def send_wire(self, wire: bytes) -> None:
+        """Write one complete WebSocket frame (shared by every recipient); never blocks. Cuts
+        the client if more than `outbox_bytes` would be pending."""
+        transport = self._transport
+        if self._close_code is not None or transport.is_closing():
             return
-        # An empty outbox takes any frame (a `joined` with a long history may be big on its
-        # own); the bound is then `outbox_bytes` plus one frame.
-        if self._queued and self._queued + len(frame) > self._outbox_bytes:
+        pending = transport.get_write_buffer_size()
+        # A client with nothing pending takes any frame (a `joined` with a long history may be
+        # big on its own); the bound is then `outbox_bytes` plus one frame.
+        if pending and pending + len(wire) > self._outbox_bytes:
             self._on_slow(self)
             self.cut(closecodes.SLOW_CONSUMER, "slow consumer")
             return
-        self._outbox.append(frame)
-        self._queued += len(frame)
-        self._wakeup.set()
+        transport.write(wire)
 
     def close_soon(self, code: int, reason: str) -> None:
-        """Close after what is already queued has been written (drain, policy violations)."""
+        """Close after what was already sent (drain, policy violations): the close frame
+        follows it through the transport."""
         if self._close_code is None:
             self._close_code, self._close_reason = code, reason
-            self._wakeup.set()
+            self._closer = asyncio.create_task(self._close(), name=f"close-{self.session_id}")
 
     def cut(self, code: int, reason: str) -> None:
-        """Drop the outbox and close now, even if the writer is stuck on this client's socket."""
-        if self._closer is not None:
+        """Close now, without waiting for the client to read what is pending."""
+        if self._cut:
             return
+        self._cut = True
         self._close_code, self._close_reason = code, reason
-        self._outbox.clear()
-        self._queued = 0
-        if self._writer is not None:
-            self._writer.cancel()
+        if self._closer is not None:
+            self._closer.cancel()  # a close waiting for this client to drain
         self._closer = asyncio.create_task(self._abandon(), name=f"cut-{self.session_id}")
 
     async def stop(self) -> None:
-        """After the read loop ended: flush, close the socket, and end the writer (bounded)."""
+        """After the read loop ended: finish the close under way or start one, bounded; a client
+        that holds it up longer is dropped."""
         self.close_soon(closecodes.NORMAL, "")
-        tasks = [task for task in (self._writer, self._closer) if task is not None]
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
-            for task in late:
-                task.cancel()
-        if not self.ws.closed:
-            await self._close()
-
-    async def _write_loop(self) -> None:
-        try:
-            while True:
-                if not self._outbox:
-                    if self._close_code is not None:
-                        break
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    continue
-                await self.ws.send_frame(self._take_batch(), WSMsgType.TEXT)
-        except ConnectionError:
-            return  # the client went away; the read loop sees it too and cleans up
-        await self._close()
-
-    def _take_batch(self) -> bytes:
-        first = self._outbox.popleft()
-        batch = [first]
-        size = len(first)
-        while self._outbox and size + len(self._outbox[0]) < BATCH_BYTES:
-            frame = self._outbox.popleft()
-            batch.append(frame)
-            size += len(frame) + 1
-        self._queued -= sum(len(frame) for frame in batch)
-        return batch[0] if len(batch) == 1 else b"\n".join(batch)
+        closer = self._closer
+        assert closer is not None, "close_soon (or an earlier cut) starts the closer"
+        _, late = await asyncio.wait([closer], timeout=CLOSE_TIMEOUT)
+        if late:
+            closer.cancel()
+            self._transport.abort()
 
     async def _abandon(self) -> None:
         """Close without waiting on a socket the client is not reading: queue the close frame
-        behind what is already buffered, give it CLOSE_TIMEOUT to get through, then drop the
-        TCP connection."""
+        behind what is already buffered and give it CLOSE_TIMEOUT to get through, then drop
+        the TCP connection."""
+        asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._transport.abort)
         with contextlib.suppress(ConnectionError):
             await self.ws.close(
                 code=self._close_code or closecodes.NORMAL,
                 message=self._close_reason.encode(),
-                drain=False,  # the cancelled writer may have left aiohttp's drain waiter dead
+                drain=False,  # waiting for this client to read is what a cut avoids
             )
-        if self._transport is not None:
-            asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._transport.abort)
 
     async def _close(self) -> None:
         # Bounded: a client that never answers must not hold its handler (or a drain) open.
@@ -175,7 +158,6 @@ class Connection:
         except TimeoutError:
             # The client does not even take the close frame (a slow consumer's socket is full):
             # drop the TCP connection rather than wait for buffers it will never read.
-            if self._transport is not None:
-                self._transport.abort()
+            self._transport.abort()
         except ConnectionError:
             pass

@@ -20,7 +20,9 @@ class StoredMessage:
     offset: int
     key: DedupeKey
     frame: bytes
-    """The encoded `message` frame, sent as is to members and inside `joined` history."""
+    """The encoded `message` frame (JSON), spliced as is into `joined` history."""
+    wire: bytes
+    """`frame` as a complete WebSocket frame, written as is to every member."""
 
     @property
     def id(self) -> str:

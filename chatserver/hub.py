@@ -1,9 +1,10 @@
 """The hub: local sessions, the rooms they joined, and everything the broker delivers.
 
 It is the broker's listener. Records come back from the room logs in order; each becomes one
-encoded `message` frame, stored in the room's window and queued to every local member with a
-plain, synchronous loop (`_deliver`): no await and no task per recipient, so one slow client
-never delays the rest (its own outbox absorbs or cuts it).
+`message` frame, encoded once as JSON (kept for `joined` history) and once as a complete
+WebSocket frame, stored in the room's window and written to every local member with a plain,
+synchronous loop: the same bytes for all, no await and no task per recipient, so one slow client
+never delays the rest (its own socket buffer absorbs it, or it is cut).
 
 A room is followed on the broker only while this backend has a local member in it (or a join
 or send in flight for it). The window is dropped when the room is unfollowed: a later join
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chatserver import closecodes, protocol
+from chatserver import closecodes, protocol, wsframe
 from chatserver.broker.base import Broker, BrokerUnavailable, PresenceBeat, Record
 from chatserver.connection import Identity
 from chatserver.history import RoomHistory, StoredMessage
@@ -47,11 +48,16 @@ class Member(Protocol):
     identity: Identity
     rooms: set[str]
     last_presence: bytes
+    """The last `presence` wire frame sent to this member."""
 
     @property
     def open(self) -> bool: ...
 
-    def send(self, frame: bytes) -> None: ...
+    def send(self, frame: bytes) -> None:
+        """Write one encoded server frame meant for this member alone."""
+
+    def send_wire(self, wire: bytes) -> None:
+        """Write one complete WebSocket frame (`wsframe.encode_text`), shared by many."""
 
     def close_soon(self, code: int, reason: str) -> None: ...
 
@@ -132,8 +138,8 @@ class Hub:
         self._presence_changed.set()
 
     def on_slow_consumer(self, member: Member) -> None:
-        """A member's outbox overflowed; it is being cut (its handler detaches it when its
-        socket ends)."""
+        """A member fell more than its bound behind; it is being cut (its handler detaches it
+        when its socket ends)."""
         self._metrics.slow_consumers.inc()
         log.warning("cut slow consumer", extra={"user": member.identity.user})
 
@@ -247,21 +253,20 @@ class Hub:
         key = (message.client, message.ref)
         stored = room.history.find(key)
         if stored is None:
+            frame = protocol.encode_message(
+                room=room.name,
+                id=str(record.offset),
+                user=message.user,
+                text=message.text,
+                ts=message.ts,
+                pod=message.pod,
+            )
             stored = StoredMessage(
-                offset=record.offset,
-                key=key,
-                frame=protocol.encode_message(
-                    room=room.name,
-                    id=str(record.offset),
-                    user=message.user,
-                    text=message.text,
-                    ts=message.ts,
-                    pod=message.pod,
-                ),
+                offset=record.offset, key=key, frame=frame, wire=wsframe.encode_text(frame)
             )
             room.history.add(stored)
             for member in room.members:
-                member.send(stored.frame)
+                member.send_wire(stored.wire)
             self._metrics.messages_out.inc(len(room.members))
             self._metrics.fanout_latency.observe(max(0.0, now - message.ts))
         else:
@@ -325,18 +330,21 @@ class Hub:
         if snapshot == self._last_snapshot:
             return
         self._last_snapshot = snapshot
-        frames: dict[frozenset[str], bytes] = {}
+        # One wire frame per distinct content, which a member's set of rooms determines.
+        wires: dict[frozenset[str], bytes] = {}
         for member in self._sessions:
             rooms = frozenset(member.rooms)
-            frame = frames.get(rooms)
-            if frame is None:
-                frame = frames[rooms] = protocol.encode_presence(
-                    users_online=snapshot.users_online,
-                    rooms={room: snapshot.rooms.get(room, 0) for room in sorted(rooms)},
+            wire = wires.get(rooms)
+            if wire is None:
+                wire = wires[rooms] = wsframe.encode_text(
+                    protocol.encode_presence(
+                        users_online=snapshot.users_online,
+                        rooms={room: snapshot.rooms.get(room, 0) for room in sorted(rooms)},
+                    )
                 )
-            if frame != member.last_presence:
-                member.last_presence = frame
-                member.send(frame)
+            if wire != member.last_presence:
+                member.last_presence = wire
+                member.send_wire(wire)
 
     def _local_rooms(self) -> dict[str, int]:
         return {name: len(room.members) for name, room in self._rooms.items() if room.members}
@@ -361,14 +369,16 @@ class Hub:
         }
 
     def drain(self, reason: str) -> None:
-        """Ask every client to reconnect elsewhere, then close each with 1012 once flushed."""
-        frame = protocol.encode_reconnect(reason)
+        """Ask every client to reconnect elsewhere, then close each with 1012 behind what
+        was already sent."""
+        wire = wsframe.encode_text(protocol.encode_reconnect(reason))
         for member in self._sessions:
-            member.send(frame)
+            member.send_wire(wire)
             member.close_soon(closecodes.SERVICE_RESTART, reason)
 
     def cut_all(self, reason: str) -> None:
-        """The drain budget is spent: close whoever is left without flushing their outbox."""
+        """The drain budget is spent: close whoever is left without waiting for them to read
+        what is pending."""
         for member in list(self._sessions):
             member.cut(closecodes.SERVICE_RESTART, reason)
 

@@ -6,7 +6,10 @@ from chatserver.history import RoomHistory, StoredMessage
 
 
 def message(offset: int, ref: str | None = None) -> StoredMessage:
-    return StoredMessage(offset=offset, key=("c", ref or f"r{offset}"), frame=f"m{offset}".encode())
+    frame = f"m{offset}".encode()
+    return StoredMessage(
+        offset=offset, key=("c", ref or f"r{offset}"), frame=frame, wire=b"\x81\x02" + frame
+    )
 
 
 def filled(size: int, offsets: range | list[int]) -> RoomHistory:

@@ -20,12 +20,14 @@ from chatserver.hub import Hub
 from chatserver.metrics import ChatMetrics
 from chatserver.protocol import MessageRecord, ProtocolError, Send, encode_record
 from chatserver.settings import ChatSettings
+from tests.unit.rfc6455 import text_frame_payload
 
 _sessions = itertools.count()
 
 
 class RecordingMember:
-    """A session whose outbox is a list of decoded frames."""
+    """A session that records what it is sent: every frame decoded, and the wire frames shared
+    by many members as the very objects it was handed."""
 
     def __init__(self, name: str, client: str | None = None) -> None:
         self.session_id = f"s{next(_sessions)}"
@@ -33,6 +35,7 @@ class RecordingMember:
         self.rooms: set[str] = set()
         self.last_presence = b""
         self.frames: list[dict[str, Any]] = []
+        self.wires: list[bytes] = []
         self.closed_with: int | None = None
         self.changed = asyncio.Event()
 
@@ -43,6 +46,10 @@ class RecordingMember:
     def send(self, frame: bytes) -> None:
         self.frames.append(orjson.loads(frame))
         self.changed.set()
+
+    def send_wire(self, wire: bytes) -> None:
+        self.wires.append(wire)
+        self.send(text_frame_payload(wire))
 
     def close_soon(self, code: int, reason: str) -> None:
         self.closed_with = code
@@ -127,6 +134,32 @@ async def test_every_member_on_every_hub_gets_each_message_once_in_order(
         assert member.texts() == sent
     ids = [[f["id"] for f in m.of_type("message")] for m in members]
     assert all(i == ids[0] for i in ids)
+
+
+async def test_a_message_is_framed_once_and_the_same_bytes_go_to_every_member(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a")
+    members = [await attached(hub, f"u{i}", "lobby") for i in range(3)]
+    await say(hub, members[0], "lobby", "shared", ref="r1")
+    wires = [next(w for w in member.wires if b'"type":"message"' in w) for member in members]
+    assert all(wire is wires[0] for wire in wires)
+
+
+async def test_presence_is_framed_once_per_distinct_content(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    lobby = [await attached(hub, f"l{i}", "lobby") for i in range(2)]
+    other = [await attached(hub, f"o{i}", "other") for i in range(2)]
+
+    def settled(member: RecordingMember) -> bool:
+        frames = member.of_type("presence")
+        return bool(frames) and frames[-1]["users_online"] == 4
+
+    for member in lobby + other:
+        await member.until(lambda member=member: settled(member))
+    assert lobby[0].last_presence is lobby[1].last_presence
+    assert other[0].last_presence is other[1].last_presence
+    assert lobby[0].last_presence != other[0].last_presence
 
 
 async def test_ack_means_the_message_is_in_this_hubs_history(make_hub: HubFactory) -> None:
