@@ -19,6 +19,9 @@ Facts this relies on, checked on RabbitMQ 3.10.8 (Debian bookworm) with no plugi
 - there is no "caught up" signal over AMQP 0-9-1 (a stream's declare-ok reports 0 messages), so
   `follow` appends a sync marker and returns when its own consumer has read it: everything
   confirmed before the marker sits before it in the log;
+- a stream another connection has just created is declared-ok at once, before it can be used:
+  consuming or publishing then closes the whole connection (see `stream_probe`), so a room's
+  stream is first proven usable on a spare connection;
 - after a node restart AMQP answers about a second before the streams do: declaring one fails
   with NOT_FOUND ("home node ... is down"), which closes the channel; the supervisor counts that
   as a failed attempt and retries.
@@ -59,6 +62,7 @@ from chatserver.broker.amqp_wire import (
     encode_beat,
 )
 from chatserver.broker.base import BrokerListener, BrokerUnavailable, PresenceBeat, Record
+from chatserver.broker.stream_probe import StreamProbe
 from chatserver.broker.supervisor import CONNECTION_ERRORS, ConnectionSupervisor
 
 log = logging.getLogger(__name__)
@@ -109,6 +113,10 @@ class RabbitMQSettings:
 
     follow_timeout: float = 10.0
     """Seconds `follow` waits to read a room's history up to its sync marker."""
+
+    stream_start_timeout: float = 10.0
+    """Seconds a room's first use on a connection waits for its stream to accept consumers
+    (milliseconds unless the broker is away or overloaded)."""
 
 
 @dataclass(eq=False, slots=True)
@@ -174,6 +182,12 @@ class RabbitMQBroker:
             backoff_cap=settings.backoff_cap,
             client_name=f"chatserver {cluster}/{pod}",
         )
+        self._probe = StreamProbe(
+            str(amqp_url),
+            client_name=f"chatserver {cluster}/{pod} stream probe",
+            connect_timeout=settings.connect_timeout,
+            ready_timeout=settings.stream_start_timeout,
+        )
         self._listener: BrokerListener | None = None
         self._link: _Link | None = None
         self._rooms: dict[str, _Follower] = {}
@@ -198,6 +212,7 @@ class RabbitMQBroker:
             follower.active = False
         self._rooms.clear()
         await self._supervisor.close()
+        await self._probe.close()
         for ack in list(self._acks):
             ack.cancel()
 
@@ -320,6 +335,9 @@ class RabbitMQBroker:
             },
         )
         await link.publisher.queue_bind(stream, self._topology.rooms_exchange, routing_key=room)
+        # The stream may have been created by another backend a moment ago and still be
+        # starting: using it now would close this connection, interrupting every room on it.
+        await self._probe.wait_ready(stream)
         link.declared.add(room)
 
     async def _publish_to_room(

@@ -155,3 +155,29 @@ async def test_a_channel_closed_by_the_broker_is_a_failure_and_recovers(
     await listener.until(lambda: len(listener.records) >= 1)
 
     assert listener.bodies("random") == [b"fine"]
+
+
+async def test_backends_using_a_new_room_at_once_all_succeed_and_stay_connected(
+    rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
+) -> None:
+    # RabbitMQ 3.10 declares-ok a stream another connection is still starting, and consuming
+    # or publishing it then closes the whole connection: without the stream probe, the first
+    # of these rooms already took a backend down (541 INTERNAL_ERROR, stream_not_found).
+    cluster = new_cluster()
+    followers = [await start(brokers, rabbitmq, cluster) for _ in range(3)]
+    writer, writer_events = await start(brokers, rabbitmq, cluster)
+
+    async with asyncio.timeout(60):
+        for i in range(40):
+            room = f"new-{i}"
+            await asyncio.gather(
+                writer.append(room, b"first"), *(broker.follow(room) for broker, _ in followers)
+            )
+
+    listeners = [listener for _, listener in followers] + [writer_events]
+    assert [listener.changes for listener in listeners] == [[True]] * 4
+    await asyncio.gather(*(listener.until_records(40) for _, listener in followers))
+    for _, listener in followers:
+        assert sorted((r.room, r.body) for r in listener.records) == sorted(
+            (f"new-{i}", b"first") for i in range(40)
+        )
