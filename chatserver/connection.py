@@ -6,7 +6,9 @@ bytes to every member (`send_wire`); replies to this client alone are framed whe
 What the kernel cannot take at once waits in the transport's write buffer, and that buffer is
 the client's bound: a client with more than `outbox_bytes` pending there is cut at once with
 `SLOW_CONSUMER` and recovers with `join since=` after reconnecting. There is no task and no
-await per message; the only task a connection starts is the one that closes it.
+await per message; the only task a connection starts is the one that closes it. Frames are no
+longer batched with `\\n`, as the kernel's socket buffer absorbs bursts; the contract still
+allows batches, so clients keep splitting.
 
 Writing frames beside aiohttp's own is safe, as read in aiohttp 3.14's
 `aiohttp/_websocket/writer.py`:
