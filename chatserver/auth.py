@@ -1,8 +1,13 @@
-"""Who may open /ws, and as whom: the Origin check and open-mode identity (DESIGN section 7).
+"""Who may open /ws, and as whom (DESIGN section 7): the Origin check, open-mode identity and
+token mode's JWT verification.
 
 The Origin check stops cross-site WebSocket hijacking: a page on another site may make a
 visitor's browser open our /ws, but the browser then sends that site's Origin. Requests without
 an Origin come from non-browser clients, which a third-party page cannot drive, so they pass.
+
+Token mode pins the accepted algorithms to the configured key's type: an HMAC secret accepts
+only HS256/384/512, a public key only its own family. A token's `alg` header therefore never
+chooses how it is checked (no `none`, no HS token "signed" with a public key as the secret).
 """
 
 from __future__ import annotations
@@ -10,13 +15,26 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-from chatserver.connection import Identity
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from chatserver.access import Access, BadPatterns, parse_patterns
+from chatserver.connection import Identity
+from chatserver.settings import AuthSettings, SettingsError
+
+AUDIENCE: Final = "chatcluster"
 MAX_NAME_CHARS = 64
+MAX_USER_CHARS = 128
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+_HMAC_ALGORITHMS: Final = ("HS256", "HS384", "HS512")
+_RSA_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+_EC_ALGORITHMS: Final = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 
 
 def origin_allowed(origin: str | None, *, host: str, allowed: frozenset[str]) -> bool:
@@ -44,14 +62,134 @@ def _with_port(netloc: str, default_port: str) -> str:
 
 
 def open_identity(query: Mapping[str, str]) -> Identity:
-    """Open mode: the display name and client id are whatever the client says, made safe.
+    """Open mode: the display name and client id are whatever the client says, made safe."""
+    name = _display_name(query.get("name", "")) or f"guest-{secrets.token_hex(2)}"
+    return Identity(user=name, name=name, client=_client_id(query))
 
-    A missing or unusable client id gets a random one, so dedupe still works within the session.
-    """
-    name = _UNPRINTABLE.sub("", query.get("name", "")).strip()[:MAX_NAME_CHARS]
-    if not name:
-        name = f"guest-{secrets.token_hex(2)}"
+
+def _display_name(raw: str) -> str:
+    return _UNPRINTABLE.sub("", raw).strip()[:MAX_NAME_CHARS]
+
+
+def _client_id(query: Mapping[str, str]) -> str:
+    """The client's own id (the dedupe key); a missing or unusable one gets a random id, so
+    dedupe still works within the session."""
     client = query.get("client", "")
-    if not _CLIENT_ID.fullmatch(client):
-        client = secrets.token_hex(8)
-    return Identity(user=name, name=name, client=client)
+    return client if _CLIENT_ID.fullmatch(client) else secrets.token_hex(8)
+
+
+class TokenRefused(Exception):
+    """A token that does not grant a session; the message is short and safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a verified token allows."""
+
+    user: str
+    """The `sub` claim."""
+    name: str
+    """The `name` claim made safe, or `user`."""
+    access: Access
+    expires_at: float
+    """When a session on this token ends: `exp` plus the leeway (Unix seconds)."""
+
+
+class TokenVerifier:
+    """Checks tokens against one configured key: signature, `exp`, `nbf`, `aud`, then claims."""
+
+    def __init__(self, key: Any, algorithms: tuple[str, ...], *, leeway: float) -> None:
+        self._key = key
+        self._algorithms = list(algorithms)
+        self.leeway = leeway
+        """Seconds of clock skew tolerated on `exp` and `nbf`."""
+
+    @classmethod
+    def from_settings(cls, settings: AuthSettings) -> TokenVerifier | None:
+        """None in open mode; raises SettingsError for a key the server cannot use."""
+        if settings.mode == "none":
+            return None
+        if settings.secret is not None:
+            if settings.secret.lstrip().startswith("-----BEGIN"):
+                raise SettingsError("CHAT_AUTH_SECRET: holds a PEM key; use CHAT_AUTH_PUBLIC_KEY")
+            return cls(settings.secret.encode(), _HMAC_ALGORITHMS, leeway=settings.leeway_seconds)
+        assert settings.public_key is not None, "settings require a secret or a public key"
+        try:
+            key = load_pem_public_key(settings.public_key.encode())
+        except ValueError as exc:
+            raise SettingsError(f"CHAT_AUTH_PUBLIC_KEY: not a PEM public key ({exc})") from None
+        return cls(key, _algorithms_of(key), leeway=settings.leeway_seconds)
+
+    def verify(self, token: str) -> Grant:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=self._algorithms,
+                audience=AUDIENCE,
+                leeway=self.leeway,
+                options={"require": ["exp", "sub", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenRefused("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise TokenRefused("token not valid yet") from None
+        except jwt.InvalidAudienceError:
+            raise TokenRefused(f"token audience is not {AUDIENCE}") from None
+        except jwt.PyJWTError as exc:
+            raise TokenRefused(f"invalid token: {exc}") from None
+        return _grant(claims, leeway=self.leeway)
+
+
+def _algorithms_of(key: object) -> tuple[str, ...]:
+    if isinstance(key, rsa.RSAPublicKey):
+        return _RSA_ALGORITHMS
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _EC_ALGORITHMS:
+        return (_EC_ALGORITHMS[key.curve.name],)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return ("EdDSA",)
+    raise SettingsError(
+        "CHAT_AUTH_PUBLIC_KEY: use an RSA, EC (P-256, P-384, P-521) or Ed25519 public key"
+    )
+
+
+def _grant(claims: Mapping[str, Any], *, leeway: float) -> Grant:
+    user = claims["sub"]
+    if (
+        not isinstance(user, str)
+        or not 0 < len(user) <= MAX_USER_CHARS
+        or _UNPRINTABLE.search(user)
+    ):
+        raise TokenRefused(f"sub: must be 1-{MAX_USER_CHARS} printable characters")
+    name = claims.get("name")
+    if name is not None and not isinstance(name, str):
+        raise TokenRefused("name: must be a string")
+    try:
+        join = _patterns(claims, "rooms")
+        post = _patterns(claims, "post")
+    except BadPatterns as exc:
+        raise TokenRefused(str(exc)) from None
+    return Grant(
+        user=user,
+        name=_display_name(name or "") or user[:MAX_NAME_CHARS],
+        access=Access(join=join, post=post),
+        expires_at=float(claims["exp"]) + leeway,
+    )
+
+
+def _patterns(claims: Mapping[str, Any], claim: str) -> tuple[str, ...] | None:
+    return None if claim not in claims else parse_patterns(claims[claim], claim=claim)
+
+
+def token_identity(grant: Grant, query: Mapping[str, str]) -> Identity:
+    """Token mode: user and name from the token (`?name=` is ignored), the client id still
+    from the query, as it only keys dedupe."""
+    return Identity(user=grant.user, name=grant.name, client=_client_id(query))
+
+
+def refreshed_identity(current: Identity, grant: Grant) -> Identity:
+    """The identity after a `refresh` with `grant`; a token for another user is refused, as a
+    connection never changes hands."""
+    if grant.user != current.user:
+        raise TokenRefused("refresh: the token is for another user")
+    return Identity(user=grant.user, name=grant.name, client=current.client)

@@ -1,9 +1,9 @@
 """The backend's aiohttp application: /ws sessions, health, readiness, stats and metrics.
 
-`create_backend_app(settings, broker)` builds it; the broker connection and the presence loop
-run as `cleanup_ctx` background tasks for the app's whole life. Draining (SIGTERM) is driven by
-`cli.py` through `drain_backend`, while the listening socket is still open so `/readyz` can
-answer 503 during the drain.
+`create_backend_app(settings, broker)` builds it; the broker connection, the presence loop and
+the token expiry sweep run as `cleanup_ctx` background tasks for the app's whole life. Draining
+(SIGTERM) is driven by `cli.py` through `drain_backend`, while the listening socket is still
+open so `/readyz` can answer 503 during the drain.
 """
 
 from __future__ import annotations
@@ -18,9 +18,17 @@ from dataclasses import dataclass
 from aiohttp import WSMsgType, web
 
 from chatserver import closecodes, protocol
-from chatserver.auth import open_identity, origin_allowed
+from chatserver.access import OPEN, Access
+from chatserver.auth import (
+    TokenRefused,
+    TokenVerifier,
+    open_identity,
+    origin_allowed,
+    refreshed_identity,
+    token_identity,
+)
 from chatserver.broker.base import Broker
-from chatserver.connection import CLOSE_TIMEOUT, Connection
+from chatserver.connection import CLOSE_TIMEOUT, Connection, Identity
 from chatserver.hub import Hub
 from chatserver.metrics import CONTENT_TYPE, ChatMetrics
 from chatserver.protocol import ProtocolError
@@ -43,6 +51,8 @@ BROKER = web.AppKey("broker", Broker)
 HUB = web.AppKey("hub", Hub)
 METRICS = web.AppKey("metrics", ChatMetrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+VERIFIER: web.AppKey[TokenVerifier | None] = web.AppKey("verifier")
+"""Token mode's verifier; None in open mode."""
 
 
 def create_backend_app(settings: BackendSettings, broker: Broker) -> web.Application:
@@ -53,7 +63,8 @@ def create_backend_app(settings: BackendSettings, broker: Broker) -> web.Applica
 
 def add_backend(app: web.Application, settings: BackendSettings, broker: Broker) -> None:
     """Install the backend's routes and background tasks on `app` (`chatserver dev` adds the
-    UI routes beside them on the same app)."""
+    UI routes beside them on the same app). Raises SettingsError for an unusable token key."""
+    app[VERIFIER] = TokenVerifier.from_settings(settings.auth)
     metrics = ChatMetrics()
     app[SETTINGS] = settings
     app[BROKER] = broker
@@ -71,11 +82,16 @@ def add_backend(app: web.Application, settings: BackendSettings, broker: Broker)
 async def _run_broker(app: web.Application) -> AsyncIterator[None]:
     hub, broker = app[HUB], app[BROKER]
     await broker.start(hub)
-    presence = asyncio.create_task(hub.run_presence(), name="presence")
+    loops = [
+        asyncio.create_task(hub.run_presence(), name="presence"),
+        asyncio.create_task(hub.run_expiry(), name="token-expiry"),
+    ]
     yield
-    presence.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await presence
+    for loop in loops:
+        loop.cancel()
+    for loop in loops:
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
     await hub.announce_gone()
     await broker.close()
 
@@ -121,7 +137,8 @@ async def handle_stats(request: web.Request) -> web.Response:
 
 
 async def handle_ws(request: web.Request) -> web.StreamResponse:
-    """One session, top to bottom: check, accept, welcome, read loop, clean up."""
+    """One session, top to bottom: check (origin, then token), accept, welcome, read loop,
+    clean up. Every refusal happens before the upgrade, as a plain HTTP answer."""
     settings, hub = request.app[SETTINGS], request.app[HUB]
     if request.app[LIFECYCLE].draining:
         raise web.HTTPServiceUnavailable(text="draining: connect to another backend\n")
@@ -129,6 +146,8 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         request.headers.get("Origin"), host=request.host, allowed=settings.chat.allowed_origins
     ):
         raise web.HTTPForbidden(text="origin not allowed\n")
+    verifier = request.app[VERIFIER]
+    identity, access, expires_at = _admit(request, verifier)
     ws = web.WebSocketResponse(
         # Per-connection zlib state would forbid sharing one encoded frame, and connection.py
         # relies on aiohttp writing uncompressed frames synchronously.
@@ -145,22 +164,47 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         ws,
         transport=transport,
         session_id=uuid.uuid4().hex,
-        identity=open_identity(request.query),
+        identity=identity,
+        access=access,
+        expires_at=expires_at,
         bucket=TokenBucket(rate=settings.chat.rate_per_second, burst=settings.chat.rate_burst),
         outbox_bytes=settings.chat.outbox_bytes,
         on_slow=hub.on_slow_consumer,
     )
     hub.attach(connection)
     try:
-        await _read_loop(connection, hub, request.app[METRICS], settings)
+        await _read_loop(connection, hub, request.app[METRICS], settings, verifier)
     finally:
         hub.detach(connection)
         await connection.stop()
     return ws
 
 
+def _admit(
+    request: web.Request, verifier: TokenVerifier | None
+) -> tuple[Identity, Access, float | None]:
+    """Who the session is, what it may do and until when; raises 401 for a missing or refused
+    token."""
+    if verifier is None:
+        return open_identity(request.query), OPEN, None
+    token = request.query.get("token")
+    try:
+        if not token:
+            raise TokenRefused("token required: /ws?token=<JWT>")
+        grant = verifier.verify(token)
+    except TokenRefused as exc:
+        raise web.HTTPUnauthorized(
+            text=f"{exc}\n", headers={"WWW-Authenticate": 'Bearer realm="chatcluster"'}
+        ) from None
+    return token_identity(grant, request.query), grant.access, grant.expires_at
+
+
 async def _read_loop(
-    connection: Connection, hub: Hub, metrics: ChatMetrics, settings: BackendSettings
+    connection: Connection,
+    hub: Hub,
+    metrics: ChatMetrics,
+    settings: BackendSettings,
+    verifier: TokenVerifier | None,
 ) -> None:
     bad_in_a_row = 0
     async for message in connection.ws:  # ends on close; over-long frames close with 1009
@@ -175,6 +219,7 @@ async def _read_loop(
                 ),
                 connection,
                 hub,
+                verifier,
             )
             bad_in_a_row = 0
         except ProtocolError as exc:
@@ -185,7 +230,9 @@ async def _read_loop(
                 connection.close_soon(closecodes.POLICY_VIOLATION, "too many bad frames")
 
 
-async def _dispatch(frame: protocol.ClientFrame, connection: Connection, hub: Hub) -> None:
+async def _dispatch(
+    frame: protocol.ClientFrame, connection: Connection, hub: Hub, verifier: TokenVerifier | None
+) -> None:
     # A client's sends are handled one at a time, in order: its messages keep their order in
     # the room. Many clients still append concurrently.
     if isinstance(frame, protocol.Ping):
@@ -198,5 +245,21 @@ async def _dispatch(frame: protocol.ClientFrame, connection: Connection, hub: Hu
         await hub.send(connection, frame)
     elif isinstance(frame, protocol.Join):
         await hub.join(connection, frame.room, since=frame.since)
-    else:
+    elif isinstance(frame, protocol.Leave):
         hub.leave(connection, frame.room)
+    else:
+        _refresh(frame, connection, hub, verifier)
+
+
+def _refresh(
+    frame: protocol.Refresh, connection: Connection, hub: Hub, verifier: TokenVerifier | None
+) -> None:
+    """Verify the new token as at connect time; a refused one changes nothing."""
+    if verifier is None:
+        raise ProtocolError(closecodes.BAD_REQUEST, "this server does not use tokens")
+    try:
+        grant = verifier.verify(frame.token)
+        identity = refreshed_identity(connection.identity, grant)
+    except TokenRefused as exc:
+        raise ProtocolError(closecodes.FORBIDDEN, str(exc)) from None
+    hub.reauthorize(connection, identity, grant.access, grant.expires_at)

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from chatserver import logs
+from chatserver.auth import TokenVerifier
 from chatserver.backend import add_backend, create_backend_app, drain_backend
 from chatserver.broker.base import Broker
 from chatserver.broker.memory import MemoryBroker
@@ -74,6 +75,7 @@ def _prepare(command: str, env: Mapping[str, str]) -> Callable[[], Coroutine[Any
         settings = backend_settings_from_env(dev_env, default_port=DEV_PORT)
     else:
         settings = backend_settings_from_env(env)
+    TokenVerifier.from_settings(settings.auth)  # an unusable key stops the process here, clearly
     budget = _drain_budget(settings.chat.drain_seconds)
 
     async def serve_backend() -> None:

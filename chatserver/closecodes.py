@@ -13,15 +13,21 @@ MESSAGE_TOO_BIG: Final = 1009
 """A frame over the hard frame limit (aiohttp closes with it while reading)."""
 SERVICE_RESTART: Final = 1012
 """The backend is draining (SIGTERM): reconnect, possibly to another backend."""
+SESSION_EXPIRED: Final = 4001
+"""Token mode: the session's token expired without a `refresh` (after an `error` `token_expired`);
+reconnecting needs a new token."""
 SLOW_CONSUMER: Final = 4008
 """The client read too slowly and its outbox overflowed; it should reconnect and join with
 `since` to recover what it missed (like Centrifugo's 3008)."""
 
 # Error codes of `error` frames (DESIGN section 4); `forbidden` and `token_expired` belong to
-# token mode, which is not built yet.
+# token mode (DESIGN section 7).
 BAD_REQUEST: Final = "bad_request"
 TOO_LARGE: Final = "too_large"
 RATE_LIMITED: Final = "rate_limited"
 INVALID_ROOM: Final = "invalid_room"
 NOT_JOINED: Final = "not_joined"
 UNAVAILABLE: Final = "unavailable"
+FORBIDDEN: Final = "forbidden"
+"""Token mode: a room outside the token's claims, or a refresh for another user."""
+TOKEN_EXPIRED: Final = "token_expired"

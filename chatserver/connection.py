@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from chatserver import closecodes, wsframe
+from chatserver.access import OPEN, Access
 from chatserver.ratelimit import TokenBucket
 
 CLOSE_TIMEOUT = 2.0
@@ -44,11 +45,11 @@ CLOSE_TIMEOUT = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who is on the other end. Open mode trusts the query string; token mode (later) will fill
-    the same fields from verified claims, so nothing above this type needs to change."""
+    """Who is on the other end. Open mode trusts the query string; token mode fills the same
+    fields from verified claims (`auth.py`), so nothing above this type depends on the mode."""
 
     user: str
-    """Stable user id; in open mode the display name."""
+    """Stable user id: the token's `sub`; in open mode the display name."""
     name: str
     """Display name shown with messages."""
     client: str
@@ -57,7 +58,8 @@ class Identity:
 
 
 class Connection:
-    """A session: identity, joined rooms, rate limit, and the bounded writes to its socket."""
+    """A session: identity and access, joined rooms, rate limit, and the bounded writes to its
+    socket."""
 
     def __init__(
         self,
@@ -69,11 +71,18 @@ class Connection:
         bucket: TokenBucket,
         outbox_bytes: int,
         on_slow: Callable[[Connection], None],
+        access: Access = OPEN,
+        expires_at: float | None = None,
     ) -> None:
         self.ws = ws
         self._transport = transport
         self.session_id = session_id
         self.identity = identity
+        self.access = access
+        """What this session may join and post to; a token `refresh` replaces it."""
+        self.expires_at = expires_at
+        """When the session's token expires (Unix seconds, leeway included); None in open
+        mode."""
         self.bucket = bucket
         self.rooms: set[str] = set()
         self.last_presence = b""

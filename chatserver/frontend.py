@@ -2,8 +2,10 @@
 
 `chatserver frontend` serves `static/index.html` at `/` and the rest of `static/` under
 `/static/`, and relays each `/ws` connection, frame by frame in both directions, to a backend.
-Close codes pass through both ways, so a backend's 1012 (draining) or 4008 (slow consumer)
-reaches the browser as is; a backend lost without a close frame reaches it as 1012.
+Close codes pass through both ways, so a backend's 1012 (draining), 4001 (token expired) or
+4008 (slow consumer) reaches the browser as is; a backend lost without a close frame reaches it
+as 1012. A backend that refuses the handshake with 401 or 403 (token mode) refuses this request,
+not every request: the browser gets the same status, and no other backend is tried.
 
 Extension of the contract: `BACKEND_URL` may list several backends, comma-separated. For each
 new `/ws` connection the frontend tries them in the listed order and relays to the first that
@@ -42,6 +44,11 @@ HEARTBEAT = 25.0
 """Ping interval on both legs; see `ChatSettings.heartbeat_seconds`."""
 _UNSENDABLE = frozenset({1004, 1005, 1006, 1015})
 """Close codes RFC 6455 forbids in a close frame (they describe, they are not sent)."""
+_REFUSALS: dict[int, type[web.HTTPClientError]] = {
+    401: web.HTTPUnauthorized,
+    403: web.HTTPForbidden,
+}
+"""Handshake answers of a backend that are about the request itself, passed on as they are."""
 
 FRONTEND_SETTINGS = web.AppKey("frontend_settings", FrontendSettings)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
@@ -146,6 +153,8 @@ async def _connect_upstream(
                     timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT),
                 )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            if isinstance(exc, aiohttp.WSServerHandshakeError) and exc.status in _REFUSALS:
+                raise _REFUSALS[exc.status](text="access refused by the backend\n") from None
             log.warning("backend refused /ws", extra={"backend": base, "error": repr(exc)})
     return None
 

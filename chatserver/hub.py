@@ -10,6 +10,9 @@ A room is followed on the broker only while this backend has a local member in i
 or send in flight for it). The window is dropped when the room is unfollowed: a later join
 follows again from the oldest retained record, which rebuilds the same window and dedupe state
 every other backend has, so there is no second source of truth to keep in sync.
+
+Permissions are the member's `Access` (open mode allows everything), asked before every join
+and send; the hub never looks at how the server authenticates.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from chatserver import closecodes, protocol, wsframe
+from chatserver.access import Access
 from chatserver.broker.base import Broker, BrokerUnavailable, PresenceBeat, Record
 from chatserver.connection import Identity
 from chatserver.history import RoomHistory, StoredMessage
@@ -39,6 +43,9 @@ PRESENCE_MIN_GAP = 0.25
 """Seconds between two rounds of presence frames: bursts of joins coalesce into one update."""
 MISSED_BEATS = 3
 """Beats a pod may miss before its sessions leave the counts."""
+EXPIRY_SWEEP_SECONDS = 1.0
+"""How often sessions are checked for an expired token: one pass for all of them, rather than
+one timer per connection; a session may outlive its token by up to this much."""
 
 
 class Member(Protocol):
@@ -46,6 +53,9 @@ class Member(Protocol):
 
     session_id: str
     identity: Identity
+    access: Access
+    expires_at: float | None
+    """When the session's token expires (Unix seconds); None when it never does."""
     rooms: set[str]
     last_presence: bytes
     """The last `presence` wire frame sent to this member."""
@@ -92,6 +102,8 @@ class Hub:
         self._metrics = metrics
         self._clock = clock
         self._sessions: set[Member] = set()
+        self._expiring: set[Member] = set()
+        """The sessions with an `expires_at`, the only ones the expiry sweep looks at."""
         self._rooms: dict[str, _Room] = {}
         self._pending: dict[str, asyncio.Future[str]] = {}
         self._unfollowing: dict[str, asyncio.Task[None]] = {}
@@ -111,6 +123,8 @@ class Hub:
 
     def attach(self, member: Member) -> None:
         self._sessions.add(member)
+        if member.expires_at is not None:
+            self._expiring.add(member)
         self._emptied.clear()
         self._metrics.connections.set(len(self._sessions))
         member.send(
@@ -126,6 +140,7 @@ class Hub:
 
     def detach(self, member: Member) -> None:
         self._sessions.discard(member)
+        self._expiring.discard(member)
         for name in member.rooms:
             room = self._rooms.get(name)
             if room is not None:
@@ -145,7 +160,43 @@ class Hub:
 
     # Client requests. Each answers the member itself or raises ProtocolError.
 
+    def reauthorize(
+        self, member: Member, identity: Identity, access: Access, expires_at: float | None
+    ) -> None:
+        """A refreshed token: new identity, permissions and deadline from now on."""
+        member.identity, member.access, member.expires_at = identity, access, expires_at
+        if expires_at is None:
+            self._expiring.discard(member)
+        else:
+            self._expiring.add(member)
+        # Rooms the new claims no longer allow are left: staying would keep delivering a room
+        # the user may no longer read. `left` tells the client, as for its own `leave`.
+        for name in sorted(member.rooms):
+            if not access.may_join(name):
+                self.leave(member, name)
+
+    def expire_sessions(self, now: float) -> None:
+        """Tell every session whose token expired by `now`, and close it with 4001."""
+        expired = [m for m in self._expiring if m.expires_at is not None and m.expires_at <= now]
+        for member in expired:
+            self._expiring.discard(member)
+            member.send(
+                protocol.encode_error(
+                    closecodes.TOKEN_EXPIRED,
+                    "the session's token expired: reconnect with a new one",
+                )
+            )
+            member.close_soon(closecodes.SESSION_EXPIRED, "token expired")
+
+    async def run_expiry(self) -> None:
+        """The expiry sweep, for the app's whole life."""
+        while True:
+            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+            self.expire_sessions(self._clock())
+
     async def join(self, member: Member, name: str, *, since: int | None) -> None:
+        if not member.access.may_join(name):
+            raise ProtocolError(closecodes.FORBIDDEN, f"not allowed to join {name}")
         room = self._rooms.get(name)
         if room is None:
             room = self._rooms[name] = _Room(name, RoomHistory(self._settings.history_size))
@@ -183,6 +234,10 @@ class Hub:
         member.send(protocol.encode_left(name))
 
     async def send(self, member: Member, request: protocol.Send) -> None:
+        if not member.access.may_post(request.room):
+            raise ProtocolError(
+                closecodes.FORBIDDEN, f"not allowed to post to {request.room}", ref=request.ref
+            )
         room = self._rooms.get(request.room)
         if request.room not in member.rooms or room is None:
             raise ProtocolError(

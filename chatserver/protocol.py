@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
@@ -28,6 +28,9 @@ ROOM_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """Room names (DESIGN section 4), matched with `fullmatch`."""
 MAX_REF_CHARS: Final = 128
 """A `ref` is a client's dedupe key, typically a UUID; longer ones are refused."""
+MAX_TOKEN_CHARS: Final = 8192
+"""A `refresh` token longer than this is refused unread (aiohttp caps the request line of
+`/ws?token=` near the same size)."""
 _MESSAGE_ID: Final = re.compile(r"[0-9]{1,19}")
 
 
@@ -65,7 +68,14 @@ class Ping:
     pass
 
 
-ClientFrame = Join | Leave | Send | Ping
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Token mode: a new token for this connection (verified by the backend, not here)."""
+
+    token: str = field(repr=False)
+
+
+ClientFrame = Join | Leave | Send | Ping | Refresh
 
 
 def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame:
@@ -88,6 +98,13 @@ def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame
         return Leave(room=_room(obj))
     if kind == "ping":
         return Ping()
+    if kind == "refresh":
+        token = obj.get("token")
+        if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
+            raise ProtocolError(
+                closecodes.BAD_REQUEST, f"token: must be a string of 1-{MAX_TOKEN_CHARS} characters"
+            )
+        return Refresh(token=token)
     if not isinstance(kind, str):
         raise ProtocolError(closecodes.BAD_REQUEST, "type: missing or not a string")
     raise ProtocolError(closecodes.BAD_REQUEST, f"unknown type {kind[:40]!r}")

@@ -1,8 +1,8 @@
 """Settings of the three processes, read from the environment here and nowhere else.
 
-Names and defaults of the contract (DESIGN section 3) are kept as they are; the few extra knobs
-(`HOST`, `CHAT_ALLOWED_ORIGINS`, `CHAT_MAX_FRAME_BYTES`, `CHAT_OUTBOX_BYTES`) have defaults that
-need no setting in normal use.
+Names and defaults of the contract (DESIGN sections 3 and 7) are kept as they are; the few extra
+knobs (`HOST`, `CHAT_ALLOWED_ORIGINS`, `CHAT_MAX_FRAME_BYTES`, `CHAT_OUTBOX_BYTES`,
+`CHAT_AUTH_LEEWAY_SECONDS`) have defaults that need no setting in normal use.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from chatserver.protocol import ROOM_NAME
 
@@ -62,6 +62,25 @@ class ChatSettings:
     """Bad frames in a row after which the connection is closed with 1008."""
 
 
+MIN_SECRET_BYTES = 32
+"""RFC 7518 section 3.2: an HMAC key at least as long as the HS256 hash."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """Who may open /ws (DESIGN section 7). The key itself is loaded and checked by `auth.py`."""
+
+    mode: Literal["none", "jwt"] = "none"
+    """`CHAT_AUTH`: `none` (open mode) or `jwt` (token mode)."""
+    secret: str | None = field(default=None, repr=False)
+    """`CHAT_AUTH_SECRET`: the HMAC key of HS256/384/512 tokens."""
+    public_key: str | None = field(default=None, repr=False)
+    """`CHAT_AUTH_PUBLIC_KEY`: a PEM public key (RSA, EC or Ed25519) of signed tokens."""
+    leeway_seconds: float = 5.0
+    """`CHAT_AUTH_LEEWAY_SECONDS`: clock skew tolerated between the token issuer and this server
+    on `exp` and `nbf`; a session ends this long after its token's `exp`."""
+
+
 @dataclass(frozen=True, slots=True)
 class BackendSettings:
     """`chatserver backend`."""
@@ -77,6 +96,7 @@ class BackendSettings:
     rabbitmq_url: str | None = None
     """AMQP URL (`RABBITMQ_URL`); unset means the in-memory broker, one process only."""
     chat: ChatSettings = field(default_factory=ChatSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +130,13 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
         raise ValueError("must be a whole number >= 1")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be a number >= 0")
     return value
 
 
@@ -183,7 +210,32 @@ def backend_settings_from_env(
         cluster=_read(env, "CHAT_CLUSTER", _cluster, base.cluster),
         rabbitmq_url=env.get("RABBITMQ_URL", "").strip() or None,
         chat=chat_settings_from_env(env),
+        auth=auth_settings_from_env(env),
     )
+
+
+def auth_settings_from_env(env: Mapping[str, str]) -> AuthSettings:
+    """Refuses anything but a complete configuration: a typo in `CHAT_AUTH` or a missing key
+    must stop the server, never leave it silently open."""
+    mode = env.get("CHAT_AUTH", "").strip() or "none"
+    # The secret is used byte for byte, as the token issuer uses it.
+    secret = env.get("CHAT_AUTH_SECRET") or None
+    public_key = env.get("CHAT_AUTH_PUBLIC_KEY", "").strip() or None
+    leeway = _read(
+        env, "CHAT_AUTH_LEEWAY_SECONDS", _non_negative_float, AuthSettings().leeway_seconds
+    )
+    if mode == "none":
+        return AuthSettings(leeway_seconds=leeway)
+    if mode != "jwt":
+        raise SettingsError(f"CHAT_AUTH={mode!r}: must be 'none' or 'jwt'")
+    if (secret is None) == (public_key is None):
+        raise SettingsError(
+            "CHAT_AUTH=jwt needs exactly one of CHAT_AUTH_SECRET (HMAC) and "
+            "CHAT_AUTH_PUBLIC_KEY (PEM)"
+        )
+    if secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(f"CHAT_AUTH_SECRET: must be at least {MIN_SECRET_BYTES} bytes")
+    return AuthSettings(mode="jwt", secret=secret, public_key=public_key, leeway_seconds=leeway)
 
 
 def _cluster(raw: str) -> str:

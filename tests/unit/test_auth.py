@@ -1,8 +1,28 @@
 from __future__ import annotations
 
-import pytest
+import base64
+import hashlib
+import hmac
+import time
+from typing import Any
 
-from chatserver.auth import open_identity, origin_allowed
+import jwt
+import orjson
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from chatserver.access import Access
+from chatserver.auth import (
+    TokenRefused,
+    TokenVerifier,
+    open_identity,
+    origin_allowed,
+    refreshed_identity,
+    token_identity,
+)
+from chatserver.connection import Identity
+from chatserver.settings import AuthSettings, SettingsError
 
 ALLOWED = frozenset({"https://chat.example.com"})
 
@@ -45,3 +65,147 @@ def test_missing_or_unusable_values_get_safe_defaults() -> None:
 
 def test_names_are_capped() -> None:
     assert len(open_identity({"name": "n" * 1000}).name) == 64
+
+
+# Token mode.
+
+SECRET = "s" * 32
+NOW = time.time()
+
+
+def hs_verifier(*, leeway: float = 0.0) -> TokenVerifier:
+    verifier = TokenVerifier.from_settings(
+        AuthSettings(mode="jwt", secret=SECRET, leeway_seconds=leeway)
+    )
+    assert verifier is not None
+    return verifier
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"sub": "u-1", "aud": "chatcluster", "exp": NOW + 60}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def hs_token(secret: str = SECRET, **overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), secret, algorithm="HS256")
+
+
+def refusal(verifier: TokenVerifier, token: str) -> str:
+    with pytest.raises(TokenRefused) as refused:
+        verifier.verify(token)
+    return str(refused.value)
+
+
+def test_a_good_token_grants_its_claims() -> None:
+    grant = hs_verifier(leeway=5).verify(
+        hs_token(name="Ada", rooms=["general", "team-*"], post=["team-*"])
+    )
+    assert (grant.user, grant.name) == ("u-1", "Ada")
+    assert grant.access == Access(join=("general", "team-*"), post=("team-*",))
+    assert grant.expires_at == pytest.approx(NOW + 65)
+
+
+def test_absent_claims_mean_all_rooms_and_the_sub_as_name() -> None:
+    grant = hs_verifier().verify(hs_token())
+    assert (grant.name, grant.access) == ("u-1", Access(join=None, post=None))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"exp": NOW - 30}, "expired"),
+        ({"nbf": NOW + 30}, "not valid yet"),
+        ({"aud": "other"}, "audience"),
+        ({"aud": None}, "aud"),
+        ({"exp": None}, "exp"),
+        ({"sub": None}, "sub"),
+        ({"sub": "a\nb"}, "sub"),
+        ({"name": 7}, "name"),
+        ({"rooms": ["Bad Room"]}, "rooms"),
+        ({"post": "general"}, "post"),
+    ],
+)
+def test_bad_claims_are_refused(overrides: dict[str, Any], reason: str) -> None:
+    assert reason in refusal(hs_verifier(), hs_token(**overrides))
+
+
+def test_the_leeway_tolerates_a_little_clock_skew() -> None:
+    hs_verifier(leeway=5).verify(hs_token(exp=NOW - 2, nbf=NOW + 2))
+
+
+def test_a_wrong_signature_is_refused() -> None:
+    assert "Signature" in refusal(hs_verifier(), hs_token(secret="t" * 32))
+
+
+def test_alg_none_is_refused() -> None:
+    unsigned = jwt.encode(claims(), None, algorithm="none")
+    assert "alg" in refusal(hs_verifier(), unsigned)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_an_hs_token_keyed_with_the_public_key_is_refused_by_a_public_key_server() -> None:
+    """The classic key confusion: the attacker knows the public key and uses it as an HMAC
+    secret. The server pins RS* to its RSA key, so the token's `alg` is never trusted."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = _public_pem(private)
+    head = _b64(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
+    body = _b64(orjson.dumps(claims()))
+    signature = hmac.new(pem.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    forged = f"{head}.{body}.{_b64(signature)}"
+    verifier = TokenVerifier.from_settings(AuthSettings(mode="jwt", public_key=pem))
+    assert verifier is not None
+    assert "alg" in refusal(verifier, forged)
+    verifier.verify(jwt.encode(claims(), private, algorithm="RS256"))
+
+
+def test_ec_keys_accept_their_own_curve_only() -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    verifier = TokenVerifier.from_settings(
+        AuthSettings(mode="jwt", public_key=_public_pem(private))
+    )
+    assert verifier is not None
+    assert verifier.verify(jwt.encode(claims(), private, algorithm="ES256")).user == "u-1"
+    other = ec.generate_private_key(ec.SECP256R1())
+    assert "Signature" in refusal(verifier, jwt.encode(claims(), other, algorithm="ES256"))
+
+
+def _public_pem(private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    return (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (AuthSettings(mode="jwt", public_key="not a key"), "CHAT_AUTH_PUBLIC_KEY"),
+        (AuthSettings(mode="jwt", secret="-----BEGIN PUBLIC KEY-----" + "x" * 32), "PEM"),
+    ],
+)
+def test_unusable_keys_stop_the_server(settings: AuthSettings, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        TokenVerifier.from_settings(settings)
+
+
+def test_open_mode_has_no_verifier() -> None:
+    assert TokenVerifier.from_settings(AuthSettings()) is None
+
+
+def test_token_identity_takes_the_name_from_the_token_and_the_client_from_the_query() -> None:
+    grant = hs_verifier().verify(hs_token(name="Ada"))
+    identity = token_identity(grant, {"name": "Mallory", "client": "tab-1"})
+    assert identity == Identity(user="u-1", name="Ada", client="tab-1")
+
+
+def test_a_refresh_keeps_the_user_and_the_client() -> None:
+    current = Identity(user="u-1", name="Ada", client="tab-1")
+    renamed = refreshed_identity(current, hs_verifier().verify(hs_token(name="Ada L.")))
+    assert renamed == Identity(user="u-1", name="Ada L.", client="tab-1")
+    with pytest.raises(TokenRefused, match="another user"):
+        refreshed_identity(current, hs_verifier().verify(hs_token(sub="u-2")))

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from chatserver import closecodes
+from chatserver.access import OPEN, Access
 from chatserver.broker.base import Record
 from chatserver.broker.memory import MemoryBroker
 from chatserver.connection import Identity
@@ -29,9 +30,18 @@ class RecordingMember:
     """A session that records what it is sent: every frame decoded, and the wire frames shared
     by many members as the very objects it was handed."""
 
-    def __init__(self, name: str, client: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        client: str | None = None,
+        *,
+        access: Access = OPEN,
+        expires_at: float | None = None,
+    ) -> None:
         self.session_id = f"s{next(_sessions)}"
         self.identity = Identity(user=name, name=name, client=client or name)
+        self.access = access
+        self.expires_at = expires_at
         self.rooms: set[str] = set()
         self.last_presence = b""
         self.frames: list[dict[str, Any]] = []
@@ -308,3 +318,63 @@ async def test_an_undecodable_record_is_skipped(make_hub: HubFactory) -> None:
     await hub._broker.append("lobby", b"not a message")
     assert await say(hub, alice, "lobby", "fine", ref="r1") == "1"
     assert alice.texts() == ["fine"]
+
+
+TEAM_ONLY = Access(join=("team-*", "general"), post=("team-*",))
+
+
+async def test_a_join_outside_the_claims_is_forbidden(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    member = RecordingMember("ada", access=TEAM_ONLY)
+    hub.attach(member)
+    with pytest.raises(ProtocolError) as refused:
+        await hub.join(member, "secret", since=None)
+    assert refused.value.code == closecodes.FORBIDDEN
+    assert member.rooms == set()
+    await hub.join(member, "team-red", since=None)
+    assert member.rooms == {"team-red"}
+
+
+async def test_a_send_outside_the_post_claim_is_forbidden_with_its_ref(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a")
+    member = RecordingMember("ada", access=TEAM_ONLY)
+    hub.attach(member)
+    await hub.join(member, "general", since=None)
+    with pytest.raises(ProtocolError) as refused:
+        await hub.send(member, Send(room="general", text="hi", ref="r1"))
+    assert (refused.value.code, refused.value.ref) == (closecodes.FORBIDDEN, "r1")
+
+
+async def test_new_claims_leave_the_rooms_they_no_longer_allow(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    member = RecordingMember("ada", access=TEAM_ONLY, expires_at=100.0)
+    hub.attach(member)
+    for room in ("general", "team-red"):
+        await hub.join(member, room, since=None)
+    narrower = Access(join=("team-*",), post=None)
+    hub.reauthorize(member, member.identity, narrower, 200.0)
+    assert member.rooms == {"team-red"}
+    assert member.of_type("left") == [{"type": "left", "room": "general"}]
+    assert (member.access, member.expires_at) == (narrower, 200.0)
+
+
+async def test_expired_sessions_are_told_and_closed_with_4001(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    soon = RecordingMember("soon", expires_at=100.0)
+    later = RecordingMember("later", expires_at=200.0)
+    never = RecordingMember("never")
+    for member in (soon, later, never):
+        hub.attach(member)
+    hub.expire_sessions(150.0)
+    assert soon.closed_with == closecodes.SESSION_EXPIRED
+    assert soon.of_type("error")[-1]["code"] == closecodes.TOKEN_EXPIRED
+    assert later.closed_with is None
+    hub.reauthorize(later, later.identity, OPEN, 300.0)  # a refresh moves the deadline
+    hub.expire_sessions(250.0)
+    assert later.closed_with is None
+    hub.expire_sessions(1e12)
+    assert later.closed_with == closecodes.SESSION_EXPIRED
+    assert never.closed_with is None
+    assert len(soon.of_type("error")) == 1  # told once

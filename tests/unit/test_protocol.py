@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatserver import closecodes, protocol
-from chatserver.protocol import Join, Leave, Ping, ProtocolError, Send, parse_client_frame
+from chatserver.protocol import (
+    Join,
+    Leave,
+    Ping,
+    ProtocolError,
+    Refresh,
+    Send,
+    parse_client_frame,
+)
 
 MAX = 4096
 relaxed = settings(deadline=None)
@@ -52,7 +60,12 @@ def test_arbitrary_bytes_parse_or_raise_protocol_error(data: bytes) -> None:
 
 
 @relaxed
-@given(st.dictionaries(st.sampled_from(["type", "room", "text", "ref", "since"]), json_values))
+@given(
+    st.dictionaries(
+        st.sampled_from(["type", "room", "text", "ref", "since", "token"]),
+        json_values | st.sampled_from(["send", "join", "leave", "ping", "refresh"]),
+    )
+)
 def test_any_json_object_parses_or_raises_protocol_error(obj: dict[str, object]) -> None:
     try:
         parse(obj)
@@ -156,3 +169,28 @@ def test_record_bodies_round_trip(record: protocol.MessageRecord) -> None:
 def test_foreign_record_bodies_are_refused(body: bytes) -> None:
     with pytest.raises(protocol.BadRecord):
         protocol.decode_record(body)
+
+
+@given(st.text(min_size=1, max_size=protocol.MAX_TOKEN_CHARS))
+def test_refresh_round_trips(token: str) -> None:
+    frame = orjson.dumps({"type": "refresh", "token": token})
+    assert parse_client_frame(frame, max_text_bytes=100) == Refresh(token=token)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "refresh"},
+        {"type": "refresh", "token": ""},
+        {"type": "refresh", "token": 5},
+        {"type": "refresh", "token": "x" * (protocol.MAX_TOKEN_CHARS + 1)},
+    ],
+)
+def test_bad_refreshes_are_bad_requests(frame: dict[str, object]) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(orjson.dumps(frame), max_text_bytes=100)
+    assert caught.value.code == closecodes.BAD_REQUEST
+
+
+def test_a_refresh_token_is_not_in_its_repr() -> None:
+    assert "secret-token" not in repr(Refresh(token="secret-token"))

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from chatserver.settings import (
+    AuthSettings,
     SettingsError,
+    auth_settings_from_env,
     backend_settings_from_env,
     frontend_settings_from_env,
 )
@@ -55,6 +57,9 @@ def test_backend_url_may_list_several() -> None:
         ("CHAT_ROOMS", "general,Bad Room"),
         ("CHAT_ALLOWED_ORIGINS", "https://x.example/path"),
         ("CHAT_CLUSTER", "has space"),
+        ("CHAT_AUTH", "jwt-ish"),
+        ("CHAT_AUTH", "JWT "),
+        ("CHAT_AUTH_LEEWAY_SECONDS", "-1"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -74,3 +79,50 @@ def test_the_cli_exits_2_with_a_clear_message_on_bad_settings(tmp_path: Path) ->
     )
     assert done.returncode == 2
     assert "CHAT_HISTORY_SIZE='lots'" in done.stderr
+
+
+SECRET = "s" * 32
+
+
+def test_open_mode_is_the_default() -> None:
+    assert backend_settings_from_env({}).auth == AuthSettings(mode="none")
+
+
+def test_token_mode_reads_one_key_and_the_leeway() -> None:
+    auth = auth_settings_from_env(
+        {"CHAT_AUTH": "jwt", "CHAT_AUTH_SECRET": SECRET, "CHAT_AUTH_LEEWAY_SECONDS": "2"}
+    )
+    assert (auth.mode, auth.secret, auth.public_key, auth.leeway_seconds) == (
+        "jwt",
+        SECRET,
+        None,
+        2.0,
+    )
+    assert SECRET not in repr(auth)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "exactly one"),
+        ({"CHAT_AUTH_SECRET": SECRET, "CHAT_AUTH_PUBLIC_KEY": "pem"}, "exactly one"),
+        ({"CHAT_AUTH_SECRET": "short"}, "at least 32 bytes"),
+    ],
+)
+def test_token_mode_needs_exactly_one_usable_key(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        auth_settings_from_env({"CHAT_AUTH": "jwt", **env})
+
+
+def test_the_cli_refuses_an_unknown_auth_mode(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "chatserver", "backend"],
+        env={"CHAT_AUTH": "bogus", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 2
+    assert "CHAT_AUTH='bogus': must be 'none' or 'jwt'" in done.stderr

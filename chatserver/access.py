@@ -1,0 +1,68 @@
+"""Which rooms a session may join and post to: room patterns and the policy built from them.
+
+Pure and small on purpose: the hub asks a session's `Access` before every join and send, so the
+rules live here once, whatever the mode. Open mode carries `OPEN` (everything allowed); token
+mode builds an `Access` from the token's `rooms` and `post` claims (`auth.py`).
+
+Pattern syntax: a pattern is a room name (`protocol.ROOM_NAME`'s characters, lowercase letters,
+digits, `_` and `-`) in which `*` stands for any run, possibly empty, of those characters; no
+other character is special. `team-*` matches `team-a` and `team-` but not `teams`; `*` matches
+every room. A room must first be a valid room name (the protocol refuses any other before
+asking), and patterns are checked against `PATTERN` when the token is read, so `?`, `[` and `]`
+(which `fnmatch` would treat as wildcards) never reach `fnmatchcase`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Final
+
+PATTERN: Final = re.compile(r"[a-z0-9_*-]{1,64}")
+"""A room pattern, matched with `fullmatch`."""
+MAX_PATTERNS: Final = 100
+"""Patterns per claim; a token listing more is refused rather than scanned on every join."""
+
+
+class BadPatterns(ValueError):
+    """A `rooms` or `post` claim that is not a list of room patterns."""
+
+
+def parse_patterns(value: object, *, claim: str) -> tuple[str, ...]:
+    """Validate one claim's value: a list of at most MAX_PATTERNS strings matching PATTERN."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BadPatterns(f"{claim}: must be a list of room patterns")
+    if len(value) > MAX_PATTERNS:
+        raise BadPatterns(f"{claim}: at most {MAX_PATTERNS} patterns")
+    bad = [item for item in value if not PATTERN.fullmatch(item)]
+    if bad:
+        raise BadPatterns(f"{claim}: {bad[:3]} do not match {PATTERN.pattern}")
+    return tuple(value)
+
+
+def room_matches(room: str, patterns: Iterable[str]) -> bool:
+    """True when the (already valid) room name matches one of the patterns."""
+    return any(fnmatchcase(room, pattern) for pattern in patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What one session may do. None means no restriction."""
+
+    join: tuple[str, ...] | None
+    """Patterns of the rooms the session may join (the `rooms` claim)."""
+    post: tuple[str, ...] | None
+    """Patterns of the rooms it may post to (the `post` claim; absent means the same as join)."""
+
+    def may_join(self, room: str) -> bool:
+        return self.join is None or room_matches(room, self.join)
+
+    def may_post(self, room: str) -> bool:
+        patterns = self.join if self.post is None else self.post
+        return patterns is None or room_matches(room, patterns)
+
+
+OPEN: Final = Access(join=None, post=None)
+"""Open mode: every room may be joined and posted to."""
