@@ -1,0 +1,148 @@
+"""Token mode (DESIGN section 7) on real processes: a backend with `CHAT_AUTH=jwt` and the
+in-memory broker, and a frontend in front of it for the refusal the browser must see."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import aiohttp
+import jwt
+import pytest
+
+from tests.fixtures.chatprocs import ChatProcess, SpawnChat
+from tests.support.chatclient import ChatClient
+
+SECRET = "integration-secret-0123456789abcdef"
+Connect = Callable[..., Coroutine[Any, Any, ChatClient]]
+
+
+def token(sub: str = "u-1", *, lifetime: float = 300, **claims: Any) -> str:
+    body = {"sub": sub, "aud": "chatcluster", "exp": time.time() + lifetime, **claims}
+    return jwt.encode(body, SECRET, algorithm="HS256")
+
+
+async def jwt_backend(spawn_chat: SpawnChat, **env: str) -> ChatProcess:
+    process = spawn_chat("backend", env={"CHAT_AUTH": "jwt", "CHAT_AUTH_SECRET": SECRET, **env})
+    await asyncio.to_thread(process.wait_ready)
+    return process
+
+
+async def handshake_status(url: str, **params: str) -> int:
+    """The HTTP status of a refused /ws handshake (fails if the upgrade is accepted)."""
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(f"{url}/ws", params=params)
+    return refused.value.status
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """Open /ws with a token and wait for `welcome`; every client is closed at the end."""
+    clients: list[ChatClient] = []
+
+    async def open_with(url: str, jwt_token: str, **params: str) -> ChatClient:
+        session = aiohttp.ClientSession()
+        ws = await session.ws_connect(f"{url}/ws", params={"token": jwt_token, **params})
+        client = ChatClient(session, ws)
+        clients.append(client)
+        client.welcome = await client.expect("welcome")
+        return client
+
+    yield open_with
+    await asyncio.gather(*(client.close() for client in clients))
+
+
+async def test_a_missing_or_bad_token_gets_401_before_the_upgrade(
+    spawn_chat: SpawnChat,
+) -> None:
+    server = await jwt_backend(spawn_chat)
+    assert await handshake_status(server.url) == 401
+    assert await handshake_status(server.url, token="not.a.jwt") == 401
+    assert await handshake_status(server.url, token=token(lifetime=-60)) == 401
+    forged = jwt.encode({"sub": "u-1", "aud": "chatcluster"}, "x" * 32, algorithm="HS256")
+    assert await handshake_status(server.url, token=forged) == 401
+
+
+async def test_the_origin_check_still_applies_in_token_mode(spawn_chat: SpawnChat) -> None:
+    server = await jwt_backend(spawn_chat)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(
+                f"{server.url}/ws",
+                params={"token": token()},
+                headers={"Origin": "https://evil.example.net"},
+            )
+    assert refused.value.status == 403
+
+
+async def test_identity_and_room_claims_come_from_the_token(
+    spawn_chat: SpawnChat, connect: Connect
+) -> None:
+    server = await jwt_backend(spawn_chat)
+    ada = await connect(
+        server.url,
+        token(name="Ada", rooms=["general", "team-*"], post=["team-*"]),
+        name="Mallory",
+        client="tab-1",
+    )
+    assert ada.welcome["user"] == "u-1"
+
+    await ada.send({"type": "join", "room": "secret"})
+    assert (await ada.expect("error"))["code"] == "forbidden"
+    await ada.join("general")  # the connection stays usable
+    refused = await ada.say("general", "read-only here")
+    assert (refused["type"], refused["code"]) == ("error", "forbidden")
+    await ada.join("team-red")
+    assert (await ada.say("team-red", "hello"))["type"] == "ack"
+    message = await ada.expect("message", text="hello")
+    assert message["user"] == "Ada"
+
+
+async def test_a_refresh_must_be_for_the_same_user(spawn_chat: SpawnChat, connect: Connect) -> None:
+    server = await jwt_backend(spawn_chat)
+    ada = await connect(server.url, token(name="Ada", rooms=["general"]))
+    await ada.join("general")
+    await ada.send({"type": "refresh", "token": token("u-2", name="Eve", rooms=["*"])})
+    assert (await ada.expect("error"))["code"] == "forbidden"
+    await ada.send({"type": "join", "room": "other"})  # the old claims still hold
+    assert (await ada.expect("error"))["code"] == "forbidden"
+    await ada.say("general", "still me")
+    assert (await ada.expect("message", text="still me"))["user"] == "Ada"
+
+
+@pytest.mark.slow
+async def test_an_expired_token_ends_the_session_with_4001_unless_refreshed(
+    spawn_chat: SpawnChat, connect: Connect
+) -> None:
+    server = await jwt_backend(spawn_chat, CHAT_AUTH_LEEWAY_SECONDS="0")
+    lapsing = await connect(server.url, token("u-1", lifetime=2))
+    refreshed = await connect(server.url, token("u-2", lifetime=2, rooms=["general"]))
+    await refreshed.join("general")
+    await refreshed.send({"type": "refresh", "token": token("u-2", lifetime=300, rooms=["x"])})
+    assert (await refreshed.expect("left"))["room"] == "general"  # the new claims apply
+
+    assert (await lapsing.expect("error", within=6))["code"] == "token_expired"
+    assert await lapsing.wait_closed() == 4001
+    await refreshed.join("x")  # past the first token's expiry, still open
+    assert not refreshed.closed.done()
+
+
+async def test_an_unknown_auth_mode_refuses_to_start(spawn_chat: SpawnChat) -> None:
+    process = spawn_chat("backend", env={"CHAT_AUTH": "bogus"})
+    assert await asyncio.to_thread(process.wait) == 2
+    assert "CHAT_AUTH='bogus': must be 'none' or 'jwt'" in process.log_text()
+
+
+async def test_the_401_reaches_the_client_through_the_frontend(
+    spawn_chat: SpawnChat, connect: Connect
+) -> None:
+    server = await jwt_backend(spawn_chat)
+    front = spawn_chat("frontend", backend_urls=[server.url])
+    await asyncio.to_thread(front.wait_ready)
+    assert await handshake_status(front.url) == 401
+    assert await handshake_status(front.url, token="not.a.jwt") == 401
+    ada = await connect(front.url, token(name="Ada"))
+    assert ada.welcome["user"] == "u-1"
