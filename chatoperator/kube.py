@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -78,8 +79,21 @@ class Kube:
         self._resources: dict[tuple[str, str], Resource] = {
             key: dynamic.resources.get(api_version=key[0], kind=key[1]) for key in _KINDS
         }
-        self.writes = 0
-        """API writes so far (applies, creates, deletes, status patches, events)."""
+        self._counts = threading.local()
+
+    @property
+    def writes(self) -> int:
+        """API writes made so far by the calling thread (applies, creates, deletes, status
+        patches, events).
+
+        Per thread, because passes of different clusters run at the same time on the thread pool:
+        a pass runs on one thread from start to end, so the difference across a pass counts that
+        pass's own writes and no one else's.
+        """
+        return int(getattr(self._counts, "writes", 0))
+
+    def _count_write(self) -> None:
+        self._counts.writes = self.writes + 1
 
     def _resource(self, obj: Mapping[str, Any]) -> Resource:
         return self._resources[(obj["apiVersion"], obj["kind"])]
@@ -107,7 +121,7 @@ class Kube:
     def apply(self, obj: Mapping[str, Any], *, field_manager: str = FIELD_MANAGER) -> Object:
         """Server-side apply, forcing conflicts: the operator owns the fields it sends."""
         with _api_errors(f"apply {self._what(obj)}"):
-            self.writes += 1
+            self._count_write()
             applied = self._resource(obj).server_side_apply(
                 body=dict(obj),
                 namespace=obj["metadata"]["namespace"],
@@ -120,7 +134,7 @@ class Kube:
         """Create ``obj`` unless it exists (never touching an existing one); True if created."""
         with _api_errors(f"create {self._what(obj)}"):
             try:
-                self.writes += 1
+                self._count_write()
                 self._resource(obj).create(body=dict(obj), namespace=obj["metadata"]["namespace"])
             except ApiException as error:
                 if error.status == 409:
@@ -132,7 +146,7 @@ class Kube:
         meta = obj["metadata"]
         with _api_errors(f"delete {self._what(obj)}"):
             try:
-                self.writes += 1
+                self._count_write()
                 self._resource(obj).delete(name=meta["name"], namespace=meta["namespace"])
             except ApiException as error:
                 if error.status != 404:
@@ -146,7 +160,7 @@ class Kube:
         meta = cluster["metadata"]
         resource = self._resources[(f"{GROUP}/{VERSION}", KIND)]
         with _api_errors(f"write status of {meta['name']}"):
-            self.writes += 1
+            self._count_write()
             try:
                 resource.status.patch(
                     body={"status": dict(status)},
