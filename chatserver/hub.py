@@ -130,7 +130,9 @@ class Hub:
         member.send(
             protocol.encode_welcome(
                 session=member.session_id,
-                user=member.identity.user,
+                # The name this session's messages carry, so a client recognises its own; in
+                # token mode the token's `name` (or `sub`), in open mode the name picked.
+                user=member.identity.name,
                 pod=self._pod,
                 users_online=self._snapshot().users_online,
                 rooms=self._settings.rooms,

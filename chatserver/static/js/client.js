@@ -4,6 +4,10 @@
 // original `ref`, which the server deduplicates). Everything it hears is re-dispatched as events;
 // it knows nothing about the DOM.
 //
+// A session the server ends for good (its token expired: close 4001; or its token is refused:
+// 401 before the upgrade) is not reconnected in a loop: the state becomes "expired" or
+// "refused" until `reconnectNow()` (the page's retry button).
+//
 // Events: "status" {state, retryAt, pod, usersOnline}; "frame" (every server frame, after the
 // client's own bookkeeping, except errors about a send); "sendError" {ref, room, code, message,
 // retrying} for those; "problem" {text} for a line it could not read.
@@ -18,10 +22,15 @@ const KEEPALIVE_MS = 15_000;
 const RESEND_DELAY_MS = 1_500;
 
 export class ChatClient extends EventTarget {
-  /** `urlFor()` gives the /ws URL at each attempt, so a new display name takes effect. */
-  constructor({ urlFor }) {
+  /**
+   * `urlFor()` gives the /ws URL at each attempt, so a new display name takes effect. With
+   * `usesToken`, a socket that closes before it opened is checked for a refusal (browsers hide
+   * the handshake's status from WebSocket code, so a plain GET asks again).
+   */
+  constructor({ urlFor, usesToken = false }) {
     super();
     this._urlFor = urlFor;
+    this._usesToken = usesToken;
     this._ws = null;
     this._attempt = 0;
     this._retryTimer = null;
@@ -91,8 +100,12 @@ export class ChatClient extends EventTarget {
     this._setStatus({ state: this._everLive ? "reconnecting" : "connecting", retryAt: null });
     const ws = new WebSocket(this._urlFor());
     this._ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+    };
     ws.onmessage = (event) => this._onData(event.data);
-    ws.onclose = () => this._onClose(ws);
+    ws.onclose = (event) => this._onClose(ws, event.code, opened);
     // An error is always followed by a close event; the close decides what happens next.
     ws.onerror = () => {};
   }
@@ -197,11 +210,33 @@ export class ChatClient extends EventTarget {
     }
   }
 
-  _onClose(ws) {
+  _onClose(ws, code, opened) {
     if (ws !== this._ws) return;
     this._ws = null;
     this._stopKeepalive();
-    this._scheduleReconnect();
+    if (code === protocol.SESSION_EXPIRED) this._end("expired");
+    else if (!opened && this._usesToken) this._checkRefusal(ws.url);
+    else this._scheduleReconnect();
+  }
+
+  /** A handshake that failed: refused (401/403, do not retry) or the server is away (retry). */
+  async _checkRefusal(wsUrl) {
+    const url = new URL(wsUrl);
+    url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+    let status = 0;
+    try {
+      status = (await fetch(url, { cache: "no-store" })).status;
+    } catch {
+      // Unreachable: the server is away, which the reconnect loop handles.
+    }
+    if (this._ws) return; // reconnectNow() ran meanwhile
+    if (status === 401 || status === 403) this._end("refused");
+    else this._scheduleReconnect();
+  }
+
+  _end(state) {
+    this._clearRetry();
+    this._setStatus({ state, retryAt: null, pod: null, usersOnline: null });
   }
 
   _scheduleReconnect() {

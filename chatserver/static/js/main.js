@@ -20,7 +20,9 @@ class App {
     /** ref -> room, to route acks and errors (which carry only the ref) to their room. */
     this.refRooms = new Map();
     this.active = null;
-    this.me = prefs.displayName();
+    /** Token mode: the JWT from the page's fragment; the server then names this person. */
+    this.token = protocol.tokenFromFragment(location.hash);
+    this.me = this.token ? null : prefs.displayName();
     this.noticeTimer = null;
 
     this.el = {
@@ -43,6 +45,7 @@ class App {
       input: byId("composer-input"),
       myName: byId("my-name"),
       myAvatar: byId("my-avatar"),
+      meMode: byId("me-mode"),
       changeName: byId("change-name"),
       nameDialog: byId("name-dialog"),
       nameForm: byId("name-form"),
@@ -61,7 +64,9 @@ class App {
       retry: byId("retry-now"),
     });
     this.client = new ChatClient({
-      urlFor: () => protocol.socketUrl(location, { name: this.me, client: prefs.clientId() }),
+      urlFor: () =>
+        protocol.socketUrl(location, { name: this.me, client: prefs.clientId(), token: this.token }),
+      usesToken: this.token !== null,
     });
   }
 
@@ -74,7 +79,12 @@ class App {
     const saved = prefs.activeRoom();
     this.active = this.logs.has(saved) ? saved : (this.logs.keys().next().value ?? null);
     this.renderAll();
-    if (this.me) this.connect();
+    if (this.token) {
+      // The name comes from the token (`welcome.user`): no name picker.
+      this.el.changeName.hidden = true;
+      this.el.meMode.textContent = "Signed in with an access link";
+    }
+    if (this.token || this.me) this.connect();
     else this.askName();
   }
 

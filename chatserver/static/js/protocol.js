@@ -53,13 +53,29 @@ export function parseFrames(text) {
   return { frames, problems };
 }
 
-export function socketUrl(location, { name, client }) {
+/**
+ * The /ws URL. In token mode `token` is the JWT (the server then takes the name from it); the
+ * same URL with an http(s) scheme answers 401 when the server refuses the token.
+ */
+export function socketUrl(location, { name, client, token }) {
   const url = new URL("/ws", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  if (name) url.searchParams.set("name", name);
+  if (token) url.searchParams.set("token", token);
+  else if (name) url.searchParams.set("name", name);
   if (client) url.searchParams.set("client", client);
   return url.href;
 }
+
+/**
+ * The access token in a page URL's fragment (`#token=<JWT>`), or null. A fragment is never sent
+ * to any server, so the token stays out of access logs and Referer headers.
+ */
+export function tokenFromFragment(hash) {
+  return new URLSearchParams(hash.replace(/^#/, "")).get("token") || null;
+}
+
+/** Close code of a session whose token expired (DESIGN section 7). */
+export const SESSION_EXPIRED = 4001;
 
 export const join = (room, since) =>
   since === undefined || since === null ? { type: "join", room } : { type: "join", room, since };
@@ -82,11 +98,11 @@ export function describeError(code, message) {
     case "not_joined":
       return "Join the room before sending to it.";
     case "forbidden":
-      return "You are not allowed to do that here.";
+      return `Access refused: ${message || "your access token does not allow that"}.`;
     case "unavailable":
       return "The chat is briefly unavailable; retrying in a moment.";
     case "token_expired":
-      return "Your session expired. Reload the page to sign in again.";
+      return "Your session has expired: open the chat again with a new link to keep chatting.";
     default:
       return message || "The server refused that request.";
   }

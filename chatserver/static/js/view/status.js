@@ -8,7 +8,11 @@ const LABELS = {
   live: "Live",
   reconnecting: "Reconnecting",
   offline: "Offline",
+  expired: "Your session has expired",
+  refused: "Access refused",
 };
+/** States in which the retry button is offered: waiting, or ended until the person asks. */
+const RETRYABLE = new Set(["reconnecting", "offline", "expired", "refused"]);
 
 export class StatusBar {
   /** `state` is a live region: it changes only with the state, never with the countdown. */
@@ -26,7 +30,7 @@ export class StatusBar {
   render(status) {
     this._connection.dataset.state = status.state;
     if (this._state.textContent !== LABELS[status.state]) this._state.textContent = LABELS[status.state];
-    this._retry.hidden = !(status.state === "reconnecting" || status.state === "offline");
+    this._retry.hidden = !RETRYABLE.has(status.state);
     this._pod.textContent = status.pod ?? "—";
     this._users.textContent =
       status.usersOnline === null || status.usersOnline === undefined
