@@ -20,3 +20,17 @@ def text_frame_payload(wire: bytes) -> bytes:
         assert length < 1 << 63, "the 64-bit length's most significant bit must be 0"
     assert len(wire) == start + length, f"header says {length} bytes, {len(wire) - start} follow"
     return wire[start:]
+
+
+def text_frame_payloads(wire: bytes) -> list[bytes]:
+    """The payloads of `wire`, one or more frames back to back, each checked as above."""
+    payloads = []
+    while wire:
+        length, start = wire[1] & 0x7F, 2 if len(wire) >= 2 else 0
+        if length == 126:
+            length, start = int.from_bytes(wire[2:4], "big"), 4
+        elif length == 127:
+            length, start = int.from_bytes(wire[2:10], "big"), 10
+        payloads.append(text_frame_payload(wire[: start + length]))
+        wire = wire[start + length :]
+    return payloads

@@ -21,7 +21,7 @@ from chatserver.hub import Hub
 from chatserver.metrics import ChatMetrics
 from chatserver.protocol import MessageRecord, ProtocolError, Send, encode_record
 from chatserver.settings import ChatSettings
-from tests.unit.rfc6455 import text_frame_payload
+from tests.unit.rfc6455 import text_frame_payloads
 
 _sessions = itertools.count()
 
@@ -59,7 +59,8 @@ class RecordingMember:
 
     def send_wire(self, wire: bytes) -> None:
         self.wires.append(wire)
-        self.send(text_frame_payload(wire))
+        for payload in text_frame_payloads(wire):
+            self.send(payload)
 
     def close_soon(self, code: int, reason: str) -> None:
         self.closed_with = code
@@ -154,6 +155,32 @@ async def test_a_message_is_framed_once_and_the_same_bytes_go_to_every_member(
     await say(hub, members[0], "lobby", "shared", ref="r1")
     wires = [next(w for w in member.wires if b'"type":"message"' in w) for member in members]
     assert all(wire is wires[0] for wire in wires)
+
+
+async def test_a_burst_of_records_reaches_each_member_as_one_write_in_log_order(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a")
+    members = [await attached(hub, f"u{i}", "lobby") for i in range(2)]
+    outsider = await attached(hub, "o", "other")
+    burst = [
+        Record(
+            room="lobby" if n < 3 else "other",
+            offset=100 + n,
+            body=encode_record(
+                MessageRecord(
+                    publish_id=f"p{n}", user="w", client="w", ref=f"r{n}", text=f"b{n}",
+                    ts=0.0, pod="elsewhere",
+                )
+            ),
+        )
+        for n in range(4)
+    ]  # fmt: skip
+    hub.on_records(burst)
+    for member in members:
+        assert member.texts() == ["b0", "b1", "b2"]
+        assert len([w for w in member.wires if b'"type":"message"' in w]) == 1
+    assert outsider.texts() == ["b3"]
 
 
 async def test_presence_is_framed_once_per_distinct_content(make_hub: HubFactory) -> None:
