@@ -121,18 +121,29 @@ def apiserver_command(bin_dir: Path, state: StateDir, ports: Ports) -> list[str]
     ]
 
 
-def controller_manager_command(bin_dir: Path, state: StateDir) -> list[str]:
-    kubeconfig = state.kubeconfig("controller-manager")
+def _control_loop_flags(bin_dir: Path, state: StateDir, component: str) -> list[str]:
+    """What kube-controller-manager and kube-scheduler share: one identity for every call,
+    a single instance (no leader election), and no serving port.
+
+    Their health endpoints are not needed (readiness shows in the objects they act on), and
+    without them no port has to be found.
+    """
+    kubeconfig = state.kubeconfig(component)
     return [
-        str(bin_dir / "kube-controller-manager"),
+        str(bin_dir / f"kube-{component}"),
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
         "--leader-elect=false",
         "--bind-address=127.0.0.1",
-        # Its health endpoint is not needed (readiness shows in the objects it creates), and
-        # without it no port has to be found.
         "--secure-port=0",
+        "--profiling=false",
+    ]
+
+
+def controller_manager_command(bin_dir: Path, state: StateDir) -> list[str]:
+    return [
+        *_control_loop_flags(bin_dir, state, "controller-manager"),
         f"--service-account-private-key-file={state.pki / 'sa.key'}",
         f"--root-ca-file={state.pki / 'ca.crt'}",
         # Each controller acts as its own service account, as the built-in RBAC roles expect.
@@ -145,22 +156,11 @@ def controller_manager_command(bin_dir: Path, state: StateDir) -> list[str]:
         # whole test suite; with the default 50 s grace a busy minute marks every node NotReady
         # and pods lose readiness mid-test. Node failure is not what these tests exercise.
         "--node-monitor-grace-period=5m",
-        "--profiling=false",
     ]
 
 
 def scheduler_command(bin_dir: Path, state: StateDir) -> list[str]:
-    kubeconfig = state.kubeconfig("scheduler")
-    return [
-        str(bin_dir / "kube-scheduler"),
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--leader-elect=false",
-        "--bind-address=127.0.0.1",
-        "--secure-port=0",
-        "--profiling=false",
-    ]
+    return _control_loop_flags(bin_dir, state, "scheduler")
 
 
 def kwok_command(bin_dir: Path, state: StateDir) -> list[str]:
