@@ -56,6 +56,10 @@ cluster-up: $(STAMP) k8s-binaries ## Start the test control plane; the last line
 cluster-down: $(STAMP) ## Stop the control plane started by cluster-up
 	$(BIN)/python -m tests.fixtures.controlplane down
 
+.PHONY: images
+images: $(STAMP) ## Build chatcluster/chatserver and chatcluster/operator images with no registry (needs root; starts dockerd)
+	bash hack/images.sh
+
 .PHONY: bench
 bench: $(STAMP) system-deps ## Run the benchmarks in bench/ (results in bench/results/)
 	$(BIN)/python -m bench $(BENCH_ARGS)
