@@ -38,18 +38,25 @@ class Ready:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivered:
+    text: str
+    id: str
+    """The message's id, the same on every server (chatserver: its room log's offset)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Joined:
     room: str
+    history: tuple[Delivered, ...] = ()
+    """Messages replayed by the join, in order (chatserver only)."""
+    truncated: bool = False
+    """Messages after `since` were no longer retained (chatserver only)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Acked:
     ref: str
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    text: str
+    id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +87,9 @@ class Wire(Protocol):
         """Path and query of the WebSocket URL for one client."""
         ...
 
-    def join(self, room: str, *, seq: int) -> str:
-        """The frame that joins `room`; `seq` is unique per connection."""
+    def join(self, room: str, *, seq: int, since: str | None = None) -> str:
+        """The frame that joins `room`; `seq` is unique per connection. With `since` (a message
+        id), the join asks for every retained message after it."""
         ...
 
     def send(self, *, room: str, text: str, ref: str, seq: int) -> str:
@@ -120,8 +128,11 @@ class ChatWire:
     def path(self, *, client_id: str) -> str:
         return f"/ws?name={client_id}&client={client_id}"
 
-    def join(self, room: str, *, seq: int) -> str:
-        return orjson.dumps({"type": "join", "room": room}).decode()
+    def join(self, room: str, *, seq: int, since: str | None = None) -> str:
+        frame = {"type": "join", "room": room}
+        if since is not None:
+            frame["since"] = since
+        return orjson.dumps(frame).decode()
 
     def send(self, *, room: str, text: str, ref: str, seq: int) -> str:
         return orjson.dumps({"type": "send", "room": room, "text": text, "ref": ref}).decode()
@@ -132,17 +143,22 @@ class ChatWire:
             frame = orjson.loads(line)
             kind = frame.get("type")
             if kind == "message":
-                events.append(Delivered(frame["text"]))
+                events.append(_delivered(frame))
             elif kind == "ack":
-                events.append(Acked(frame["ref"]))
+                events.append(Acked(frame["ref"], frame["id"]))
             elif kind == "joined":
-                events.append(Joined(frame["room"]))
+                history = tuple(_delivered(message) for message in frame["history"])
+                events.append(Joined(frame["room"], history, frame["truncated"]))
             elif kind == "welcome":
                 events.append(Ready())
             elif kind == "error":
                 events.append(Refused(frame["code"], frame["message"], frame.get("ref")))
             # presence, pong: nothing to measure.
         return events
+
+
+def _delivered(message: dict[str, Any]) -> Delivered:
+    return Delivered(message["text"], message["id"])
 
 
 _ACK: Final = re.compile(r"43(\d+)(.*)", re.DOTALL)
@@ -156,7 +172,9 @@ class SocketIOWire:
     def path(self, *, client_id: str) -> str:
         return "/socket.io/?EIO=4&transport=websocket"
 
-    def join(self, room: str, *, seq: int) -> str:
+    def join(self, room: str, *, seq: int, since: str | None = None) -> str:
+        if since is not None:
+            raise ValueError("python-socketio keeps no history: a join cannot ask `since`")
         return _event(seq, "join", room)
 
     def send(self, *, room: str, text: str, ref: str, seq: int) -> str:
@@ -165,10 +183,14 @@ class SocketIOWire:
     def parse(self, data: str) -> list[Event]:
         if data.startswith("42"):
             name, payload = orjson.loads(data[2:])
-            return [Delivered(payload["text"])] if name == "message" else []
+            return [Delivered(payload["text"], payload["id"])] if name == "message" else []
         if match := _ACK.fullmatch(data):
             (answer,) = orjson.loads(match.group(2))
-            return [Joined(answer["room"])] if "room" in answer else [Acked(answer["ref"])]
+            return (
+                [Joined(answer["room"])]
+                if "room" in answer
+                else [Acked(answer["ref"], answer["id"])]
+            )
         if data == "2":
             return [Reply("3")]
         if data.startswith("40"):

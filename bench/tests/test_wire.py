@@ -18,9 +18,9 @@ from bench.wire import (
 )
 
 
-def _message(text: str) -> str:
+def _message(text: str, id: str = "1") -> str:
     return orjson.dumps(
-        {"type": "message", "room": "r", "id": "1", "user": "u", "text": text, "ts": 1.0}
+        {"type": "message", "room": "r", "id": id, "user": "u", "text": text, "ts": 1.0}
     ).decode()
 
 
@@ -34,7 +34,19 @@ def test_chat_batched_frame_yields_every_event_in_order() -> None:
             '{"type":"ack","ref":"m1-0","id":"1"}',
         ]
     )
-    assert ChatWire().parse(frame) == [Ready(), Joined("r"), Delivered("12"), Acked("m1-0")]
+    expected = [Ready(), Joined("r"), Delivered("12", "1"), Acked("m1-0", "1")]
+    assert ChatWire().parse(frame) == expected
+
+
+def test_chat_join_since_asks_for_the_missed_messages_and_gets_them_in_order() -> None:
+    wire = ChatWire()
+    assert orjson.loads(wire.join("r", seq=1)) == {"type": "join", "room": "r"}
+    frame = orjson.loads(wire.join("r", seq=2, since="41"))
+    assert frame == {"type": "join", "room": "r", "since": "41"}
+    history = ",".join([_message("5", "42"), _message("6", "43")])
+    joined = f'{{"type":"joined","room":"r","members":3,"history":[{history}],"truncated":true}}'
+    replayed = (Delivered("5", "42"), Delivered("6", "43"))
+    assert wire.parse(joined) == [Joined("r", replayed, truncated=True)]
 
 
 def test_chat_error_frame_is_a_refusal_with_its_ref() -> None:
@@ -60,10 +72,10 @@ def test_socketio_ping_is_answered_with_pong() -> None:
 
 def test_socketio_event_and_acks() -> None:
     wire = SocketIOWire()
-    event = "42" + orjson.dumps(["message", {"room": "r", "text": "7"}]).decode()
-    assert wire.parse(event) == [Delivered("7")]
+    event = "42" + orjson.dumps(["message", {"room": "r", "id": "p-1", "text": "7"}]).decode()
+    assert wire.parse(event) == [Delivered("7", "p-1")]
     assert wire.parse('4312[{"room":"r"}]') == [Joined("r")]
-    assert wire.parse('4313[{"ref":"m2-0","id":"p-1"}]') == [Acked("m2-0")]
+    assert wire.parse('4313[{"ref":"m2-0","id":"p-1"}]') == [Acked("m2-0", "p-1")]
 
 
 def test_socketio_frames_carry_the_ack_id() -> None:
@@ -72,6 +84,8 @@ def test_socketio_frames_carry_the_ack_id() -> None:
     sent = wire.send(room="r", text="9", ref="m0-0", seq=4)
     assert sent.startswith("424")
     assert orjson.loads(sent[3:]) == ["send", {"room": "r", "text": "9", "ref": "m0-0"}]
+    with pytest.raises(ValueError, match="no history"):
+        wire.join("r", seq=5, since="p-1")
 
 
 @pytest.mark.parametrize("frame", ['44{"message":"Unauthorized"}', "41", "1"])
