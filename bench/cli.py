@@ -1,5 +1,8 @@
 """`python -m bench`: run the scenarios against each system, print a table, write the results.
 
+`--scenario kill` (not in the default run) kills one chatcluster backend under load and
+measures how its clients recover (`bench.killrun`).
+
 Every system gets the same RabbitMQ node, the same scenario and fresh server processes; runs are
 sequential, so they never share the CPU with each other (only with whatever else runs on the
 machine: the load average is recorded with each result).
@@ -20,9 +23,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import procstat, report
+from bench import killreport, procstat, report
+from bench.killrun import run_kill
 from bench.loadgen import CpuSample, RunFailed, run_load
-from bench.scenarios import DEFAULTS, Scenario, ScenarioError
+from bench.scenarios import DEFAULTS, KILL, VICTIM, Scenario, ScenarioError, plan_clients
 from bench.servers import SPECS, ServerError, private_rabbitmq, running_servers
 from bench.wire import WIRES
 
@@ -48,6 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for scenario in scenarios:
                 context = _context(command)
                 print(_conditions(context), flush=True)
+                if scenario.name == KILL.name:
+                    _run_kill(
+                        scenario,
+                        args.systems,
+                        rabbitmq_url=node.url,
+                        logdir=logs,
+                        output=args.output,
+                        context=context,
+                    )
+                    continue
                 rows = [
                     _run(
                         system,
@@ -68,11 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     names = [scenario.name for scenario in DEFAULTS]
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=names,
+        choices=[*names, KILL.name],
         help=f"run only this scenario (repeatable; default: {', '.join(names)})",
     )
     parser.add_argument(
@@ -93,10 +111,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _scenarios(args: argparse.Namespace) -> list[Scenario]:
-    chosen = [s for s in DEFAULTS if args.scenario is None or s.name in args.scenario]
+    if args.scenario is None:
+        chosen = list(DEFAULTS)
+    else:
+        chosen = [s for s in (*DEFAULTS, KILL) if s.name in args.scenario]
     fields = ("subscribers", "senders", "rooms", "rate", "duration", "servers")
     overrides = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
-    return [dataclasses.replace(scenario, **overrides) for scenario in chosen]
+    scenarios = [dataclasses.replace(scenario, **overrides) for scenario in chosen]
+    for scenario in scenarios:
+        if scenario.name == KILL.name:
+            plan_clients(scenario, victim=VICTIM)  # refuses a layout with nothing to recover on
+    return scenarios
 
 
 def _run(
@@ -122,13 +147,58 @@ def _run(
     return report.figures(system, result, server_peak_rss_bytes=peak_rss)
 
 
+def _run_kill(
+    scenario: Scenario,
+    systems: Sequence[str],
+    *,
+    rabbitmq_url: str,
+    logdir: Path,
+    output: Path,
+    context: dict[str, Any],
+) -> None:
+    measured = [system for system in systems if system not in killreport.NOT_MEASURED]
+    skipped = [system for system in systems if system in killreport.NOT_MEASURED]
+    rows = []
+    for system in measured:
+        cluster = f"bench{uuid.uuid4().hex[:10]}"
+        with running_servers(
+            system,
+            rabbitmq_url=rabbitmq_url,
+            cluster=cluster,
+            count=scenario.servers,
+            logdir=logdir,
+        ) as servers:
+            result = asyncio.run(
+                run_kill(
+                    scenario,
+                    WIRES[system],
+                    urls=servers.urls,
+                    victim=VICTIM,
+                    kill=lambda: servers.kill(VICTIM),
+                )
+            )
+        rows.append(killreport.figures(system, result))
+    print(killreport.table(scenario, rows, skipped=skipped), flush=True)
+    stem = output / scenario.name
+    results: dict[str, Any] = {row.system: dataclasses.asdict(row) for row in rows}
+    results |= {system: {"not_measured": killreport.NOT_MEASURED[system]} for system in skipped}
+    report.write_json(
+        stem.with_suffix(".json"), scenario=scenario, results=results, context=context
+    )
+    if rows:
+        killreport.write_chart(stem.with_suffix(".png"), scenario=scenario, rows=rows)
+
+
 def _report(
     scenario: Scenario, rows: list[report.Figures], *, output: Path, context: dict[str, Any]
 ) -> None:
     print(report.table(scenario, rows), flush=True)
     _warn_if_generator_bound(rows)
     stem = output / scenario.name
-    report.write_json(stem.with_suffix(".json"), scenario=scenario, rows=rows, context=context)
+    results = {row.system: dataclasses.asdict(row) for row in rows}
+    report.write_json(
+        stem.with_suffix(".json"), scenario=scenario, results=results, context=context
+    )
     report.write_chart(stem.with_suffix(".png"), scenario=scenario, rows=rows)
 
 

@@ -19,9 +19,9 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import aiohttp
 
@@ -96,6 +96,23 @@ class LoadResult:
     """Joins answered `unavailable` and retried while connecting (not part of the measure)."""
 
 
+class RunState(Protocol):
+    """What the shared helpers below need of a run's state (`_Tally` here, `bench.killrun`'s)."""
+
+    sent: int
+    sending_done: bool
+    join_retries: int
+    failure: BaseException | None
+    changed: asyncio.Event
+    """Set by readers on progress."""
+
+
+class Sender(Protocol):
+    plan: ClientPlan
+
+    async def send(self, text: str, ref: str) -> None: ...
+
+
 @dataclass(slots=True)
 class _Tally:
     """Counters shared by every client of a run, updated by their readers."""
@@ -140,22 +157,13 @@ class _Client:
         self.reader = asyncio.create_task(self._read())
 
     async def join(self) -> None:
-        room = self.plan.room
-        for attempt in range(JOIN_ATTEMPTS):
-            refusal = await self._try_join()
-            if refusal is None:
-                return
-            if refusal.code != "unavailable":
-                raise RunFailed(f"join {room}: {refusal.code}: {refusal.message}")
-            self.tally.join_retries += 1
-            await asyncio.sleep(JOIN_RETRY_DELAY * 2**attempt)
-        raise RunFailed(f"join {room}: still unavailable after {JOIN_ATTEMPTS} attempts")
+        await join_retrying(self._try_join, self.plan.room, self.tally)
 
     async def _try_join(self) -> Refused | None:
         self.join_answered.clear()
         self.join_refusal = None
         await self.ws.send_str(self.wire.join(self.plan.room, seq=next(self._seq)))
-        await _until(self.join_answered, self.tally)
+        await until(self.join_answered, self.tally)
         return self.join_refusal
 
     async def send(self, text: str, ref: str) -> None:
@@ -224,21 +232,30 @@ async def run_load(
     async with aiohttp.ClientSession(connector=connector) as session:
         clients: list[_Client] = []
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                await _connect_all(
-                    session, plans, wire=wire, urls=urls, tally=tally, clients=clients
+
+            async def connect(plan: ClientPlan) -> None:
+                ws = await session.ws_connect(
+                    urls[plan.server] + wire.path(client_id=f"bench-{plan.index}"),
+                    max_msg_size=0,
+                    autoping=True,
                 )
+                client = _Client(plan, wire, ws=ws, tally=tally)
+                clients.append(client)
+                await until(client.ready, tally)
+                await client.join()
+
+            await connect_all(plans, connect)
             senders = [client for client in clients if client.plan.sends]
             # A room without a sender has nothing to prove, nor to measure.
             listeners = sum(client.plan.room_senders > 0 for client in clients)
             await _warm_up(senders, listeners, tally)
             before, started = sample_cpu(), time.monotonic()
-            await _send_on_schedule(scenario, senders, tally)
+            await send_on_schedule(scenario, senders, tally)
             await _drain(tally)
             wall, after = time.monotonic() - started, sample_cpu()
         finally:
             await asyncio.gather(*(client.close() for client in clients))
-    _raise_on_failure(tally)
+    raise_on_failure(tally)
     return LoadResult(
         sent=tally.sent,
         acked=tally.acked,
@@ -252,36 +269,40 @@ async def run_load(
     )
 
 
-async def _connect_all(
-    session: aiohttp.ClientSession,
-    plans: list[ClientPlan],
-    *,
-    wire: Wire,
-    urls: list[str],
-    tally: _Tally,
-    clients: list[_Client],
+async def connect_all(
+    plans: Sequence[ClientPlan], connect: Callable[[ClientPlan], Awaitable[None]]
 ) -> None:
+    """Connect (and join) every client, `CONNECT_CONCURRENCY` at a time, within
+    `CONNECT_TIMEOUT`."""
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-    async def connect(plan: ClientPlan) -> None:
+    async def gated(plan: ClientPlan) -> None:
         async with gate:
-            ws = await session.ws_connect(
-                urls[plan.server] + wire.path(client_id=f"bench-{plan.index}"),
-                max_msg_size=0,
-                autoping=True,
-            )
-            client = _Client(plan, wire, ws=ws, tally=tally)
-            clients.append(client)
-            await _until(client.ready, tally)
-            await client.join()
+            await connect(plan)
 
-    await asyncio.gather(*(connect(plan) for plan in plans))
+    async with asyncio.timeout(CONNECT_TIMEOUT):
+        await asyncio.gather(*(gated(plan) for plan in plans))
 
 
-async def _until(event: asyncio.Event, tally: _Tally) -> None:
+async def join_retrying(
+    try_join: Callable[[], Awaitable[Refused | None]], room: str, state: RunState
+) -> None:
+    """Join through `try_join` (None when joined), retrying a refusal `unavailable`."""
+    for attempt in range(JOIN_ATTEMPTS):
+        refusal = await try_join()
+        if refusal is None:
+            return
+        if refusal.code != "unavailable":
+            raise RunFailed(f"join {room}: {refusal.code}: {refusal.message}")
+        state.join_retries += 1
+        await asyncio.sleep(JOIN_RETRY_DELAY * 2**attempt)
+    raise RunFailed(f"join {room}: still unavailable after {JOIN_ATTEMPTS} attempts")
+
+
+async def until(event: asyncio.Event, state: RunState) -> None:
     """Wait for `event`, but fail at once if any client failed meanwhile."""
     while not event.is_set():
-        _raise_on_failure(tally)
+        raise_on_failure(state)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), 0.5)
 
@@ -295,7 +316,7 @@ async def _warm_up(senders: list[_Client], listeners: int, tally: _Tally) -> Non
                     await sender.send(encode_warmup(sender.plan.index), f"{WARMUP_REF}{next(refs)}")
                 deadline = time.monotonic() + WARMUP_ROUND
                 while tally.warm < listeners and time.monotonic() < deadline:
-                    await _changed(tally, deadline)
+                    await wait_progress(tally, deadline)
     except TimeoutError:
         raise RunFailed(
             f"warmup: only {tally.warm} of {listeners} clients heard from every sender of "
@@ -303,39 +324,41 @@ async def _warm_up(senders: list[_Client], listeners: int, tally: _Tally) -> Non
         ) from None
 
 
-async def _send_on_schedule(scenario: Scenario, senders: list[_Client], tally: _Tally) -> None:
+async def send_on_schedule(scenario: Scenario, senders: Sequence[Sender], state: RunState) -> None:
+    """Publish `scenario.rate` messages a second from `senders` for `scenario.duration`, each
+    text the send time (open loop: on schedule, never waiting for an answer)."""
     start = time.monotonic()
     interval = scenario.send_interval
 
-    async def publish(position: int, sender: _Client) -> None:
+    async def publish(position: int, sender: Sender) -> None:
         # Senders are staggered over one interval, so the total rate is even, not bursty.
         first = start + position * interval / len(senders)
         for k in range(scenario.messages_per_sender):
             await asyncio.sleep(max(0.0, first + k * interval - time.monotonic()))
-            tally.sent += 1
+            state.sent += 1
             await sender.send(encode_text(time.monotonic_ns()), f"m{sender.plan.index}-{k}")
 
     try:
         await asyncio.gather(*(publish(i, sender) for i, sender in enumerate(senders)))
     finally:
-        tally.sending_done = True
-    _raise_on_failure(tally)
+        state.sending_done = True
+    raise_on_failure(state)
 
 
 async def _drain(tally: _Tally) -> None:
     deadline = time.monotonic() + DRAIN_TIMEOUT
     while not tally.drained and time.monotonic() < deadline:
-        await _changed(tally, deadline)
+        await wait_progress(tally, deadline)
 
 
-async def _changed(tally: _Tally, deadline: float) -> None:
+async def wait_progress(state: RunState, deadline: float) -> None:
     """Until a reader reports progress, at the latest until `deadline` (monotonic clock)."""
-    tally.changed.clear()
+    state.changed.clear()
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(tally.changed.wait(), max(0.0, deadline - time.monotonic()))
-    _raise_on_failure(tally)
+        await asyncio.wait_for(state.changed.wait(), max(0.0, deadline - time.monotonic()))
+    raise_on_failure(state)
 
 
-def _raise_on_failure(tally: _Tally) -> None:
-    if tally.failure is not None:
-        raise RunFailed(f"a client failed: {tally.failure!r}") from tally.failure
+def raise_on_failure(state: RunState) -> None:
+    if state.failure is not None:
+        raise RunFailed(f"a client failed: {state.failure!r}") from state.failure

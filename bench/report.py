@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -86,17 +87,11 @@ _COLUMNS = (
 
 def table(scenario: Scenario, rows: Sequence[Figures]) -> str:
     """A plain-text table of one scenario, with the ratio of the first system to the others."""
-    header = [title for title, _, _ in _COLUMNS]
-    body = [[fmt.format(getattr(row, key)) for _, fmt, key in _COLUMNS] for row in rows]
-    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
     lines = [
         f"{scenario.name}: {scenario.subscribers} subscribers in {scenario.rooms} room(s) on "
         f"{scenario.servers} servers, {scenario.senders} senders, {scenario.rate:g} msg/s "
         f"for {scenario.duration:g} s",
-        *(
-            "  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
-            for line in (header, *body)
-        ),
+        *grid(_COLUMNS, rows),
     ]
     first = rows[0]
     for other in rows[1:]:
@@ -108,23 +103,42 @@ def table(scenario: Scenario, rows: Sequence[Figures]) -> str:
     return "\n".join(lines)
 
 
+def grid(columns: Sequence[tuple[str, str, str]], rows: Sequence[object]) -> list[str]:
+    """Lines of a right-aligned table: `columns` are (title, format, attribute of a row)."""
+    header = [title for title, _, _ in columns]
+    body = [[fmt.format(getattr(row, key)) for _, fmt, key in columns] for row in rows]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
+    return [
+        "  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
+        for line in (header, *body)
+    ]
+
+
 def write_json(
-    path: Path, *, scenario: Scenario, rows: Sequence[Figures], context: Mapping[str, Any]
+    path: Path,
+    *,
+    scenario: Scenario,
+    results: Mapping[str, Any],
+    context: Mapping[str, Any],
 ) -> None:
-    document = {
-        "scenario": asdict(scenario),
-        "context": dict(context),
-        "results": {row.system: asdict(row) for row in rows},
-    }
+    """The scenario, the conditions of its run and `results` (by system) as one document."""
+    document = {"scenario": asdict(scenario), "context": dict(context), "results": results}
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def pyplot() -> ModuleType:
+    """matplotlib's pyplot, drawing to files only (no display on a server)."""
+    import matplotlib  # imported here: it takes a second to load, and only charts need it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def write_chart(path: Path, *, scenario: Scenario, rows: Sequence[Figures]) -> None:
     """Three panels side by side: efficiency, throughput and latency, one bar per system."""
-    import matplotlib  # imported here: it takes a second to load, and only charts need it
-
-    matplotlib.use("Agg")  # files only: no display on a server
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = [row.system for row in rows]
     colours = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1"][: len(rows)]

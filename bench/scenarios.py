@@ -60,23 +60,40 @@ class ClientPlan:
     sends: bool
 
 
-def plan_clients(scenario: Scenario) -> list[ClientPlan]:
+def plan_clients(scenario: Scenario, *, victim: int | None = None) -> list[ClientPlan]:
     """Client i joins room i mod rooms on a server shifted by the room, so that every room and
-    the senders (the first `senders` clients) are spread over all the servers."""
+    the senders (the first `senders` clients) are spread over all the servers.
+
+    With a `victim` server (one the run will kill), the senders are the first clients on the
+    other servers instead, so that messages keep flowing while the victim's clients come back.
+    """
+    if victim is not None and (scenario.servers < 2 or not 0 <= victim < scenario.servers):
+        raise ScenarioError(f"{scenario.name}: killing a server needs 2 or more servers")
+    servers = [
+        (index // scenario.rooms + index % scenario.rooms) % scenario.servers
+        for index in range(scenario.subscribers)
+    ]
+    candidates = [index for index, server in enumerate(servers) if server != victim]
+    if len(candidates) < scenario.senders:
+        raise ScenarioError(
+            f"{scenario.name}: {scenario.senders} senders but {len(candidates)} clients "
+            f"off the victim server"
+        )
+    sending = set(candidates[: scenario.senders])
     rooms = [f"bench-{i}" for i in range(scenario.rooms)]
     sizes = [0] * scenario.rooms
     senders = [0] * scenario.rooms
     for index in range(scenario.subscribers):
         sizes[index % scenario.rooms] += 1
-        senders[index % scenario.rooms] += index < scenario.senders
+        senders[index % scenario.rooms] += index in sending
     return [
         ClientPlan(
             index=index,
-            server=(index // scenario.rooms + index % scenario.rooms) % scenario.servers,
+            server=servers[index],
             room=rooms[index % scenario.rooms],
             room_size=sizes[index % scenario.rooms],
             room_senders=senders[index % scenario.rooms],
-            sends=index < scenario.senders,
+            sends=index in sending,
         )
         for index in range(scenario.subscribers)
     ]
@@ -88,3 +105,13 @@ DEFAULTS: Final = (
 )
 """The default run: a broadcast-heavy room (every message to every client) and many small rooms
 (as many messages as deliveries crossing the broker); each about 8k / 2k deliveries a second."""
+
+KILL: Final = Scenario(name="kill", subscribers=200, senders=4, rooms=1, rate=20.0, duration=15.0)
+"""One backend SIGKILLed a third (`KILL_AT`) into the sending (`bench.killrun`); not in the
+default run. 20 msg/s keeps the messages missed while reconnecting well inside chatserver's
+history window (100 per room by default)."""
+KILL_AT: Final = 1 / 3
+"""Share of the sending time before the kill: the survivors' latency is measured before it too,
+and the messages after it keep flowing while the victims come back."""
+VICTIM: Final = 0
+"""Index of the server killed."""

@@ -96,6 +96,12 @@ class ServerSet:
     def peak_rss_bytes(self) -> int:
         return procstat.peak_rss_bytes(self.pids)
 
+    def kill(self, index: int) -> None:
+        """SIGKILL one process: it dies at once, without draining or telling its clients."""
+        process = self.processes[index]
+        process.kill()
+        process.wait(5.0)
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:

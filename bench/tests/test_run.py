@@ -1,4 +1,4 @@
-"""One short real run of `python -m bench`: RabbitMQ, both systems' servers, the generator."""
+"""Short real runs of `python -m bench`: RabbitMQ, the systems' servers, the generator."""
 
 from pathlib import Path
 
@@ -7,9 +7,9 @@ import pytest
 
 from bench.cli import main
 
-pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
-
+@pytest.mark.rabbitmq
+@pytest.mark.slow
 def test_a_short_run_measures_both_systems_and_writes_the_results(tmp_path: Path) -> None:
     argv = ["--scenario", "one-room", "--subscribers", "8", "--senders", "2"]
     argv += ["--rate", "10", "--duration", "2", "--output", str(tmp_path)]
@@ -27,3 +27,32 @@ def test_a_short_run_measures_both_systems_and_writes_the_results(tmp_path: Path
         assert row["broker_cpu_seconds"] > 0
         assert row["latency_p50_ms"] > 0
     assert (tmp_path / "one-room.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.slow
+def test_a_short_kill_run_recovers_every_victim_completely(tmp_path: Path) -> None:
+    argv = ["--scenario", "kill", "--subscribers", "20", "--senders", "2"]
+    argv += ["--duration", "3", "--output", str(tmp_path)]
+    assert main(argv) == 0
+
+    document = orjson.loads((tmp_path / "kill.json").read_bytes())
+    row = document["results"]["chatcluster"]
+    assert row["sent"] == row["acked"] == 60
+    assert row["victims"] == row["recovered"] == 10
+    assert row["recovery_ratio"] == 1.0
+    assert row["missing"] == row["duplicates"] == row["late"] == row["unexpected"] == 0
+    assert row["incomplete_clients"] == 0
+    assert 0 < row["recover_p50_ms"] <= row["recover_max_ms"] == max(row["recover_ms"])
+    assert row["survivor_p99_before_ms"] > 0
+    assert "no history" in document["results"]["python-socketio"]["not_measured"]
+    assert (tmp_path / "kill.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_kill_run_without_a_server_to_recover_on_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--scenario", "kill", "--servers", "1", "--output", str(tmp_path)]
+    assert main(argv) == 2
+    assert "2 or more servers" in capsys.readouterr().err
+    assert not (tmp_path / "kill.json").exists()

@@ -51,3 +51,21 @@ def test_impossible_scenarios_are_refused(fields: dict[str, float]) -> None:
 def test_default_scenarios_are_valid_and_named_uniquely() -> None:
     assert len({s.name for s in DEFAULTS}) == len(DEFAULTS)
     assert all(plan_clients(s) for s in DEFAULTS)
+
+
+def test_with_a_victim_every_sender_is_on_a_surviving_server() -> None:
+    scenario = Scenario("k", subscribers=20, senders=4, rooms=1, rate=10, duration=1, servers=3)
+    plans = plan_clients(scenario, victim=0)
+    assert sum(p.sends for p in plans) == 4
+    assert {p.server for p in plans if p.sends} == {1, 2}
+    assert {p.room_senders for p in plans} == {4}
+    assert sum(p.server == 0 for p in plans) == 7  # the victim still holds its share of clients
+
+
+def test_a_victim_needs_a_survivor_with_enough_senders() -> None:
+    alone = Scenario("k", subscribers=10, senders=1, rooms=1, rate=1, duration=1, servers=1)
+    with pytest.raises(ScenarioError, match="2 or more servers"):
+        plan_clients(alone, victim=0)
+    crowded = Scenario("k", subscribers=4, senders=3, rooms=1, rate=1, duration=1)
+    with pytest.raises(ScenarioError, match="off the victim"):
+        plan_clients(crowded, victim=0)

@@ -1,0 +1,51 @@
+import pytest
+
+from bench.recovery import RECONNECT_BASE, RECONNECT_CAP, audit_stream, full_jitter_delay
+
+
+def test_full_jitter_ceiling_doubles_from_the_base_up_to_the_cap() -> None:
+    almost_one = 1 - 1e-9
+    ceilings = [full_jitter_delay(n, uniform=lambda: almost_one) for n in range(8)]
+    assert ceilings[0] == pytest.approx(RECONNECT_BASE)
+    assert ceilings[1] == pytest.approx(2 * RECONNECT_BASE)
+    assert ceilings[-1] == pytest.approx(RECONNECT_CAP)
+    assert full_jitter_delay(10_000, uniform=lambda: almost_one) == pytest.approx(RECONNECT_CAP)
+    assert full_jitter_delay(3, uniform=lambda: 0.0) == 0.0
+
+
+def test_full_jitter_draws_below_the_ceiling() -> None:
+    delays = [full_jitter_delay(0) for _ in range(200)]
+    assert all(0 <= delay < RECONNECT_BASE for delay in delays)
+    assert len(set(delays)) > 1
+
+
+def test_negative_attempt_is_refused() -> None:
+    with pytest.raises(ValueError, match="attempt"):
+        full_jitter_delay(-1)
+
+
+def test_every_acked_message_once_in_order_is_complete() -> None:
+    audit = audit_stream([3, 5, 9, 12], acked={12, 3, 9, 5})
+    assert audit.complete
+    assert (audit.duplicates, audit.late, audit.missing, audit.unexpected) == (0, 0, 0, 0)
+
+
+def test_a_replay_overlapping_the_live_stream_counts_duplicates() -> None:
+    # Live 1 2 3, the connection drops, the join replays from 2 instead of after 3.
+    audit = audit_stream([1, 2, 3, 2, 3, 4], acked=[1, 2, 3, 4])
+    assert (audit.duplicates, audit.late, audit.missing) == (2, 0, 0)
+    assert not audit.complete
+
+
+def test_gaps_late_arrivals_and_strangers_are_counted_apart() -> None:
+    audit = audit_stream([1, 4, 2, 7], acked=[1, 2, 3, 4, 5])
+    assert audit.late == 1  # 2 after 4
+    assert audit.missing == 2  # 3 and 5
+    assert audit.unexpected == 1  # 7 was never acked
+    assert audit.duplicates == 0
+    assert not audit.complete
+
+
+def test_nothing_received_misses_everything() -> None:
+    assert audit_stream([], acked=[1, 2]).missing == 2
+    assert audit_stream([], acked=[]).complete
