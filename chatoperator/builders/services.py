@@ -29,65 +29,65 @@ def _port(name: str, port: int, target: int | str | None = None) -> dict[str, An
     return {"name": name, "port": port, "targetPort": target or port, "protocol": "TCP"}
 
 
-def build_backend_service(cluster: Cluster) -> dict[str, Any]:
+def _service(
+    cluster: Cluster, component: str, *, name: str, ports: list[dict[str, Any]], **spec: Any
+) -> dict[str, Any]:
+    """A Service selecting `component`'s pods; `spec` holds what tells the four apart."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": metadata(cluster, name=child_name(cluster, BACKEND), component=BACKEND),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector_labels(cluster, BACKEND),
-            "ports": [_port("http", BACKEND_PORT, "http")],
-        },
+        "metadata": metadata(cluster, name=name, component=component),
+        "spec": {**spec, "selector": selector_labels(cluster, component), "ports": ports},
     }
+
+
+def build_backend_service(cluster: Cluster) -> dict[str, Any]:
+    return _service(
+        cluster,
+        BACKEND,
+        name=child_name(cluster, BACKEND),
+        type="ClusterIP",
+        ports=[_port("http", BACKEND_PORT, "http")],
+    )
 
 
 def build_frontend_service(cluster: Cluster) -> dict[str, Any]:
     frontend = cluster.spec.frontend
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(cluster, name=child_name(cluster, FRONTEND), component=FRONTEND),
-        "spec": {
-            "type": frontend.service_type,
-            "selector": selector_labels(cluster, FRONTEND),
-            "ports": [_port("http", frontend.service_port, "http")],
-        },
-    }
+    return _service(
+        cluster,
+        FRONTEND,
+        name=child_name(cluster, FRONTEND),
+        type=frontend.service_type,
+        ports=[_port("http", frontend.service_port, "http")],
+    )
 
 
 def build_broker_service(cluster: Cluster) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(cluster, name=child_name(cluster, RABBITMQ), component=RABBITMQ),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector_labels(cluster, RABBITMQ),
-            "ports": [
-                _port("amqp", AMQP_PORT),
-                _port("stream", STREAM_PORT),
-                _port("management", MANAGEMENT_PORT),
-                _port("prometheus", PROMETHEUS_PORT),
-            ],
-        },
-    }
+    return _service(
+        cluster,
+        RABBITMQ,
+        name=child_name(cluster, RABBITMQ),
+        type="ClusterIP",
+        ports=[
+            _port("amqp", AMQP_PORT),
+            _port("stream", STREAM_PORT),
+            _port("management", MANAGEMENT_PORT),
+            _port("prometheus", PROMETHEUS_PORT),
+        ],
+    )
 
 
 def build_broker_headless_service(cluster: Cluster) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(cluster, name=headless_service_name(cluster), component=RABBITMQ),
-        "spec": {
-            "clusterIP": "None",
-            # Nodes must resolve each other while still starting, before any is ready.
-            "publishNotReadyAddresses": True,
-            "selector": selector_labels(cluster, RABBITMQ),
-            "ports": [
-                _port("epmd", EPMD_PORT),
-                _port("cluster-links", DISTRIBUTION_PORT),
-                _port("amqp", AMQP_PORT),
-            ],
-        },
-    }
+    return _service(
+        cluster,
+        RABBITMQ,
+        name=headless_service_name(cluster),
+        clusterIP="None",
+        # Nodes must resolve each other while still starting, before any is ready.
+        publishNotReadyAddresses=True,
+        ports=[
+            _port("epmd", EPMD_PORT),
+            _port("cluster-links", DISTRIBUTION_PORT),
+            _port("amqp", AMQP_PORT),
+        ],
+    )
