@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+NODE ?= kwok
 
 .PHONY: help
 help: ## List the targets
@@ -41,7 +42,7 @@ lint: $(STAMP) ## ruff, mypy (strict) and the import layering contracts
 	$(BIN)/lint-imports
 
 .PHONY: test
-test: system-deps $(STAMP) k8s-binaries lint ## Install everything the tests need, then lint and run every test
+test: system-deps $(STAMP) k8s-binaries images lint ## Install everything the tests need, then lint and run every test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -49,11 +50,11 @@ test-unit: $(STAMP) ## Only the fast unit tests
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: cluster-up
-cluster-up: $(STAMP) k8s-binaries ## Start the test control plane; the last line is the KUBECONFIG to export
-	$(BIN)/python -m tests.fixtures.controlplane up
+cluster-up: $(STAMP) k8s-binaries $(if $(filter real,$(NODE)),images) ## Start the test cluster (NODE=real: a real node, as root); the last line is the KUBECONFIG to export
+	$(BIN)/python -m tests.fixtures.controlplane up --node $(NODE)
 
 .PHONY: cluster-down
-cluster-down: $(STAMP) ## Stop the control plane started by cluster-up
+cluster-down: $(STAMP) ## Stop the cluster started by cluster-up and remove every trace of its node
 	$(BIN)/python -m tests.fixtures.controlplane down
 
 .PHONY: images

@@ -25,10 +25,13 @@ K8S_VERSION=${K8S_VERSION:-v1.33.13}
 ETCD_VERSION=${ETCD_VERSION:-v3.5.21}
 # kwok 0.7 still falls back to its built-in pod/node stages; 0.8 needs --config with stage files.
 KWOK_VERSION=${KWOK_VERSION:-v0.7.0}
+# Cluster DNS of the real node (NODE=real); its image is built by hack/node-images.sh.
+COREDNS_VERSION=${COREDNS_VERSION:-v1.12.4}
 
 CACHE_ROOT=${CHATCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chatcluster}
-OUT="$CACHE_ROOT/k8s/$K8S_VERSION-etcd$ETCD_VERSION-kwok$KWOK_VERSION"
-BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
+OUT="$CACHE_ROOT/k8s/$K8S_VERSION-etcd$ETCD_VERSION-kwok$KWOK_VERSION-coredns$COREDNS_VERSION"
+# kubelet and kube-proxy make the real node; everything else is the control plane and kwok.
+BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd kwok coredns)
 
 have_all() {
   local b
@@ -83,7 +86,9 @@ print("-go=%s" % m["Go"])
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler \
-    k8s.io/kubernetes/cmd/kubectl
+    k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy
 }
 
 build_etcd() {
@@ -100,10 +105,17 @@ build_kwok() {
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+build_coredns() {
+  # Static: it runs as the only file of a FROM-scratch image.
+  CGO_ENABLED=0 GOBIN="$OUT" go install -trimpath -ldflags "-s -w" \
+    "github.com/coredns/coredns@$COREDNS_VERSION"
+}
+
 start=$(date +%s)
 [ -x "$OUT/etcd" ] || (build_etcd)
 [ -x "$OUT/kwok" ] || (build_kwok)
-[ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kubectl" ] || (build_kubernetes)
+[ -x "$OUT/coredns" ] || (build_coredns)
+[ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kubelet" ] && [ -x "$OUT/kube-proxy" ] || (build_kubernetes)
 have_all || { echo "k8s-binaries: build incomplete in $OUT" >&2; exit 1; }
 echo "k8s-binaries: built in $(( $(date +%s) - start ))s" >&2
 "$OUT/kube-apiserver" --version >&2

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.rabbitmq",
     "tests.fixtures.chatprocs",
     "tests.fixtures.k8s",
+    "tests.fixtures.node",
 ]

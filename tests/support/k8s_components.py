@@ -13,8 +13,9 @@ from typing import Any
 
 from tests.support.k8s_pki import KeyPair
 
-# Virtual addresses that nothing routes: there is no kube-proxy and kwok's pods run nothing, so
-# these ranges never carry a packet; every real socket is on 127.0.0.1.
+# With kwok, virtual addresses that nothing routes: there is no kube-proxy and kwok's pods run
+# nothing, so these ranges never carry a packet; every real socket is on 127.0.0.1. A real node
+# (tests.support.k8s_node) uses the same ranges inside its own network namespace.
 SERVICE_CIDR = "10.96.0.0/16"
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 POD_CIDR = "10.244.0.1/24"
@@ -69,6 +70,8 @@ class Ports:
     etcd_client: int
     etcd_peer: int
     apiserver: int
+    apiserver_host: str = "127.0.0.1"
+    """Where the apiserver listens and what it advertises: loopback, or a real node's address."""
 
     @property
     def etcd_url(self) -> str:
@@ -76,7 +79,7 @@ class Ports:
 
     @property
     def apiserver_url(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver}"
+        return f"https://{self.apiserver_host}:{self.apiserver}"
 
 
 def etcd_command(bin_dir: Path, state: StateDir, ports: Ports) -> list[str]:
@@ -96,13 +99,29 @@ def etcd_command(bin_dir: Path, state: StateDir, ports: Ports) -> list[str]:
     ]
 
 
-def apiserver_command(bin_dir: Path, state: StateDir, ports: Ports) -> list[str]:
+def apiserver_command(
+    bin_dir: Path, state: StateDir, ports: Ports, *, real_node: bool = False
+) -> list[str]:
     pki = state.pki
+    if real_node:
+        # Pods reach the apiserver through the `kubernetes` Service, whose endpoint is the
+        # advertised address; the apiserver reaches kubelets (logs, exec, port-forward) with
+        # its own client certificate, at their InternalIP (the node name resolves nowhere).
+        node_flags = [
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--enable-admission-plugins=NodeRestriction",
+        ]
+    else:
+        # The `kubernetes` Service would point at 127.0.0.1, which Endpoints reject and no pod
+        # could reach anyway.
+        node_flags = ["--endpoint-reconciler-type=none"]
     return [
         str(bin_dir / "kube-apiserver"),
         f"--etcd-servers={ports.etcd_url}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={ports.apiserver_host}",
+        f"--advertise-address={ports.apiserver_host}",
         f"--secure-port={ports.apiserver}",
         f"--cert-dir={pki}",
         f"--tls-cert-file={pki / 'apiserver.crt'}",
@@ -114,9 +133,7 @@ def apiserver_command(bin_dir: Path, state: StateDir, ports: Ports) -> list[str]
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={pki / 'sa.pub'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
-        # The `kubernetes` Service would point at 127.0.0.1, which Endpoints reject and no pod
-        # could reach anyway.
-        "--endpoint-reconciler-type=none",
+        *node_flags,
         "--profiling=false",
     ]
 

@@ -44,10 +44,26 @@ class ControlPlanePki:
     """Signs service-account tokens (apiserver) and is the controller-manager's token key."""
     service_account_public_pem: bytes
     """Verifies service-account tokens."""
+    node: NodePki | None = None
+    """Present when the cluster has a real node."""
 
 
-def make_control_plane_pki(*, service_ip: str) -> ControlPlanePki:
-    """All certificates for an apiserver on 127.0.0.1 whose `kubernetes` Service is `service_ip`."""
+@dataclass(frozen=True)
+class NodePki:
+    """A real node's identities: the kubelet as client and server, kube-proxy, and the apiserver
+    as the kubelet's client (logs, exec, port-forward)."""
+
+    kubelet_client: KeyPair
+    kubelet_serving: KeyPair
+    kube_proxy: KeyPair
+    apiserver_kubelet_client: KeyPair
+
+
+def make_control_plane_pki(
+    *, service_ip: str, node_name: str | None = None, node_ip: str | None = None
+) -> ControlPlanePki:
+    """All certificates for an apiserver on 127.0.0.1 whose `kubernetes` Service is `service_ip`;
+    with `node_name` and `node_ip`, also on the node's address, and the node's identities."""
     ca_key = _new_key()
     ca_name = _name("chatcluster-test-ca")
     ca_cert = (
@@ -71,11 +87,25 @@ def make_control_plane_pki(*, service_ip: str) -> ControlPlanePki:
     )
     ca = _CertificateAuthority(ca_cert, ca_key)
     sa_key = _new_key()
+    node = None
+    if node_name is not None and node_ip is not None:
+        node = NodePki(
+            # The Node authorizer and NodeRestriction know a kubelet by exactly this name.
+            kubelet_client=ca.issue_client(f"system:node:{node_name}", groups=["system:nodes"]),
+            kubelet_serving=ca.issue_serving(node_name, ips=[node_ip], dns_names=[node_name]),
+            # The user the built-in system:node-proxier binding names.
+            kube_proxy=ca.issue_client("system:kube-proxy"),
+            # The kubelet asks the apiserver (webhook) whether its caller may; a throwaway
+            # cluster's apiserver may do anything.
+            apiserver_kubelet_client=ca.issue_client(
+                "kube-apiserver-kubelet-client", groups=["system:masters"]
+            ),
+        )
     return ControlPlanePki(
         ca=KeyPair(_cert_pem(ca_cert), _key_pem(ca_key)),
         apiserver=ca.issue_serving(
             "kube-apiserver",
-            ips=["127.0.0.1", service_ip],
+            ips=["127.0.0.1", service_ip, *([node_ip] if node_ip else [])],
             dns_names=[
                 "localhost",
                 "kubernetes",
@@ -91,6 +121,7 @@ def make_control_plane_pki(*, service_ip: str) -> ControlPlanePki:
         service_account_public_pem=sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ),
+        node=node,
     )
 
 

@@ -17,7 +17,7 @@ import select
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -54,12 +54,22 @@ class Component:
         return 0
 
 
-def spawn(name: str, command: list[str], *, log: Path, attached: bool) -> Component:
-    """Start `command` in a new session with stdout and stderr appended to `log`."""
+def spawn(
+    name: str,
+    command: list[str],
+    *,
+    log: Path,
+    attached: bool,
+    prefix: Sequence[str] = (),
+) -> Component:
+    """Start `command` in a new session with stdout and stderr appended to `log`.
+
+    `prefix`: a launcher that execs `command` in place (such as `nsenter ... --`), so the process
+    is still `command[0]` once it runs."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         popen = subprocess.Popen(
-            command,
+            [*prefix, *command],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
