@@ -61,6 +61,11 @@ cluster-down: $(STAMP) ## Stop the cluster started by cluster-up and remove ever
 images: $(STAMP) ## Build chatcluster/chatserver and chatcluster/operator images with no registry (needs root; starts dockerd)
 	bash hack/images.sh
 
+.PHONY: images-load-kind
+images-load-kind: images ## Load every image the node tests run into a kind cluster (KIND_CLUSTER=kind)
+	kind load image-archive --name $(or $(KIND_CLUSTER),kind) \
+		$${CHATCLUSTER_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/chatcluster}/images/node-images.tar
+
 .PHONY: bench
 bench: $(STAMP) system-deps ## Run the benchmarks in bench/ (results in bench/results/)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -164,6 +164,10 @@ class NodeFiles:
         return self.root / "kube-proxy.yaml"
 
     @property
+    def volumes(self) -> Path:
+        return self.root / "volumes"
+
+    @property
     def kernel_settings(self) -> Path:
         """The host's kernel settings from before the kubelet changed them (JSON)."""
         return self.root / "kernel-settings.json"
@@ -202,6 +206,9 @@ disabled_plugins = [
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{sandbox_image}"
   enable_selinux = false
+  # This machine withholds CAP_SYS_RESOURCE even from root, so no process may lower its OOM score
+  # below its parent's; the kubelet asks -998 for sandboxes, which would fail every pod.
+  restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 
@@ -476,6 +483,68 @@ def coredns_objects(image: str) -> list[dict[str, Any]]:
             },
         },
     ]
+
+
+LOCAL_VOLUMES = 8
+LOCAL_VOLUME_SIZE = "10Gi"
+
+
+def local_storage_objects(
+    site: NodeSite, files: NodeFiles, storage_class: str
+) -> list[dict[str, Any]]:
+    """The default StorageClass of the node: LOCAL_VOLUMES local volumes in the node's files,
+    made beforehand (static provisioning). Local rather than hostPath volumes because the kubelet
+    gives a local volume to the pod's fsGroup, so a non-root broker can write its data; the
+    controller-manager's hostPath provisioner makes root-owned 0750 directories."""
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                "name": storage_class,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "kubernetes.io/no-provisioner",
+            # Bind when the pod is scheduled, so the claim gets a volume of the pod's node.
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "reclaimPolicy": "Retain",
+        }
+    ]
+    for index in range(LOCAL_VOLUMES):
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": f"{site.name}-local-{index}"},
+                "spec": {
+                    "capacity": {"storage": LOCAL_VOLUME_SIZE},
+                    "accessModes": ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": storage_class,
+                    "local": {"path": str(local_volume_path(files, index))},
+                    "nodeAffinity": {
+                        "required": {
+                            "nodeSelectorTerms": [
+                                {
+                                    "matchExpressions": [
+                                        {
+                                            "key": "kubernetes.io/hostname",
+                                            "operator": "In",
+                                            "values": [site.name],
+                                        }
+                                    ]
+                                }
+                            ]
+                        }
+                    },
+                },
+            }
+        )
+    return objects
+
+
+def local_volume_path(files: NodeFiles, index: int) -> Path:
+    return files.volumes / f"volume-{index}"
 
 
 def dns_query(name: str, *, query_id: int) -> bytes:

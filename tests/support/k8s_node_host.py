@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.k8s_components import SERVICE_CIDR
 from tests.support.k8s_node import (
     KUBELET_KERNEL_SETTINGS,
     MOUNT_NAMESPACES,
@@ -64,11 +65,17 @@ def prepare(site: NodeSite, files: NodeFiles) -> None:
         *in_node, "ip", "addr", "add", f"{site.node_ip}/{site.prefix_length}", "dev", NODE_INTERFACE
     )
     _run(*in_node, "ip", "link", "set", NODE_INTERFACE, "up")
+    # The node's own connections to a Service address (probes, the DNS check) need a route
+    # before kube-proxy's OUTPUT rules rewrite them to a pod; there is no default route, and
+    # this kernel has no dummy interfaces. An address that no Service has goes to this machine,
+    # which does not forward it.
+    _run(*in_node, "ip", "route", "add", SERVICE_CIDR, "dev", NODE_INTERFACE)
     for key, value in NODE_NAMESPACE_SETTINGS.items():
         _run(*in_node, "sh", "-c", f"echo {value} > {PROC_SYS / key}")
     for command in node_namespace_firewall(site):
         _run(*in_node, *command)
     _pin_mount_namespace(site)
+    _make_cgroup_root(site)
 
 
 def remove(site: NodeSite, files: NodeFiles) -> None:
@@ -176,6 +183,19 @@ def _shims_of(files: NodeFiles) -> set[int]:
         if argv and argv[0].endswith(b"containerd-shim-runc-v2") and address in argv:
             found.add(int(proc.name))
     return found
+
+
+def _make_cgroup_root(site: NodeSite) -> None:
+    """The kubelet's cgroupRoot must exist in every hierarchy before it starts."""
+    root = site.cgroup_root.lstrip("/")
+    for hierarchy in CGROUP_FS.iterdir():
+        if not hierarchy.is_dir() or not (hierarchy / "cgroup.procs").exists():
+            continue
+        (hierarchy / root).mkdir(exist_ok=True)
+        # A v1 cpuset starts with no CPUs and no memory nodes: give it the parent's.
+        for key in ("cpuset.cpus", "cpuset.mems"):
+            if (hierarchy / key).exists():
+                (hierarchy / root / key).write_text((hierarchy / key).read_text())
 
 
 def _cgroup_trees(site: NodeSite) -> list[Path]:
