@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds chatcluster/chatserver and chatcluster/operator without any container registry, then
-# smoke-tests them. Every step is skipped when its result is already there.
+# smoke-tests them; then the images the real test node runs besides: chatcluster/rabbitmq (Debian's
+# RabbitMQ), chatcluster/pause (the pod sandbox) and chatcluster/coredns; and saves all five into
+# one archive for loading onto a node (node-images.tar in the cache directory). Every step is
+# skipped when its result is already there.
 #
 # Why this way: our machines reach Debian's mirror and PyPI but no registry, so no base image can
 # be pulled. The base is a debootstrapped Debian bookworm (`docker import`), the Python
@@ -133,11 +136,83 @@ build_wheelhouse() {
 }
 
 build_image() {
-  local dockerfile=$1 tag=$2
+  local dockerfile=$1 tag=$2 context=${3:-$ROOT}
   step "building $tag"
   # The legacy builder: Debian's docker.io has no buildx, and it honours --network=none.
   DOCKER_BUILDKIT=0 docker build --quiet --network=none --build-arg "BASE=$BASE_IMAGE" \
-    -f "$ROOT/deploy/$dockerfile" -t "$tag" "$ROOT" >/dev/null
+    -f "$ROOT/deploy/$dockerfile" -t "$tag" "$context" >/dev/null
+}
+
+# Debian's rabbitmq-server (3.10: stream queues, the management, prometheus and stream plugins) in a
+# debootstrapped root of its own, its user renumbered to the uid the operator's StatefulSet runs as
+# (RABBITMQ_UID in chatoperator/builders/broker_statefulset.py). Named by a hash of this recipe and
+# the entrypoint, like the base.
+ensure_rabbitmq_image() {
+  local hash mirror rootfs tarball build_tag
+  hash=$({ declare -f ensure_rabbitmq_image; cat "$ROOT/deploy/rabbitmq/entrypoint.sh"; } \
+    | sha256sum | cut -c1-12)
+  build_tag=chatcluster/rabbitmq-build:$hash
+  tarball=$CACHE/rabbitmq-bookworm-$hash.tar
+  if ! docker image inspect "$build_tag" >/dev/null 2>&1; then
+    if [ ! -s "$tarball" ]; then
+      mirror=$(debian_mirror) || fail "cannot tell which Debian mirror apt uses"
+      rootfs=$CACHE/rootfs-rabbitmq-$hash
+      step "debootstrap bookworm minbase rabbitmq-server from $mirror"
+      rm -rf "$rootfs"
+      debootstrap --variant=minbase --include=rabbitmq-server bookworm "$rootfs" "$mirror" \
+        >"$CACHE/debootstrap-rabbitmq.log" 2>&1 \
+        || fail "debootstrap failed; see $CACHE/debootstrap-rabbitmq.log"
+      chroot "$rootfs" groupmod --gid 999 rabbitmq
+      chroot "$rootfs" usermod --uid 999 --gid 999 rabbitmq
+      chroot "$rootfs" chown -R 999:999 /var/lib/rabbitmq /var/log/rabbitmq
+      install -m 0755 "$ROOT/deploy/rabbitmq/entrypoint.sh" "$rootfs/usr/local/bin/chatcluster-rabbitmq"
+      rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* \
+        "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/doc/*
+      tar -C "$rootfs" --numeric-owner -cf "$tarball.tmp" .
+      mv "$tarball.tmp" "$tarball"
+      rm -rf "$rootfs"
+    fi
+    step "importing $build_tag"
+    docker import \
+      --change 'ENV LANG=C.UTF-8 HOME=/var/lib/rabbitmq RABBITMQ_LOG_BASE=/var/lib/rabbitmq/log' \
+      --change 'USER 999:999' \
+      --change 'EXPOSE 5672 5552 15672 15692 4369 25672' \
+      --change 'ENTRYPOINT ["/usr/local/bin/chatcluster-rabbitmq"]' \
+      "$tarball" "$build_tag" >/dev/null
+  fi
+  docker tag "$build_tag" "$RABBITMQ_IMAGE"
+}
+
+build_pause_image() {
+  local context=$ROOT/build/pause
+  mkdir -p "$context"
+  gcc -Os -Wall -Werror -static -o "$context/pause" "$ROOT/deploy/pause/pause.c"
+  strip "$context/pause"
+  build_image pause.Dockerfile "$PAUSE_IMAGE" "$context"
+}
+
+build_coredns_image() {
+  local context=$ROOT/build/coredns binaries
+  binaries=$(bash "$ROOT/hack/k8s-binaries.sh" --cached-only | tail -n 1) \
+    || fail "no CoreDNS binary: run \`make k8s-binaries\` first"
+  mkdir -p "$context"
+  cp "$binaries/coredns" "$context/coredns"
+  build_image coredns.Dockerfile "$COREDNS_IMAGE" "$context"
+}
+
+# One archive with every image a node runs, rewritten only when one of them changed.
+save_node_images() {
+  local archive=$CACHE/node-images.tar ids
+  ids=$(docker image inspect --format '{{.Id}}' "${NODE_IMAGES[@]}")
+  if [ -s "$archive" ] && [ "$ids" = "$(cat "$archive.ids" 2>/dev/null)" ]; then
+    echo "$archive"
+    return
+  fi
+  step "saving ${NODE_IMAGES[*]} to $archive"
+  docker save "${NODE_IMAGES[@]}" >"$archive.tmp"
+  mv "$archive.tmp" "$archive"
+  echo "$ids" >"$archive.ids"
+  echo "$archive"
 }
 
 SMOKE_CONTAINER=
@@ -172,6 +247,10 @@ VERSION=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], 
   "$ROOT/pyproject.toml")
 SERVER_IMAGE=chatcluster/chatserver:$VERSION
 OPERATOR_IMAGE=chatcluster/operator:$VERSION
+RABBITMQ_IMAGE=chatcluster/rabbitmq:$VERSION
+PAUSE_IMAGE=chatcluster/pause:$VERSION
+COREDNS_IMAGE=chatcluster/coredns:$VERSION
+NODE_IMAGES=("$SERVER_IMAGE" "$OPERATOR_IMAGE" "$RABBITMQ_IMAGE" "$PAUSE_IMAGE" "$COREDNS_IMAGE")
 
 ensure_packages
 ensure_daemon
@@ -180,5 +259,9 @@ build_wheelhouse
 build_image chatserver.Dockerfile "$SERVER_IMAGE"
 build_image operator.Dockerfile "$OPERATOR_IMAGE"
 smoke
+ensure_rabbitmq_image
+build_pause_image
+build_coredns_image
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' \
-  | grep -E "^($SERVER_IMAGE|$OPERATOR_IMAGE|$BASE_IMAGE) "
+  | grep -E "^($(IFS='|'; echo "${NODE_IMAGES[*]}")|$BASE_IMAGE) " >&2
+save_node_images
