@@ -16,6 +16,9 @@ RUN python3 -m venv /opt/chatcluster \
 
 FROM ${BASE}
 COPY --from=build /opt/chatcluster /opt/chatcluster
+# A passwd entry for the uid: libraries that look up the user (the kubernetes client finds its
+# home with getpwuid when HOME is unset) fail without one.
+RUN useradd --system --uid 10001 --user-group --home-dir /tmp --no-create-home chatcluster
 ENV PATH=/opt/chatcluster/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 # The uid the operator's pod securityContext runs as (chatoperator/builders/chatserver_pods.py).
 USER 10001:10001

@@ -237,7 +237,7 @@ smoke() {
   # silently (the failure below says what went wrong).
   curl -fs --retry 30 --retry-delay 1 --retry-all-errors --max-time 5 \
     "http://$address/healthz" >/dev/null || fail "no /healthz from $SERVER_IMAGE dev"
-  curl -fsS --max-time 5 "http://$address/" | grep -qi '<!doctype html' \
+  curl -fsS --max-time 5 "http://$address/" | grep -i '<!doctype html' >/dev/null \
     || fail "/ of $SERVER_IMAGE dev is not the UI"
   docker stop "$SMOKE_CONTAINER" >/dev/null
   SMOKE_CONTAINER=
