@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from aiohttp import WSMsgType, web
 
 from chatserver import closecodes, protocol
-from chatserver.access import OPEN, Access
+from chatserver.access import OPEN, Access, Identity
 from chatserver.auth import (
     TokenRefused,
     TokenVerifier,
@@ -28,7 +28,8 @@ from chatserver.auth import (
     token_identity,
 )
 from chatserver.broker.base import Broker
-from chatserver.connection import CLOSE_TIMEOUT, Connection, Identity
+from chatserver.closecodes import CLOSE_TIMEOUT
+from chatserver.connection import Connection
 from chatserver.hub import Hub
 from chatserver.metrics import CONTENT_TYPE, ChatMetrics
 from chatserver.protocol import ProtocolError

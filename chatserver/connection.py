@@ -31,30 +31,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from chatserver import closecodes, wsframe
-from chatserver.access import OPEN, Access
+from chatserver.access import OPEN, Access, Identity
+from chatserver.closecodes import CLOSE_TIMEOUT
 from chatserver.ratelimit import TokenBucket
-
-CLOSE_TIMEOUT = 2.0
-"""Seconds to send a close frame and hear the answer; a client that does not answer is dropped."""
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who is on the other end. Open mode trusts the query string; token mode fills the same
-    fields from verified claims (`auth.py`), so nothing above this type depends on the mode."""
-
-    user: str
-    """Stable user id: the token's `sub`; in open mode the display name."""
-    name: str
-    """Display name shown with messages."""
-    client: str
-    """Stable id of the client program (a browser tab's stored id); with a send's `ref` it is
-    the dedupe key, so a retry through another backend is recognised."""
 
 
 class Connection:

@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from chatserver import closecodes, protocol, wsframe
-from chatserver.access import Access
+from chatserver.access import Access, Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, PresenceBeat, Record
-from chatserver.connection import Identity
 from chatserver.history import RoomHistory, StoredMessage
 from chatserver.metrics import ChatMetrics
 from chatserver.presence import PresenceSnapshot, PresenceTable

@@ -12,7 +12,9 @@ import pytest
 from aiohttp import web
 
 from chatserver import closecodes, wsframe
-from chatserver.connection import CLOSE_TIMEOUT, Connection, Identity
+from chatserver.access import Identity
+from chatserver.closecodes import CLOSE_TIMEOUT
+from chatserver.connection import Connection
 from chatserver.ratelimit import TokenBucket
 from tests.support.rawws import open_raw_websocket
 

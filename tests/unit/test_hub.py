@@ -13,10 +13,9 @@ import orjson
 import pytest
 
 from chatserver import closecodes
-from chatserver.access import OPEN, Access
+from chatserver.access import OPEN, Access, Identity
 from chatserver.broker.base import Record
 from chatserver.broker.memory import MemoryBroker
-from chatserver.connection import Identity
 from chatserver.hub import Hub
 from chatserver.metrics import ChatMetrics
 from chatserver.protocol import MessageRecord, ProtocolError, Send, encode_record
