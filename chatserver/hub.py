@@ -29,8 +29,15 @@ from typing import Protocol
 
 from chatserver import closecodes, protocol, wsframe
 from chatserver.access import Access, Identity
-from chatserver.broker.base import Broker, BrokerUnavailable, PresenceBeat, Record
+from chatserver.broker.base import Broker, BrokerUnavailable, Record
 from chatserver.history import RoomHistory, StoredMessage
+from chatserver.interchange import (
+    BadRecord,
+    MessageRecord,
+    PresenceBeat,
+    decode_record,
+    encode_record,
+)
 from chatserver.metrics import ChatMetrics
 from chatserver.presence import PresenceSnapshot, PresenceTable
 from chatserver.protocol import ProtocolError
@@ -250,8 +257,8 @@ class Hub:
             member.send(protocol.encode_ack(ref=request.ref, id=stored.id))
             return
         publish_id = uuid.uuid4().hex
-        body = protocol.encode_record(
-            protocol.MessageRecord(
+        body = encode_record(
+            MessageRecord(
                 publish_id=publish_id,
                 user=member.identity.name,
                 client=member.identity.client,
@@ -313,8 +320,8 @@ class Hub:
             )
             return None
         try:
-            message = protocol.decode_record(record.body)
-        except protocol.BadRecord as exc:
+            message = decode_record(record.body)
+        except BadRecord as exc:
             log.warning(
                 "skipped a record",
                 extra={"room": room.name, "offset": record.offset, "error": str(exc)},

@@ -10,8 +10,7 @@ from chatserver.broker.base import (
     Broker,
     BrokerListener,
     BrokerUnavailable,
-    PresenceBeat,
     Record,
 )
 
-__all__ = ["Broker", "BrokerListener", "BrokerUnavailable", "PresenceBeat", "Record"]
+__all__ = ["Broker", "BrokerListener", "BrokerUnavailable", "Record"]

@@ -17,8 +17,9 @@ from chatserver.access import OPEN, Access, Identity
 from chatserver.broker.base import Record
 from chatserver.broker.memory import MemoryBroker
 from chatserver.hub import Hub
+from chatserver.interchange import MessageRecord, encode_record
 from chatserver.metrics import ChatMetrics
-from chatserver.protocol import MessageRecord, ProtocolError, Send, encode_record
+from chatserver.protocol import ProtocolError, Send
 from chatserver.settings import ChatSettings
 from tests.unit.rfc6455 import text_frame_payloads
 

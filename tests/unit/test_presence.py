@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from chatserver.broker.base import PresenceBeat
+from chatserver.interchange import PresenceBeat
 from chatserver.presence import PresenceTable
 
 
