@@ -37,12 +37,10 @@ from aiohttp import web
 from chatserver import closecodes, wsframe
 from chatserver.access import OPEN, Access, Identity
 from chatserver.closecodes import CLOSE_TIMEOUT
-from chatserver.ratelimit import TokenBucket
 
 
 class Connection:
-    """A session: identity and access, joined rooms, rate limit, and the bounded writes to its
-    socket."""
+    """A session: identity and access, joined rooms, and the bounded writes to its socket."""
 
     def __init__(
         self,
@@ -51,7 +49,6 @@ class Connection:
         transport: asyncio.Transport,
         session_id: str,
         identity: Identity,
-        bucket: TokenBucket,
         outbox_bytes: int,
         on_slow: Callable[[Connection], None],
         access: Access = OPEN,
@@ -66,7 +63,6 @@ class Connection:
         self.expires_at = expires_at
         """When the session's token expires (Unix seconds, leeway included); None in open
         mode."""
-        self.bucket = bucket
         self.rooms: set[str] = set()
         self.last_presence = b""
         """The last `presence` wire frame sent here, so unchanged counts are not resent."""

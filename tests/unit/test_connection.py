@@ -15,7 +15,6 @@ from chatserver import closecodes, wsframe
 from chatserver.access import Identity
 from chatserver.closecodes import CLOSE_TIMEOUT
 from chatserver.connection import Connection
-from chatserver.ratelimit import TokenBucket
 from tests.support.rawws import open_raw_websocket
 
 
@@ -47,7 +46,6 @@ async def served() -> AsyncIterator[Served]:
             transport=transport,
             session_id="s1",
             identity=Identity(user="u", name="u", client="c"),
-            bucket=TokenBucket(rate=10, burst=10),
             outbox_bytes=state.outbox_bytes,
             on_slow=state.slow.append,
         )
