@@ -1,4 +1,4 @@
-"""One client's WebSocket: who it is, and the bounded, synchronous path of frames to it.
+"""One client's WebSocket: the bounded, synchronous path of frames to it, and its close.
 
 Nobody awaits a client. A frame is written straight to the client's transport: the hub's
 fan-out encodes a message once into a complete WebSocket frame (`wsframe`) and hands the same
@@ -6,12 +6,13 @@ bytes to every member (`send_wire`); replies to this client alone are framed whe
 What the kernel cannot take at once waits in the transport's write buffer, and that buffer is
 the client's bound: a client with more than `outbox_bytes` pending there is cut at once with
 `SLOW_CONSUMER` and recovers with `join since=` after reconnecting. There is no task and no
-await per message; the only task a connection starts is the one that closes it. Frames are no
-longer batched with `\\n`, as the kernel's socket buffer absorbs bursts; the contract still
-allows batches, so clients keep splitting.
+await per message; the only task a connection starts is the one that closes it. Each server
+frame carries one JSON object: the kernel's socket buffer absorbs bursts, so nothing is gained
+by batching (the contract still allows batches, so clients split on newlines).
 
 Writing frames beside aiohttp's own is safe, as read in aiohttp 3.14's
-`aiohttp/_websocket/writer.py`:
+`aiohttp/_websocket/writer.py` (pyproject pins the 3.14 line, and
+`tests/unit/test_connection.py` fails if the first two points stop holding):
 - `web_ws.WebSocketResponse._pre_start` gives its `WebSocketWriter` `request._protocol.transport`,
   the transport `request.transport` returns and this module writes to.
 - With compression off (`compress=False`, set in backend.py), `WebSocketWriter.send_frame`

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import pytest
@@ -30,10 +31,8 @@ class FrozenClock:
         return self.now
 
 
-def gate(
-    *, tokens: bool = False, clock: FrozenClock | None = None, **settings: object
-) -> FrameGate:
-    return FrameGate(ChatSettings(**settings), tokens=tokens, clock=clock or FrozenClock())  # type: ignore[arg-type]
+def gate(*, tokens: bool = False, clock: FrozenClock | None = None, **settings: Any) -> FrameGate:
+    return FrameGate(ChatSettings(**settings), tokens=tokens, clock=clock or FrozenClock())
 
 
 def frame(**fields: object) -> bytes:
