@@ -21,10 +21,10 @@ from typing import Any, Final
 
 import orjson
 
-from chatserver import closecodes
+from chatserver import closecodes, contract
 
-PROTOCOL_VERSION: Final = 1
-ROOM_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+PROTOCOL_VERSION: Final = contract.PROTOCOL_VERSION
+ROOM_NAME: Final = re.compile(contract.ROOM_NAME_PATTERN)
 """Room names (DESIGN section 4), matched with `fullmatch`."""
 MAX_REF_CHARS: Final = 128
 """A `ref` is a client's dedupe key, typically a UUID; longer ones are refused."""

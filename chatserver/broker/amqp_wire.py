@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from chatserver.contract import MAX_CLUSTER_CHARS, MAX_ROOM_NAME_CHARS
+
 KIND_HEADER: Final = "chat-kind"
 KIND_RECORD: Final = "record"
 KIND_SYNC: Final = "sync"
@@ -25,14 +27,17 @@ SYNC_TOKEN_HEADER: Final = "chat-sync"
 OFFSET_HEADER: Final = "x-stream-offset"
 """Set by RabbitMQ on every delivery from a stream: the entry's offset in that stream."""
 
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
-"""Cluster and room names become parts of AMQP names (at most 255 bytes); anything outside this
-set is refused before it can reach the broker, where a bad name closes the channel."""
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_MAX_CHARS: Final = {"cluster": MAX_CLUSTER_CHARS, "room": MAX_ROOM_NAME_CHARS}
+"""Cluster and room names become parts of AMQP names of at most 255 bytes (the longest is
+`chat.<cluster>.room.<room>`); anything else is refused before it can reach the broker, where a
+bad name closes the channel."""
 
 
 def check_name(kind: str, name: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise ValueError(f"{kind} name {name!r} must be 1-100 of A-Z a-z 0-9 _ . -")
+    limit = _MAX_CHARS[kind]
+    if not (_NAME.fullmatch(name) and len(name) <= limit):
+        raise ValueError(f"{kind} name {name!r} must be 1-{limit} of A-Z a-z 0-9 _ . -")
     return name
 
 

@@ -9,6 +9,7 @@ from chatserver.broker.amqp_wire import (
     Topology,
     delivery_offset,
 )
+from chatserver.contract import MAX_CLUSTER_CHARS, MAX_ROOM_NAME_CHARS
 
 
 def test_names_live_under_the_cluster_namespace() -> None:
@@ -35,3 +36,10 @@ def test_the_offset_comes_from_the_stream_header() -> None:
     for headers in (None, {}, {OFFSET_HEADER: "42"}, {OFFSET_HEADER: True}):
         with pytest.raises(ValueError, match=OFFSET_HEADER):
             delivery_offset(headers)
+
+
+def test_the_longest_cluster_and_room_names_make_amqp_names_of_at_most_255_bytes() -> None:
+    longest = Topology("c" * MAX_CLUSTER_CHARS).room_stream("r" * MAX_ROOM_NAME_CHARS)
+    assert len(longest.encode()) <= 255
+    with pytest.raises(ValueError, match="cluster name"):
+        Topology("c" * (MAX_CLUSTER_CHARS + 1))

@@ -188,7 +188,7 @@ export class ChatClient extends EventTarget {
     const { room } = this._outbox.get(frame.ref);
     // not_joined for a room we are in means the join on this connection failed (the broker
     // was away): ask again, and the message follows once the room is back.
-    const rejoin = frame.code === "not_joined" && this._joined.has(room);
+    const rejoin = frame.code === protocol.ERROR.NOT_JOINED && this._joined.has(room);
     const retrying = rejoin || protocol.RETRYABLE_ERRORS.has(frame.code);
     if (rejoin && !this._joining.has(room)) this._requestJoin(room);
     if (retrying) this._resendLater(frame.ref);
@@ -214,7 +214,7 @@ export class ChatClient extends EventTarget {
     if (ws !== this._ws) return;
     this._ws = null;
     this._stopKeepalive();
-    if (code === protocol.SESSION_EXPIRED) this._end("expired");
+    if (code === protocol.CLOSE.SESSION_EXPIRED) this._end("expired");
     else if (!opened && this._usesToken) this._checkRefusal(ws.url);
     else this._scheduleReconnect();
   }

@@ -193,7 +193,7 @@ class App {
     if (!retrying) {
       log.fail(ref, protocol.describeError(code, message));
       this.refRooms.delete(ref);
-    } else if (code === "not_joined") {
+    } else if (code === protocol.ERROR.NOT_JOINED) {
       log.delay(ref, `Rejoining #${room}; the message follows.`);
     } else {
       log.delay(ref, protocol.describeError(code, message));
