@@ -72,6 +72,17 @@ def test_children_match_the_reviewed_golden_file(stem: str) -> None:
 
 
 @pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_every_child_is_where_its_entry_in_children_says(stem: str) -> None:
+    cluster = example_cluster(stem)
+    inp = BuildInput(cluster, "url-digest")
+    for child in CHILDREN:
+        built = child.build(inp)
+        assert (built["apiVersion"], built["kind"]) == (child.api_version, child.kind)
+        assert built["metadata"]["name"] == child.name(cluster), child.role
+    assert len({child.role for child in CHILDREN}) == len(CHILDREN)
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
 def test_every_child_is_labelled_named_and_owned(stem: str) -> None:
     cluster = example_cluster(stem)
     for child in rendered(cluster):
