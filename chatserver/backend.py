@@ -216,7 +216,8 @@ async def _read_loop(
             gate.accepted()
         except ProtocolError as exc:
             metrics.client_errors.labels(exc.code).inc()
-            connection.send(protocol.encode_error(exc.code, exc.message, ref=exc.ref))
+            error = protocol.encode_error(exc.code, exc.message, ref=exc.ref, room=exc.room)
+            connection.send(error)
             if gate.refused():
                 connection.close_soon(closecodes.POLICY_VIOLATION, "too many bad frames")
 

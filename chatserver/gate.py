@@ -9,7 +9,8 @@ order they run, for one connection. Pure: no I/O, time only through the token bu
    claim (`forbidden`); a `refresh` needs a server that uses tokens (`bad_request`).
 4. State: a `send` goes only to a room this connection has joined (`not_joined`).
 
-A refused frame has no effect and is answered with an `error` (with the `send`'s `ref`). Refusals
+A refused frame has no effect and is answered with an `error` (with the `send`'s `ref`, or the
+`join`'s `room`). Refusals
 count towards abuse whether the gate or the handler behind it refused (a `send` the broker could
 not take, a refused token refresh): `abuse_threshold` of them in a row close the connection with
 1008 (`refused` says when), and any accepted frame starts the count again.
@@ -65,10 +66,13 @@ class FrameGate:
         if isinstance(frame, protocol.Ping):
             return frame
         ref = frame.ref if isinstance(frame, protocol.Send) else None
+        joining = frame.room if isinstance(frame, protocol.Join) else None
         if not self._bucket.try_take():
-            raise ProtocolError(closecodes.RATE_LIMITED, "slow down", ref=ref)
-        if isinstance(frame, protocol.Join) and not session.access.may_join(frame.room):
-            raise ProtocolError(closecodes.FORBIDDEN, f"not allowed to join {frame.room}")
+            raise ProtocolError(closecodes.RATE_LIMITED, "slow down", ref=ref, room=joining)
+        if joining is not None and not session.access.may_join(joining):
+            raise ProtocolError(
+                closecodes.FORBIDDEN, f"not allowed to join {joining}", room=joining
+            )
         if isinstance(frame, protocol.Send):
             if not session.access.may_post(frame.room):
                 raise ProtocolError(

@@ -202,7 +202,9 @@ class Hub:
                 )
                 self.presence.changed()
         except BrokerUnavailable as exc:
-            raise ProtocolError(closecodes.UNAVAILABLE, f"cannot join {name} now: {exc}") from None
+            raise ProtocolError(
+                closecodes.UNAVAILABLE, f"cannot join {name} now: {exc}", room=name
+            ) from None
 
     def leave(self, member: Member, name: str) -> None:
         if name in member.rooms:

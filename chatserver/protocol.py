@@ -35,13 +35,17 @@ _MESSAGE_ID: Final = re.compile(r"[0-9]{1,19}")
 
 
 class ProtocolError(Exception):
-    """A client frame the server refuses; becomes an `error` frame with `code`."""
+    """A client frame the server refuses; becomes an `error` frame with `code`, and with the
+    `ref` of a refused `send` or the `room` of a refused `join`."""
 
-    def __init__(self, code: str, message: str, *, ref: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, ref: str | None = None, room: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.room = room
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +213,16 @@ def encode_presence(*, users_online: int, rooms: Mapping[str, int]) -> bytes:
     return orjson.dumps({"type": "presence", "users_online": users_online, "rooms": rooms})
 
 
-def encode_error(code: str, message: str, *, ref: str | None = None) -> bytes:
+def encode_error(
+    code: str, message: str, *, ref: str | None = None, room: str | None = None
+) -> bytes:
+    """`ref` answers a `send`; `room` (an extension of the contract) answers a `join`, so a
+    client knows which of its joins was refused."""
     frame: dict[str, str] = {"type": "error", "code": code, "message": message}
     if ref is not None:
         frame["ref"] = ref
+    if room is not None:
+        frame["room"] = room
     return orjson.dumps(frame)
 
 

@@ -66,16 +66,18 @@ def test_every_frame_but_ping_spends_a_token() -> None:
     limited.admit(frame(type="leave", room="a"), session)
     send = frame(type="send", room="lobby", text="hi", ref="r9")
     assert refusal(limited, send, session) == (closecodes.RATE_LIMITED, "r9")
+    with pytest.raises(ProtocolError) as refused:
+        limited.admit(frame(type="join", room="b"), session)
+    assert (refused.value.code, refused.value.room) == (closecodes.RATE_LIMITED, "b")
     clock.now += 1.0
     assert isinstance(limited.admit(send, session), Send)
 
 
-def test_a_join_outside_the_rooms_claim_is_forbidden() -> None:
+def test_a_join_outside_the_rooms_claim_is_forbidden_with_its_room() -> None:
     session = FakeSession(access=TEAM_ONLY)
-    assert refusal(gate(), frame(type="join", room="secret"), session) == (
-        closecodes.FORBIDDEN,
-        None,
-    )
+    with pytest.raises(ProtocolError) as refused:
+        gate().admit(frame(type="join", room="secret"), session)
+    assert (refused.value.code, refused.value.room) == (closecodes.FORBIDDEN, "secret")
     assert gate().admit(frame(type="join", room="team-red"), session) == Join("team-red", None)
 
 

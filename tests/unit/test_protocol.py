@@ -126,6 +126,14 @@ def test_send_errors_carry_the_ref() -> None:
     assert (bad_room.code, bad_room.ref) == (closecodes.INVALID_ROOM, "r8")
 
 
+def test_an_error_carries_the_ref_of_a_send_or_the_room_of_a_join_and_nothing_else() -> None:
+    plain = orjson.loads(protocol.encode_error(closecodes.BAD_REQUEST, "no"))
+    assert plain == {"type": "error", "code": "bad_request", "message": "no"}
+    refused = orjson.loads(protocol.encode_error(closecodes.FORBIDDEN, "no", room="secret"))
+    assert refused == {"type": "error", "code": "forbidden", "message": "no", "room": "secret"}
+    assert orjson.loads(protocol.encode_error(closecodes.TOO_LARGE, "no", ref="r1"))["ref"] == "r1"
+
+
 def test_text_limit_counts_utf8_bytes() -> None:
     at_limit = {"type": "send", "room": "ok", "text": "é" * 2048, "ref": "r"}
     assert isinstance(parse(at_limit), Send)
