@@ -3,8 +3,11 @@
 //
 // A message is shown once however often it arrives (live, in a resumed history, from two
 // backends after a failover): server ids are the dedupe key. A message this tab sent is shown
-// from the moment it is typed, under a local key; its `ack` marks it sent, and its broadcast (or
-// a resumed history) gives it its place in the log, whichever of the two comes first.
+// from the moment it is typed, under a local key (its `ref`); its `ack` gives it its id, the one
+// thing that ties it to its broadcast. An ack before the broadcast marks it sent and the
+// broadcast takes its place in the log under the same key; a broadcast before the ack is shown
+// at its place at once and the ack then drops the pending copy. Nothing is paired by its text:
+// another tab of the same person may say the same words.
 
 /** Messages a room keeps in the page: many histories' worth, yet bounded for a tab left open
  * for days. */
@@ -40,7 +43,7 @@ export class RoomLog {
   addMessage(message, me) {
     if (this._ids.has(message.id)) return null;
     this._ids.add(message.id);
-    const own = this._takePendingFor(message, me);
+    const own = this._takeAcked(message.id);
     const entry = {
       key: own ? own.key : "id:" + message.id,
       id: message.id,
@@ -56,14 +59,9 @@ export class RoomLog {
     return entry;
   }
 
-  /** The pending entry this broadcast confirms: by acked id, else our oldest same-text send. */
-  _takePendingFor(message, me) {
-    let index = this._pending.findIndex((p) => p.id === message.id);
-    if (index < 0 && message.user === me) {
-      index = this._pending.findIndex(
-        (p) => p.id === null && p.status === "sending" && p.text === message.text,
-      );
-    }
+  /** Our pending entry already acked as `id`, taken out of the pending list; or null. */
+  _takeAcked(id) {
+    const index = this._pending.findIndex((p) => p.id === id);
     return index < 0 ? null : this._pending.splice(index, 1)[0];
   }
 
@@ -92,7 +90,8 @@ export class RoomLog {
     return entry;
   }
 
-  /** The server accepted `ref` as message `id` (it is durable now). */
+  /** The server accepted `ref` as message `id` (it is durable now); if its broadcast came
+   * first, that is the entry shown from now on. */
   ack(ref, id) {
     const index = this._pending.findIndex((p) => p.ref === ref);
     if (index < 0) return;
