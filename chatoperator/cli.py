@@ -14,7 +14,7 @@ from chatoperator import handlers  # noqa: F401  (importing registers the handle
 from chatoperator.crd import render_crd
 from chatoperator.kube import Kube, connect
 from chatoperator.runtime import Runtime
-from chatoperator.settings import OperatorSettings
+from chatoperator.settings import OperatorSettings, SettingsError
 
 PEERING_NAME = "chatcluster-operator"
 
@@ -52,19 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace, settings: OperatorSettings) -> None:
     kopf.configure(verbose=args.verbose)
     if not args.verbose:
         # kopf logs every child event it hands over at INFO; the passes log what matters.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    settings = OperatorSettings.from_env()
     kube = Kube(connect())
     kopf_settings = kopf.OperatorSettings()
-    # kopf's own bookkeeping annotations under the project's domain, not kopf.zalando.org.
-    prefix = "operator.chatcluster.dev"
-    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
-    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=prefix)
-    # The operator posts its own events; kopf adds only its handler failures.
+    # The operator posts its own events; kopf adds only its own failures.
     kopf_settings.posting.level = logging.WARNING
     # Peering when deploy/ installed kopf's peering CRD; alone (with a warning) otherwise.
     # (kopf.run's peering_name= would make the CRD mandatory, even with --standalone.)
@@ -83,8 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "crd":
         yaml.dump(render_crd(), sys.stdout, Dumper=_PlainDumper, sort_keys=False, width=100)
-    else:
-        _run(args)
+        return 0
+    try:
+        settings = OperatorSettings.from_env()
+    except SettingsError as exc:
+        print(f"chatoperator run: {exc}", file=sys.stderr)
+        return 2
+    _run(args, settings)
     return 0
 
 

@@ -3,7 +3,10 @@
 This is the one source of truth for ``crds/chatclusters.chatcluster.dev.yaml``
 (``chatoperator crd > crds/...``); a unit test proves the committed file is up to date.
 Validation lives here, at admission, so a bad manifest is refused by ``kubectl apply`` with the
-message below instead of reaching the operator.
+message below instead of reaching the operator. Where a spec field becomes a chat server
+setting, its least value and its shape come from the chat server's ``chatserver.contract``, so
+admission refuses what the server would refuse at start, rather than a backend crash-looping on
+it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatoperator import spec as s
+from chatserver import contract
 
 Schema = dict[str, Any]
 
@@ -176,18 +180,29 @@ def _spec_schema() -> Schema:
             "rooms": {
                 "type": "array",
                 "items": {"type": "string", "pattern": s.ROOM_PATTERN},
+                "minItems": 1,
                 "maxItems": 100,
                 "x-kubernetes-list-type": "set",
                 "default": list(s.DEFAULT_ROOMS),
             },
-            "historySize": _int(default=s.DEFAULT_HISTORY_SIZE, minimum=0, maximum=10000),
-            "maxMessageBytes": _int(default=s.DEFAULT_MAX_MESSAGE_BYTES, minimum=1, maximum=65536),
+            "historySize": _int(
+                default=s.DEFAULT_HISTORY_SIZE, minimum=contract.MIN_HISTORY_SIZE, maximum=10000
+            ),
+            "maxMessageBytes": _int(
+                default=s.DEFAULT_MAX_MESSAGE_BYTES,
+                minimum=contract.MIN_MAX_MESSAGE_BYTES,
+                maximum=65536,
+            ),
             "rateLimit": _obj(
                 {
                     "messagesPerSecond": _int(
                         default=s.DEFAULT_RATE_PER_SECOND, minimum=1, maximum=10000
                     ),
-                    "burst": _int(default=s.DEFAULT_RATE_BURST, minimum=1, maximum=100000),
+                    "burst": _int(
+                        default=s.DEFAULT_RATE_BURST,
+                        minimum=contract.MIN_RATE_BURST,
+                        maximum=100000,
+                    ),
                 },
                 default={},
                 rules=[
@@ -209,7 +224,7 @@ def _spec_schema() -> Schema:
             ),
             "allowedOrigins": {
                 "type": "array",
-                "items": {"type": "string", "minLength": 1},
+                "items": {"type": "string", "pattern": s.ORIGIN_PATTERN},
                 "maxItems": 50,
                 "x-kubernetes-list-type": "set",
             },

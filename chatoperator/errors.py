@@ -1,12 +1,27 @@
-"""The two kinds of failure a reconcile pass can meet, so handlers know whether to retry."""
+"""The kinds of failure a reconcile pass can meet, so the runtime knows whether to retry.
+
+- ``InvalidSpec``: the ChatCluster asks for something that cannot be built, or the API server
+  refused an object built from it (HTTP 400/422). The user's to fix: reported in status and
+  events, not retried until the next change (or resync).
+- ``NotPermitted``: the API server says the operator may not do this (HTTP 401/403). The
+  installation's to fix (its RBAC), not the user's: reported in status and events, and retried
+  with a growing delay, since granting the permission changes nothing the operator watches.
+- ``TransientError``: the API was briefly unavailable, throttled or in conflict; retried with a
+  growing delay.
+"""
 
 
 class InvalidSpec(Exception):
-    """The ChatCluster asks for something the operator cannot build; retrying will not help.
+    """The ChatCluster asks for something the operator cannot build, or the API refused it.
 
     Raised for states the CRD schema cannot reject (a referenced Secret without the key, for
-    instance). Reported in status and as a Warning event; the next spec change retries.
+    instance) and for the API server's own refusals of an object. Reported in status and as a
+    Warning event; the next spec change retries.
     """
+
+
+class NotPermitted(Exception):
+    """The operator's credentials do not allow a request (a gap in its RBAC, not a bad spec)."""
 
 
 class TransientError(Exception):

@@ -1,8 +1,10 @@
 """The kopf handlers: each takes kopf's arguments and hands over to ``Runtime``.
 
-No finalizers anywhere (no delete handlers, no timers or daemons): ownerReferences let the
-garbage collector remove the children, so ``kubectl delete chatcluster`` never waits for the
-operator.
+Only watch-event handlers: whatever happens to a ChatCluster or a child it owns queues a pass,
+and ``Runtime``'s workers run every pass (one retry policy, whatever the trigger). kopf therefore
+keeps no progress of its own on the objects, and there are no finalizers anywhere (no delete
+handlers, no timers or daemons): ownerReferences let the garbage collector remove the children,
+so ``kubectl delete chatcluster`` never waits for the operator.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from typing import Any, cast
 import kopf
 
 from chatoperator.builders.meta import MANAGED_BY, MANAGED_BY_LABEL
-from chatoperator.errors import TransientError
 from chatoperator.runtime import Runtime
 from chatoperator.spec import GROUP, KIND, PLURAL, VERSION
 
@@ -49,33 +50,16 @@ async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
     await asyncio.gather(*loops, return_exceptions=True)
 
 
-@kopf.on.resume(*CLUSTERS)
-@kopf.on.create(*CLUSTERS)
-@kopf.on.update(*CLUSTERS)
-def reconcile_cluster(
-    namespace: str | None, name: str, retry: int, memo: kopf.Memo, **_: Any
-) -> None:
-    runtime = _runtime(memo)
-    try:
-        result = runtime.run_pass((str(namespace), name))
-    except TransientError as error:
-        delay = runtime.settings.retry_delay(retry)
-        raise kopf.TemporaryError(str(error), delay=delay) from error
-    if result is not None and result.failure:
-        # In status and events already; retried on the next spec change or resync, not here.
-        raise kopf.PermanentError(result.failure)
-
-
 @kopf.on.event(*CLUSTERS)
-async def track_cluster(
-    type: str, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
+async def cluster_event(
+    type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
 ) -> None:
-    known = _runtime(memo).known
+    """The ChatCluster appeared, changed or went: queue a pass, or forget it."""
     key = (str(namespace), name)
     if type == "DELETED":
-        known.discard(key)
+        _runtime(memo).forget(key)
     else:
-        known.add(key)
+        _runtime(memo).cluster_seen(key, event_type=type, body=body)
 
 
 async def requeue_owner(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:

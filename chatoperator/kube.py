@@ -1,8 +1,9 @@
 """The only module that talks to the Kubernetes API (synchronous ``kubernetes`` client).
 
-Every call maps API failures onto the operator's two kinds of error: conflicts, throttling,
-server and network trouble become ``TransientError`` (retry later); any other rejection of an
-object becomes ``InvalidSpec`` carrying the API server's own message.
+Every call maps API failures onto the operator's kinds of error (``errors.py``): conflicts,
+throttling, server and network trouble become ``TransientError`` (retry later); 401 and 403
+become ``NotPermitted`` (the installation lacks a permission); any other rejection of an object
+becomes ``InvalidSpec`` carrying the API server's own message.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import Resource
 
-from chatoperator.errors import InvalidSpec, TransientError
+from chatoperator.errors import InvalidSpec, NotPermitted, TransientError
 from chatoperator.settings import FIELD_MANAGER
 from chatoperator.spec import GROUP, KIND, VERSION
 
@@ -40,6 +41,8 @@ _KINDS = (
     (f"{GROUP}/{VERSION}", KIND),
 )
 _TRANSIENT_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+_REFUSED_STATUSES = frozenset({401, 403})
+"""The request was not allowed: the operator's credentials, not the object, are the problem."""
 
 
 def connect() -> client.ApiClient:
@@ -58,6 +61,8 @@ def _api_errors(what: str) -> Iterator[None]:
     except ApiException as error:
         if error.status in _TRANSIENT_STATUSES:
             raise TransientError(f"{what}: HTTP {error.status}") from error
+        if error.status in _REFUSED_STATUSES:
+            raise NotPermitted(f"{what}: {_api_message(error)}") from error
         raise InvalidSpec(f"{what}: {_api_message(error)}") from error
     except (urllib3.exceptions.HTTPError, OSError) as error:
         raise TransientError(f"{what}: {error}") from error

@@ -2,7 +2,10 @@
 
 A pass is level-triggered and idempotent: creating a cluster, repairing a deleted or edited
 child and rolling out a spec change are the same code. A pass that finds everything in place
-reads but writes nothing.
+reads but writes nothing (``drift.py`` decides which children need an apply).
+
+What a pass saw of its children is kept by role (``builders.Role``) and reduced once to the
+typed ``status.Observed`` that every condition reads.
 """
 
 from __future__ import annotations
@@ -14,28 +17,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chatoperator.builders import CHILDREN, BuildInput
-from chatoperator.builders.applied import applied_hash, needs_apply, with_applied_hash
+from chatoperator.builders import BY_ROLE, CHILDREN, BuildInput, Role
 from chatoperator.builders.broker_secret import (
     BrokerCredentials,
     broker_url_ref,
     build_broker_secret,
 )
-from chatoperator.builders.meta import (
-    BACKEND,
-    FRONTEND,
-    RABBITMQ,
-    child_name,
-    digest,
-    selector_labels,
-)
-from chatoperator.errors import InvalidSpec, TransientError
+from chatoperator.builders.meta import BACKEND, digest, selector_labels
+from chatoperator.drift import applied_hash, needs_apply, with_applied_hash
+from chatoperator.errors import InvalidSpec, NotPermitted, TransientError
 from chatoperator.kube import Kube, Object
 from chatoperator.settings import FIELD_MANAGER, HANDOVER_FIELD_MANAGER, OperatorSettings
 from chatoperator.spec import Cluster, parse_cluster
 from chatoperator.status import Failure, Observed, compute_status, workload_state
 
 log = logging.getLogger(__name__)
+
+Live = dict[Role, Object | None]
+"""The children a pass read or applied, by role; None for one that does not exist."""
+
+STATUS_ROLES = (Role.BROKER, Role.BACKEND, Role.FRONTEND, Role.FRONTEND_SERVICE)
+"""The children status is computed from."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class PassResult:
     """API writes this pass made (children, Secret, status, events): 0 when idle."""
     failure: str | None = None
     """Why the desired state could not be applied (already in status and events)."""
+    retry: bool = False
+    """The failure is the installation's (``NotPermitted``): try again later, with backoff."""
+    observed: Observed | None = None
+    """What the pass saw, as status read it."""
 
 
 def reconcile(
@@ -56,13 +62,15 @@ def reconcile(
 ) -> PassResult:
     """Bring one ChatCluster's children to the desired state and record what was observed.
 
-    A desired state that cannot be built or that the API refuses ends the pass with a
-    ``failure`` (recorded in status); ``TransientError`` means the API was briefly unavailable.
+    A desired state that cannot be built, that the API refuses or that the operator may not
+    apply ends the pass with a ``failure`` (recorded in status); ``TransientError`` means the
+    API was briefly unavailable. ``InvalidSpec`` escapes only for a ChatCluster that cannot even
+    be parsed.
     """
     writes_before = kube.writes
     cluster = parse_cluster(body, images=settings.images)
     failure: Failure | None = None
-    live: dict[str, Object | None] = {}
+    live: Live = {}
     if cluster.spec.paused:
         live = _observe(kube, cluster)
     else:
@@ -71,14 +79,18 @@ def reconcile(
             live = _apply_children(kube, body, BuildInput(cluster, digest_of_url))
         except InvalidSpec as error:
             failure = Failure(reason="InvalidSpec", message=str(error))
+        except NotPermitted as error:
+            failure = Failure(reason="NotPermitted", message=f"the operator may not: {error}")
+        if failure is not None:
             live = _observe(kube, cluster)
-    phase = _write_status(
-        kube, body, cluster, live=live, failure=failure, users_online=users_online
-    )
+    observed = _observed(cluster, live, failure=failure, users_online=users_online)
+    phase = _write_status(kube, body, observed)
     return PassResult(
         phase=phase,
         writes=kube.writes - writes_before,
         failure=failure.message if failure else None,
+        retry=failure is not None and failure.reason == "NotPermitted",
+        observed=observed,
     )
 
 
@@ -108,27 +120,25 @@ def _new_credentials() -> BrokerCredentials:
     )
 
 
-def _apply_children(
-    kube: Kube, body: Mapping[str, Any], inp: BuildInput
-) -> dict[str, Object | None]:
+def _apply_children(kube: Kube, body: Mapping[str, Any], inp: BuildInput) -> Live:
     """Apply every wanted child that differs from its live version; remove unwanted ones."""
-    live: dict[str, Object | None] = {}
+    live: Live = {}
     for child in CHILDREN:
         desired = with_applied_hash(child.build(inp))
-        key = _key(desired)
+        key = f"{child.kind}/{child.name(inp.cluster)}"
         current = kube.get_like(desired)
         if not child.wanted(inp.cluster):
             if current is not None and _owned_by(current, inp.cluster):
                 kube.delete(desired)
                 _event(kube, body, reason="Deleted", message=f"{key}: no longer wanted")
-            live[key] = None
+            live[child.role] = None
             continue
         if not needs_apply(current, desired):
-            live[key] = current
+            live[child.role] = current
             continue
         if current is not None and _hands_replicas_to_autoscaler(current, desired):
             _hand_over_replicas(kube, current)
-        live[key] = kube.apply(desired)
+        live[child.role] = kube.apply(desired)
         _event(kube, body, reason=_apply_reason(current, desired), message=key)
     return live
 
@@ -173,54 +183,46 @@ def _hand_over_replicas(kube: Kube, current: Mapping[str, Any]) -> None:
     )
 
 
-def _observe(kube: Kube, cluster: Cluster) -> dict[str, Object | None]:
-    """Read the children status depends on, without writing anything."""
-    inp = BuildInput(cluster, broker_url_digest="")
-    live: dict[str, Object | None] = {}
-    for child in CHILDREN:
-        desired = child.build(inp)
-        if desired["kind"] in ("Deployment", "StatefulSet", "Service"):
-            live[_key(desired)] = kube.get_like(desired)
+def _observe(kube: Kube, cluster: Cluster) -> Live:
+    """Read the children status depends on, without building or writing anything."""
+    live: Live = {}
+    for role in STATUS_ROLES:
+        child = BY_ROLE[role]
+        name = child.name(cluster)
+        live[role] = kube.get(child.api_version, child.kind, namespace=cluster.namespace, name=name)
     return live
 
 
-def _write_status(
-    kube: Kube,
-    body: Mapping[str, Any],
-    cluster: Cluster,
-    *,
-    live: Mapping[str, Object | None],
-    failure: Failure | None,
-    users_online: int | None,
-) -> str:
-    backend = child_name(cluster, BACKEND)
-    frontend = child_name(cluster, FRONTEND)
-    observed = Observed(
+def _observed(
+    cluster: Cluster, live: Live, *, failure: Failure | None, users_online: int | None
+) -> Observed:
+    return Observed(
         generation=cluster.generation,
         paused=cluster.spec.paused,
-        backend=workload_state(live.get(f"Deployment/{backend}")),
-        frontend=workload_state(live.get(f"Deployment/{frontend}")),
-        broker=(
-            None
-            if cluster.external_broker
-            else workload_state(live.get(f"StatefulSet/{child_name(cluster, RABBITMQ)}"))
-        ),
+        backend=workload_state(live.get(Role.BACKEND)),
+        frontend=workload_state(live.get(Role.FRONTEND)),
+        broker=None if cluster.external_broker else workload_state(live.get(Role.BROKER)),
         failure=failure,
         users_online=users_online,
         backend_selector=",".join(f"{k}={v}" for k, v in selector_labels(cluster, BACKEND).items()),
-        url=_frontend_url(cluster, live.get(f"Service/{frontend}")),
+        url=_frontend_url(cluster, live.get(Role.FRONTEND_SERVICE)),
     )
+
+
+def _write_status(kube: Kube, body: Mapping[str, Any], observed: Observed) -> str:
+    meta = body["metadata"]
     previous: Mapping[str, Any] = body.get("status") or {}
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     status = compute_status(observed, previous, now)
     if status != previous:
         changed = sorted(k for k in {*status, *previous} if status.get(k) != previous.get(k))
-        log.debug("%s/%s: status changed: %s", cluster.namespace, cluster.name, changed)
+        log.debug("%s/%s: status changed: %s", meta["namespace"], meta["name"], changed)
         removed = {key: None for key in previous if key not in status}
         kube.patch_cluster_status(body, {**removed, **status})
     if status["phase"] != previous.get("phase"):
         degraded = status["phase"] == "Degraded"
         change = f"phase {previous.get('phase', 'unset')} -> {status['phase']}"
+        failure = observed.failure
         message = f"{change}: {failure.message}" if failure else change
         _event(kube, body, reason=status["phase"], message=message, warning=degraded)
     return str(status["phase"])
@@ -232,16 +234,12 @@ def _frontend_url(cluster: Cluster, service: Mapping[str, Any] | None) -> str:
     if ingress:
         host = ingress[0].get("hostname") or ingress[0].get("ip")
         return f"http://{host}:{port}"
-    return f"http://{child_name(cluster, FRONTEND)}.{cluster.namespace}.svc:{port}"
+    return f"http://{BY_ROLE[Role.FRONTEND_SERVICE].name(cluster)}.{cluster.namespace}.svc:{port}"
 
 
 def _owned_by(obj: Mapping[str, Any], cluster: Cluster) -> bool:
     refs = obj["metadata"].get("ownerReferences") or []
     return any(ref.get("uid") == cluster.uid for ref in refs)
-
-
-def _key(obj: Mapping[str, Any]) -> str:
-    return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
 def _event(
@@ -251,6 +249,6 @@ def _event(
     log.info("%s/%s: %s %s", meta["namespace"], meta["name"], reason, message)
     try:
         kube.post_event(body, warning=warning, reason=reason, message=message)
-    except (InvalidSpec, TransientError) as error:
+    except (InvalidSpec, NotPermitted, TransientError) as error:
         # An event is a courtesy to the reader; losing one must not fail the pass.
         log.warning("could not post event %s on %s: %s", reason, meta["name"], error)

@@ -1,20 +1,31 @@
-"""The operator's long-lived state and its two background loops (work queue and resync).
+"""The operator's long-lived state and the one way into a reconcile pass.
 
-Kopf calls handlers on events; this module decides what a pass is triggered by. The ChatCluster
-itself triggers a pass through kopf's create/update/resume handlers (with kopf's retries); a
-child's event or the periodic resync only queues the owning cluster, and one worker runs the
-queued passes, so a burst of child events costs one pass, not one each.
+Every reason for a pass only queues the cluster's key: the ChatCluster appeared or its spec
+changed, a child it owns changed or vanished, the periodic resync came round, or a retry fell
+due. Workers take keys from the queue and run the passes, so one policy decides what follows a
+pass, whatever queued it:
+
+- a transient API error or a missing permission (``TransientError``, ``NotPermitted``): the key
+  is queued again after ``OperatorSettings.retry_delay``, which doubles with every failure in a
+  row and is reset by a pass that goes through;
+- an invalid spec (recorded in status by the pass, or a ChatCluster that cannot be parsed): no
+  retry until the next change or resync;
+- anything else is a bug: logged with its traceback, and retried after the longest delay.
+
+A key is never in two passes at once; a key queued while its pass runs runs once more after it,
+so a burst of events costs at most one extra pass. A deleted cluster's state (its failure count
+and pending retry) is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from chatoperator.errors import TransientError
+from chatoperator.errors import InvalidSpec, NotPermitted, TransientError
 from chatoperator.kube import Kube
 from chatoperator.reconcile import PassResult, reconcile
 from chatoperator.settings import OperatorSettings
@@ -25,24 +36,52 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 """(namespace, name) of a ChatCluster."""
 
+WORKERS = 4
+"""Passes of different clusters that may run at once (each on a thread of its own: the API
+client is synchronous)."""
+
 
 class WorkQueue:
-    """Cluster keys waiting for a pass; a key queued twice before its pass runs once."""
+    """Cluster keys waiting for a pass. A key queued twice before its pass runs once; a key
+    queued while its pass runs is queued again when that pass is done."""
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._pending: dict[Key, int | None] = {}
+        """Queued keys, with the ``usersOnline`` to record (None: keep the last one)."""
+        self._running: set[Key] = set()
+        self._again: dict[Key, int | None] = {}
+        """Keys queued while their pass runs."""
 
     def add(self, key: Key, users_online: int | None = None) -> None:
-        if key not in self._pending:
-            self._queue.put_nowait(key)
-            self._pending[key] = users_online
+        waiting = self._again if key in self._running else self._pending
+        if key not in waiting:
+            waiting[key] = users_online
+            if waiting is self._pending:
+                self._queue.put_nowait(key)
         elif users_online is not None:
-            self._pending[key] = users_online
+            waiting[key] = users_online
 
     async def get(self) -> tuple[Key, int | None]:
+        """The next key, now running until ``done``."""
         key = await self._queue.get()
+        self._running.add(key)
         return key, self._pending.pop(key)
+
+    def done(self, key: Key) -> None:
+        self._running.discard(key)
+        if key in self._again:
+            self.add(key, self._again.pop(key))
+
+
+def needs_pass(event_type: str | None, body: Mapping[str, Any]) -> bool:
+    """Whether a ChatCluster watch event calls for a pass: the first sight of a cluster (the
+    operator's initial listing, or a new one), or a spec the last status does not reflect. The
+    operator's own status writes come back as events too; those need none."""
+    if event_type in (None, "ADDED"):
+        return True
+    status = body.get("status") or {}
+    return bool(status.get("observedGeneration") != body["metadata"].get("generation"))
 
 
 @dataclass
@@ -52,47 +91,92 @@ class Runtime:
     known: set[Key] = field(default_factory=set)
     """Clusters seen by the watch and not deleted: the resync loop visits these."""
     queue: WorkQueue = field(default_factory=WorkQueue)
-    _locks: defaultdict[Key, threading.Lock] = field(
-        default_factory=lambda: defaultdict(threading.Lock)
-    )
     _failures: dict[Key, int] = field(default_factory=dict)
-    """Transient failures in a row per cluster (worker passes), for the backoff."""
+    """Failed passes in a row per cluster, for the backoff."""
+    _retries: dict[Key, asyncio.TimerHandle] = field(default_factory=dict)
+
+    def cluster_seen(self, key: Key, *, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event of a ChatCluster that still exists."""
+        self.known.add(key)
+        if needs_pass(event_type, body):
+            self.queue.add(key)
+
+    def forget(self, key: Key) -> None:
+        """The cluster is deleted: drop everything kept for it."""
+        self.known.discard(key)
+        self._failures.pop(key, None)
+        retry = self._retries.pop(key, None)
+        if retry is not None:
+            retry.cancel()
 
     def run_pass(self, key: Key, *, users_online: int | None = None) -> PassResult | None:
-        """One pass for the cluster ``key``; None when it is gone or being deleted.
+        """One pass for the cluster ``key`` (blocking: run it on a thread); None when it is
+        gone or being deleted.
 
-        Passes of one cluster never overlap (kopf's handlers and the worker both come here),
-        and each reads the ChatCluster under the lock, so it starts from the status the
-        previous pass wrote rather than from a copy taken before it.
+        Each pass reads the ChatCluster first, so it starts from the status the previous pass
+        wrote rather than from a copy taken before it.
         """
-        with self._locks[key]:
-            body = self.kube.get_cluster(namespace=key[0], name=key[1])
-            if body is None or body["metadata"].get("deletionTimestamp"):
-                return None
-            result = reconcile(self.kube, body, settings=self.settings, users_online=users_online)
+        body = self.kube.get_cluster(namespace=key[0], name=key[1])
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return None
+        result = reconcile(self.kube, body, settings=self.settings, users_online=users_online)
         log.info("pass %s/%s: phase=%s writes=%d", *key, result.phase, result.writes)
         if result.failure:
             log.warning("pass %s/%s: %s", *key, result.failure)
         return result
 
     async def work(self) -> None:
-        """Run queued passes forever, one at a time."""
-        loop = asyncio.get_running_loop()
+        """Run queued passes forever, ``WORKERS`` at a time."""
+        await asyncio.gather(*(self._worker() for _ in range(WORKERS)))
+
+    async def _worker(self) -> None:
         while True:
             key, users_online = await self.queue.get()
             try:
-                await asyncio.to_thread(self.run_pass, key, users_online=users_online)
-            except TransientError as error:
-                attempt = self._failures.get(key, 0)
-                self._failures[key] = attempt + 1
-                delay = self.settings.retry_delay(attempt)
-                log.warning("pass %s/%s: %s; retrying in %.0f s", *key, error, delay)
-                loop.call_later(delay, self.queue.add, key)
-            except Exception:
-                log.exception("pass %s/%s failed unexpectedly", *key)
-                loop.call_later(self.settings.max_retry_delay_seconds, self.queue.add, key)
+                await self._pass(key, users_online)
+            finally:
+                self.queue.done(key)
+
+    async def _pass(self, key: Key, users_online: int | None) -> None:
+        try:
+            result = await asyncio.to_thread(self.run_pass, key, users_online=users_online)
+        except (TransientError, NotPermitted) as error:
+            self._retry(key, str(error))
+        except InvalidSpec as error:
+            log.warning("pass %s/%s: %s; waiting for a change", *key, error)
+            self._settled(key)
+        except Exception:
+            log.exception("pass %s/%s failed unexpectedly", *key)
+            self._retry(key, "a bug", delay=self.settings.max_retry_delay_seconds)
+        else:
+            if result is None:
+                self.forget(key)
+            elif result.retry:
+                self._retry(key, str(result.failure))
             else:
-                self._failures.pop(key, None)
+                self._settled(key)
+
+    def _retry(self, key: Key, reason: str, *, delay: float | None = None) -> None:
+        attempt = self._failures.get(key, 0)
+        self._failures[key] = attempt + 1
+        if delay is None:
+            delay = self.settings.retry_delay(attempt)
+        log.warning("pass %s/%s: %s; retrying in %.0f s", *key, reason, delay)
+        previous = self._retries.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        loop = asyncio.get_running_loop()
+        self._retries[key] = loop.call_later(delay, self._retry_due, key)
+
+    def _retry_due(self, key: Key) -> None:
+        self._retries.pop(key, None)
+        self.queue.add(key)
+
+    def _settled(self, key: Key) -> None:
+        self._failures.pop(key, None)
+        retry = self._retries.pop(key, None)
+        if retry is not None:
+            retry.cancel()
 
     async def resync(self) -> None:
         """Queue every known cluster with fresh ``usersOnline`` at a fixed interval."""

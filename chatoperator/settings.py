@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from chatoperator.spec import Images
+
+T = TypeVar("T")
+
+DEFAULT_CHATSERVER_IMAGE = "chatcluster/chatserver:0.1.0"
+"""The image ``make images`` builds."""
+DEFAULT_RABBITMQ_IMAGE = "rabbitmq:3.13-management"
 
 FIELD_MANAGER = "chatcluster-operator"
 """The one server-side-apply field manager every child is applied under."""
@@ -19,8 +27,9 @@ HANDOVER_FIELD_MANAGER = "chatcluster-operator-handover"
 class OperatorSettings:
     images: Images
     """Images for pods whose ChatCluster names none: ``CHATCLUSTER_DEFAULT_IMAGE`` and
-    ``CHATCLUSTER_RABBITMQ_IMAGE``. The chatserver default is the image ``make images`` builds;
-    RabbitMQ 3.13 is the oldest line with stream queues and the ``rabbitmq_stream`` plugin."""
+    ``CHATCLUSTER_RABBITMQ_IMAGE``. The chatserver default is the image ``make images`` builds.
+    Any RabbitMQ with stream queues will do: they exist since 3.9, and the tests run the chat
+    server against 3.10 (Debian bookworm's package)."""
 
     resync_seconds: float = 30.0
     """Seconds between level-triggered passes over every ChatCluster (children's own events
@@ -42,17 +51,53 @@ class OperatorSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
+        """Read the environment (``os.environ`` by default); raises SettingsError naming the
+        variable whose value cannot be used."""
         env = os.environ if env is None else env
         return cls(
             images=Images(
-                chatserver=env.get("CHATCLUSTER_DEFAULT_IMAGE", "chatcluster/chatserver:0.1.0"),
-                rabbitmq=env.get("CHATCLUSTER_RABBITMQ_IMAGE", "rabbitmq:3.13-management"),
+                chatserver=_read(
+                    env, "CHATCLUSTER_DEFAULT_IMAGE", _image, DEFAULT_CHATSERVER_IMAGE
+                ),
+                rabbitmq=_read(env, "CHATCLUSTER_RABBITMQ_IMAGE", _image, DEFAULT_RABBITMQ_IMAGE),
             ),
-            resync_seconds=float(env.get("CHATCLUSTER_RESYNC_SECONDS", cls.resync_seconds)),
-            stats_timeout_seconds=float(
-                env.get("CHATCLUSTER_STATS_TIMEOUT_SECONDS", cls.stats_timeout_seconds)
+            resync_seconds=_read(
+                env, "CHATCLUSTER_RESYNC_SECONDS", _positive_seconds, cls.resync_seconds
             ),
-            retry_delay_seconds=float(
-                env.get("CHATCLUSTER_RETRY_DELAY_SECONDS", cls.retry_delay_seconds)
+            stats_timeout_seconds=_read(
+                env,
+                "CHATCLUSTER_STATS_TIMEOUT_SECONDS",
+                _positive_seconds,
+                cls.stats_timeout_seconds,
+            ),
+            retry_delay_seconds=_read(
+                env, "CHATCLUSTER_RETRY_DELAY_SECONDS", _positive_seconds, cls.retry_delay_seconds
             ),
         )
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the operator cannot use."""
+
+
+def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r}: {exc}") from exc
+
+
+def _positive_seconds(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value < math.inf:
+        raise ValueError("must be a number of seconds > 0")
+    return value
+
+
+def _image(raw: str) -> str:
+    if any(c.isspace() for c in raw):
+        raise ValueError("an image reference has no spaces")
+    return raw

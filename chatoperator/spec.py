@@ -1,7 +1,8 @@
 """A typed, defaulted view of a ChatCluster: what the builders read instead of raw dicts.
 
 The API server already applies the CRD defaults, and ``crd.py`` renders those defaults from the
-constants below, so the two cannot drift. Parsing defaults again here keeps builders total for
+constants below, so the two cannot drift; those the chat server shares come from its
+``chatserver.contract``. Parsing defaults again here keeps builders total for
 objects stored before a default existed.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatoperator.errors import InvalidSpec
+from chatserver import contract
 
 GROUP = "chatcluster.dev"
 VERSION = "v1alpha1"
@@ -28,15 +30,17 @@ SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 DEFAULT_SERVICE_PORT = 80
 DEFAULT_BROKER_REPLICAS = 1
 DEFAULT_EXTERNAL_URL_KEY = "url"
-DEFAULT_ROOMS = ("general",)
-DEFAULT_HISTORY_SIZE = 100
-DEFAULT_MAX_MESSAGE_BYTES = 4096
-DEFAULT_RATE_PER_SECOND = 10
-DEFAULT_RATE_BURST = 20
+# The chat settings' defaults are the chat server's own (chatserver/contract.py).
+DEFAULT_ROOMS = contract.DEFAULT_ROOMS
+DEFAULT_HISTORY_SIZE = contract.DEFAULT_HISTORY_SIZE
+DEFAULT_MAX_MESSAGE_BYTES = contract.DEFAULT_MAX_MESSAGE_BYTES
+DEFAULT_RATE_PER_SECOND = contract.DEFAULT_RATE_PER_SECOND
+DEFAULT_RATE_BURST = contract.DEFAULT_RATE_BURST
 AUTH_MODES = ("none", "jwt")
 DEFAULT_AUTH_MODE = "none"
 DEFAULT_AUTH_SECRET_KEY = "secret"
-ROOM_PATTERN = "^[a-z0-9][a-z0-9_-]{0,63}$"
+ROOM_PATTERN = f"^{contract.ROOM_NAME_PATTERN}$"
+ORIGIN_PATTERN = f"^{contract.ORIGIN_PATTERN}$"
 
 Resources = Mapping[str, Mapping[str, int | str]]
 """A container's ``resources`` block (requests/limits), passed through unchanged."""

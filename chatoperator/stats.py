@@ -6,6 +6,7 @@ import json
 import logging
 import urllib.request
 
+from chatoperator.builders.meta import BACKEND, child_name
 from chatoperator.builders.network import BACKEND_PORT
 
 log = logging.getLogger(__name__)
@@ -14,7 +15,7 @@ log = logging.getLogger(__name__)
 def stats_url(*, namespace: str, name: str) -> str:
     # Any backend answers for the whole cluster (users_online is cluster-wide), so the Service
     # is enough.
-    return f"http://{name}-backend.{namespace}.svc:{BACKEND_PORT}/api/stats"
+    return f"http://{child_name(name, BACKEND)}.{namespace}.svc:{BACKEND_PORT}/api/stats"
 
 
 def read_users_online(*, namespace: str, name: str, timeout: float) -> int | None:

@@ -1,8 +1,10 @@
-"""Which rooms a session may join and post to: room patterns and the policy built from them.
+"""Who a session is and which rooms it may join and post to: its `Identity`, room patterns and
+the `Access` policy built from them. Plain values, whatever the mode.
 
-Pure and small on purpose: the hub asks a session's `Access` before every join and send, so the
-rules live here once, whatever the mode. Open mode carries `OPEN` (everything allowed); token
-mode builds an `Access` from the token's `rooms` and `post` claims (`auth.py`).
+Pure and small on purpose: a session's `Access` is asked before every join and send, so the
+rules live here once, whatever the mode. Open mode carries `OPEN` (everything allowed) and an
+identity from the query string; token mode builds both from the verified token's claims
+(`auth.py`), so nothing that uses them depends on the mode.
 
 Pattern syntax: a pattern is a room name (`protocol.ROOM_NAME`'s characters, lowercase letters,
 digits, `_` and `-`) in which `*` stands for any run, possibly empty, of those characters; no
@@ -66,3 +68,17 @@ class Access:
 
 OPEN: Final = Access(join=None, post=None)
 """Open mode: every room may be joined and posted to."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is on the other end. Open mode trusts the query string; token mode fills the same
+    fields from verified claims (`auth.py`), so nothing above this type depends on the mode."""
+
+    user: str
+    """Stable user id: the token's `sub`; in open mode the display name."""
+    name: str
+    """Display name shown with messages."""
+    client: str
+    """Stable id of the client program (a browser tab's stored id); with a send's `ref` it is
+    the dedupe key, so a retry through another backend is recognised."""

@@ -23,8 +23,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from chatserver.access import Access, BadPatterns, parse_patterns
-from chatserver.connection import Identity
+from chatserver.access import Access, BadPatterns, Identity, parse_patterns
 from chatserver.settings import AuthSettings, SettingsError
 
 AUDIENCE: Final = "chatcluster"

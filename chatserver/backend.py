@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from aiohttp import WSMsgType, web
 
 from chatserver import closecodes, protocol
-from chatserver.access import OPEN, Access
+from chatserver.access import OPEN, Access, Identity
 from chatserver.auth import (
     TokenRefused,
     TokenVerifier,
@@ -28,11 +28,12 @@ from chatserver.auth import (
     token_identity,
 )
 from chatserver.broker.base import Broker
-from chatserver.connection import CLOSE_TIMEOUT, Connection, Identity
+from chatserver.closecodes import CLOSE_TIMEOUT
+from chatserver.connection import Connection
+from chatserver.gate import FrameGate
 from chatserver.hub import Hub
 from chatserver.metrics import CONTENT_TYPE, ChatMetrics
 from chatserver.protocol import ProtocolError
-from chatserver.ratelimit import TokenBucket
 from chatserver.settings import BackendSettings
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ async def _run_broker(app: web.Application) -> AsyncIterator[None]:
     hub, broker = app[HUB], app[BROKER]
     await broker.start(hub)
     loops = [
-        asyncio.create_task(hub.run_presence(), name="presence"),
+        asyncio.create_task(hub.presence.run(), name="presence"),
         asyncio.create_task(hub.run_expiry(), name="token-expiry"),
     ]
     yield
@@ -92,7 +93,7 @@ async def _run_broker(app: web.Application) -> AsyncIterator[None]:
     for loop in loops:
         with contextlib.suppress(asyncio.CancelledError):
             await loop
-    await hub.announce_gone()
+    await hub.presence.announce_gone()
     await broker.close()
 
 
@@ -167,13 +168,13 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         identity=identity,
         access=access,
         expires_at=expires_at,
-        bucket=TokenBucket(rate=settings.chat.rate_per_second, burst=settings.chat.rate_burst),
         outbox_bytes=settings.chat.outbox_bytes,
         on_slow=hub.on_slow_consumer,
     )
+    gate = FrameGate(settings.chat, tokens=verifier is not None)
     hub.attach(connection)
     try:
-        await _read_loop(connection, hub, request.app[METRICS], settings, verifier)
+        await _read_loop(connection, gate, hub, request.app[METRICS], verifier)
     finally:
         hub.detach(connection)
         await connection.stop()
@@ -201,62 +202,49 @@ def _admit(
 
 async def _read_loop(
     connection: Connection,
+    gate: FrameGate,
     hub: Hub,
     metrics: ChatMetrics,
-    settings: BackendSettings,
     verifier: TokenVerifier | None,
 ) -> None:
-    bad_in_a_row = 0
     async for message in connection.ws:  # ends on close; over-long frames close with 1009
         if message.type is WSMsgType.ERROR:
             return
         try:
-            if message.type is not WSMsgType.TEXT:
-                raise ProtocolError(closecodes.BAD_REQUEST, "binary frames are not supported")
-            await _dispatch(
-                protocol.parse_client_frame(
-                    message.data, max_text_bytes=settings.chat.max_message_bytes
-                ),
-                connection,
-                hub,
-                verifier,
-            )
-            bad_in_a_row = 0
+            data = message.data if message.type is WSMsgType.TEXT else None
+            await _dispatch(gate.admit(data, connection), connection, hub, verifier)
+            gate.accepted()
         except ProtocolError as exc:
             metrics.client_errors.labels(exc.code).inc()
-            connection.send(protocol.encode_error(exc.code, exc.message, ref=exc.ref))
-            bad_in_a_row += 1
-            if bad_in_a_row >= settings.chat.abuse_threshold:
+            error = protocol.encode_error(exc.code, exc.message, ref=exc.ref, room=exc.room)
+            connection.send(error)
+            if gate.refused():
                 connection.close_soon(closecodes.POLICY_VIOLATION, "too many bad frames")
 
 
 async def _dispatch(
     frame: protocol.ClientFrame, connection: Connection, hub: Hub, verifier: TokenVerifier | None
 ) -> None:
+    """Carry out a frame the gate admitted."""
     # A client's sends are handled one at a time, in order: its messages keep their order in
     # the room. Many clients still append concurrently.
     if isinstance(frame, protocol.Ping):
         connection.send(protocol.PONG)
-        return
-    if not connection.bucket.try_take():
-        ref = frame.ref if isinstance(frame, protocol.Send) else None
-        raise ProtocolError(closecodes.RATE_LIMITED, "slow down", ref=ref)
-    if isinstance(frame, protocol.Send):
+    elif isinstance(frame, protocol.Send):
         await hub.send(connection, frame)
     elif isinstance(frame, protocol.Join):
         await hub.join(connection, frame.room, since=frame.since)
     elif isinstance(frame, protocol.Leave):
         hub.leave(connection, frame.room)
     else:
+        assert verifier is not None, "the gate admits a refresh only where tokens are used"
         _refresh(frame, connection, hub, verifier)
 
 
 def _refresh(
-    frame: protocol.Refresh, connection: Connection, hub: Hub, verifier: TokenVerifier | None
+    frame: protocol.Refresh, connection: Connection, hub: Hub, verifier: TokenVerifier
 ) -> None:
     """Verify the new token as at connect time; a refused one changes nothing."""
-    if verifier is None:
-        raise ProtocolError(closecodes.BAD_REQUEST, "this server does not use tokens")
     try:
         grant = verifier.verify(frame.token)
         identity = refreshed_identity(connection.identity, grant)

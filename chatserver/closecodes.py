@@ -1,4 +1,5 @@
-"""WebSocket close codes and protocol error codes: every one the server uses, named once."""
+"""How the server ends things: WebSocket close codes, the close handshake's time limit and the
+protocol's error codes, every one the server uses, named once."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ reconnecting needs a new token."""
 SLOW_CONSUMER: Final = 4008
 """The client read too slowly and its outbox overflowed; it should reconnect and join with
 `since` to recover what it missed (like Centrifugo's 3008)."""
+
+CLOSE_TIMEOUT: Final = 2.0
+"""Seconds to send a close frame and hear the answer; a peer that does not answer is dropped
+(backend sessions and both legs of the frontend's relay)."""
 
 # Error codes of `error` frames (DESIGN section 4); `forbidden` and `token_expired` belong to
 # token mode (DESIGN section 7).

@@ -1,4 +1,4 @@
-"""One client's WebSocket: who it is, and the bounded, synchronous path of frames to it.
+"""One client's WebSocket: the bounded, synchronous path of frames to it, and its close.
 
 Nobody awaits a client. A frame is written straight to the client's transport: the hub's
 fan-out encodes a message once into a complete WebSocket frame (`wsframe`) and hands the same
@@ -6,12 +6,13 @@ bytes to every member (`send_wire`); replies to this client alone are framed whe
 What the kernel cannot take at once waits in the transport's write buffer, and that buffer is
 the client's bound: a client with more than `outbox_bytes` pending there is cut at once with
 `SLOW_CONSUMER` and recovers with `join since=` after reconnecting. There is no task and no
-await per message; the only task a connection starts is the one that closes it. Frames are no
-longer batched with `\\n`, as the kernel's socket buffer absorbs bursts; the contract still
-allows batches, so clients keep splitting.
+await per message; the only task a connection starts is the one that closes it. Each server
+frame carries one JSON object: the kernel's socket buffer absorbs bursts, so nothing is gained
+by batching (the contract still allows batches, so clients split on newlines).
 
 Writing frames beside aiohttp's own is safe, as read in aiohttp 3.14's
-`aiohttp/_websocket/writer.py`:
+`aiohttp/_websocket/writer.py` (pyproject pins the 3.14 line, and
+`tests/unit/test_connection.py` fails if the first two points stop holding):
 - `web_ws.WebSocketResponse._pre_start` gives its `WebSocketWriter` `request._protocol.transport`,
   the transport `request.transport` returns and this module writes to.
 - With compression off (`compress=False`, set in backend.py), `WebSocketWriter.send_frame`
@@ -31,35 +32,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from chatserver import closecodes, wsframe
-from chatserver.access import OPEN, Access
-from chatserver.ratelimit import TokenBucket
-
-CLOSE_TIMEOUT = 2.0
-"""Seconds to send a close frame and hear the answer; a client that does not answer is dropped."""
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who is on the other end. Open mode trusts the query string; token mode fills the same
-    fields from verified claims (`auth.py`), so nothing above this type depends on the mode."""
-
-    user: str
-    """Stable user id: the token's `sub`; in open mode the display name."""
-    name: str
-    """Display name shown with messages."""
-    client: str
-    """Stable id of the client program (a browser tab's stored id); with a send's `ref` it is
-    the dedupe key, so a retry through another backend is recognised."""
+from chatserver.access import OPEN, Access, Identity
+from chatserver.closecodes import CLOSE_TIMEOUT
 
 
 class Connection:
-    """A session: identity and access, joined rooms, rate limit, and the bounded writes to its
-    socket."""
+    """A session: identity and access, joined rooms, and the bounded writes to its socket."""
 
     def __init__(
         self,
@@ -68,7 +50,6 @@ class Connection:
         transport: asyncio.Transport,
         session_id: str,
         identity: Identity,
-        bucket: TokenBucket,
         outbox_bytes: int,
         on_slow: Callable[[Connection], None],
         access: Access = OPEN,
@@ -83,7 +64,6 @@ class Connection:
         self.expires_at = expires_at
         """When the session's token expires (Unix seconds, leeway included); None in open
         mode."""
-        self.bucket = bucket
         self.rooms: set[str] = set()
         self.last_presence = b""
         """The last `presence` wire frame sent here, so unchanged counts are not resent."""

@@ -30,7 +30,7 @@ from aiohttp import WSMsgType, web
 
 from chatserver import closecodes
 from chatserver.auth import origin_allowed
-from chatserver.connection import CLOSE_TIMEOUT
+from chatserver.closecodes import CLOSE_TIMEOUT
 from chatserver.settings import FrontendSettings
 
 log = logging.getLogger(__name__)

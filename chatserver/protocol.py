@@ -8,8 +8,8 @@ Server frames are encoded to bytes with orjson once; a `message` frame's bytes a
 for every recipient and inside the `history` of `joined` frames. orjson escapes every control
 character, so encoded frames never contain a raw newline and can be batched `\\n`-separated.
 
-The record body (what a backend appends to a room's log) is encoded and decoded here too: it is
-the wire format between backends.
+What backends exchange with each other (message records, presence beats) is not client
+protocol: it lives in `interchange.py`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any, Final
 
 import orjson
 
-from chatserver import closecodes
+from chatserver import closecodes, contract
 
-PROTOCOL_VERSION: Final = 1
-ROOM_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+PROTOCOL_VERSION: Final = contract.PROTOCOL_VERSION
+ROOM_NAME: Final = re.compile(contract.ROOM_NAME_PATTERN)
 """Room names (DESIGN section 4), matched with `fullmatch`."""
 MAX_REF_CHARS: Final = 128
 """A `ref` is a client's dedupe key, typically a UUID; longer ones are refused."""
@@ -35,13 +35,17 @@ _MESSAGE_ID: Final = re.compile(r"[0-9]{1,19}")
 
 
 class ProtocolError(Exception):
-    """A client frame the server refuses; becomes an `error` frame with `code`."""
+    """A client frame the server refuses; becomes an `error` frame with `code`, and with the
+    `ref` of a refused `send` or the `room` of a refused `join`."""
 
-    def __init__(self, code: str, message: str, *, ref: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, ref: str | None = None, room: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.room = room
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,70 +213,18 @@ def encode_presence(*, users_online: int, rooms: Mapping[str, int]) -> bytes:
     return orjson.dumps({"type": "presence", "users_online": users_online, "rooms": rooms})
 
 
-def encode_error(code: str, message: str, *, ref: str | None = None) -> bytes:
+def encode_error(
+    code: str, message: str, *, ref: str | None = None, room: str | None = None
+) -> bytes:
+    """`ref` answers a `send`; `room` (an extension of the contract) answers a `join`, so a
+    client knows which of its joins was refused."""
     frame: dict[str, str] = {"type": "error", "code": code, "message": message}
     if ref is not None:
         frame["ref"] = ref
+    if room is not None:
+        frame["room"] = room
     return orjson.dumps(frame)
 
 
 def encode_reconnect(reason: str) -> bytes:
     return orjson.dumps({"type": "reconnect", "reason": reason})
-
-
-# Record bodies: one accepted message as appended to a room's log.
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRecord:
-    publish_id: str
-    """Unique per append: lets the accepting backend recognise its own record coming back."""
-    user: str
-    client: str
-    ref: str
-    text: str
-    ts: float
-    pod: str
-
-
-class BadRecord(ValueError):
-    """A log record that is not a message body of this protocol version (skipped, logged)."""
-
-
-def encode_record(record: MessageRecord) -> bytes:
-    return orjson.dumps(
-        {
-            "v": PROTOCOL_VERSION,
-            "pid": record.publish_id,
-            "user": record.user,
-            "client": record.client,
-            "ref": record.ref,
-            "text": record.text,
-            "ts": record.ts,
-            "pod": record.pod,
-        }
-    )
-
-
-def decode_record(body: bytes) -> MessageRecord:
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRecord(f"not JSON: {exc}") from None
-    if not isinstance(obj, dict) or obj.get("v") != PROTOCOL_VERSION:
-        raise BadRecord("not a version 1 message record")
-    strings = ("pid", "user", "client", "ref", "text", "pod")
-    if not all(isinstance(obj.get(key), str) for key in strings):
-        raise BadRecord(f"fields {strings} must be strings")
-    ts = obj.get("ts")
-    if not isinstance(ts, int | float) or isinstance(ts, bool):
-        raise BadRecord("ts must be a number")
-    return MessageRecord(
-        publish_id=obj["pid"],
-        user=obj["user"],
-        client=obj["client"],
-        ref=obj["ref"],
-        text=obj["text"],
-        ts=float(ts),
-        pod=obj["pod"],
-    )

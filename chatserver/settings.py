@@ -1,8 +1,8 @@
 """Settings of the three processes, read from the environment here and nowhere else.
 
-Names and defaults of the contract (DESIGN sections 3 and 7) are kept as they are; the few extra
-knobs (`HOST`, `CHAT_ALLOWED_ORIGINS`, `CHAT_MAX_FRAME_BYTES`, `CHAT_OUTBOX_BYTES`,
-`CHAT_AUTH_LEEWAY_SECONDS`) have defaults that need no setting in normal use.
+The names, the defaults the operator shares and the shapes of values are `contract.py`'s (DESIGN
+sections 3 and 7); the few extra knobs (`HOST`, `CHAT_ALLOWED_ORIGINS`, `CHAT_MAX_FRAME_BYTES`,
+`CHAT_OUTBOX_BYTES`, `CHAT_AUTH_LEEWAY_SECONDS`) have defaults that need no setting in normal use.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from chatserver.protocol import ROOM_NAME
+from chatserver import contract
+from chatserver.contract import Env
 
 T = TypeVar("T")
 
@@ -26,19 +27,19 @@ class SettingsError(ValueError):
 class ChatSettings:
     """What the chat protocol allows, the same for every backend of one cluster."""
 
-    rooms: tuple[str, ...] = ("general",)
+    rooms: tuple[str, ...] = contract.DEFAULT_ROOMS
     """Rooms that always exist (`CHAT_ROOMS`): listed in `welcome` and in `/api/stats`."""
-    history_size: int = 100
+    history_size: int = contract.DEFAULT_HISTORY_SIZE
     """Messages kept per room in each backend's window (`CHAT_HISTORY_SIZE`); `join` replays
     at most this many, and dedupe of resent `ref`s covers the same window."""
-    max_message_bytes: int = 4096
+    max_message_bytes: int = contract.DEFAULT_MAX_MESSAGE_BYTES
     """Largest `text` of a `send`, in UTF-8 bytes (`CHAT_MAX_MESSAGE_BYTES`)."""
-    rate_per_second: float = 10.0
+    rate_per_second: float = contract.DEFAULT_RATE_PER_SECOND
     """Token bucket refill per connection (`CHAT_RATE_PER_SECOND`), charged by every frame that
     touches the broker (`send`, `join`, `leave`); `ping` is free."""
-    rate_burst: int = 20
+    rate_burst: int = contract.DEFAULT_RATE_BURST
     """Token bucket size (`CHAT_RATE_BURST`): a client may briefly go this far above the rate."""
-    drain_seconds: float = 10.0
+    drain_seconds: float = contract.DEFAULT_DRAIN_SECONDS
     """SIGTERM to exit, at most (`CHAT_DRAIN_SECONDS`); keep it below Kubernetes'
     terminationGracePeriodSeconds."""
     allowed_origins: frozenset[str] = frozenset()
@@ -87,11 +88,11 @@ class BackendSettings:
 
     host: str = "0.0.0.0"
     """Listen address (`HOST`)."""
-    port: int = 3000
+    port: int = contract.DEFAULT_BACKEND_PORT
     """Listen port (`PORT`)."""
     pod: str = field(default_factory=socket.gethostname)
     """This backend's name in presence and in `message.pod` (`POD_NAME`, default hostname)."""
-    cluster: str = "chat"
+    cluster: str = contract.DEFAULT_CLUSTER
     """Namespace of the broker's exchanges and queues (`CHAT_CLUSTER`)."""
     rabbitmq_url: str | None = None
     """AMQP URL (`RABBITMQ_URL`); unset means the in-memory broker, one process only."""
@@ -105,14 +106,14 @@ class FrontendSettings:
 
     host: str = "0.0.0.0"
     """Listen address (`HOST`)."""
-    port: int = 8080
+    port: int = contract.DEFAULT_FRONTEND_PORT
     """Listen port (`PORT`)."""
-    backend_urls: tuple[str, ...] = ("http://localhost:3000",)
+    backend_urls: tuple[str, ...] = (f"http://localhost:{contract.DEFAULT_BACKEND_PORT}",)
     """Backends for /ws (`BACKEND_URL`, comma-separated): each new connection goes to the first
     one that accepts it, in this order."""
     allowed_origins: frozenset[str] = frozenset()
     """As `ChatSettings.allowed_origins` (`CHAT_ALLOWED_ORIGINS`)."""
-    drain_seconds: float = 10.0
+    drain_seconds: float = contract.DEFAULT_DRAIN_SECONDS
     """SIGTERM to exit, at most (`CHAT_DRAIN_SECONDS`)."""
 
 
@@ -126,11 +127,17 @@ def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default:
         raise SettingsError(f"{name}={raw!r}: {exc}") from exc
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError("must be a whole number >= 1")
-    return value
+def _whole(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value < minimum:
+            raise ValueError(f"must be a whole number >= {minimum}")
+        return value
+
+    return parse
+
+
+_positive_int = _whole(1)
 
 
 def _non_negative_float(raw: str) -> float:
@@ -160,15 +167,15 @@ def _items(raw: str) -> tuple[str, ...]:
 
 def _rooms(raw: str) -> tuple[str, ...]:
     rooms = _items(raw)
-    bad = [room for room in rooms if not ROOM_NAME.fullmatch(room)]
+    bad = [room for room in rooms if not re.fullmatch(contract.ROOM_NAME_PATTERN, room)]
     if bad:
-        raise ValueError(f"invalid room names {bad}: must match {ROOM_NAME.pattern}")
+        raise ValueError(f"invalid room names {bad}: must match {contract.ROOM_NAME_PATTERN}")
     return rooms
 
 
 def _origins(raw: str) -> frozenset[str]:
     origins = _items(raw)
-    bad = [o for o in origins if not re.fullmatch(r"https?://[^/\s]+", o)]
+    bad = [o for o in origins if not re.fullmatch(contract.ORIGIN_PATTERN, o)]
     if bad:
         raise ValueError(f"{bad}: an origin is scheme://host[:port], with no path")
     return frozenset(o.lower() for o in origins)
@@ -185,17 +192,24 @@ def _urls(raw: str) -> tuple[str, ...]:
 def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
     base = ChatSettings()
     return ChatSettings(
-        rooms=_read(env, "CHAT_ROOMS", _rooms, base.rooms),
-        history_size=_read(env, "CHAT_HISTORY_SIZE", _positive_int, base.history_size),
-        max_message_bytes=_read(
-            env, "CHAT_MAX_MESSAGE_BYTES", _positive_int, base.max_message_bytes
+        rooms=_read(env, Env.CHAT_ROOMS, _rooms, base.rooms),
+        history_size=_read(
+            env, Env.CHAT_HISTORY_SIZE, _whole(contract.MIN_HISTORY_SIZE), base.history_size
         ),
-        rate_per_second=_read(env, "CHAT_RATE_PER_SECOND", _positive_float, base.rate_per_second),
-        rate_burst=_read(env, "CHAT_RATE_BURST", _positive_int, base.rate_burst),
-        drain_seconds=_read(env, "CHAT_DRAIN_SECONDS", _positive_float, base.drain_seconds),
-        allowed_origins=_read(env, "CHAT_ALLOWED_ORIGINS", _origins, base.allowed_origins),
-        max_frame_bytes=_read(env, "CHAT_MAX_FRAME_BYTES", _positive_int, base.max_frame_bytes),
-        outbox_bytes=_read(env, "CHAT_OUTBOX_BYTES", _positive_int, base.outbox_bytes),
+        max_message_bytes=_read(
+            env,
+            Env.CHAT_MAX_MESSAGE_BYTES,
+            _whole(contract.MIN_MAX_MESSAGE_BYTES),
+            base.max_message_bytes,
+        ),
+        rate_per_second=_read(env, Env.CHAT_RATE_PER_SECOND, _positive_float, base.rate_per_second),
+        rate_burst=_read(
+            env, Env.CHAT_RATE_BURST, _whole(contract.MIN_RATE_BURST), base.rate_burst
+        ),
+        drain_seconds=_read(env, Env.CHAT_DRAIN_SECONDS, _positive_float, base.drain_seconds),
+        allowed_origins=_read(env, Env.CHAT_ALLOWED_ORIGINS, _origins, base.allowed_origins),
+        max_frame_bytes=_read(env, Env.CHAT_MAX_FRAME_BYTES, _positive_int, base.max_frame_bytes),
+        outbox_bytes=_read(env, Env.CHAT_OUTBOX_BYTES, _positive_int, base.outbox_bytes),
     )
 
 
@@ -204,11 +218,11 @@ def backend_settings_from_env(
 ) -> BackendSettings:
     base = BackendSettings()
     return BackendSettings(
-        host=env.get("HOST", "").strip() or base.host,
-        port=_read(env, "PORT", _port, default_port),
-        pod=env.get("POD_NAME", "").strip() or base.pod,
-        cluster=_read(env, "CHAT_CLUSTER", _cluster, base.cluster),
-        rabbitmq_url=env.get("RABBITMQ_URL", "").strip() or None,
+        host=env.get(Env.HOST, "").strip() or base.host,
+        port=_read(env, Env.PORT, _port, default_port),
+        pod=env.get(Env.POD_NAME, "").strip() or base.pod,
+        cluster=_read(env, Env.CHAT_CLUSTER, _cluster, base.cluster),
+        rabbitmq_url=env.get(Env.RABBITMQ_URL, "").strip() or None,
         chat=chat_settings_from_env(env),
         auth=auth_settings_from_env(env),
     )
@@ -217,12 +231,12 @@ def backend_settings_from_env(
 def auth_settings_from_env(env: Mapping[str, str]) -> AuthSettings:
     """Refuses anything but a complete configuration: a typo in `CHAT_AUTH` or a missing key
     must stop the server, never leave it silently open."""
-    mode = env.get("CHAT_AUTH", "").strip() or "none"
+    mode = env.get(Env.CHAT_AUTH, "").strip() or "none"
     # The secret is used byte for byte, as the token issuer uses it.
-    secret = env.get("CHAT_AUTH_SECRET") or None
-    public_key = env.get("CHAT_AUTH_PUBLIC_KEY", "").strip() or None
+    secret = env.get(Env.CHAT_AUTH_SECRET) or None
+    public_key = env.get(Env.CHAT_AUTH_PUBLIC_KEY, "").strip() or None
     leeway = _read(
-        env, "CHAT_AUTH_LEEWAY_SECONDS", _non_negative_float, AuthSettings().leeway_seconds
+        env, Env.CHAT_AUTH_LEEWAY_SECONDS, _non_negative_float, AuthSettings().leeway_seconds
     )
     if mode == "none":
         return AuthSettings(leeway_seconds=leeway)
@@ -239,17 +253,17 @@ def auth_settings_from_env(env: Mapping[str, str]) -> AuthSettings:
 
 
 def _cluster(raw: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", raw):
-        raise ValueError("letters, digits, '_', '.', '-' (at most 100)")
+    if not re.fullmatch(contract.CLUSTER_PATTERN, raw):
+        raise ValueError(f"letters, digits, '_', '.', '-' (at most {contract.MAX_CLUSTER_CHARS})")
     return raw
 
 
 def frontend_settings_from_env(env: Mapping[str, str]) -> FrontendSettings:
     base = FrontendSettings()
     return FrontendSettings(
-        host=env.get("HOST", "").strip() or base.host,
-        port=_read(env, "PORT", _port, base.port),
-        backend_urls=_read(env, "BACKEND_URL", _urls, base.backend_urls),
-        allowed_origins=_read(env, "CHAT_ALLOWED_ORIGINS", _origins, base.allowed_origins),
-        drain_seconds=_read(env, "CHAT_DRAIN_SECONDS", _positive_float, base.drain_seconds),
+        host=env.get(Env.HOST, "").strip() or base.host,
+        port=_read(env, Env.PORT, _port, base.port),
+        backend_urls=_read(env, Env.BACKEND_URL, _urls, base.backend_urls),
+        allowed_origins=_read(env, Env.CHAT_ALLOWED_ORIGINS, _origins, base.allowed_origins),
+        drain_seconds=_read(env, Env.CHAT_DRAIN_SECONDS, _positive_float, base.drain_seconds),
     )

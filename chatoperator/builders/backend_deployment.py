@@ -9,11 +9,14 @@ from chatoperator.builders.chatserver_pods import (
     DRAIN_SECONDS,
     ChatserverPods,
     chatserver_deployment,
-    common_env,
+    origins_env,
+    plain_env,
+    secret_env,
 )
 from chatoperator.builders.inputs import BuildInput
 from chatoperator.builders.meta import BACKEND
 from chatoperator.builders.network import BACKEND_PORT
+from chatserver.contract import Env
 
 DEFAULT_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -22,20 +25,25 @@ DEFAULT_RESOURCES = {
 
 
 def backend_env(inp: BuildInput) -> list[dict[str, Any]]:
+    """Everything ``chatserver backend`` reads (``chatserver.contract.BACKEND_ENV``) that the
+    spec sets. (The order is part of the config hash: reordering rolls every backend.)"""
     cluster = inp.cluster
-    chat = cluster.spec.chat
-    url = broker_url_ref(cluster)
+    chat, auth = cluster.spec.chat, cluster.spec.auth
     return [
-        *common_env(cluster, port=BACKEND_PORT),
-        {"name": "RABBITMQ_URL", "valueFrom": {"secretKeyRef": {"name": url.name, "key": url.key}}},
+        plain_env(Env.PORT, BACKEND_PORT),
+        {"name": Env.POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        plain_env(Env.CHAT_AUTH, auth.mode),
+        *([secret_env(Env.CHAT_AUTH_SECRET, auth.secret)] if auth.secret is not None else []),
+        *origins_env(cluster),
+        secret_env(Env.RABBITMQ_URL, broker_url_ref(cluster)),
         # Namespace-qualified: two clusters sharing an external broker must not share rooms.
-        {"name": "CHAT_CLUSTER", "value": f"{cluster.namespace}.{cluster.name}"},
-        {"name": "CHAT_ROOMS", "value": ",".join(chat.rooms)},
-        {"name": "CHAT_HISTORY_SIZE", "value": str(chat.history_size)},
-        {"name": "CHAT_MAX_MESSAGE_BYTES", "value": str(chat.max_message_bytes)},
-        {"name": "CHAT_RATE_PER_SECOND", "value": str(chat.rate_per_second)},
-        {"name": "CHAT_RATE_BURST", "value": str(chat.rate_burst)},
-        {"name": "CHAT_DRAIN_SECONDS", "value": str(DRAIN_SECONDS)},
+        plain_env(Env.CHAT_CLUSTER, f"{cluster.namespace}.{cluster.name}"),
+        plain_env(Env.CHAT_ROOMS, ",".join(chat.rooms)),
+        plain_env(Env.CHAT_HISTORY_SIZE, chat.history_size),
+        plain_env(Env.CHAT_MAX_MESSAGE_BYTES, chat.max_message_bytes),
+        plain_env(Env.CHAT_RATE_PER_SECOND, chat.rate_per_second),
+        plain_env(Env.CHAT_RATE_BURST, chat.rate_burst),
+        plain_env(Env.CHAT_DRAIN_SECONDS, DRAIN_SECONDS),
     ]
 
 

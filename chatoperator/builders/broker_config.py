@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatoperator.builders.meta import RABBITMQ, child_name, metadata
+from chatoperator.builders.meta import NODES, RABBITMQ, child_name, metadata
 from chatoperator.builders.network import AMQP_PORT
 from chatoperator.spec import Cluster
 
@@ -14,7 +14,7 @@ ENABLED_PLUGINS = "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_stream].\n"
 
 
 def headless_service_name(cluster: Cluster) -> str:
-    return f"{child_name(cluster, RABBITMQ)}-nodes"
+    return f"{child_name(cluster, RABBITMQ)}-{NODES}"
 
 
 def node_name(cluster: Cluster, ordinal: int) -> str:

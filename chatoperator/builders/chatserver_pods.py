@@ -17,7 +17,8 @@ from chatoperator.builders.meta import (
     selector_labels,
     spread_across_nodes,
 )
-from chatoperator.spec import Cluster, Resources
+from chatoperator.spec import Cluster, Resources, SecretKeyRef
+from chatserver.contract import Env
 
 CHATSERVER_UID = 10001
 """The unprivileged user the chatserver image runs as (deploy/chatserver.Dockerfile)."""
@@ -45,28 +46,18 @@ class ChatserverPods:
     resources: Resources
 
 
-def _plain_env(name: str, value: str | int) -> dict[str, Any]:
+def plain_env(name: str, value: str | int) -> dict[str, Any]:
     return {"name": name, "value": str(value)}
 
 
-def common_env(cluster: Cluster, *, port: int) -> list[dict[str, Any]]:
-    """Env every chatserver process reads: its port, pod name and the access settings."""
-    auth = cluster.spec.auth
-    env = [
-        _plain_env("PORT", port),
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        _plain_env("CHAT_AUTH", auth.mode),
-    ]
-    if auth.secret is not None:
-        env.append(
-            {
-                "name": "CHAT_AUTH_SECRET",
-                "valueFrom": {"secretKeyRef": {"name": auth.secret.name, "key": auth.secret.key}},
-            }
-        )
-    if auth.allowed_origins:
-        env.append(_plain_env("CHAT_ALLOWED_ORIGINS", ",".join(auth.allowed_origins)))
-    return env
+def secret_env(name: str, ref: SecretKeyRef) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+
+
+def origins_env(cluster: Cluster) -> list[dict[str, Any]]:
+    """``CHAT_ALLOWED_ORIGINS``, which both processes check on ``/ws``, when the spec sets it."""
+    origins = cluster.spec.auth.allowed_origins
+    return [plain_env(Env.CHAT_ALLOWED_ORIGINS, ",".join(origins))] if origins else []
 
 
 def chatserver_deployment(

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatoperator.builders.chatserver_pods import ChatserverPods, chatserver_deployment, common_env
+from chatoperator.builders.chatserver_pods import (
+    DRAIN_SECONDS,
+    ChatserverPods,
+    chatserver_deployment,
+    origins_env,
+    plain_env,
+)
 from chatoperator.builders.meta import BACKEND, FRONTEND, child_name
 from chatoperator.builders.network import BACKEND_PORT, FRONTEND_PORT
 from chatoperator.spec import Cluster
+from chatserver.contract import Env
 
 DEFAULT_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
@@ -17,9 +24,13 @@ DEFAULT_RESOURCES = {
 
 def build_frontend_deployment(cluster: Cluster) -> dict[str, Any]:
     frontend = cluster.spec.frontend
+    # Only what the relay reads (chatserver.contract.FRONTEND_ENV): no chat setting, no broker
+    # URL and no token key.
     env = [
-        *common_env(cluster, port=FRONTEND_PORT),
-        {"name": "BACKEND_URL", "value": f"http://{child_name(cluster, BACKEND)}:{BACKEND_PORT}"},
+        plain_env(Env.PORT, FRONTEND_PORT),
+        *origins_env(cluster),
+        plain_env(Env.BACKEND_URL, f"http://{child_name(cluster, BACKEND)}:{BACKEND_PORT}"),
+        plain_env(Env.CHAT_DRAIN_SECONDS, DRAIN_SECONDS),
     ]
     pods = ChatserverPods(
         component=FRONTEND,

@@ -11,6 +11,8 @@ from chatoperator.spec import GROUP, KIND, VERSION, Cluster
 BACKEND = "backend"
 FRONTEND = "frontend"
 RABBITMQ = "rabbitmq"
+NODES = "nodes"
+"""Suffix of the broker's headless Service, ``<name>-rabbitmq-nodes``."""
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "chatcluster-operator"
@@ -18,12 +20,12 @@ MANAGED_BY = "chatcluster-operator"
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 """On pod templates: a digest of the config the pods read at start; a change rolls them."""
 
-APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
-"""On every child: a digest of the object the operator last applied (see reconcile.py)."""
 
-
-def child_name(cluster: Cluster, component: str) -> str:
-    return f"{cluster.name}-{component}"
+def child_name(cluster: Cluster | str, component: str) -> str:
+    """``<cluster>-<component>``, from the cluster or only its name (the stats poll has no
+    parsed spec)."""
+    name = cluster if isinstance(cluster, str) else cluster.name
+    return f"{name}-{component}"
 
 
 def selector_labels(cluster: Cluster, component: str) -> dict[str, str]:

@@ -53,7 +53,8 @@ class Failure:
     """Why the last pass could not apply the desired state."""
 
     reason: str
-    """One CamelCase word, e.g. ``InvalidSpec`` or ``ApplyFailed``."""
+    """``InvalidSpec`` (the spec, or an object the API refused) or ``NotPermitted`` (the
+    operator's RBAC lacks a permission)."""
     message: str
 
 

@@ -5,14 +5,17 @@ same order, at the same offsets; that shared order is what makes message ids, or
 and `join since=` agree across backends without any backend talking to another.
 
 Records carry opaque bytes: the hub encodes a message once and the broker never looks inside.
-Presence travels beside the logs as small periodic beats, never stored.
+Presence travels beside the logs as small periodic beats, never stored. What the bytes of a
+record and the fields of a beat mean is `interchange.py`'s business, not the broker's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
+
+from chatserver.interchange import PresenceBeat
 
 
 class BrokerUnavailable(Exception):
@@ -29,21 +32,6 @@ class Record:
     (not necessarily contiguous: the broker may keep entries of its own between records)."""
     body: bytes
     """Exactly the bytes given to `Broker.append`."""
-
-
-@dataclass(frozen=True, slots=True)
-class PresenceBeat:
-    """What one backend pod reports about its own sessions."""
-
-    pod: str
-    sessions: int
-    """Open WebSocket sessions on that pod."""
-    rooms: Mapping[str, int] = field(default_factory=dict)
-    """Local members per room, rooms with no member left out."""
-    ts: float = 0.0
-    """Sender's wall clock (seconds since the epoch) when the beat was made."""
-    gone: bool = False
-    """True in the last beat of a pod that is shutting down: drop it at once."""
 
 
 class BrokerListener(Protocol):

@@ -15,7 +15,8 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
-from chatserver.broker.base import BrokerListener, BrokerUnavailable, PresenceBeat, Record
+from chatserver.broker.base import BrokerListener, BrokerUnavailable, Record
+from chatserver.interchange import PresenceBeat
 
 DEFAULT_RETENTION = 10_000
 """Records kept per room: far above the hub's history window (100 by default), small enough

@@ -57,13 +57,12 @@ from chatserver.broker.amqp_wire import (
     SYNC_TOKEN_HEADER,
     Topology,
     check_name,
-    decode_beat,
     delivery_offset,
-    encode_beat,
 )
-from chatserver.broker.base import BrokerListener, BrokerUnavailable, PresenceBeat, Record
+from chatserver.broker.base import BrokerListener, BrokerUnavailable, Record
 from chatserver.broker.stream_probe import StreamProbe
 from chatserver.broker.supervisor import CONNECTION_ERRORS, ConnectionSupervisor
+from chatserver.interchange import PresenceBeat, decode_beat, encode_beat
 
 log = logging.getLogger(__name__)
 

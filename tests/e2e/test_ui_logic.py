@@ -101,19 +101,39 @@ def test_a_room_log_shows_each_message_once_and_keeps_pending_sends_last(
           log.addMessage(msg("2", "grace", "meanwhile"), "ada");
           log.ack("r2", "4");                                  // ack before its broadcast
           log.addMessage(msg("3", "ada", "first"), "ada");     // broadcast before its ack
+          const beforeAck = log.entries().map(e => e.key);
           log.ack("r1", "3");
           log.addMessage(msg("1", "grace", "hi"), "ada");      // replayed after a reconnect
           log.addMessage(msg("4", "ada", "second"), "ada");
           log.addMessage(msg("4", "ada", "second"), "ada");
-          return log.entries().map(e => [e.key, e.id, e.text, e.status]);
+          return {beforeAck, after: log.entries().map(e => [e.key, e.id, e.text, e.status])};
         }""",
     )
-    assert shown == [
+    # Its broadcast waits unseen for the ack that names it: the text is never shown twice.
+    assert shown["beforeAck"] == ["id:1", "id:2", "ref:r1", "ref:r2"]
+    assert shown["after"] == [
         ["id:1", "1", "hi", "sent"],
         ["id:2", "2", "meanwhile", "sent"],
         ["ref:r1", "3", "first", "sent"],
         ["ref:r2", "4", "second", "sent"],
     ]
+
+
+def test_a_pending_send_is_never_paired_with_a_message_by_its_text(run_module: Any) -> None:
+    shown = run_module(
+        "roomlog.js",
+        """m => {
+          const log = new m.RoomLog("general");
+          log.addPending("r1", "same words", "ada", 1);
+          // Another tab of the same person says the same words first.
+          log.addMessage({id: "7", user: "ada", text: "same words", ts: 1}, "ada");
+          const beforeAck = log.entries().map(e => e.key);
+          log.ack("r1", "8");
+          log.addMessage({id: "8", user: "ada", text: "same words", ts: 2}, "ada");
+          return {beforeAck, after: log.entries().map(e => [e.key, e.id])};
+        }""",
+    )
+    assert shown == {"beforeAck": ["ref:r1"], "after": [["id:7", "7"], ["ref:r1", "8"]]}
 
 
 def test_a_refused_send_stays_visible_until_discarded(run_module: Any) -> None:
@@ -157,3 +177,125 @@ def test_a_truncated_history_marks_the_gap_before_its_first_new_message(
         }""",
     )
     assert gaps == [None, "8", None, ["1", "2", "8", "9"]]
+
+
+CLIENT_HARNESS = """
+  const sockets = [];
+  class FakeSocket {
+    static OPEN = 1;
+    constructor(url) { this.url = url; this.readyState = 1; this.sent = []; sockets.push(this); }
+    send(data) { this.sent.push(JSON.parse(data)); }
+    close() { this.readyState = 3; }
+    open() { this.onopen?.(); }
+    receive(frame) { this.onmessage({data: JSON.stringify(frame)}); }
+    drop(code) { this.readyState = 3; this.onclose({code}); }
+  }
+  const due = new Map();
+  let nextTimer = 1;
+  const timers = {
+    setTimeout(fn) { due.set(nextTimer, fn); return nextTimer++; },
+    clearTimeout(id) { due.delete(id); },
+    setInterval() { return 0; },
+    clearInterval() {},
+    runDue() {  // everything due so far, whatever its delay; not what they set in turn
+      const now = [...due.values()];
+      due.clear();
+      for (const fn of now) fn();
+    },
+  };
+  const network = {isOnline: () => true, subscribe() {}};
+  const client = new m.ChatClient({
+    urlFor: () => "ws://chat.test/ws", WebSocket: FakeSocket, timers, network, now: () => 0,
+  });
+  const events = [];
+  for (const type of ["ack", "sendError", "joinRefused"]) {
+    client.addEventListener(type, (e) => events.push([type, e.detail]));
+  }
+  const welcome = {type: "welcome", protocol: 1, session: "s", user: "ada", pod: "p",
+                   users_online: 1};
+"""
+
+
+def run_client(run_module: Callable[[str, str], Any], script: str) -> Any:
+    """Run ``script`` against a ChatClient on fake sockets and timers (``CLIENT_HARNESS``)."""
+    return run_module("client.js", f"m => {{ {CLIENT_HARNESS} {script} }}")
+
+
+def test_the_client_resumes_every_room_and_resends_what_is_unacked(run_module: Any) -> None:
+    result = run_client(
+        run_module,
+        """
+        client.join("general");
+        client.start();
+        const first = sockets[0];
+        first.open();
+        first.receive(welcome);
+        first.receive({type: "joined", room: "general", members: 1, truncated: false,
+                       history: [{id: "5", room: "general", user: "bo", text: "hi"}]});
+        const acked = client.send("general", "hello");
+        first.receive({type: "ack", ref: acked, id: "6"});
+        const unacked = client.send("general", "later");
+        first.drop(1006);
+        timers.runDue();                       // the reconnect delay
+        const second = sockets[1];
+        second.open();
+        second.receive(welcome);
+        return {acked, unacked, events, first: first.sent, second: second.sent};
+        """,
+    )
+    acked, unacked = result["acked"], result["unacked"]
+    assert result["first"] == [
+        {"type": "join", "room": "general"},
+        {"type": "send", "room": "general", "text": "hello", "ref": acked},
+        {"type": "send", "room": "general", "text": "later", "ref": unacked},
+    ]
+    assert result["second"] == [
+        {"type": "join", "room": "general", "since": "5"},
+        {"type": "send", "room": "general", "text": "later", "ref": unacked},
+    ]
+    assert result["events"] == [["ack", {"ref": acked, "room": "general", "id": "6"}]]
+
+
+def test_a_refused_join_is_dropped_and_a_busy_one_asked_again_alone(run_module: Any) -> None:
+    result = run_client(
+        run_module,
+        """
+        for (const room of ["general", "secret", "busy"]) client.join(room);
+        client.start();
+        const first = sockets[0];
+        first.open();
+        first.receive(welcome);
+        first.receive({type: "joined", room: "general", members: 1, history: [],
+                       truncated: false});
+        first.receive({type: "error", code: "forbidden", message: "no", room: "secret"});
+        first.receive({type: "error", code: "unavailable", message: "later", room: "busy"});
+        const sentBefore = first.sent.length;
+        timers.runDue();                       // the retry delay
+        const retried = first.sent.slice(sentBefore);
+        first.drop(1012);
+        timers.runDue();
+        sockets[1].open();
+        sockets[1].receive(welcome);
+        return {events, retried, rejoined: sockets[1].sent.map(f => f.room)};
+        """,
+    )
+    assert result["events"] == [
+        ["joinRefused", {"room": "secret", "code": "forbidden", "message": "no"}]
+    ]
+    assert result["retried"] == [{"type": "join", "room": "busy"}]
+    assert result["rejoined"] == ["general", "busy"]
+
+
+def test_an_expired_session_is_not_reconnected_in_a_loop(run_module: Any) -> None:
+    result = run_client(
+        run_module,
+        """
+        client.start();
+        sockets[0].open();
+        sockets[0].receive(welcome);
+        sockets[0].drop(4001);
+        timers.runDue();
+        return {state: client.status.state, sockets: sockets.length};
+        """,
+    )
+    assert result == {"state": "expired", "sockets": 1}

@@ -91,7 +91,8 @@ async def test_identity_and_room_claims_come_from_the_token(
     assert ada.welcome["user"] == "Ada"  # the name its messages carry, not ?name=
 
     await ada.send({"type": "join", "room": "secret"})
-    assert (await ada.expect("error"))["code"] == "forbidden"
+    refused_join = await ada.expect("error")
+    assert (refused_join["code"], refused_join["room"]) == ("forbidden", "secret")
     await ada.join("general")  # the connection stays usable
     refused = await ada.say("general", "read-only here")
     assert (refused["type"], refused["code"]) == ("error", "forbidden")

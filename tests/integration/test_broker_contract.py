@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chatserver.broker import Broker, BrokerUnavailable, PresenceBeat, Record
+from chatserver.broker import Broker, BrokerUnavailable, Record
 from chatserver.broker.memory import MemoryBroker
 from chatserver.broker.rabbitmq import RabbitMQBroker, RabbitMQSettings
+from chatserver.interchange import PresenceBeat
 from tests.fixtures.rabbitmq import RabbitMQNode
 
 WAIT = 30.0

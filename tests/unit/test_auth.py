@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from chatserver.access import Access
+from chatserver.access import Access, Identity
 from chatserver.auth import (
     TokenRefused,
     TokenVerifier,
@@ -21,7 +21,6 @@ from chatserver.auth import (
     refreshed_identity,
     token_identity,
 )
-from chatserver.connection import Identity
 from chatserver.settings import AuthSettings, SettingsError
 
 ALLOWED = frozenset({"https://chat.example.com"})

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from chatserver.broker import BrokerUnavailable, PresenceBeat, Record
+from chatserver.broker import BrokerUnavailable, Record
 from chatserver.broker.memory import MemoryBroker
+from chatserver.interchange import PresenceBeat
 
 
 class Collect:

@@ -13,36 +13,17 @@ from chatoperator.builders import CHILDREN, BuildInput
 from chatoperator.builders.broker_secret import BrokerCredentials, build_broker_secret
 from chatoperator.builders.chatserver_pods import DRAIN_SECONDS, TERMINATION_GRACE_SECONDS
 from chatoperator.builders.meta import CONFIG_HASH_ANNOTATION
-from chatoperator.settings import OperatorSettings
-from chatoperator.spec import KIND, Cluster, parse_cluster
+from chatoperator.spec import Cluster
+from tests.unit.clusters import (
+    UID,
+    cluster_from_spec,
+    example_bodies,
+    example_cluster,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
-EXAMPLES = Path(__file__).parents[2] / "examples"
-NAMESPACE = "chat"
-UID = "0c0ffee0-0000-4000-8000-000000000001"
-IMAGES = OperatorSettings.from_env({}).images
 CREDENTIALS = BrokerCredentials(username="chat-user", password="pw", erlang_cookie="cookie")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-
-
-def example_bodies() -> dict[str, dict[str, Any]]:
-    """Every example's ChatCluster, keyed by file stem, as the API would return it."""
-    bodies = {}
-    for path in sorted(EXAMPLES.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc["kind"] == KIND:
-                doc["metadata"] |= {"namespace": NAMESPACE, "uid": UID, "generation": 1}
-                bodies[path.stem] = doc
-    return bodies
-
-
-def example_cluster(stem: str) -> Cluster:
-    return parse_cluster(example_bodies()[stem], images=IMAGES)
-
-
-def cluster_from_spec(spec: dict[str, Any], *, name: str = "demo") -> Cluster:
-    body = {"metadata": {"name": name, "namespace": NAMESPACE, "uid": UID}, "spec": spec}
-    return parse_cluster(body, images=IMAGES)
 
 
 EXAMPLE_STEMS = sorted(example_bodies())
@@ -88,6 +69,17 @@ def test_children_match_the_reviewed_golden_file(stem: str) -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(yaml.dump_all(children, Dumper=_GoldenDumper, sort_keys=False, width=100))
     assert list(yaml.safe_load_all(path.read_text())) == children
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_every_child_is_where_its_entry_in_children_says(stem: str) -> None:
+    cluster = example_cluster(stem)
+    inp = BuildInput(cluster, "url-digest")
+    for child in CHILDREN:
+        built = child.build(inp)
+        assert (built["apiVersion"], built["kind"]) == (child.api_version, child.kind)
+        assert built["metadata"]["name"] == child.name(cluster), child.role
+    assert len({child.role for child in CHILDREN}) == len(CHILDREN)
 
 
 @pytest.mark.parametrize("stem", EXAMPLE_STEMS)

@@ -12,8 +12,9 @@ import pytest
 from aiohttp import web
 
 from chatserver import closecodes, wsframe
-from chatserver.connection import CLOSE_TIMEOUT, Connection, Identity
-from chatserver.ratelimit import TokenBucket
+from chatserver.access import Identity
+from chatserver.closecodes import CLOSE_TIMEOUT
+from chatserver.connection import Connection
 from tests.support.rawws import open_raw_websocket
 
 
@@ -45,7 +46,6 @@ async def served() -> AsyncIterator[Served]:
             transport=transport,
             session_id="s1",
             identity=Identity(user="u", name="u", client="c"),
-            bucket=TokenBucket(rate=10, burst=10),
             outbox_bytes=state.outbox_bytes,
             on_slow=state.slow.append,
         )
@@ -135,3 +135,69 @@ async def test_a_client_that_does_not_read_is_cut_past_its_bound(served: Served)
         assert transport.is_closing()
     finally:
         writer.close()
+
+
+async def test_aiohttp_writes_each_frame_whole_to_the_transport_we_write_to() -> None:
+    """connection.py's safety argument, checked against the installed aiohttp: an uncompressed
+    frame goes through `request.transport.write` (the transport this module writes to) within
+    the first step of `send_frame`, so our frames and aiohttp's never interleave."""
+    checked = asyncio.Event()
+    problems: list[str] = []
+
+    async def handle(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        transport = request.transport
+        assert transport is not None
+        writes: list[bytes] = []
+        write = transport.write
+        transport.write = lambda data: (writes.append(bytes(data)), write(data))[1]
+        for payload, send in (
+            (b"x" * 100, ws.send_bytes),  # header + message in one write
+            (b"y" * 70_000, ws.send_bytes),  # header, then message
+        ):
+            writes.clear()
+            step = send(payload)
+            try:
+                step.send(None)
+                problems.append(f"send of {len(payload)} bytes suspended before it finished")
+                step.close()
+            except StopIteration:
+                pass
+            written = b"".join(writes)
+            if written[2:].find(payload) < 0 or written[0] != 0x82:
+                problems.append(f"frame of {len(payload)} bytes not written whole: {written[:8]!r}")
+        writes.clear()
+        step = ws.ping(b"p")
+        try:
+            step.send(None)
+            problems.append("ping suspended before it finished")
+            step.close()
+        except StopIteration:
+            pass
+        if writes != [bytes((0x89, 1)) + b"p"]:
+            problems.append(f"ping not written whole: {writes!r}")
+        transport.write = write
+        checked.set()
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        async with (
+            asyncio.timeout(10),
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"http://127.0.0.1:{port}/ws", max_msg_size=0) as ws,
+        ):
+            await checked.wait()
+            async for _ in ws:
+                pass
+    finally:
+        await runner.cleanup()
+    assert problems == []

@@ -1,16 +1,21 @@
 // The chat session of one tab: one WebSocket at a time, reconnected for as long as the page
 // lives. It owns what must survive a reconnect: the rooms joined (with the last message id seen
-// in each, for `join since`) and the outbox of sends not yet acknowledged (resent with their
-// original `ref`, which the server deduplicates). Everything it hears is re-dispatched as events;
-// it knows nothing about the DOM.
+// in each, for `join since`) and the outbox of sends not yet acknowledged, each with its room
+// (resent with their original `ref`, which the server deduplicates). Everything it hears is
+// re-dispatched as events; it knows nothing about the DOM.
 //
 // A session the server ends for good (its token expired: close 4001; or its token is refused:
 // 401 before the upgrade) is not reconnected in a loop: the state becomes "expired" or
-// "refused" until `reconnectNow()` (the page's retry button).
+// "refused" until `reconnectNow()` (the page's retry button). A room the server will not let
+// this session join (`error` `forbidden` with that `room`) is dropped, not asked for again.
 //
-// Events: "status" {state, retryAt, pod, usersOnline}; "frame" (every server frame, after the
-// client's own bookkeeping, except errors about a send); "sendError" {ref, room, code, message,
-// retrying} for those; "problem" {text} for a line it could not read.
+// Events: "status" {state, retryAt, pod, usersOnline}; "ack" {ref, room, id} for a send the
+// server accepted; "sendError" {ref, room, code, message, retrying} for one it refused;
+// "joinRefused" {room, code, message} for a room dropped; "frame" for every other server frame,
+// after the client's own bookkeeping; "problem" {text} for a line it could not read.
+//
+// Everything it touches outside itself is passed in (the WebSocket class, timers, the network's
+// online state, fetch), so tests drive it without a server or a clock.
 
 import { fullJitterDelay } from "./backoff.js";
 import { randomId } from "./ids.js";
@@ -18,8 +23,17 @@ import * as protocol from "./protocol.js";
 
 /** How often a live connection is probed; a probe unanswered by the next one means dead. */
 const KEEPALIVE_MS = 15_000;
-/** Wait before re-sending a `ref` the server could not take yet (rate limit, broker away). */
+/** Wait before re-sending a `ref` (or a join) the server could not take yet. */
 const RESEND_DELAY_MS = 1_500;
+
+/** The browser's own online state and its `online` / `offline` events. */
+export const browserNetwork = {
+  isOnline: () => navigator.onLine,
+  subscribe(onOnline, onOffline) {
+    window.addEventListener("online", onOnline);
+    window.addEventListener("offline", onOffline);
+  },
+};
 
 export class ChatClient extends EventTarget {
   /**
@@ -27,10 +41,23 @@ export class ChatClient extends EventTarget {
    * `usesToken`, a socket that closes before it opened is checked for a refusal (browsers hide
    * the handshake's status from WebSocket code, so a plain GET asks again).
    */
-  constructor({ urlFor, usesToken = false }) {
+  constructor({
+    urlFor,
+    usesToken = false,
+    WebSocket = globalThis.WebSocket,
+    timers = globalThis,
+    network = browserNetwork,
+    fetch = (...args) => globalThis.fetch(...args),
+    now = Date.now,
+  }) {
     super();
     this._urlFor = urlFor;
     this._usesToken = usesToken;
+    this._Socket = WebSocket;
+    this._timers = timers;
+    this._network = network;
+    this._fetch = fetch;
+    this._now = now;
     this._ws = null;
     this._attempt = 0;
     this._retryTimer = null;
@@ -39,9 +66,9 @@ export class ChatClient extends EventTarget {
     this._everLive = false;
     /** room -> id of the newest message seen there (undefined until one is seen). */
     this._joined = new Map();
-    /** Rooms asked for on this connection and not `joined` yet (retried if the server is busy). */
+    /** Rooms asked for on this connection and not `joined` yet. */
     this._joining = new Set();
-    /** ref -> send frame, in send order, until acknowledged or refused. */
+    /** ref -> send frame (with its room), in send order, until acknowledged or refused. */
     this._outbox = new Map();
     this.status = { state: "connecting", retryAt: null, pod: null, usersOnline: null };
   }
@@ -51,10 +78,12 @@ export class ChatClient extends EventTarget {
   }
 
   start() {
-    window.addEventListener("online", () => {
-      if (!this.live) this.reconnectNow();
-    });
-    window.addEventListener("offline", () => this._dropSocket());
+    this._network.subscribe(
+      () => {
+        if (!this.live) this.reconnectNow();
+      },
+      () => this._dropSocket(),
+    );
     this._connect();
   }
 
@@ -93,12 +122,12 @@ export class ChatClient extends EventTarget {
 
   _connect() {
     this._clearRetry();
-    if (!navigator.onLine) {
+    if (!this._network.isOnline()) {
       this._setStatus({ state: "offline", retryAt: null });
       return;
     }
     this._setStatus({ state: this._everLive ? "reconnecting" : "connecting", retryAt: null });
-    const ws = new WebSocket(this._urlFor());
+    const ws = new this._Socket(this._urlFor());
     this._ws = ws;
     let opened = false;
     ws.onopen = () => {
@@ -140,18 +169,28 @@ export class ChatClient extends EventTarget {
       case "presence":
         this.status = { ...this.status, usersOnline: frame.users_online };
         break;
-      case "ack":
+      case "ack": {
+        const sent = this._outbox.get(frame.ref);
+        if (!sent) return; // a late ack of a send forgotten meanwhile
         this._outbox.delete(frame.ref);
-        break;
+        this._emit("ack", { ref: frame.ref, room: sent.room, id: frame.id });
+        return;
+      }
       case "error":
         if (frame.ref && this._outbox.has(frame.ref)) {
           this._onSendError(frame);
           return;
         }
-        if (!frame.ref && protocol.RETRYABLE_ERRORS.has(frame.code)) {
-          // A join the server could not serve right now; the frame does not say which one,
-          // and asking again for a room already joined only returns what is new since.
-          this._rejoinLater();
+        if (frame.room && this._joined.has(frame.room)) {
+          this._onJoinError(frame);
+          return;
+        }
+        if (!frame.ref && !frame.room && protocol.RETRYABLE_ERRORS.has(frame.code)) {
+          // A server from before joins' errors named their room: which join it was is not
+          // said, and asking again for a room already joined only returns what is new since.
+          this._timers.setTimeout(() => {
+            for (const room of this._joining) this._requestJoin(room);
+          }, RESEND_DELAY_MS);
         }
         break;
       case "reconnect":
@@ -177,10 +216,20 @@ export class ChatClient extends EventTarget {
     this._transmit(protocol.join(room, this._joined.get(room)));
   }
 
-  _rejoinLater() {
-    setTimeout(() => {
-      for (const room of this._joining) this._requestJoin(room);
-    }, RESEND_DELAY_MS);
+  /** A join the server could not serve now is asked again; one it refuses is dropped. */
+  _onJoinError(frame) {
+    const { room, code, message } = frame;
+    if (protocol.RETRYABLE_ERRORS.has(code)) {
+      this._timers.setTimeout(() => {
+        if (this._joining.has(room)) this._requestJoin(room);
+      }, RESEND_DELAY_MS);
+      this._emit("frame", frame);
+      return;
+    }
+    this._joined.delete(room);
+    this._joining.delete(room);
+    for (const [ref, sent] of this._outbox) if (sent.room === room) this._outbox.delete(ref);
+    this._emit("joinRefused", { room, code, message });
   }
 
   /** Retry what can succeed later with the same ref; give up on the rest. */
@@ -188,7 +237,7 @@ export class ChatClient extends EventTarget {
     const { room } = this._outbox.get(frame.ref);
     // not_joined for a room we are in means the join on this connection failed (the broker
     // was away): ask again, and the message follows once the room is back.
-    const rejoin = frame.code === "not_joined" && this._joined.has(room);
+    const rejoin = frame.code === protocol.ERROR.NOT_JOINED && this._joined.has(room);
     const retrying = rejoin || protocol.RETRYABLE_ERRORS.has(frame.code);
     if (rejoin && !this._joining.has(room)) this._requestJoin(room);
     if (retrying) this._resendLater(frame.ref);
@@ -198,14 +247,14 @@ export class ChatClient extends EventTarget {
   }
 
   _resendLater(ref) {
-    setTimeout(() => {
+    this._timers.setTimeout(() => {
       const frame = this._outbox.get(ref);
       if (frame) this._transmit(frame);
     }, RESEND_DELAY_MS);
   }
 
   _transmit(frame) {
-    if (this.live && this._ws?.readyState === WebSocket.OPEN) {
+    if (this.live && this._ws?.readyState === this._Socket.OPEN) {
       this._ws.send(JSON.stringify(frame));
     }
   }
@@ -214,7 +263,7 @@ export class ChatClient extends EventTarget {
     if (ws !== this._ws) return;
     this._ws = null;
     this._stopKeepalive();
-    if (code === protocol.SESSION_EXPIRED) this._end("expired");
+    if (code === protocol.CLOSE.SESSION_EXPIRED) this._end("expired");
     else if (!opened && this._usesToken) this._checkRefusal(ws.url);
     else this._scheduleReconnect();
   }
@@ -225,7 +274,7 @@ export class ChatClient extends EventTarget {
     url.protocol = url.protocol === "wss:" ? "https:" : "http:";
     let status = 0;
     try {
-      status = (await fetch(url, { cache: "no-store" })).status;
+      status = (await this._fetch(url, { cache: "no-store" })).status;
     } catch {
       // Unreachable: the server is away, which the reconnect loop handles.
     }
@@ -240,14 +289,14 @@ export class ChatClient extends EventTarget {
   }
 
   _scheduleReconnect() {
-    if (!navigator.onLine) {
+    if (!this._network.isOnline()) {
       this._setStatus({ state: "offline", retryAt: null });
       return;
     }
     const delay = fullJitterDelay(this._attempt);
     this._attempt += 1;
-    this._setStatus({ state: "reconnecting", retryAt: Date.now() + delay });
-    this._retryTimer = setTimeout(() => this._connect(), delay);
+    this._setStatus({ state: "reconnecting", retryAt: this._now() + delay });
+    this._retryTimer = this._timers.setTimeout(() => this._connect(), delay);
   }
 
   /** Close without waiting for the closing handshake, which a dead peer never completes. */
@@ -269,7 +318,7 @@ export class ChatClient extends EventTarget {
   _startKeepalive() {
     this._stopKeepalive();
     this._heardSinceProbe = true;
-    this._keepaliveTimer = setInterval(() => {
+    this._keepaliveTimer = this._timers.setInterval(() => {
       if (!this._heardSinceProbe) {
         this._dropSocket();
         return;
@@ -280,12 +329,12 @@ export class ChatClient extends EventTarget {
   }
 
   _stopKeepalive() {
-    clearInterval(this._keepaliveTimer);
+    this._timers.clearInterval(this._keepaliveTimer);
     this._keepaliveTimer = null;
   }
 
   _clearRetry() {
-    clearTimeout(this._retryTimer);
+    this._timers.clearTimeout(this._retryTimer);
     this._retryTimer = null;
   }
 

@@ -1,29 +1,27 @@
 // Wires the page together: the session (ChatClient), what each room shows (RoomLog), and the
-// views. Every server frame updates state first, then the views render from state.
+// views (view/). Every server frame updates state first, then the views render from state.
 
 import { ChatClient } from "./client.js";
 import { byId } from "./dom.js";
-import { hueOf, initials, plural } from "./format.js";
+import { hueOf, initials } from "./format.js";
 import * as prefs from "./prefs.js";
 import * as protocol from "./protocol.js";
 import { RoomLog } from "./roomlog.js";
+import { Drawer } from "./view/drawer.js";
 import { MessageList } from "./view/messages.js";
+import { NameDialog } from "./view/namedialog.js";
+import { Notice } from "./view/notice.js";
+import { renderRoomChrome } from "./view/room.js";
 import { renderRooms } from "./view/rooms.js";
 import { StatusBar } from "./view/status.js";
-
-/** How long a notice (an error not tied to one message) stays up. */
-const NOTICE_MS = 6_000;
 
 class App {
   constructor() {
     this.logs = new Map();
-    /** ref -> room, to route acks and errors (which carry only the ref) to their room. */
-    this.refRooms = new Map();
     this.active = null;
     /** Token mode: the JWT from the page's fragment; the server then names this person. */
     this.token = protocol.tokenFromFragment(location.hash);
     this.me = this.token ? null : prefs.displayName();
-    this.noticeTimer = null;
 
     this.el = {
       app: byId("app"),
@@ -31,13 +29,9 @@ class App {
       roomForm: byId("room-form"),
       roomInput: byId("room-input"),
       roomError: byId("room-error"),
-      roomsToggle: byId("rooms-toggle"),
-      sidebar: byId("sidebar"),
-      scrim: byId("scrim"),
       roomName: byId("room-name"),
       members: byId("room-members"),
       leave: byId("leave-button"),
-      notice: byId("notice"),
       emptyState: byId("empty-state"),
       emptyTitle: byId("empty-title"),
       emptyText: byId("empty-text"),
@@ -47,10 +41,6 @@ class App {
       myAvatar: byId("my-avatar"),
       meMode: byId("me-mode"),
       changeName: byId("change-name"),
-      nameDialog: byId("name-dialog"),
-      nameForm: byId("name-form"),
-      nameInput: byId("name-input"),
-      nameError: byId("name-error"),
     };
     this.messages = new MessageList(byId("messages"), byId("jump-latest"), {
       onDiscard: (ref) => this.discard(ref),
@@ -63,6 +53,22 @@ class App {
       users: byId("users-online"),
       retry: byId("retry-now"),
     });
+    this.notice = new Notice(byId("notice"));
+    this.drawer = new Drawer({
+      app: this.el.app,
+      toggle: byId("rooms-toggle"),
+      scrim: byId("scrim"),
+      sidebar: byId("sidebar"),
+    });
+    this.nameDialog = new NameDialog(
+      {
+        dialog: byId("name-dialog"),
+        form: byId("name-form"),
+        input: byId("name-input"),
+        error: byId("name-error"),
+      },
+      { onName: (name) => this.setName(name) },
+    );
     this.client = new ChatClient({
       urlFor: () =>
         protocol.socketUrl(location, { name: this.me, client: prefs.clientId(), token: this.token }),
@@ -96,12 +102,16 @@ class App {
 
   bindEvents() {
     this.client.addEventListener("frame", (e) => this.onFrame(e.detail));
+    this.client.addEventListener("ack", (e) => this.onAck(e.detail));
     this.client.addEventListener("sendError", (e) => this.onSendError(e.detail));
+    this.client.addEventListener("joinRefused", (e) => this.onJoinRefused(e.detail));
     this.client.addEventListener("status", (e) => {
       this.status.render(e.detail);
       this.renderChat();
     });
-    this.client.addEventListener("problem", () => this.showNotice("The server sent something this page could not read."));
+    this.client.addEventListener("problem", () =>
+      this.notice.show("The server sent something this page could not read."),
+    );
     byId("retry-now").addEventListener("click", () => this.client.reconnectNow());
 
     this.el.roomForm.addEventListener("submit", (e) => {
@@ -122,14 +132,6 @@ class App {
       }
     });
     this.el.input.addEventListener("input", () => this.fitComposer());
-    this.el.roomsToggle.addEventListener("click", () => this.setDrawer(!this.drawerOpen()));
-    this.el.scrim.addEventListener("click", () => this.setDrawer(false));
-    document.addEventListener("keydown", (e) => {
-      if (e.key === "Escape" && this.drawerOpen()) {
-        this.setDrawer(false);
-        this.el.roomsToggle.focus();
-      }
-    });
     document.addEventListener("visibilitychange", () => {
       const log = this.logs.get(this.active);
       if (!document.hidden && log?.unread) {
@@ -138,10 +140,6 @@ class App {
       }
     });
     this.el.changeName.addEventListener("click", () => this.askName());
-    this.el.nameForm.addEventListener("submit", (e) => this.submitName(e));
-    this.el.nameDialog.addEventListener("cancel", (e) => {
-      if (!this.me) e.preventDefault(); // a first visit needs a name before it can chat
-    });
   }
 
   onFrame(frame) {
@@ -151,7 +149,7 @@ class App {
         this.renderMe();
         if (frame.protocol !== protocol.PROTOCOL_VERSION) {
           // An old page cached across an upgrade: it may misread what the server sends.
-          this.showNotice("The chat server was updated: reload the page to keep chatting.");
+          this.notice.show("The chat server was updated: reload the page to keep chatting.");
         }
         break;
       case "joined": {
@@ -167,10 +165,6 @@ class App {
         if (entry && !entry.mine && (log.name !== this.active || document.hidden)) log.unread += 1;
         break;
       }
-      case "ack":
-        this.logs.get(this.refRooms.get(frame.ref))?.ack(frame.ref, frame.id);
-        this.refRooms.delete(frame.ref);
-        break;
       case "presence":
         for (const [room, members] of Object.entries(frame.rooms ?? {})) {
           const log = this.logs.get(room);
@@ -179,11 +173,16 @@ class App {
         this.status.render(this.client.status);
         break;
       case "error":
-        this.showNotice(protocol.describeError(frame.code, frame.message));
+        this.notice.show(protocol.describeError(frame.code, frame.message));
         return;
       default:
         return;
     }
+    this.renderAll();
+  }
+
+  onAck({ ref, room, id }) {
+    this.logs.get(room)?.ack(ref, id);
     this.renderAll();
   }
 
@@ -192,13 +191,18 @@ class App {
     if (!log) return;
     if (!retrying) {
       log.fail(ref, protocol.describeError(code, message));
-      this.refRooms.delete(ref);
-    } else if (code === "not_joined") {
+    } else if (code === protocol.ERROR.NOT_JOINED) {
       log.delay(ref, `Rejoining #${room}; the message follows.`);
     } else {
       log.delay(ref, protocol.describeError(code, message));
     }
     this.renderAll();
+  }
+
+  /** The server will not let this session into `room`: say so, and stop showing it. */
+  onJoinRefused({ room, code, message }) {
+    this.notice.show(protocol.describeError(code, message));
+    this.forgetRoom(room);
   }
 
   joinFromForm() {
@@ -225,10 +229,14 @@ class App {
   leave(room) {
     if (!this.logs.has(room)) return;
     this.client.leave(room);
-    this.logs.delete(room);
-    for (const [ref, refRoom] of this.refRooms) if (refRoom === room) this.refRooms.delete(ref);
+    this.forgetRoom(room);
+  }
+
+  forgetRoom(room) {
+    if (!this.logs.delete(room)) return;
     prefs.setRooms([...this.logs.keys()]);
-    this.select(this.logs.keys().next().value ?? null);
+    if (room === this.active) this.select(this.logs.keys().next().value ?? null);
+    else this.renderAll();
   }
 
   select(room) {
@@ -236,7 +244,7 @@ class App {
     prefs.setActiveRoom(room);
     const log = this.logs.get(room);
     if (log) log.unread = 0;
-    this.setDrawer(false);
+    this.drawer.set(false);
     this.renderAll();
     if (log) this.el.input.focus();
     else this.el.roomInput.focus();
@@ -247,37 +255,25 @@ class App {
     const log = this.logs.get(this.active);
     if (!text || !log) return;
     const ref = this.client.send(log.name, text);
-    this.refRooms.set(ref, log.name);
     log.addPending(ref, text, this.me, Date.now() / 1000);
     this.el.input.value = "";
     this.fitComposer();
     this.renderAll();
   }
 
+  /** A failed send the person dismissed (from the active room's list). */
   discard(ref) {
     this.client.forget(ref);
-    for (const log of this.logs.values()) log.discard(ref);
+    this.logs.get(this.active)?.discard(ref);
     this.renderAll();
     this.el.input.focus();
   }
 
   askName() {
-    this.el.nameInput.value = this.me ?? "";
-    this.el.nameError.hidden = true;
-    this.el.nameDialog.showModal();
+    this.nameDialog.open(this.me, { required: !this.me });
   }
 
-  submitName(event) {
-    event.preventDefault();
-    const name = this.el.nameInput.value.trim();
-    if (!name) {
-      this.el.nameError.textContent = "Type the name others will see.";
-      this.el.nameError.hidden = false;
-      this.el.nameInput.setAttribute("aria-invalid", "true");
-      return;
-    }
-    this.el.nameInput.removeAttribute("aria-invalid");
-    this.el.nameDialog.close();
+  setName(name) {
     const first = !this.me;
     const changed = name !== this.me;
     this.me = name;
@@ -293,25 +289,6 @@ class App {
     this.el.roomError.hidden = problem === null;
     if (problem) this.el.roomInput.setAttribute("aria-invalid", "true");
     else this.el.roomInput.removeAttribute("aria-invalid");
-  }
-
-  showNotice(text) {
-    this.el.notice.textContent = text;
-    this.el.notice.hidden = false;
-    clearTimeout(this.noticeTimer);
-    this.noticeTimer = setTimeout(() => {
-      this.el.notice.hidden = true;
-    }, NOTICE_MS);
-  }
-
-  drawerOpen() {
-    return this.el.app.classList.contains("drawer-open");
-  }
-
-  setDrawer(open) {
-    this.el.app.classList.toggle("drawer-open", open);
-    this.el.roomsToggle.setAttribute("aria-expanded", String(open));
-    if (open) this.el.sidebar.querySelector("[aria-current=page], .room, input")?.focus();
   }
 
   fitComposer() {
@@ -335,19 +312,7 @@ class App {
 
   renderChat() {
     const log = this.logs.get(this.active) ?? null;
-    this.el.roomName.textContent = log ? log.name : "no room";
-    this.el.members.textContent =
-      log?.members === null || !log ? "" : plural(log.members, "member", "members");
-    this.el.leave.hidden = !log;
-    this.el.leave.setAttribute("aria-label", log ? `Leave #${log.name}` : "Leave");
-    this.el.composer.hidden = !log;
-    this.el.input.placeholder = log ? `Message #${log.name}` : "";
-    this.el.input.setAttribute("aria-label", log ? `Message #${log.name}` : "Message");
-    this.el.emptyState.hidden = Boolean(log && log.entries().length > 0);
-    this.el.emptyTitle.textContent = log ? `Welcome to #${log.name}` : "You are not in any room";
-    this.el.emptyText.textContent = log
-      ? "No messages yet. Say hello: everyone in this room sees it at once."
-      : "Join a room, or create one by typing a new name under Rooms.";
+    renderRoomChrome(this.el, log);
     this.messages.render(log, { live: this.client.live });
   }
 }

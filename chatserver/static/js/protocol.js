@@ -1,15 +1,19 @@
 // Chat protocol v1 as the browser speaks it (DESIGN.md section 4): pure functions, no I/O.
+// The constants it shares with the server (version, room-name rule, close and error codes) come
+// from contract.js, which is generated from the server's own Python.
 
-export const PROTOCOL_VERSION = 1;
+import { CLOSE, ERROR, MAX_ROOM_NAME_CHARS, PROTOCOL_VERSION, ROOM_NAME } from "./contract.js";
 
-export const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export { CLOSE, ERROR, PROTOCOL_VERSION, ROOM_NAME };
 
 /** Why `name` is not a valid room name (with a valid name to try, when one is near), or null. */
 export function roomNameProblem(name) {
   if (name === "") return "Type a room name.";
   if (ROOM_NAME.test(name)) return null;
   let problem = "Use only a-z, 0-9, “-” and “_”.";
-  if (name.length > 64) problem = "A room name has at most 64 characters.";
+  if (name.length > MAX_ROOM_NAME_CHARS) {
+    problem = `A room name has at most ${MAX_ROOM_NAME_CHARS} characters.`;
+  }
   else if (/[A-Z]/.test(name)) problem = "Use lowercase letters.";
   else if (!/^[a-z0-9]/.test(name)) problem = "Start with a lowercase letter or a digit.";
   const suggestion = suggestRoomName(name);
@@ -24,7 +28,7 @@ export function suggestRoomName(name) {
     .toLowerCase()
     .replace(/[^a-z0-9_-]+/g, "-")
     .replace(/^[-_]+/, "")
-    .slice(0, 64)
+    .slice(0, MAX_ROOM_NAME_CHARS)
     .replace(/[-_]+$/, "");
   return ROOM_NAME.test(slug) ? slug : null;
 }
@@ -74,9 +78,6 @@ export function tokenFromFragment(hash) {
   return new URLSearchParams(hash.replace(/^#/, "")).get("token") || null;
 }
 
-/** Close code of a session whose token expired (DESIGN section 7). */
-export const SESSION_EXPIRED = 4001;
-
 export const join = (room, since) =>
   since === undefined || since === null ? { type: "join", room } : { type: "join", room, since };
 export const leave = (room) => ({ type: "leave", room });
@@ -84,24 +85,24 @@ export const send = (room, text, ref) => ({ type: "send", room, text, ref });
 export const ping = () => ({ type: "ping" });
 
 /** Error codes after which the same `ref` may be sent again later (it was not accepted yet). */
-export const RETRYABLE_ERRORS = new Set(["unavailable", "rate_limited"]);
+export const RETRYABLE_ERRORS = new Set([ERROR.UNAVAILABLE, ERROR.RATE_LIMITED]);
 
 /** What to tell a person about an error frame, by code. */
 export function describeError(code, message) {
   switch (code) {
-    case "rate_limited":
+    case ERROR.RATE_LIMITED:
       return "You are sending faster than the server allows; retrying in a moment.";
-    case "too_large":
+    case ERROR.TOO_LARGE:
       return "That message is too long for this chat.";
-    case "invalid_room":
+    case ERROR.INVALID_ROOM:
       return "That room name is not valid.";
-    case "not_joined":
+    case ERROR.NOT_JOINED:
       return "Join the room before sending to it.";
-    case "forbidden":
+    case ERROR.FORBIDDEN:
       return `Access refused: ${message || "your access token does not allow that"}.`;
-    case "unavailable":
+    case ERROR.UNAVAILABLE:
       return "The chat is briefly unavailable; retrying in a moment.";
-    case "token_expired":
+    case ERROR.TOKEN_EXPIRED:
       return "Your session has expired: open the chat again with a new link to keep chatting.";
     default:
       return message || "The server refused that request.";

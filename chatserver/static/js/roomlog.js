@@ -3,8 +3,15 @@
 //
 // A message is shown once however often it arrives (live, in a resumed history, from two
 // backends after a failover): server ids are the dedupe key. A message this tab sent is shown
-// from the moment it is typed, under a local key; its `ack` marks it sent, and its broadcast (or
-// a resumed history) gives it its place in the log, whichever of the two comes first.
+// from the moment it is typed, under a local key (its `ref`); its `ack` gives it its id, the one
+// thing that ties it to its broadcast. Nothing is paired by its text: another tab of the same
+// person may say the same words.
+//
+// The server writes a send's broadcast before its ack. So while a send of ours awaits its ack, a
+// message of ours that arrives keeps its place in the log but is held back unseen: the ack then
+// names it (and it takes the pending entry's key, so the element moves rather than flickers), and
+// once no send awaits an ack, whatever no ack named (another tab's) is shown. An ack before the
+// broadcast marks the pending entry sent, and the broadcast then takes its place under its key.
 
 /** Messages a room keeps in the page: many histories' worth, yet bounded for a tab left open
  * for days. */
@@ -24,7 +31,7 @@ export class RoomLog {
 
   /** Entries in display order: the shared log, then our messages still pending. */
   entries() {
-    return this._confirmed.concat(this._pending);
+    return this._confirmed.filter((e) => !e.held).concat(this._pending);
   }
 
   /** The history of a `joined` frame; `truncated` says some messages before it are lost. */
@@ -40,7 +47,7 @@ export class RoomLog {
   addMessage(message, me) {
     if (this._ids.has(message.id)) return null;
     this._ids.add(message.id);
-    const own = this._takePendingFor(message, me);
+    const own = this._takeAcked(message.id);
     const entry = {
       key: own ? own.key : "id:" + message.id,
       id: message.id,
@@ -50,20 +57,27 @@ export class RoomLog {
       pod: message.pod,
       mine: message.user === me,
       status: "sent",
+      /** Possibly the broadcast of a send still awaiting its ack (see the top). */
+      held: !own && message.user === me && this._awaitingAck(),
     };
     this._confirmed.push(entry);
     this._trim();
     return entry;
   }
 
-  /** The pending entry this broadcast confirms: by acked id, else our oldest same-text send. */
-  _takePendingFor(message, me) {
-    let index = this._pending.findIndex((p) => p.id === message.id);
-    if (index < 0 && message.user === me) {
-      index = this._pending.findIndex(
-        (p) => p.id === null && p.status === "sending" && p.text === message.text,
-      );
-    }
+  _awaitingAck() {
+    return this._pending.some((p) => p.id === null && p.status === "sending");
+  }
+
+  /** No send awaits its ack: show what no ack named. */
+  _releaseHeld() {
+    if (this._awaitingAck()) return;
+    for (const entry of this._confirmed) entry.held = false;
+  }
+
+  /** Our pending entry already acked as `id`, taken out of the pending list; or null. */
+  _takeAcked(id) {
+    const index = this._pending.findIndex((p) => p.id === id);
     return index < 0 ? null : this._pending.splice(index, 1)[0];
   }
 
@@ -92,18 +106,25 @@ export class RoomLog {
     return entry;
   }
 
-  /** The server accepted `ref` as message `id` (it is durable now). */
+  /** The server accepted `ref` as message `id` (it is durable now); if its broadcast came
+   * first, that is the entry shown from now on. */
   ack(ref, id) {
     const index = this._pending.findIndex((p) => p.ref === ref);
     if (index < 0) return;
-    if (this._ids.has(id)) {
-      this._pending.splice(index, 1);
-      return;
-    }
     const entry = this._pending[index];
-    entry.id = id;
-    entry.status = "sent";
-    entry.problem = null;
+    const broadcast = this._confirmed.find((e) => e.id === id);
+    if (broadcast) {
+      this._pending.splice(index, 1);
+      if (broadcast.held) {
+        broadcast.held = false;
+        broadcast.key = entry.key;
+      }
+    } else {
+      entry.id = id;
+      entry.status = "sent";
+      entry.problem = null;
+    }
+    this._releaseHeld();
   }
 
   /** A send that will be retried: keep it pending, say why. */
@@ -119,9 +140,11 @@ export class RoomLog {
       entry.status = "failed";
       entry.problem = problem;
     }
+    this._releaseHeld();
   }
 
   discard(ref) {
     this._pending = this._pending.filter((p) => p.ref !== ref);
+    this._releaseHeld();
   }
 }

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chatserver.broker.base import PresenceBeat
+from chatserver.interchange import PresenceBeat
 
 
 @dataclass(frozen=True, slots=True)

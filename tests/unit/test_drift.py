@@ -5,8 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from chatoperator.builders.applied import contains, needs_apply, with_applied_hash
-from chatoperator.builders.meta import APPLIED_HASH_ANNOTATION
+from chatoperator.drift import APPLIED_HASH_ANNOTATION, contains, needs_apply, with_applied_hash
 
 
 def desired() -> dict[str, Any]:

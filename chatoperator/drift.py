@@ -1,4 +1,5 @@
-"""Deciding whether a live child still matches what the operator would apply.
+"""Drift: whether a live child still matches what the operator would apply. Pure; used by
+``reconcile.py`` before each apply.
 
 An apply that changes nothing is free for etcd but is still a write request; skipping it keeps
 an idle pass read-only. The applied-hash annotation catches changes of the desired object (also
@@ -11,7 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chatoperator.builders.meta import APPLIED_HASH_ANNOTATION, digest
+from chatoperator.builders.meta import digest
+from chatoperator.spec import GROUP
+
+APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
+"""On every child: a digest of the object the operator last applied."""
 
 
 def with_applied_hash(desired: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from chatserver.broker.base import PresenceBeat
-from chatserver.presence import PresenceTable
+from chatserver.interchange import PresenceBeat
+from chatserver.presence.table import PresenceTable
 
 
 def table() -> PresenceTable:

@@ -1,0 +1,146 @@
+"""What the operator, the chat server and the browser UI must agree on, written once.
+
+- The environment of `chatserver backend` and `chatserver frontend` (DESIGN section 3): every
+  variable's name (`Env`) and the names each process reads (`BACKEND_ENV`, `FRONTEND_ENV`).
+  `settings.py` reads the environment by these names and nothing else; the operator's builders
+  write them; `tests/unit/test_contract.py` feeds what the builders write to the reader.
+- The chat settings' defaults and the least values the server accepts, which the operator's
+  spec and CRD take as their defaults and minima, and the shapes the server accepts for room
+  names, browser origins and cluster names, which the CRD checks at admission.
+- The protocol version and the room-name rule, which the client protocol and the UI check.
+
+The UI cannot import Python: `static/js/contract.js` is generated from this module and
+`closecodes.py` (`python -m chatserver.contract > chatserver/static/js/contract.js`), and a unit
+test keeps the committed file current, as one does for `crds/`.
+
+Pure values; `chatoperator` imports this module, so it imports nothing but `closecodes`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Final
+
+from chatserver import closecodes
+
+PROTOCOL_VERSION: Final = 1
+"""`welcome.protocol` (DESIGN section 4)."""
+
+
+class Env:
+    """Names of the environment variables the chat server reads (README, Configuration)."""
+
+    PORT: Final = "PORT"
+    HOST: Final = "HOST"
+    POD_NAME: Final = "POD_NAME"
+    RABBITMQ_URL: Final = "RABBITMQ_URL"
+    CHAT_CLUSTER: Final = "CHAT_CLUSTER"
+    CHAT_ROOMS: Final = "CHAT_ROOMS"
+    CHAT_HISTORY_SIZE: Final = "CHAT_HISTORY_SIZE"
+    CHAT_MAX_MESSAGE_BYTES: Final = "CHAT_MAX_MESSAGE_BYTES"
+    CHAT_RATE_PER_SECOND: Final = "CHAT_RATE_PER_SECOND"
+    CHAT_RATE_BURST: Final = "CHAT_RATE_BURST"
+    CHAT_DRAIN_SECONDS: Final = "CHAT_DRAIN_SECONDS"
+    CHAT_ALLOWED_ORIGINS: Final = "CHAT_ALLOWED_ORIGINS"
+    CHAT_MAX_FRAME_BYTES: Final = "CHAT_MAX_FRAME_BYTES"
+    CHAT_OUTBOX_BYTES: Final = "CHAT_OUTBOX_BYTES"
+    CHAT_AUTH: Final = "CHAT_AUTH"
+    CHAT_AUTH_SECRET: Final = "CHAT_AUTH_SECRET"
+    CHAT_AUTH_PUBLIC_KEY: Final = "CHAT_AUTH_PUBLIC_KEY"
+    CHAT_AUTH_LEEWAY_SECONDS: Final = "CHAT_AUTH_LEEWAY_SECONDS"
+    BACKEND_URL: Final = "BACKEND_URL"
+
+
+BACKEND_ENV: Final = frozenset(
+    {
+        Env.PORT,
+        Env.HOST,
+        Env.POD_NAME,
+        Env.RABBITMQ_URL,
+        Env.CHAT_CLUSTER,
+        Env.CHAT_ROOMS,
+        Env.CHAT_HISTORY_SIZE,
+        Env.CHAT_MAX_MESSAGE_BYTES,
+        Env.CHAT_RATE_PER_SECOND,
+        Env.CHAT_RATE_BURST,
+        Env.CHAT_DRAIN_SECONDS,
+        Env.CHAT_ALLOWED_ORIGINS,
+        Env.CHAT_MAX_FRAME_BYTES,
+        Env.CHAT_OUTBOX_BYTES,
+        Env.CHAT_AUTH,
+        Env.CHAT_AUTH_SECRET,
+        Env.CHAT_AUTH_PUBLIC_KEY,
+        Env.CHAT_AUTH_LEEWAY_SECONDS,
+    }
+)
+"""Everything `chatserver backend` (and `dev`) reads."""
+
+FRONTEND_ENV: Final = frozenset(
+    {Env.PORT, Env.HOST, Env.BACKEND_URL, Env.CHAT_ALLOWED_ORIGINS, Env.CHAT_DRAIN_SECONDS}
+)
+"""Everything `chatserver frontend` reads: no chat setting, no broker, no token key."""
+
+# Defaults, and the least value the server accepts where a spec field sets the variable.
+
+DEFAULT_BACKEND_PORT: Final = 3000
+DEFAULT_FRONTEND_PORT: Final = 8080
+DEFAULT_CLUSTER: Final = "chat"
+DEFAULT_ROOMS: Final = ("general",)
+DEFAULT_HISTORY_SIZE: Final = 100
+MIN_HISTORY_SIZE: Final = 1
+"""A backend keeps at least one message per room: its window is also the dedupe window."""
+DEFAULT_MAX_MESSAGE_BYTES: Final = 4096
+MIN_MAX_MESSAGE_BYTES: Final = 1
+DEFAULT_RATE_PER_SECOND: Final = 10
+DEFAULT_RATE_BURST: Final = 20
+MIN_RATE_BURST: Final = 1
+DEFAULT_DRAIN_SECONDS: Final = 10
+
+# Shapes, as regular expressions matched against the whole value (Python `fullmatch`; the CRD and
+# the UI anchor them with ^ and $).
+
+ROOM_NAME_PATTERN: Final = "[a-z0-9][a-z0-9_-]{0,63}"
+"""Room names (DESIGN section 4)."""
+MAX_ROOM_NAME_CHARS: Final = 64
+ORIGIN_PATTERN: Final = r"https?://[^/\s,]+"
+"""One browser origin of `CHAT_ALLOWED_ORIGINS` (a comma-separated list): scheme://host[:port]."""
+MAX_CLUSTER_CHARS: Final = 180
+"""`CHAT_CLUSTER` becomes part of AMQP names of at most 255 bytes: `chat.<cluster>.room.<room>`
+with a room of 64 characters leaves 180. (The operator writes `<namespace>.<name>`: up to
+63 + 1 + 54 characters, as a Service name `<name>-frontend` is at most 63.)"""
+CLUSTER_PATTERN: Final = f"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_CLUSTER_CHARS - 1}}}"
+
+
+def render_js() -> str:
+    """`static/js/contract.js`: what the UI shares with the server, as an ES module."""
+    close = {k: v for k, v in vars(closecodes).items() if k.isupper() and type(v) is int}
+    errors = {k: v for k, v in vars(closecodes).items() if k.isupper() and type(v) is str}
+    lines = [
+        "// Generated from chatserver/contract.py and chatserver/closecodes.py by",
+        "// `python -m chatserver.contract > chatserver/static/js/contract.js`: edit those, not",
+        "// this file (a unit test checks that it is current).",
+        "",
+        "/** `welcome.protocol` of the protocol this page speaks (DESIGN.md section 4). */",
+        f"export const PROTOCOL_VERSION = {PROTOCOL_VERSION};",
+        "",
+        "/** Room names (DESIGN.md section 4). */",
+        f"export const ROOM_NAME = /^{ROOM_NAME_PATTERN}$/;",
+        f"export const MAX_ROOM_NAME_CHARS = {MAX_ROOM_NAME_CHARS};",
+        "",
+        "/** WebSocket close codes the server uses. */",
+        _js_object("CLOSE", close),
+        "",
+        "/** Codes of `error` frames. */",
+        _js_object("ERROR", errors),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _js_object(name: str, values: dict[str, int] | dict[str, str]) -> str:
+    body = "".join(f"  {key}: {json.dumps(value)},\n" for key, value in values.items())
+    return f"export const {name} = Object.freeze({{\n{body}}});"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_js())

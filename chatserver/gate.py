@@ -1,0 +1,96 @@
+"""What may this frame do: every check a client frame passes before it has any effect, in the
+order they run, for one connection. Pure: no I/O, time only through the token bucket's clock.
+
+1. Shape: a text frame that parses as a frame of protocol v1 (`protocol.parse_client_frame`):
+   `bad_request`, `too_large` or `invalid_room` otherwise. Binary frames are `bad_request`.
+2. Rate: every frame but `ping` spends one token of the connection's bucket (`rate_limited`), so
+   a client pays for what touches the broker and keepalives stay free.
+3. Access: a `join` must be within the session's `rooms` claim and a `send` within its `post`
+   claim (`forbidden`); a `refresh` needs a server that uses tokens (`bad_request`).
+4. State: a `send` goes only to a room this connection has joined (`not_joined`).
+
+A refused frame has no effect and is answered with an `error` (with the `send`'s `ref`, or the
+`join`'s `room`). Refusals
+count towards abuse whether the gate or the handler behind it refused (a `send` the broker could
+not take, a refused token refresh): `abuse_threshold` of them in a row close the connection with
+1008 (`refused` says when), and any accepted frame starts the count again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from typing import Protocol
+
+from chatserver import closecodes, protocol
+from chatserver.access import Access
+from chatserver.protocol import ClientFrame, ProtocolError
+from chatserver.ratelimit import TokenBucket
+from chatserver.settings import ChatSettings
+
+
+class Session(Protocol):
+    """What the gate reads of a session (`connection.Connection` in the server)."""
+
+    @property
+    def access(self) -> Access: ...
+
+    @property
+    def rooms(self) -> Collection[str]: ...
+
+
+class FrameGate:
+    """The checks of one connection's frames, with its rate limit and its abuse count."""
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        *,
+        tokens: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_text_bytes = settings.max_message_bytes
+        self._bucket = TokenBucket(
+            rate=settings.rate_per_second, burst=settings.rate_burst, clock=clock
+        )
+        self._abuse_threshold = settings.abuse_threshold
+        self._tokens = tokens
+        self._refused_in_a_row = 0
+
+    def admit(self, data: str | bytes | None, session: Session) -> ClientFrame:
+        """The frame in `data` (None for a binary frame) if `session` may send it now; raises
+        ProtocolError with the contract's code otherwise."""
+        if data is None:
+            raise ProtocolError(closecodes.BAD_REQUEST, "binary frames are not supported")
+        frame = protocol.parse_client_frame(data, max_text_bytes=self._max_text_bytes)
+        if isinstance(frame, protocol.Ping):
+            return frame
+        ref = frame.ref if isinstance(frame, protocol.Send) else None
+        joining = frame.room if isinstance(frame, protocol.Join) else None
+        if not self._bucket.try_take():
+            raise ProtocolError(closecodes.RATE_LIMITED, "slow down", ref=ref, room=joining)
+        if joining is not None and not session.access.may_join(joining):
+            raise ProtocolError(
+                closecodes.FORBIDDEN, f"not allowed to join {joining}", room=joining
+            )
+        if isinstance(frame, protocol.Send):
+            if not session.access.may_post(frame.room):
+                raise ProtocolError(
+                    closecodes.FORBIDDEN, f"not allowed to post to {frame.room}", ref=ref
+                )
+            if frame.room not in session.rooms:
+                raise ProtocolError(
+                    closecodes.NOT_JOINED, f"join {frame.room} before sending", ref=ref
+                )
+        if isinstance(frame, protocol.Refresh) and not self._tokens:
+            raise ProtocolError(closecodes.BAD_REQUEST, "this server does not use tokens")
+        return frame
+
+    def accepted(self) -> None:
+        """A frame had its effect: the abuse count starts again."""
+        self._refused_in_a_row = 0
+
+    def refused(self) -> bool:
+        """Count one refused frame; True when that makes too many in a row (close with 1008)."""
+        self._refused_in_a_row += 1
+        return self._refused_in_a_row >= self._abuse_threshold

@@ -1,0 +1,134 @@
+"""What backends exchange with each other through the broker, sans I/O: message records and
+presence beats.
+
+Clients never see these bytes (their protocol is `protocol.py`); every backend of one cluster
+reads and writes them, so a change here must stay readable by the backends of the previous
+release during a rolling update.
+
+- A *message record* is one accepted `send` as appended to a room's log. The broker stores and
+  delivers its bytes untouched; every backend that follows the room decodes the same bytes at
+  the same offset.
+- A *presence beat* is what one backend pod reports about its own sessions, every few seconds
+  and soon after changes; never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, TypeGuard
+
+import orjson
+
+RECORD_VERSION: Final = 1
+"""The `v` of a message record; a backend skips (and logs) records of any other version."""
+
+
+# Message records.
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    publish_id: str
+    """Unique per append: lets the accepting backend recognise its own record coming back."""
+    user: str
+    client: str
+    ref: str
+    text: str
+    ts: float
+    pod: str
+
+
+class BadRecord(ValueError):
+    """A log record that is not a message record of this version (skipped, logged)."""
+
+
+def encode_record(record: MessageRecord) -> bytes:
+    return orjson.dumps(
+        {
+            "v": RECORD_VERSION,
+            "pid": record.publish_id,
+            "user": record.user,
+            "client": record.client,
+            "ref": record.ref,
+            "text": record.text,
+            "ts": record.ts,
+            "pod": record.pod,
+        }
+    )
+
+
+def decode_record(body: bytes) -> MessageRecord:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRecord(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict) or obj.get("v") != RECORD_VERSION:
+        raise BadRecord(f"not a version {RECORD_VERSION} message record")
+    strings = ("pid", "user", "client", "ref", "text", "pod")
+    if not all(isinstance(obj.get(key), str) for key in strings):
+        raise BadRecord(f"fields {strings} must be strings")
+    ts = obj.get("ts")
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        raise BadRecord("ts must be a number")
+    return MessageRecord(
+        publish_id=obj["pid"],
+        user=obj["user"],
+        client=obj["client"],
+        ref=obj["ref"],
+        text=obj["text"],
+        ts=float(ts),
+        pod=obj["pod"],
+    )
+
+
+# Presence beats.
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceBeat:
+    """What one backend pod reports about its own sessions."""
+
+    pod: str
+    sessions: int
+    """Open WebSocket sessions on that pod."""
+    rooms: Mapping[str, int] = field(default_factory=dict)
+    """Local members per room, rooms with no member left out."""
+    ts: float = 0.0
+    """Sender's wall clock (seconds since the epoch) when the beat was made."""
+    gone: bool = False
+    """True in the last beat of a pod that is shutting down: drop it at once."""
+
+
+def encode_beat(beat: PresenceBeat) -> bytes:
+    """A beat as compact JSON; one-letter keys because every backend sends one every few seconds."""
+    return orjson.dumps(
+        {"p": beat.pod, "s": beat.sessions, "r": dict(beat.rooms), "t": beat.ts, "g": beat.gone}
+    )
+
+
+def decode_beat(body: bytes) -> PresenceBeat:
+    """The inverse of `encode_beat`; ValueError for anything else (another version, garbage)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"presence beat is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("presence beat is not a JSON object")
+    pod, sessions, rooms = data.get("p"), data.get("s"), data.get("r")
+    ts, gone = data.get("t"), data.get("g")
+    if (
+        isinstance(pod, str)
+        and _is_count(sessions)
+        and isinstance(rooms, dict)
+        and all(isinstance(room, str) and _is_count(n) for room, n in rooms.items())
+        and isinstance(ts, int | float)
+        and not isinstance(ts, bool)
+        and isinstance(gone, bool)
+    ):
+        return PresenceBeat(pod=pod, sessions=sessions, rooms=rooms, ts=float(ts), gone=gone)
+    raise ValueError(f"malformed presence beat: {body[:200]!r}")
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

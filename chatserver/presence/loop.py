@@ -1,0 +1,105 @@
+"""This pod's side of presence: publish its beat, keep the table of the others', and say when the
+cluster's counts change.
+
+One task for the app's whole life (`Presence.run`). It wakes at the beat interval or soon after a
+change (a session came or went, a beat arrived, the broker reconnected), publishes this pod's
+beat when its counts changed or the interval passed, drops pods whose beats stopped, and hands a
+new snapshot to `push` (the hub's fan-out) when the cluster's counts differ from the last one.
+Rounds are at least `PRESENCE_MIN_GAP` apart, so a burst of joins costs one round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+
+from chatserver.broker.base import Broker, BrokerUnavailable
+from chatserver.interchange import PresenceBeat
+from chatserver.presence.table import PresenceSnapshot, PresenceTable
+
+PRESENCE_MIN_GAP = 0.25
+"""Seconds between two rounds of presence frames: bursts of joins coalesce into one update."""
+MISSED_BEATS = 3
+"""Beats a pod may miss before its sessions leave the counts."""
+
+LocalCounts = tuple[int, Mapping[str, int]]
+"""This pod's open sessions and its local members per room (rooms with none left out)."""
+
+
+class Presence:
+    """Cluster-wide presence as this pod sees it; `observe` is fed by the broker listener."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        pod: str,
+        interval: float,
+        local: Callable[[], LocalCounts],
+        push: Callable[[PresenceSnapshot], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._broker = broker
+        self._pod = pod
+        self._interval = interval
+        self._local = local
+        self._push = push
+        self._clock = clock
+        self._table = PresenceTable(own_pod=pod, expire_after=MISSED_BEATS * interval)
+        self._changed = asyncio.Event()
+        self._pushed: PresenceSnapshot | None = None
+
+    def changed(self) -> None:
+        """Local counts (or the broker connection) changed: run a round soon."""
+        self._changed.set()
+
+    def observe(self, beat: PresenceBeat) -> None:
+        """A beat from any backend of the cluster, this one included."""
+        if self._table.observe(beat, now=time.monotonic()):
+            self._changed.set()
+
+    def snapshot(self) -> PresenceSnapshot:
+        """The cluster's counts now: this pod's live counts plus every other pod's last beat."""
+        sessions, rooms = self._local()
+        return self._table.snapshot(own_sessions=sessions, own_rooms=rooms)
+
+    async def run(self) -> None:
+        """Publish this pod's beat (periodically and soon after changes) and push snapshots when
+        the cluster's counts change; runs for the app's whole life."""
+        next_beat = 0.0
+        published: LocalCounts | None = None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_beat - time.monotonic())):
+                    await self._changed.wait()
+            self._changed.clear()
+            now = time.monotonic()
+            self._table.expire(now=now)
+            local = self._local()
+            if local != published or now >= next_beat:
+                next_beat = now + self._interval
+                if await self._publish(sessions=local[0], rooms=local[1]):
+                    published = local
+            snapshot = self.snapshot()
+            if snapshot != self._pushed:
+                self._pushed = snapshot
+                self._push(snapshot)
+            await asyncio.sleep(PRESENCE_MIN_GAP)
+
+    async def announce_gone(self) -> None:
+        """The last beat: other backends drop this pod's sessions at once."""
+        await self._publish(sessions=0, rooms={}, gone=True)
+
+    async def _publish(
+        self, *, sessions: int, rooms: Mapping[str, int], gone: bool = False
+    ) -> bool:
+        beat = PresenceBeat(
+            pod=self._pod, sessions=sessions, rooms=dict(rooms), ts=self._clock(), gone=gone
+        )
+        try:
+            await self._broker.publish_presence(beat)
+        except BrokerUnavailable:
+            return False  # best effort: the next beat follows within the interval
+        return True

@@ -1,0 +1,231 @@
+"""This backend's side of the room logs: which rooms it follows and why, each followed room's
+window, and the whole `send` story, from the record appended to the message id its `ack` carries.
+
+Following. A room is followed on the broker only while something here holds it: each local
+member, each join waiting for the follow and each send waiting for its record is one hold
+(`held`, `retain`, `release`). The last release unfollows the room and drops its window; a later
+follow reads the log again from the oldest retained record, which rebuilds the same window and
+dedupe state every other backend has, so there is no second source of truth to keep in sync. An
+unfollow and the next follow of one room never interleave on the broker.
+
+Sending. `append` first looks the (client, ref) pair up in the room's window: a retry of a
+message already there is answered with the original id and appends nothing. Otherwise it
+appends a record carrying a fresh `publish_id` and waits, under `ack_timeout_seconds`, until this
+backend's own follower reads that record back (`take`): the message is then durable and in this
+backend's history, which is what an `ack` promises (read-your-writes). A record that turns out to
+repeat a (client, ref) already in the window is a retry that raced its original, perhaps through
+another backend: every backend reads the same log, so all of them drop that same record, and the
+send waiting for it gets the original's id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from chatserver import protocol, wsframe
+from chatserver.access import Identity
+from chatserver.broker.base import Broker, BrokerUnavailable, Record
+from chatserver.history import RoomHistory, StoredMessage
+from chatserver.interchange import BadRecord, MessageRecord, decode_record, encode_record
+from chatserver.metrics import ChatMetrics
+from chatserver.settings import ChatSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False, slots=True)
+class _Followed:
+    name: str
+    window: RoomHistory
+    holds: int = 0
+    """Local members, joins waiting for the follow and sends waiting for their record."""
+    follow: asyncio.Future[None] | None = field(default=None)
+
+
+class RoomLogs:
+    """The rooms this backend follows, their windows, and the sends waiting for their record."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        pod: str,
+        settings: ChatSettings,
+        metrics: ChatMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._broker = broker
+        self._pod = pod
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._rooms: dict[str, _Followed] = {}
+        self._unfollowing: dict[str, asyncio.Task[None]] = {}
+        self._pending: dict[str, asyncio.Future[str]] = {}
+        """publish_id -> the send waiting for that record to come back."""
+
+    # Holds.
+
+    @contextlib.asynccontextmanager
+    async def held(self, name: str) -> AsyncIterator[RoomHistory]:
+        """Hold the room for the block, which starts once it is followed and its window holds
+        everything appended before; raises BrokerUnavailable when it cannot be followed now."""
+        room = self._rooms.get(name)
+        if room is None:
+            room = self._rooms[name] = _Followed(name, RoomHistory(self._settings.history_size))
+        room.holds += 1
+        try:
+            await self._followed(room)
+            yield room.window
+        finally:
+            self._release(room)
+
+    def retain(self, name: str) -> None:
+        """One more hold on a room held now (a member joined it, inside `held`)."""
+        self._rooms[name].holds += 1
+
+    def release(self, name: str) -> None:
+        """Give back a hold taken with `retain` (a member left)."""
+        self._release(self._rooms[name])
+
+    def _release(self, room: _Followed) -> None:
+        room.holds -= 1
+        if room.holds or self._rooms.get(room.name) is not room:
+            return
+        del self._rooms[room.name]
+        if room.follow is not None:
+            task = asyncio.create_task(self._unfollow(room.name), name=f"unfollow-{room.name}")
+            self._unfollowing[room.name] = task
+
+    async def _followed(self, room: _Followed) -> None:
+        if room.follow is None:
+            room.follow = asyncio.ensure_future(self._follow(room.name))
+        follow = room.follow
+        try:
+            await asyncio.shield(follow)
+        except BrokerUnavailable:
+            if room.follow is follow:
+                room.follow = None  # the next join tries again
+            raise
+
+    async def _follow(self, name: str) -> None:
+        unfollowing = self._unfollowing.get(name)
+        if unfollowing is not None:
+            await unfollowing  # the broker sees unfollow, then follow, never interleaved
+        await self._broker.follow(name, after=None)
+
+    async def _unfollow(self, name: str) -> None:
+        try:
+            await self._broker.unfollow(name)
+        except BrokerUnavailable:
+            pass  # a broker that reconnects only re-follows the rooms still followed
+        finally:
+            if self._unfollowing.get(name) is asyncio.current_task():
+                del self._unfollowing[name]
+
+    # Sending.
+
+    async def append(self, name: str, *, identity: Identity, ref: str, text: str) -> str:
+        """Append a message to a room held now; the message id once this backend has read the
+        record back. Raises BrokerUnavailable when the broker does not confirm it in time (it
+        may or may not be stored: the client retries with the same ref)."""
+        room = self._rooms[name]
+        stored = room.window.find((identity.client, ref))
+        if stored is not None:
+            return stored.id
+        publish_id = uuid.uuid4().hex
+        body = encode_record(
+            MessageRecord(
+                publish_id=publish_id,
+                user=identity.name,
+                client=identity.client,
+                ref=ref,
+                text=text,
+                ts=self._clock(),
+                pod=self._pod,
+            )
+        )
+        arrived: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._pending[publish_id] = arrived
+        room.holds += 1
+        try:
+            async with asyncio.timeout(self._settings.ack_timeout_seconds):
+                await self._broker.append(name, body)
+                message_id = await arrived
+        except TimeoutError:
+            raise BrokerUnavailable("timeout") from None
+        finally:
+            del self._pending[publish_id]
+            self._release(room)
+        self._metrics.messages_in.inc()
+        return message_id
+
+    # Delivered records.
+
+    def take(self, records: Sequence[Record]) -> dict[str, list[StoredMessage]]:
+        """Store delivered records in their rooms' windows and settle the sends waiting for
+        them; the new messages to deliver, per room, in log order."""
+        now = self._clock()
+        fresh: dict[str, list[StoredMessage]] = {}
+        for record in records:
+            room = self._rooms.get(record.room)
+            if room is not None:
+                stored = self._store(room, record, now=now)
+                if stored is not None:
+                    fresh.setdefault(room.name, []).append(stored)
+        return fresh
+
+    def _store(self, room: _Followed, record: Record, *, now: float) -> StoredMessage | None:
+        """Store a record's message and settle a `send` waiting for it; the new message, or
+        None for a repeated, unreadable or duplicate record."""
+        last = room.window.last_offset
+        if last is not None and record.offset <= last:
+            # The contract says a broker never repeats a record; if one ever did, members must
+            # still not see a message twice.
+            log.warning(
+                "skipped a repeated record", extra={"room": room.name, "offset": record.offset}
+            )
+            return None
+        try:
+            message = decode_record(record.body)
+        except BadRecord as exc:
+            log.warning(
+                "skipped a record",
+                extra={"room": room.name, "offset": record.offset, "error": str(exc)},
+            )
+            return None
+        key = (message.client, message.ref)
+        original = room.window.find(key)
+        if original is not None:
+            # A retry that raced its original: every backend drops this same record.
+            self._metrics.duplicates.inc()
+            self._settle(message.publish_id, original.id)
+            return None
+        frame = protocol.encode_message(
+            room=room.name,
+            id=str(record.offset),
+            user=message.user,
+            text=message.text,
+            ts=message.ts,
+            pod=message.pod,
+        )
+        stored = StoredMessage(
+            offset=record.offset, key=key, frame=frame, wire=wsframe.encode_text(frame)
+        )
+        room.window.add(stored)
+        self._metrics.fanout_latency.observe(max(0.0, now - message.ts))
+        self._settle(message.publish_id, stored.id)
+        return stored
+
+    def _settle(self, publish_id: str, message_id: str) -> None:
+        """Answer the `send` waiting for this record, if it came through this backend (its ack
+        is written by the sender's task, so after the frames of the current burst)."""
+        arrived = self._pending.get(publish_id)
+        if arrived is not None and not arrived.done():
+            arrived.set_result(message_id)

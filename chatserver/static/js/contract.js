@@ -1,0 +1,32 @@
+// Generated from chatserver/contract.py and chatserver/closecodes.py by
+// `python -m chatserver.contract > chatserver/static/js/contract.js`: edit those, not
+// this file (a unit test checks that it is current).
+
+/** `welcome.protocol` of the protocol this page speaks (DESIGN.md section 4). */
+export const PROTOCOL_VERSION = 1;
+
+/** Room names (DESIGN.md section 4). */
+export const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const MAX_ROOM_NAME_CHARS = 64;
+
+/** WebSocket close codes the server uses. */
+export const CLOSE = Object.freeze({
+  NORMAL: 1000,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  SERVICE_RESTART: 1012,
+  SESSION_EXPIRED: 4001,
+  SLOW_CONSUMER: 4008,
+});
+
+/** Codes of `error` frames. */
+export const ERROR = Object.freeze({
+  BAD_REQUEST: "bad_request",
+  TOO_LARGE: "too_large",
+  RATE_LIMITED: "rate_limited",
+  INVALID_ROOM: "invalid_room",
+  NOT_JOINED: "not_joined",
+  UNAVAILABLE: "unavailable",
+  FORBIDDEN: "forbidden",
+  TOKEN_EXPIRED: "token_expired",
+});

@@ -1,0 +1,110 @@
+"""What may this frame do: the checks every client frame passes, in order, with no socket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+
+from chatserver import closecodes
+from chatserver.access import OPEN, Access
+from chatserver.gate import FrameGate
+from chatserver.protocol import Join, Ping, ProtocolError, Refresh, Send
+from chatserver.settings import ChatSettings
+
+TEAM_ONLY = Access(join=("team-*", "general"), post=("team-*",))
+
+
+@dataclass
+class FakeSession:
+    access: Access = OPEN
+    rooms: set[str] = field(default_factory=set)
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def gate(*, tokens: bool = False, clock: FrozenClock | None = None, **settings: Any) -> FrameGate:
+    return FrameGate(ChatSettings(**settings), tokens=tokens, clock=clock or FrozenClock())
+
+
+def frame(**fields: object) -> bytes:
+    return orjson.dumps(fields)
+
+
+def refusal(gate: FrameGate, data: bytes | None, session: FakeSession) -> tuple[str, str | None]:
+    with pytest.raises(ProtocolError) as refused:
+        gate.admit(data, session)
+    return refused.value.code, refused.value.ref
+
+
+def test_a_valid_frame_is_admitted_as_its_type() -> None:
+    session = FakeSession(rooms={"lobby"})
+    admitted = gate().admit(frame(type="send", room="lobby", text="hi", ref="r1"), session)
+    assert admitted == Send(room="lobby", text="hi", ref="r1")
+
+
+def test_binary_frames_and_malformed_text_are_bad_requests() -> None:
+    assert refusal(gate(), None, FakeSession()) == (closecodes.BAD_REQUEST, None)
+    assert refusal(gate(), b"{", FakeSession()) == (closecodes.BAD_REQUEST, None)
+
+
+def test_every_frame_but_ping_spends_a_token() -> None:
+    clock = FrozenClock()
+    limited = gate(clock=clock, rate_burst=2, rate_per_second=1.0)
+    session = FakeSession(rooms={"lobby"})
+    for _ in range(10):
+        assert limited.admit(frame(type="ping"), session) == Ping()
+    limited.admit(frame(type="join", room="a"), session)
+    limited.admit(frame(type="leave", room="a"), session)
+    send = frame(type="send", room="lobby", text="hi", ref="r9")
+    assert refusal(limited, send, session) == (closecodes.RATE_LIMITED, "r9")
+    with pytest.raises(ProtocolError) as refused:
+        limited.admit(frame(type="join", room="b"), session)
+    assert (refused.value.code, refused.value.room) == (closecodes.RATE_LIMITED, "b")
+    clock.now += 1.0
+    assert isinstance(limited.admit(send, session), Send)
+
+
+def test_a_join_outside_the_rooms_claim_is_forbidden_with_its_room() -> None:
+    session = FakeSession(access=TEAM_ONLY)
+    with pytest.raises(ProtocolError) as refused:
+        gate().admit(frame(type="join", room="secret"), session)
+    assert (refused.value.code, refused.value.room) == (closecodes.FORBIDDEN, "secret")
+    assert gate().admit(frame(type="join", room="team-red"), session) == Join("team-red", None)
+
+
+def test_a_send_outside_the_post_claim_is_forbidden_with_its_ref() -> None:
+    session = FakeSession(access=TEAM_ONLY, rooms={"general"})
+    send = frame(type="send", room="general", text="hi", ref="r1")
+    assert refusal(gate(), send, session) == (closecodes.FORBIDDEN, "r1")
+
+
+def test_a_send_to_a_room_not_joined_is_refused_with_its_ref() -> None:
+    send = frame(type="send", room="lobby", text="hi", ref="r1")
+    assert refusal(gate(), send, FakeSession()) == (closecodes.NOT_JOINED, "r1")
+
+
+def test_access_is_checked_before_membership() -> None:
+    send = frame(type="send", room="general", text="hi", ref="r1")
+    assert refusal(gate(), send, FakeSession(access=TEAM_ONLY)) == (closecodes.FORBIDDEN, "r1")
+
+
+def test_a_refresh_needs_a_server_that_uses_tokens() -> None:
+    refresh = frame(type="refresh", token="t")
+    assert refusal(gate(), refresh, FakeSession()) == (closecodes.BAD_REQUEST, None)
+    assert gate(tokens=True).admit(refresh, FakeSession()) == Refresh(token="t")
+
+
+def test_too_many_refusals_in_a_row_call_for_a_close() -> None:
+    abused = gate(abuse_threshold=3)
+    assert [abused.refused(), abused.refused()] == [False, False]
+    abused.accepted()
+    assert [abused.refused(), abused.refused(), abused.refused()] == [False, False, True]

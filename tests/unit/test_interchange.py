@@ -1,0 +1,74 @@
+"""What backends exchange through the broker: message records and presence beats, round trips
+and refusals, without a broker."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatserver.interchange import (
+    BadRecord,
+    MessageRecord,
+    PresenceBeat,
+    decode_beat,
+    decode_record,
+    encode_beat,
+    encode_record,
+)
+
+
+@settings(deadline=None)
+@given(
+    st.builds(
+        MessageRecord,
+        publish_id=st.text(max_size=40),
+        user=st.text(max_size=40),
+        client=st.text(max_size=40),
+        ref=st.text(max_size=40),
+        text=st.text(max_size=100),
+        ts=st.floats(0, 2e9),
+        pod=st.text(max_size=40),
+    )
+)
+def test_record_bodies_round_trip(record: MessageRecord) -> None:
+    assert decode_record(encode_record(record)) == record
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"[]", b'{"v": 2}', b'{"v": 1, "pid": 3}'])
+def test_foreign_record_bodies_are_refused(body: bytes) -> None:
+    with pytest.raises(BadRecord):
+        decode_record(body)
+
+
+counts = st.integers(min_value=0, max_value=2**31)
+beats = st.builds(
+    PresenceBeat,
+    pod=st.text(max_size=64),
+    sessions=counts,
+    rooms=st.dictionaries(st.text(max_size=64), counts, max_size=8),
+    ts=st.floats(min_value=0, max_value=4e9),
+    gone=st.booleans(),
+)
+
+
+@given(beats)
+def test_a_beat_survives_encoding(beat: PresenceBeat) -> None:
+    assert decode_beat(encode_beat(beat)) == beat
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"p": "pod", "s": 1, "r": {}, "t": 1.0}',
+        b'{"p": "pod", "s": -1, "r": {}, "t": 1.0, "g": false}',
+        b'{"p": "pod", "s": true, "r": {}, "t": 1.0, "g": false}',
+        b'{"p": "pod", "s": 1, "r": {"general": "2"}, "t": 1.0, "g": false}',
+        b'{"p": 7, "s": 1, "r": {}, "t": 1.0, "g": false}',
+    ],
+)
+def test_anything_but_a_beat_is_refused(body: bytes) -> None:
+    with pytest.raises(ValueError, match="beat"):
+        decode_beat(body)

@@ -1,0 +1,119 @@
+"""One pass against an in-memory stand-in for the API: what the pass reports when the API
+refuses an object (the spec's fault) or the operator's permissions (the installation's)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from chatoperator.errors import InvalidSpec, NotPermitted
+from chatoperator.reconcile import reconcile
+from chatoperator.settings import OperatorSettings
+from tests.unit.clusters import example_bodies
+
+SETTINGS = OperatorSettings.from_env({})
+
+
+class FakeKube:
+    """Objects by (kind, name); ``refuse`` makes applies of one kind raise."""
+
+    def __init__(self, refuse: Mapping[str, Exception] | None = None) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.refuse = dict(refuse or {})
+        self.writes = 0
+        self.status: dict[str, Any] = {}
+        self.events: list[tuple[str, str]] = []
+
+    def get(self, api_version: str, kind: str, *, namespace: str, name: str) -> Any:
+        found = self.objects.get((kind, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    def get_like(self, obj: Mapping[str, Any]) -> Any:
+        meta = obj["metadata"]
+        return self.get(
+            obj["apiVersion"], obj["kind"], namespace=meta["namespace"], name=meta["name"]
+        )
+
+    def apply(self, obj: Mapping[str, Any], *, field_manager: str = "") -> dict[str, Any]:
+        self.writes += 1
+        if obj["kind"] in self.refuse:
+            raise self.refuse[obj["kind"]]
+        self.objects[(obj["kind"], obj["metadata"]["name"])] = copy.deepcopy(dict(obj))
+        return copy.deepcopy(dict(obj))
+
+    def create_if_absent(self, obj: Mapping[str, Any]) -> bool:
+        self.writes += 1
+        key = (obj["kind"], obj["metadata"]["name"])
+        if key in self.objects:
+            return False
+        stored = copy.deepcopy(dict(obj))
+        strings = stored.pop("stringData", {})  # as the API server stores a Secret
+        stored["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in strings.items()}
+        self.objects[key] = stored
+        return True
+
+    def delete(self, obj: Mapping[str, Any]) -> None:
+        self.writes += 1
+        self.objects.pop((obj["kind"], obj["metadata"]["name"]), None)
+
+    def patch_cluster_status(self, cluster: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+        self.writes += 1
+        self.status = {k: v for k, v in {**self.status, **status}.items() if v is not None}
+
+    def post_event(
+        self, cluster: Mapping[str, Any], *, warning: bool, reason: str, message: str
+    ) -> None:
+        self.writes += 1
+        self.events.append((reason, message))
+
+
+def degraded(kube: FakeKube) -> dict[str, Any]:
+    return next(c for c in kube.status["conditions"] if c["type"] == "Degraded")
+
+
+def test_a_pass_applies_every_child_and_observes_them_by_role() -> None:
+    kube = FakeKube()
+    result = reconcile(kube, example_bodies()["minimal"], settings=SETTINGS)
+    assert (result.failure, result.retry) == (None, False)
+    assert result.observed is not None
+    assert result.observed.backend.exists
+    assert result.observed.frontend.exists
+    assert result.observed.broker is not None
+    assert result.observed.broker.exists
+    assert degraded(kube)["reason"] == "Reconciled"
+
+
+def test_an_object_the_api_refuses_is_the_specs_fault_and_not_retried() -> None:
+    kube = FakeKube(refuse={"Deployment": InvalidSpec("apply Deployment demo-backend: bad")})
+    result = reconcile(kube, example_bodies()["minimal"], settings=SETTINGS)
+    assert (result.phase, result.retry) == ("Degraded", False)
+    assert degraded(kube)["reason"] == "InvalidSpec"
+
+
+def test_a_missing_permission_is_the_installations_fault_and_retried() -> None:
+    refused = NotPermitted("apply HorizontalPodAutoscaler busy-backend: forbidden")
+    kube = FakeKube(refuse={"HorizontalPodAutoscaler": refused})
+    result = reconcile(kube, example_bodies()["autoscaling"], settings=SETTINGS)
+    assert (result.phase, result.retry) == ("Degraded", True)
+    condition = degraded(kube)
+    assert condition["reason"] == "NotPermitted"
+    assert "forbidden" in condition["message"]
+    assert ("Degraded", f"phase unset -> Degraded: {condition['message']}") in kube.events
+
+
+@pytest.mark.parametrize("stem", sorted(example_bodies()))
+def test_a_second_pass_writes_nothing(stem: str) -> None:
+    kube = FakeKube()
+    body = example_bodies()[stem]
+    if "external" in str(body["spec"].get("rabbitmq", {})):
+        ref = body["spec"]["rabbitmq"]["external"]["urlSecretRef"]
+        kube.objects[("Secret", ref["name"])] = {"data": {ref.get("key", "url"): "dXJs"}}
+    reconcile(kube, body, settings=SETTINGS)
+    body = {**body, "status": kube.status}
+    before = kube.writes
+    result = reconcile(kube, body, settings=SETTINGS)
+    assert (result.writes, kube.writes - before) == (0, 0)

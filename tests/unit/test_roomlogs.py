@@ -1,0 +1,211 @@
+"""Following rooms and the send story over the in-memory broker: `RoomLogs` of several backends on
+sibling brokers, each fed the records its broker delivers, with no session or hub in between."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+import pytest
+
+from chatserver.access import Identity
+from chatserver.broker.base import BrokerUnavailable, Record
+from chatserver.broker.memory import MemoryBroker
+from chatserver.history import StoredMessage
+from chatserver.interchange import MessageRecord, PresenceBeat, decode_record, encode_record
+from chatserver.metrics import ChatMetrics
+from chatserver.roomlogs import RoomLogs
+from chatserver.settings import ChatSettings
+
+ALICE = Identity(user="alice", name="alice", client="tab1")
+
+
+class CountingBroker(MemoryBroker):
+    """A memory broker that records what is asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+
+    async def follow(self, room: str, *, after: int | None = None) -> None:
+        self.calls.append(("follow", room))
+        await super().follow(room, after=after)
+
+    async def unfollow(self, room: str) -> None:
+        self.calls.append(("unfollow", room))
+        await super().unfollow(room)
+
+
+class Backend:
+    """One backend's room logs, fed by its broker; `delivered` is what it would fan out."""
+
+    def __init__(self, broker: MemoryBroker, pod: str, **settings: Any) -> None:
+        self.broker = broker
+        self.logs = RoomLogs(
+            broker, pod=pod, settings=ChatSettings(**settings), metrics=ChatMetrics()
+        )
+        self.delivered: list[StoredMessage] = []
+        self.deaf = False
+        """True: records are delivered to nobody (a follower that stopped reading)."""
+
+    def on_records(self, records: Sequence[Record]) -> None:
+        if not self.deaf:
+            for messages in self.logs.take(records).values():
+                self.delivered.extend(messages)
+
+    def on_presence(self, beat: PresenceBeat) -> None:
+        pass
+
+    def on_connection_change(self, connected: bool) -> None:
+        pass
+
+    async def member_of(self, room: str) -> None:
+        """Hold the room as a joined member does."""
+        async with self.logs.held(room):
+            self.logs.retain(room)
+
+    def texts(self) -> list[str]:
+        return [orjson.loads(message.frame)["text"] for message in self.delivered]
+
+
+BackendFactory = Callable[..., Awaitable[Backend]]
+
+
+@pytest.fixture
+async def make_backend() -> AsyncIterator[BackendFactory]:
+    root = CountingBroker()
+    backends: list[Backend] = []
+
+    async def make(pod: str, **settings: Any) -> Backend:
+        backend = Backend(root if not backends else root.sibling(), pod, **settings)
+        backends.append(backend)
+        await backend.broker.start(backend)
+        return backend
+
+    yield make
+    for backend in backends:
+        await backend.broker.close()
+
+
+async def test_append_returns_once_the_message_is_in_this_backends_window(
+    make_backend: BackendFactory,
+) -> None:
+    backend = await make_backend("a")
+    await backend.member_of("lobby")
+    message_id = await backend.logs.append("lobby", identity=ALICE, ref="r1", text="hello")
+    async with backend.logs.held("lobby") as window:
+        stored = window.find(("tab1", "r1"))
+    assert stored is not None
+    assert stored.id == message_id
+    assert backend.texts() == ["hello"]
+
+
+async def test_a_resent_ref_gets_the_original_id_and_appends_nothing(
+    make_backend: BackendFactory,
+) -> None:
+    first, second = await make_backend("a"), await make_backend("b")
+    for backend in (first, second):
+        await backend.member_of("lobby")
+    original = await first.logs.append("lobby", identity=ALICE, ref="same", text="once")
+    again = await second.logs.append("lobby", identity=ALICE, ref="same", text="once")
+    assert again == original
+    assert first.texts() == second.texts() == ["once"]
+    assert len(first.broker._state.room("lobby").records) == 1
+
+
+async def test_racing_retries_through_two_backends_store_one_message(
+    make_backend: BackendFactory,
+) -> None:
+    first, second = await make_backend("a"), await make_backend("b")
+    for backend in (first, second):
+        await backend.member_of("lobby")
+    ids = await asyncio.gather(
+        first.logs.append("lobby", identity=ALICE, ref="dup", text="racy"),
+        second.logs.append("lobby", identity=ALICE, ref="dup", text="racy"),
+    )
+    assert ids[0] == ids[1]
+    assert first.texts() == second.texts() == ["racy"]
+    assert len(first.broker._state.room("lobby").records) == 2  # both appended, one kept
+
+
+async def test_a_repeated_record_is_not_delivered_twice(make_backend: BackendFactory) -> None:
+    backend = await make_backend("a")
+    await backend.member_of("lobby")
+    await backend.logs.append("lobby", identity=ALICE, ref="r1", text="once")
+    again = MessageRecord(
+        publish_id="p2", user="alice", client="tab1", ref="r2", text="again", ts=0.0, pod="a"
+    )
+    assert backend.logs.take([Record(room="lobby", offset=0, body=encode_record(again))]) == {}
+
+
+async def test_an_undecodable_record_is_skipped(make_backend: BackendFactory) -> None:
+    backend = await make_backend("a")
+    await backend.member_of("lobby")
+    await backend.broker.append("lobby", b"not a message")
+    assert await backend.logs.append("lobby", identity=ALICE, ref="r1", text="fine") == "1"
+    assert backend.texts() == ["fine"]
+
+
+async def test_records_of_rooms_not_held_are_ignored(make_backend: BackendFactory) -> None:
+    backend = await make_backend("a")
+    body = encode_record(
+        MessageRecord(publish_id="p", user="u", client="c", ref="r", text="t", ts=0.0, pod="a")
+    )
+    assert backend.logs.take([Record(room="elsewhere", offset=0, body=body)]) == {}
+
+
+async def test_an_append_the_broker_refuses_raises_broker_unavailable(
+    make_backend: BackendFactory,
+) -> None:
+    backend = await make_backend("a")
+    await backend.member_of("lobby")
+    await backend.broker.close()
+    with pytest.raises(BrokerUnavailable):
+        await backend.logs.append("lobby", identity=ALICE, ref="r1", text="hi")
+
+
+async def test_a_record_not_read_back_in_time_raises_broker_unavailable(
+    make_backend: BackendFactory,
+) -> None:
+    backend = await make_backend("a", ack_timeout_seconds=0.05)
+    await backend.member_of("lobby")
+    backend.deaf = True
+    with pytest.raises(BrokerUnavailable, match="timeout"):
+        await backend.logs.append("lobby", identity=ALICE, ref="r1", text="lost?")
+    backend.deaf = False
+    # Not confirmed is not the same as not stored: hence the client's retry with the same ref.
+    stored = decode_record(backend.broker._state.room("lobby").records[0].body)
+    assert (stored.client, stored.ref) == ("tab1", "r1")
+
+
+async def test_the_last_release_unfollows_and_the_next_hold_rebuilds_the_window(
+    make_backend: BackendFactory,
+) -> None:
+    backend = await make_backend("a")
+    await backend.member_of("lobby")
+    await backend.member_of("lobby")
+    await backend.logs.append("lobby", identity=ALICE, ref="r1", text="before")
+    backend.logs.release("lobby")
+    await asyncio.sleep(0)
+    assert backend.broker.calls == [("follow", "lobby")]  # one member is still in
+    backend.logs.release("lobby")
+    await asyncio.sleep(0)
+    assert backend.broker.calls == [("follow", "lobby"), ("unfollow", "lobby")]
+    async with backend.logs.held("lobby") as window:
+        assert (len(window), window.last_offset) == (1, 0)
+    assert backend.broker.calls[-1] == ("follow", "lobby")
+
+
+async def test_a_hold_that_cannot_follow_raises_and_the_next_one_tries_again(
+    make_backend: BackendFactory,
+) -> None:
+    backend = await make_backend("a")
+    await backend.broker.close()
+    with pytest.raises(BrokerUnavailable):
+        async with backend.logs.held("lobby"):
+            pytest.fail("the block must not run without the follow")
+    await backend.broker.start(backend)
+    async with backend.logs.held("lobby") as window:
+        assert len(window) == 0
