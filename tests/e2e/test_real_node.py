@@ -102,7 +102,8 @@ class PortForward:
         self.process = subprocess.Popen(
             [
                 str(cluster.bin_dir / "kubectl"), f"--kubeconfig={cluster.kubeconfig}",
-                "port-forward", "--address=127.0.0.1", "-n", namespace, f"service/{service}", f":{port}"
+                "port-forward", "--address=127.0.0.1", "-n", namespace,
+                f"service/{service}", f":{port}",
             ],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
