@@ -319,7 +319,7 @@ def test_history_survives_the_broker_pod_with_storage(
         finally:
             forward.close()
     finally:
-        installed.kubectl("delete", "namespace", namespace, "--wait=false")
+        installed.kubectl("delete", "namespace", namespace, "--timeout=180s")
 
 
 def external_broker(cluster: Cluster) -> None:
@@ -328,6 +328,18 @@ def external_broker(cluster: Cluster) -> None:
     objects = yaml.safe_load((ROOT / "tests" / "e2e" / "external_rabbitmq.yaml").read_text())
     cluster.kubectl("apply", "-f", "-", input=json.dumps(objects))
     cluster.kubectl("rollout", "status", "-n", "messaging", "deployment/rabbitmq", READY)
+
+
+def test_deleting_the_cluster_removes_every_child(installed: Cluster, demo: str) -> None:
+    installed.kubectl("delete", "chatcluster", "demo", "-n", demo, "--wait=true", "--timeout=120s")
+    wait_for(
+        lambda: not installed.kubectl(
+            "get", "deployments,statefulsets,services,configmaps,secrets,pods,"
+            "poddisruptionbudgets,networkpolicies",
+            "-n", demo, "--selector=app.kubernetes.io/instance=demo", "-o=name",
+        ).stdout.strip(),
+        "every child of demo gone",
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -348,9 +360,10 @@ def test_every_example_is_ready_with_running_pods(installed: Cluster, example: s
             assert all(running_ready(p) for p in pods(installed, namespace, component))
             assert pods(installed, namespace, component)
     finally:
-        installed.kubectl("delete", "namespace", namespace, "--wait=false")
+        # Waited for: the next example needs the CPU its pods requested (two cores in all).
+        installed.kubectl("delete", "namespace", namespace, "--timeout=180s")
         if example == "external-broker.yaml":
-            installed.kubectl("delete", "namespace", "messaging", "--wait=false")
+            installed.kubectl("delete", "namespace", "messaging", "--timeout=180s")
 
 
 def test_every_invalid_example_is_rejected(installed: Cluster) -> None:
@@ -367,16 +380,7 @@ def test_every_invalid_example_is_rejected(installed: Cluster) -> None:
         installed.kubectl("delete", "namespace", namespace, "--wait=false")
 
 
-def test_deleting_the_cluster_then_the_bundle_leaves_nothing(installed: Cluster, demo: str) -> None:
-    installed.kubectl("delete", "chatcluster", "demo", "-n", demo, "--wait=true", "--timeout=120s")
-    wait_for(
-        lambda: not installed.kubectl(
-            "get", "deployments,statefulsets,services,configmaps,secrets,pods,"
-            "poddisruptionbudgets,networkpolicies",
-            "-n", demo, "--selector=app.kubernetes.io/instance=demo", "-o=name",
-        ).stdout.strip(),
-        "every child of demo gone",
-    )  # fmt: skip
+def test_uninstalling_the_bundle_leaves_nothing(installed: Cluster) -> None:
     installed.kubectl("delete", "-k", str(ROOT / "deploy" / "peering"), "--ignore-not-found")
     installed.kubectl("delete", "-k", str(ROOT / "deploy"), "--timeout=180s")
     assert installed.kubectl("get", "namespace", OPERATOR_NAMESPACE, check=False).returncode != 0

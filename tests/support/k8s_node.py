@@ -209,6 +209,9 @@ disabled_plugins = [
   # This machine withholds CAP_SYS_RESOURCE even from root, so no process may lower its OOM score
   # below its parent's; the kubelet asks -998 for sandboxes, which would fail every pod.
   restrict_oom_score_adj = true
+  # Pod network namespaces are pinned under the node's own state, not in this machine's
+  # /run/netns: they go with the node's files.
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 
