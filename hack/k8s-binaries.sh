@@ -25,13 +25,17 @@ K8S_VERSION=${K8S_VERSION:-v1.33.13}
 ETCD_VERSION=${ETCD_VERSION:-v3.5.21}
 # kwok 0.7 still falls back to its built-in pod/node stages; 0.8 needs --config with stage files.
 KWOK_VERSION=${KWOK_VERSION:-v0.7.0}
-# Cluster DNS of the real node (NODE=real); its image is built by hack/node-images.sh.
+# Cluster DNS of the real node (NODE=real); its image is built by hack/images.sh.
 COREDNS_VERSION=${COREDNS_VERSION:-v1.12.4}
+# The real node's NetworkPolicy engine: kube-router with only its firewall (iptables + ipset).
+KUBE_ROUTER_VERSION=${KUBE_ROUTER_VERSION:-v2.1.0}
 
 CACHE_ROOT=${CHATCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chatcluster}
-OUT="$CACHE_ROOT/k8s/$K8S_VERSION-etcd$ETCD_VERSION-kwok$KWOK_VERSION-coredns$COREDNS_VERSION"
-# kubelet and kube-proxy make the real node; everything else is the control plane and kwok.
-BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd kwok coredns)
+OUT="$CACHE_ROOT/k8s/$K8S_VERSION-etcd$ETCD_VERSION-kwok$KWOK_VERSION-coredns$COREDNS_VERSION-kuberouter$KUBE_ROUTER_VERSION"
+# kubelet, kube-proxy, coredns and kube-router make the real node; the rest is the control plane
+# and kwok.
+BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd kwok
+          coredns kube-router)
 
 have_all() {
   local b
@@ -111,10 +115,16 @@ build_coredns() {
     "github.com/coredns/coredns@$COREDNS_VERSION"
 }
 
+build_kube_router() {
+  CGO_ENABLED=0 GOBIN="$OUT" go install -trimpath -ldflags "-s -w" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+}
+
 start=$(date +%s)
 [ -x "$OUT/etcd" ] || (build_etcd)
 [ -x "$OUT/kwok" ] || (build_kwok)
 [ -x "$OUT/coredns" ] || (build_coredns)
+[ -x "$OUT/kube-router" ] || (build_kube_router)
 [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kubelet" ] && [ -x "$OUT/kube-proxy" ] || (build_kubernetes)
 have_all || { echo "k8s-binaries: build incomplete in $OUT" >&2; exit 1; }
 echo "k8s-binaries: built in $(( $(date +%s) - start ))s" >&2

@@ -102,16 +102,20 @@ class ChatPage:
         expect(self.message(text)).not_to_have_class(re.compile(r"\bpending\b"))
 
     def watch_connection(self) -> None:
-        """Record from now on every state the status bar shows, however brief, and whether it
-        ever counted down to a reconnect (`connectionStates`, `connectionCountedDown`)."""
+        """Record from now on every state the status bar shows, however brief, when it showed it
+        (epoch milliseconds), and whether it ever counted down to a reconnect
+        (`connectionStates`, `connectionStateTimes`, `connectionCountedDown`)."""
         self.page.evaluate(
             """() => {
               const connection = document.querySelector("#connection");
               const countdown = document.querySelector("#connection-countdown");
               window.connectionStates = [];
+              window.connectionStateTimes = [];
               window.connectionCountedDown = false;
-              new MutationObserver(() => window.connectionStates.push(connection.dataset.state))
-                .observe(connection, { attributes: true, attributeFilter: ["data-state"] });
+              new MutationObserver(() => {
+                window.connectionStates.push(connection.dataset.state);
+                window.connectionStateTimes.push(Date.now());
+              }).observe(connection, { attributes: true, attributeFilter: ["data-state"] });
               new MutationObserver(() => {
                 if (countdown.textContent) window.connectionCountedDown = true;
               }).observe(countdown, { childList: true, characterData: true, subtree: true });
@@ -125,6 +129,16 @@ class ChatPage:
             " && window.connectionStates.at(-1) === 'live'",
             timeout=EXPECT_TIMEOUT_MS,
         )
+
+    def last_live_at(self) -> float:
+        """Since `watch_connection()`, when (epoch seconds) the page last turned live."""
+        at: float = self.page.evaluate(
+            """() => {
+              const i = window.connectionStates.lastIndexOf('live');
+              return i < 0 ? NaN : window.connectionStateTimes[i] / 1000;
+            }"""
+        )
+        return at
 
     def counted_down(self) -> bool:
         """Since `watch_connection()`, the page waited a backoff delay before reconnecting."""

@@ -14,7 +14,8 @@ import re
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 import yaml
 from playwright.sync_api import expect
 
+from chatoperator.builders.network import AMQP_PORT, STREAM_PORT
 from tests.e2e.conftest import ChatPage, OpenChat
 from tests.fixtures.k8s import Cluster
 
@@ -34,8 +36,12 @@ RESTRICTED = "pod-security.kubernetes.io/enforce"
 READY = "--timeout=300s"
 RESYNC_SECONDS = 30
 """The operator's default resync period (CHATCLUSTER_RESYNC_SECONDS in deploy/operator.yaml)."""
+BROKER_CLIENT_PORTS = (AMQP_PORT, STREAM_PORT)
 PAGE_TRIES = 12
 """New connections tried before two pages land on different backend pods."""
+
+
+Figure = Callable[[str, float], None]
 
 
 def get_json(cluster: Cluster, *args: str) -> Any:
@@ -159,8 +165,19 @@ def test_the_operator_runs_from_its_image_and_stays_live(installed: Cluster) -> 
     assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
 
 
-def test_minimal_example_is_ready_with_running_pods(installed: Cluster, demo: str) -> None:
+def test_minimal_example_is_ready_with_running_pods(
+    installed: Cluster, demo: str, node_figure: Figure
+) -> None:
     wait_phase(installed, demo, "demo")
+    cluster = get_json(installed, "-n", demo, "chatcluster/demo")
+    (ready,) = [c for c in cluster["status"]["conditions"] if c["type"] == "Ready"]
+    node_figure(
+        "examples/minimal.yaml created -> Ready (server timestamps, 1 s resolution)",
+        (
+            datetime.fromisoformat(ready["lastTransitionTime"])
+            - datetime.fromisoformat(cluster["metadata"]["creationTimestamp"])
+        ).total_seconds(),
+    )
     for component, count in (("rabbitmq", 1), ("backend", 2), ("frontend", 1)):
         running = wait_for(
             lambda c=component, n=count: (
@@ -171,6 +188,38 @@ def test_minimal_example_is_ready_with_running_pods(installed: Cluster, demo: st
         )
         assert len(running) == count
     assert printed_columns(installed, demo, "demo")["BACKENDS"] == "2/2"
+
+
+def reachable_ports(cluster: Cluster, namespace: str, pod: str, host: str) -> dict[int, bool]:
+    """Which of the broker's client ports `pod` can open a TCP connection to, tried from inside
+    it (the chatserver image has Python); a refused or timed-out connection is unreachable."""
+    probe = (
+        "import json, socket\n"
+        "def reach(port):\n"
+        "    try:\n"
+        f"        socket.create_connection(({host!r}, port), timeout=5).close()\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "    return True\n"
+        f"print(json.dumps({{p: reach(p) for p in {list(BROKER_CLIENT_PORTS)}}}))\n"
+    )
+    out = cluster.kubectl("exec", "-n", namespace, pod, "--", "python3", "-c", probe).stdout
+    return {int(port): open_ for port, open_ in json.loads(out).items()}
+
+
+def test_only_backend_pods_reach_the_broker(installed: Cluster, demo: str) -> None:
+    """The NetworkPolicy, enforced (kube-router's firewall on the real node): the frontend runs
+    the same image in the same namespace, yet the broker refuses it."""
+    wait_phase(installed, demo, "demo")
+    broker = "demo-rabbitmq"
+    (backend, *_) = [p["metadata"]["name"] for p in pods(installed, demo, "backend")]
+    (frontend_pod,) = [p["metadata"]["name"] for p in pods(installed, demo, "frontend")]
+    assert reachable_ports(installed, demo, backend, broker) == dict.fromkeys(
+        BROKER_CLIENT_PORTS, True
+    )
+    assert reachable_ports(installed, demo, frontend_pod, broker) == dict.fromkeys(
+        BROKER_CLIENT_PORTS, False
+    )
 
 
 def open_on_distinct_backends(open_chat: OpenChat, url: str) -> tuple[ChatPage, ChatPage]:
@@ -210,7 +259,7 @@ def test_two_people_chat_across_two_backend_pods_and_are_counted(
 
 
 def test_a_deleted_backend_pod_loses_no_message(
-    installed: Cluster, demo: str, frontend: str, open_chat: OpenChat
+    installed: Cluster, demo: str, frontend: str, open_chat: OpenChat, node_figure: Figure
 ) -> None:
     ada, grace = open_on_distinct_backends(open_chat, frontend)
     victim = ada.pod.text_content()
@@ -219,6 +268,7 @@ def test_a_deleted_backend_pod_loses_no_message(
     sent = [f"before {n}" for n in range(3)]
     for text in sent:
         grace.send(text)
+    deleted_at = time.time()
     installed.kubectl("delete", "pod", "-n", demo, victim, "--wait=false")
     # Grace keeps talking while Ada's backend goes away under her.
     for n in range(10):
@@ -228,6 +278,7 @@ def test_a_deleted_backend_pod_loses_no_message(
         time.sleep(0.5)
     ada.expect_reconnected()
     expect(ada.pod).not_to_have_text(victim)
+    node_figure("backend pod deleted -> its page live again", ada.last_live_at() - deleted_at)
     for text in sent:
         ada.expect_delivered(text)
         grace.expect_delivered(text)

@@ -2,12 +2,13 @@
 command lines, and the cluster DNS it serves (pure; `tests.fixtures.node` does the I/O).
 
 The whole cluster lives in one network namespace that the run creates (the *node namespace*):
-etcd, the control plane, containerd, the kubelet and kube-proxy. The pods get namespaces of their
+etcd, the control plane, containerd, the kubelet, kube-proxy and kube-router (which enforces
+NetworkPolicy with iptables and ipsets, nothing else). The pods get namespaces of their
 own, bridged to the node namespace on `cni0`. The only way in from this machine is a veth pair
 with a /30 on it, so the tests reach the apiserver at the node's address; the node namespace has
 no default route and drops anything the pods send out of that veth, so nothing a pod does ever
-leaves it. Every iptables rule kube-proxy and the CNI plugins write is in the node namespace and
-disappears with it.
+leaves it. Every iptables rule and ipset that kube-proxy, kube-router and the CNI plugins write is
+in the node namespace and disappears with it.
 
 The node's processes also share one private mount namespace: every overlay, tmpfs and pod network
 namespace mount they make stays in it and is gone when they are, whatever happened to the run.
@@ -19,6 +20,9 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.support.k8s_components import SERVICE_CIDR
+from tests.support.k8s_pki import KUBE_ROUTER_USER
 
 POD_SUBNET = "10.244.0.0/24"
 POD_GATEWAY = "10.244.0.1"
@@ -345,6 +349,63 @@ def kube_proxy_configuration(site: NodeSite, kubeconfig: Path) -> dict[str, Any]
 
 def kube_proxy_command(bin_dir: Path, files: NodeFiles) -> list[str]:
     return [str(bin_dir / "kube-proxy"), f"--config={files.kube_proxy_config}", "--v=1"]
+
+
+def kube_router_command(bin_dir: Path, site: NodeSite, kubeconfig: Path) -> list[str]:
+    """kube-router as the node's NetworkPolicy engine only: pod routes are the bridge's and
+    Services are kube-proxy's, so its router and service proxy stay off."""
+    return [
+        str(bin_dir / "kube-router"),
+        f"--kubeconfig={kubeconfig}",
+        f"--hostname-override={site.name}",
+        "--run-firewall=true",
+        "--run-router=false",
+        "--run-service-proxy=false",
+        "--enable-cni=false",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--v=1",
+    ]
+
+
+def kube_router_access_objects() -> list[dict[str, Any]]:
+    """What kube-router reads (and nothing it may change): the policies, the pods and namespaces
+    they select, its own Node for the node's address, and the Services and endpoints that its
+    informers wait for before the firewall starts."""
+    name = "chatcluster-test:kube-router"
+    read = ["get", "list", "watch"]
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["nodes", "pods", "namespaces", "services", "endpoints"],
+                    "verbs": read,
+                },
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["networkpolicies"],
+                    "verbs": read,
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBE_ROUTER_USER}
+            ],
+        },
+    ]
 
 
 def node_namespace_firewall(site: NodeSite) -> list[list[str]]:

@@ -21,6 +21,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 VALIDITY = datetime.timedelta(days=7)
 # Tolerates small clock differences between the moment of signing and of checking.
 BACKDATE = datetime.timedelta(minutes=5)
+KUBE_ROUTER_USER = "chatcluster-test:kube-router"
+"""The identity of the real node's NetworkPolicy engine (kube-router's firewall)."""
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,14 @@ class ControlPlanePki:
 
 @dataclass(frozen=True)
 class NodePki:
-    """A real node's identities: the kubelet as client and server, kube-proxy, and the apiserver
-    as the kubelet's client (logs, exec, port-forward)."""
+    """A real node's identities: the kubelet as client and server, kube-proxy, kube-router (the
+    NetworkPolicy firewall), and the apiserver as the kubelet's client (logs, exec,
+    port-forward)."""
 
     kubelet_client: KeyPair
     kubelet_serving: KeyPair
     kube_proxy: KeyPair
+    kube_router: KeyPair
     apiserver_kubelet_client: KeyPair
 
 
@@ -95,6 +99,8 @@ def make_control_plane_pki(
             kubelet_serving=ca.issue_serving(node_name, ips=[node_ip], dns_names=[node_name]),
             # The user the built-in system:node-proxier binding names.
             kube_proxy=ca.issue_client("system:kube-proxy"),
+            # Bound by tests.support.k8s_node.kube_router_access_objects.
+            kube_router=ca.issue_client(KUBE_ROUTER_USER),
             # The kubelet asks the apiserver (webhook) whether its caller may; a throwaway
             # cluster's apiserver may do anything.
             apiserver_kubelet_client=ca.issue_client(

@@ -21,8 +21,11 @@ from tests.support.k8s_node import (
     coredns_objects,
     dns_answer_addresses,
     dns_query,
+    kube_router_access_objects,
+    kube_router_command,
     kubelet_configuration,
 )
+from tests.support.k8s_pki import KUBE_ROUTER_USER
 
 FILES = NodeFiles(Path("/tmp/node-root"))
 
@@ -96,3 +99,16 @@ def test_dns_probe_reads_no_address_from_nxdomain_and_rejects_another_id() -> No
 def test_site_paths_follow_its_name() -> None:
     assert NodeSite("abc", 3).cgroup_root == "/abc"
     assert NodeSite("abc", 3).netns_path == Path("/run/netns/abc")
+
+
+def test_kube_router_only_enforces_policies_and_may_only_read() -> None:
+    command = kube_router_command(Path("/bin-dir"), TEST_SITE, Path("/kube-router.kubeconfig"))
+    assert {"--run-firewall=true", "--run-router=false", "--run-service-proxy=false"} <= set(
+        command
+    )
+    assert f"--hostname-override={TEST_SITE.name}" in command
+    assert f"--service-cluster-ip-range={SERVICE_CIDR}" in command
+    role, binding = kube_router_access_objects()
+    assert {verb for rule in role["rules"] for verb in rule["verbs"]} == {"get", "list", "watch"}
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert [s["name"] for s in binding["subjects"]] == [KUBE_ROUTER_USER]
