@@ -158,6 +158,12 @@ def _spec_schema() -> Schema:
                 fieldPath=".replicas",
             ),
             _rule(
+                "self.replicas == 1 || has(self.storage)",
+                "rabbitmq.replicas above 1 needs rabbitmq.storage: a clustered node restarted"
+                " blank under its old name cannot rejoin its cluster, and its data is gone",
+                fieldPath=".storage",
+            ),
+            _rule(
                 "!has(self.external) || (!has(self.image) && !has(self.storage)"
                 " && self.replicas == 1)",
                 "rabbitmq.external excludes the operator's own broker:"

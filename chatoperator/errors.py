@@ -6,6 +6,9 @@
 - ``NotPermitted``: the API server says the operator may not do this (HTTP 401/403). The
   installation's to fix (its RBAC), not the user's: reported in status and events, and retried
   with a growing delay, since granting the permission changes nothing the operator watches.
+- ``BrokerCredentialsLost``: the broker Secret is gone while a broker that uses its credentials
+  (or the data that holds them) is still there. A human's to resolve, since new credentials would
+  lock every backend out: reported, never fixed by generating new ones.
 - ``TransientError``: the API was briefly unavailable, throttled or in conflict; retried with a
   growing delay.
 """
@@ -22,6 +25,10 @@ class InvalidSpec(Exception):
 
 class NotPermitted(Exception):
     """The operator's credentials do not allow a request (a gap in its RBAC, not a bad spec)."""
+
+
+class BrokerCredentialsLost(Exception):
+    """The operator's broker Secret was deleted, but the broker still knows the old credentials."""
 
 
 class TransientError(Exception):

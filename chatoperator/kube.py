@@ -32,6 +32,7 @@ _KINDS = (
     ("v1", "ConfigMap"),
     ("v1", "Secret"),
     ("v1", "Service"),
+    ("v1", "PersistentVolumeClaim"),
     ("v1", "Event"),
     ("apps/v1", "Deployment"),
     ("apps/v1", "StatefulSet"),

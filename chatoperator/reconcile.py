@@ -23,9 +23,10 @@ from chatoperator.builders.broker_secret import (
     broker_url_ref,
     build_broker_secret,
 )
-from chatoperator.builders.meta import BACKEND, digest, selector_labels
+from chatoperator.builders.broker_statefulset import broker_claim_name
+from chatoperator.builders.meta import BACKEND, RABBITMQ, child_name, digest, selector_labels
 from chatoperator.drift import applied_hash, needs_apply, with_applied_hash
-from chatoperator.errors import InvalidSpec, NotPermitted, TransientError
+from chatoperator.errors import BrokerCredentialsLost, InvalidSpec, NotPermitted, TransientError
 from chatoperator.kube import Kube, Object
 from chatoperator.settings import FIELD_MANAGER, HANDOVER_FIELD_MANAGER, OperatorSettings
 from chatoperator.spec import Cluster, parse_cluster
@@ -81,6 +82,8 @@ def reconcile(
             failure = Failure(reason="InvalidSpec", message=str(error))
         except NotPermitted as error:
             failure = Failure(reason="NotPermitted", message=f"the operator may not: {error}")
+        except BrokerCredentialsLost as error:
+            failure = Failure(reason="BrokerCredentialsLost", message=str(error))
         if failure is not None:
             live = _observe(kube, cluster)
     observed = _observed(cluster, live, failure=failure, users_online=users_online)
@@ -101,6 +104,7 @@ def _ensure_broker_secret(kube: Kube, body: Mapping[str, Any], cluster: Cluster)
     if secret is None and not cluster.external_broker:
         # Created once and never applied again: regenerating would lock the running broker's
         # clients out, and a hand-rotated password must survive.
+        _refuse_new_credentials_for_an_existing_broker(kube, cluster)
         kube.create_if_absent(build_broker_secret(cluster, _new_credentials()))
         _event(kube, body, reason="Created", message=f"Secret {ref.name} with broker credentials")
         secret = kube.get("v1", "Secret", namespace=cluster.namespace, name=ref.name)
@@ -110,6 +114,29 @@ def _ensure_broker_secret(kube: Kube, body: Mapping[str, Any], cluster: Cluster)
     if ref.key not in data:
         raise InvalidSpec(f"Secret {ref.name} has no key {ref.key!r} with the broker's AMQP URL")
     return digest(data[ref.key])  # the base64 text stands for the value just as well
+
+
+def _refuse_new_credentials_for_an_existing_broker(kube: Kube, cluster: Cluster) -> None:
+    """RabbitMQ takes its default user from the environment only on a blank node: a broker that
+    runs, or whose volume survives, keeps the old credentials (and cluster nodes the old cookie)
+    whatever a new Secret says, and backends given new ones would be locked out."""
+    statefulset = child_name(cluster, RABBITMQ)
+    claim = broker_claim_name(cluster, 0)
+    left = []
+    if (
+        kube.get("apps/v1", "StatefulSet", namespace=cluster.namespace, name=statefulset)
+        is not None
+    ):
+        left.append(f"StatefulSet {statefulset}")
+    if kube.get("v1", "PersistentVolumeClaim", namespace=cluster.namespace, name=claim) is not None:
+        left.append(f"PersistentVolumeClaim {claim}")
+    if left:
+        raise BrokerCredentialsLost(
+            f"Secret {statefulset} with the broker's credentials was deleted, but"
+            f" {' and '.join(left)} still hold the old ones: restore the Secret (with its"
+            " username, password, erlang-cookie and url), or delete them to start a new,"
+            " empty broker with new credentials (every room's history is lost)"
+        )
 
 
 def _new_credentials() -> BrokerCredentials:

@@ -23,24 +23,35 @@ def node_name(cluster: Cluster, ordinal: int) -> str:
     return f"rabbit@{pod}.{headless_service_name(cluster)}.{cluster.namespace}"
 
 
-def rabbitmq_conf(cluster: Cluster) -> str:
-    # classic_config lists every node by its stable name, so forming the cluster needs no
-    # Kubernetes API access (and no RBAC) from the broker pods.
-    nodes = [
-        f"cluster_formation.classic_config.nodes.{i + 1} = {node_name(cluster, i)}"
-        for i in range(cluster.spec.rabbitmq.replicas)
-    ]
+def node_settings(cluster: Cluster) -> str:
+    """What a running node reads only at boot: a change restarts the nodes (the StatefulSet's
+    config hash covers it)."""
     return "\n".join(
         [
             f"listeners.tcp.default = {AMQP_PORT}",
             "log.console = true",
             "log.file = false",
             "cluster_formation.peer_discovery_backend = classic_config",
-            *nodes,
             "queue_leader_locator = balanced",
             "",
         ]
     )
+
+
+def peer_nodes(cluster: Cluster) -> str:
+    """Every node by its stable name, so forming the cluster needs no Kubernetes API access (and
+    no RBAC) from the broker pods. Only a booting node reads the list, to find a peer to join;
+    nodes already clustered ignore it. So it stays out of the config hash: scaling 1 -> 3 only
+    starts the new nodes, which join the running one, and restarts no existing node (whose
+    history, on an emptyDir, a restart would wipe)."""
+    return "".join(
+        f"cluster_formation.classic_config.nodes.{i + 1} = {node_name(cluster, i)}\n"
+        for i in range(cluster.spec.rabbitmq.replicas)
+    )
+
+
+def rabbitmq_conf(cluster: Cluster) -> str:
+    return node_settings(cluster) + peer_nodes(cluster)
 
 
 def build_broker_config(cluster: Cluster) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from chatoperator.builders.broker_config import (
     ENABLED_PLUGINS,
     headless_service_name,
-    rabbitmq_conf,
+    node_settings,
 )
 from chatoperator.builders.broker_secret import COOKIE_KEY, PASSWORD_KEY, USERNAME_KEY
 from chatoperator.builders.meta import (
@@ -53,6 +53,14 @@ _COPY_COOKIE = (
 )
 
 
+DATA_VOLUME = "data"
+
+
+def broker_claim_name(cluster: Cluster, ordinal: int) -> str:
+    """The PersistentVolumeClaim the StatefulSet makes for pod ``ordinal`` (it outlives both)."""
+    return f"{DATA_VOLUME}-{child_name(cluster, RABBITMQ)}-{ordinal}"
+
+
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
@@ -61,11 +69,11 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
     broker = cluster.spec.rabbitmq
     name = child_name(cluster, RABBITMQ)
     headless = headless_service_name(cluster)
-    config_hash = digest({"conf": rabbitmq_conf(cluster), "plugins": ENABLED_PLUGINS})
+    config_hash = digest({"conf": node_settings(cluster), "plugins": ENABLED_PLUGINS})
     data_volume: list[dict[str, Any]] = []
     claim_templates: list[dict[str, Any]] = []
     if broker.storage is None:
-        data_volume = [{"name": "data", "emptyDir": {}}]
+        data_volume = [{"name": DATA_VOLUME, "emptyDir": {}}]
     else:
         claim_spec: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
@@ -75,12 +83,12 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
             claim_spec["storageClassName"] = broker.storage.storage_class_name
         claim_templates = [
             {
-                "metadata": {"name": "data", "labels": labels(cluster, RABBITMQ)},
+                "metadata": {"name": DATA_VOLUME, "labels": labels(cluster, RABBITMQ)},
                 "spec": claim_spec,
             }
         ]
     volume_mounts = [
-        {"name": "data", "mountPath": DATA_DIR},
+        {"name": DATA_VOLUME, "mountPath": DATA_DIR},
         {"name": "config", "mountPath": "/etc/rabbitmq", "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
@@ -113,7 +121,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                             "limits": {"cpu": "100m", "memory": "32Mi"},
                         },
                         "volumeMounts": [
-                            {"name": "data", "mountPath": DATA_DIR},
+                            {"name": DATA_VOLUME, "mountPath": DATA_DIR},
                             {"name": "erlang-cookie", "mountPath": COOKIE_MOUNT, "readOnly": True},
                         ],
                     }

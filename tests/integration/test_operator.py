@@ -454,6 +454,8 @@ def test_the_operator_account_has_no_more_rights_than_it_needs(
     assert can("patch", "deployments.apps", "-n", "default")
     assert not can("list", "secrets", "-n", "default")
     assert not can("delete", "secrets", "-n", "default")
+    assert can("get", "persistentvolumeclaims", "-n", "default")
+    assert not can("list", "persistentvolumeclaims", "-n", "default")
     assert not can("delete", "chatclusters.chatcluster.dev", "-n", "default")
     assert not can("create", "pods", "-n", "default")
     operator = get_json(k8s_cluster, "-n", OPERATOR_NAMESPACE, "deployment/chatcluster-operator")
@@ -488,3 +490,72 @@ def test_missing_broker_secret_is_degraded_without_a_hot_loop_then_recovers(
 
     k8s_cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(secret))
     wait_phase(k8s_cluster, ns, "shared", "Ready")
+
+
+def stored_broker(replicas: int) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "chatcluster.dev/v1alpha1",
+            "kind": "ChatCluster",
+            "metadata": {"name": "stored"},
+            "spec": {"rabbitmq": {"replicas": replicas, "storage": {"size": "1Gi"}}},
+        }
+    )
+
+
+def test_the_broker_never_shrinks_and_its_storage_never_changes(
+    k8s_cluster: Cluster, k8s_namespace: str
+) -> None:
+    """The two transition rules of the CRD, as the API server evaluates them on an update."""
+    k8s_cluster.kubectl("apply", "-n", k8s_namespace, "-f", "-", input=stored_broker(3))
+    for patch, expected in (
+        ({"replicas": 1}, "rabbitmq.replicas cannot shrink"),
+        ({"storage": {"size": "2Gi"}}, "rabbitmq.storage is immutable"),
+    ):
+        result = k8s_cluster.kubectl(
+            "patch", "-n", k8s_namespace, "chatcluster/stored", "--type=merge",
+            "-p", json.dumps({"spec": {"rabbitmq": patch}}), check=False,
+        )  # fmt: skip
+        assert result.returncode != 0, patch
+        assert expected in result.stderr
+
+
+def test_scaling_the_broker_up_restarts_no_existing_node(
+    k8s_cluster: Cluster, k8s_namespace: str, operator: Operator
+) -> None:
+    ns = k8s_namespace
+    k8s_cluster.kubectl("apply", "-n", ns, "-f", "-", input=stored_broker(1))
+    wait_phase(k8s_cluster, ns, "stored", "Ready")
+    first = get_json(k8s_cluster, "-n", ns, "pod/stored-rabbitmq-0")["metadata"]["uid"]
+    k8s_cluster.kubectl("apply", "-n", ns, "-f", "-", input=stored_broker(3))
+    k8s_cluster.kubectl(
+        "wait", "-n", ns, "statefulset/stored-rabbitmq",
+        "--for=jsonpath={.status.readyReplicas}=3", READY_TIMEOUT,
+    )  # fmt: skip
+    statefulset = get_json(k8s_cluster, "-n", ns, "statefulset/stored-rabbitmq")
+    assert statefulset["status"]["updateRevision"] == statefulset["status"]["currentRevision"]
+    assert get_json(k8s_cluster, "-n", ns, "pod/stored-rabbitmq-0")["metadata"]["uid"] == first
+    conf = get_json(k8s_cluster, "-n", ns, "configmap/stored-rabbitmq")["data"]["rabbitmq.conf"]
+    assert f"nodes.3 = rabbit@stored-rabbitmq-2.stored-rabbitmq-nodes.{ns}" in conf
+
+
+def test_a_deleted_broker_secret_is_reported_not_regenerated_then_restored(
+    k8s_cluster: Cluster, demo: str
+) -> None:
+    secret = get_json(k8s_cluster, "-n", demo, "secret/demo-rabbitmq")
+    backend = get_json(k8s_cluster, "-n", demo, "deployment/demo-backend")["spec"]["template"]
+    k8s_cluster.kubectl("delete", "-n", demo, "secret/demo-rabbitmq")
+    wait_phase(k8s_cluster, demo, "demo", "Degraded")
+    conditions = cluster_status(k8s_cluster, demo, "demo")["conditions"]
+    degraded = next(c for c in conditions if c["type"] == "Degraded")
+    assert degraded["reason"] == "BrokerCredentialsLost"
+    assert "StatefulSet demo-rabbitmq" in degraded["message"]
+    assert k8s_cluster.kubectl("get", "-n", demo, "secret/demo-rabbitmq", check=False).returncode
+    after = get_json(k8s_cluster, "-n", demo, "deployment/demo-backend")["spec"]["template"]
+    assert after == backend  # the backends keep the credentials the broker knows
+
+    restored = {k: secret[k] for k in ("apiVersion", "kind", "type", "data")}
+    restored["metadata"] = {k: secret["metadata"][k] for k in ("name", "labels", "ownerReferences")}
+    k8s_cluster.kubectl("apply", "-n", demo, "-f", "-", input=json.dumps(restored))
+    wait_phase(k8s_cluster, demo, "demo", "Ready")
+    assert get_json(k8s_cluster, "-n", demo, "secret/demo-rabbitmq")["data"] == secret["data"]

@@ -11,6 +11,7 @@ import yaml
 
 from chatoperator.builders import CHILDREN, BuildInput
 from chatoperator.builders.broker_secret import BrokerCredentials, build_broker_secret
+from chatoperator.builders.broker_statefulset import broker_claim_name
 from chatoperator.builders.chatserver_pods import DRAIN_SECONDS, TERMINATION_GRACE_SECONDS
 from chatoperator.builders.meta import CONFIG_HASH_ANNOTATION
 from chatoperator.spec import Cluster
@@ -210,6 +211,27 @@ def test_broker_storage_becomes_a_claim_template_else_an_empty_dir() -> None:
     [claim] = stored["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert "data" not in [v["name"] for v in stored["spec"]["template"]["spec"]["volumes"]]
+
+
+def test_scaling_the_broker_up_restarts_no_node_but_tells_new_nodes_every_peer() -> None:
+    def broker(replicas: int) -> tuple[dict[str, Any], str]:
+        spec = {"rabbitmq": {"replicas": replicas, "storage": {"size": "1Gi"}}}
+        children = wanted_children(cluster_from_spec(spec))
+        config = workload(children, "ConfigMap", "demo-rabbitmq")
+        return workload(children, "StatefulSet", "demo-rabbitmq"), config["data"]["rabbitmq.conf"]
+
+    (one, one_conf), (three, three_conf) = broker(1), broker(3)
+    assert one["spec"]["template"] == three["spec"]["template"]
+    assert "demo-rabbitmq-2.demo-rabbitmq-nodes" not in one_conf
+    assert "classic_config.nodes.3 = rabbit@demo-rabbitmq-2.demo-rabbitmq-nodes.chat" in three_conf
+
+
+def test_the_broker_claim_name_is_the_one_the_statefulset_makes() -> None:
+    cluster = cluster_from_spec({"rabbitmq": {"storage": {"size": "1Gi"}}})
+    statefulset = workload(wanted_children(cluster), "StatefulSet", "demo-rabbitmq")
+    [template] = statefulset["spec"]["volumeClaimTemplates"]
+    expected = f"{template['metadata']['name']}-{statefulset['metadata']['name']}-0"
+    assert broker_claim_name(cluster, 0) == expected
 
 
 def test_broker_credentials_never_show_in_a_repr() -> None:

@@ -117,3 +117,43 @@ def test_a_second_pass_writes_nothing(stem: str) -> None:
     before = kube.writes
     result = reconcile(kube, body, settings=SETTINGS)
     assert (result.writes, kube.writes - before) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "left", ["StatefulSet demo-rabbitmq", "PersistentVolumeClaim data-demo-rabbitmq-0"]
+)
+def test_a_lost_broker_secret_is_never_regenerated_while_the_broker_remembers_it(
+    left: str,
+) -> None:
+    kube = FakeKube()
+    body = example_bodies()["minimal"]
+    reconcile(kube, body, settings=SETTINGS)
+    secret = kube.objects.pop(("Secret", "demo-rabbitmq"))
+    if left.startswith("PersistentVolumeClaim"):
+        # The StatefulSet was deleted, its volume claim stays (as Kubernetes keeps it).
+        statefulset = kube.objects.pop(("StatefulSet", "demo-rabbitmq"))
+        kube.objects[("PersistentVolumeClaim", "data-demo-rabbitmq-0")] = {}
+    backend = kube.objects[("Deployment", "demo-backend")]
+    result = reconcile(kube, body, settings=SETTINGS)
+    assert (result.phase, result.retry) == ("Degraded", False)
+    condition = degraded(kube)
+    assert condition["reason"] == "BrokerCredentialsLost"
+    assert left in condition["message"]
+    assert ("Secret", "demo-rabbitmq") not in kube.objects
+    assert kube.objects[("Deployment", "demo-backend")] == backend
+
+    kube.objects[("Secret", "demo-rabbitmq")] = secret  # restored by hand
+    assert reconcile(kube, body, settings=SETTINGS).failure is None
+    assert kube.objects[("Secret", "demo-rabbitmq")] == secret
+    if left.startswith("PersistentVolumeClaim"):
+        assert kube.objects[("StatefulSet", "demo-rabbitmq")] == statefulset
+
+
+def test_a_new_broker_gets_new_credentials_once_nothing_remembers_the_old_ones() -> None:
+    kube = FakeKube()
+    body = example_bodies()["minimal"]
+    reconcile(kube, body, settings=SETTINGS)
+    old = kube.objects.pop(("Secret", "demo-rabbitmq"))
+    del kube.objects[("StatefulSet", "demo-rabbitmq")]
+    assert reconcile(kube, body, settings=SETTINGS).failure is None
+    assert kube.objects[("Secret", "demo-rabbitmq")]["data"] != old["data"]
