@@ -1,11 +1,12 @@
-"""The ConfigMap ``<name>-rabbitmq``: rabbitmq.conf and enabled_plugins for the broker pods."""
+"""The ConfigMap ``<name>-rabbitmq``: rabbitmq.conf, advanced.config and enabled_plugins for the
+broker pods (mounted as /etc/rabbitmq, where RabbitMQ looks for all three)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from chatoperator.builders.meta import NODES, RABBITMQ, child_name, metadata
-from chatoperator.builders.network import AMQP_PORT
+from chatoperator.builders.network import AMQP_PORT, STREAM_REPLICATION_PORTS
 from chatoperator.spec import Cluster
 
 # Streams hold the chat history; the stream plugin adds their native protocol on 5552 (the chat
@@ -38,6 +39,12 @@ def node_settings(cluster: Cluster) -> str:
     )
 
 
+def advanced_config() -> str:
+    """Erlang terms for what rabbitmq.conf cannot say (read at boot, like `node_settings`)."""
+    low, high = STREAM_REPLICATION_PORTS
+    return f"[{{osiris, [{{port_range, {{{low}, {high}}}}}]}}].\n"
+
+
 def peer_nodes(cluster: Cluster) -> str:
     """Every node by its stable name, so forming the cluster needs no Kubernetes API access (and
     no RBAC) from the broker pods. Only a booting node reads the list, to find a peer to join;
@@ -59,5 +66,9 @@ def build_broker_config(cluster: Cluster) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata(cluster, name=child_name(cluster, RABBITMQ), component=RABBITMQ),
-        "data": {"rabbitmq.conf": rabbitmq_conf(cluster), "enabled_plugins": ENABLED_PLUGINS},
+        "data": {
+            "rabbitmq.conf": rabbitmq_conf(cluster),
+            "advanced.config": advanced_config(),
+            "enabled_plugins": ENABLED_PLUGINS,
+        },
     }

@@ -6,6 +6,7 @@ from typing import Any
 
 from chatoperator.builders.broker_config import (
     ENABLED_PLUGINS,
+    advanced_config,
     headless_service_name,
     node_settings,
 )
@@ -69,7 +70,13 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
     broker = cluster.spec.rabbitmq
     name = child_name(cluster, RABBITMQ)
     headless = headless_service_name(cluster)
-    config_hash = digest({"conf": node_settings(cluster), "plugins": ENABLED_PLUGINS})
+    config_hash = digest(
+        {
+            "conf": node_settings(cluster),
+            "advanced": advanced_config(),
+            "plugins": ENABLED_PLUGINS,
+        }
+    )
     data_volume: list[dict[str, Any]] = []
     claim_templates: list[dict[str, Any]] = []
     if broker.storage is None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from chatoperator.builders.meta import BACKEND, RABBITMQ, child_name, metadata, selector_labels
-from chatoperator.builders.network import AMQP_PORT, DISTRIBUTION_PORT, EPMD_PORT, STREAM_PORT
+from chatoperator.builders.network import (
+    AMQP_PORT,
+    DISTRIBUTION_PORT,
+    EPMD_PORT,
+    STREAM_PORT,
+    STREAM_REPLICATION_PORTS,
+)
 from chatoperator.spec import Cluster
 
 
@@ -26,10 +32,18 @@ def build_broker_network_policy(cluster: Cluster) -> dict[str, Any]:
                     "from": [{"podSelector": {"matchLabels": selector_labels(cluster, BACKEND)}}],
                     "ports": _tcp(AMQP_PORT, STREAM_PORT),
                 },
-                # Broker nodes talk to each other to form and keep the cluster.
+                # Broker nodes talk to each other to form and keep the cluster, and leaders
+                # replicate each stream to its followers.
                 {
                     "from": [{"podSelector": {"matchLabels": selector_labels(cluster, RABBITMQ)}}],
-                    "ports": _tcp(EPMD_PORT, DISTRIBUTION_PORT, AMQP_PORT, STREAM_PORT),
+                    "ports": [
+                        *_tcp(EPMD_PORT, DISTRIBUTION_PORT, AMQP_PORT, STREAM_PORT),
+                        {
+                            "protocol": "TCP",
+                            "port": STREAM_REPLICATION_PORTS[0],
+                            "endPort": STREAM_REPLICATION_PORTS[1],
+                        },
+                    ],
                 },
             ],
         },

@@ -373,6 +373,57 @@ def test_history_survives_the_broker_pod_with_storage(
         installed.kubectl("delete", "namespace", namespace, "--timeout=180s")
 
 
+def test_a_three_node_broker_loses_a_pod_while_people_chat_and_loses_nothing(
+    installed: Cluster, open_chat: OpenChat
+) -> None:
+    """Broker HA for real: every room stream is replicated on the three nodes, so deleting a
+    broker pod (the first, which leads the streams it declared) costs no acknowledged message;
+    backends on that node reconnect through the Service to another one and resume."""
+    namespace = create_namespace(installed, "ha")
+    manifest = {
+        "apiVersion": "chatcluster.dev/v1alpha1",
+        "kind": "ChatCluster",
+        "metadata": {"name": "ha"},
+        "spec": {
+            "backend": {"replicas": 2},
+            "rabbitmq": {"replicas": 3, "storage": {"size": "1Gi"}},
+        },
+    }
+    try:
+        installed.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+        wait_phase(installed, namespace, "ha")
+        forward = PortForward(installed, namespace, "ha-frontend", 80)
+        try:
+            ada, grace = open_on_distinct_backends(open_chat, forward.url)
+            sent = ["before the loss"]
+            grace.send(sent[0])
+            ada.expect_delivered(sent[0])
+            installed.kubectl("delete", "pod", "-n", namespace, "ha-rabbitmq-0", "--wait=false")
+            for n in range(20):
+                text = f"while a broker node is gone {n}"
+                (ada if n % 2 else grace).send(text)
+                sent.append(text)
+                time.sleep(0.5)
+            for text in sent:
+                ada.expect_delivered(text)
+                grace.expect_delivered(text)
+            wait_for(
+                lambda: (
+                    len([p for p in pods(installed, namespace, "rabbitmq") if running_ready(p)])
+                    == 3
+                ),
+                "the broker pod back",
+            )
+            later = open_chat(forward.url)
+            later.sign_in("Linus")
+            for text in sent[-5:]:
+                later.expect_delivered(text)
+        finally:
+            forward.close()
+    finally:
+        installed.kubectl("delete", "namespace", namespace, "--timeout=180s")
+
+
 def external_broker(cluster: Cluster) -> None:
     """The broker examples/external-broker.yaml points at (rabbitmq.messaging.svc, user chat),
     started as a pod the way a cluster that already has RabbitMQ would run it."""

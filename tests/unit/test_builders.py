@@ -14,6 +14,7 @@ from chatoperator.builders.broker_secret import BrokerCredentials, build_broker_
 from chatoperator.builders.broker_statefulset import broker_claim_name
 from chatoperator.builders.chatserver_pods import DRAIN_SECONDS, TERMINATION_GRACE_SECONDS
 from chatoperator.builders.meta import CONFIG_HASH_ANNOTATION
+from chatoperator.builders.network import STREAM_REPLICATION_PORTS
 from chatoperator.spec import Cluster
 from tests.unit.clusters import (
     UID,
@@ -245,3 +246,17 @@ def test_builders_do_not_mutate_their_input() -> None:
     first = wanted_children(cluster)
     assert repr(cluster) == before
     assert wanted_children(cluster) == first
+
+
+def test_broker_nodes_may_reach_the_stream_replication_ports_they_are_configured_with() -> None:
+    children = wanted_children(cluster_from_spec({}))
+    config = workload(children, "ConfigMap", "demo-rabbitmq")["data"]["advanced.config"]
+    policy = workload(children, "NetworkPolicy", "demo-rabbitmq")
+    low, high = STREAM_REPLICATION_PORTS
+    assert f"{{port_range, {{{low}, {high}}}}}" in config
+    between_nodes = policy["spec"]["ingress"][1]
+    assert (
+        between_nodes["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        == "rabbitmq"
+    )
+    assert {"protocol": "TCP", "port": low, "endPort": high} in between_nodes["ports"]
