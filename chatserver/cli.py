@@ -91,7 +91,7 @@ def _prepare(command: str, env: Mapping[str, str]) -> Callable[[], Coroutine[Any
 
 
 def _broker(settings: BackendSettings) -> Broker:
-    if settings.rabbitmq_url is None:
+    if not settings.rabbitmq_urls:
         log.info(
             "RABBITMQ_URL is not set: in-memory broker, so this process is the whole cluster "
             "(other backends would not see its rooms)"
@@ -99,7 +99,7 @@ def _broker(settings: BackendSettings) -> Broker:
         return MemoryBroker()
     from chatserver.broker.rabbitmq import RabbitMQBroker  # noqa: PLC0415 - aiormq only when used
 
-    return RabbitMQBroker(settings.rabbitmq_url, cluster=settings.cluster, pod=settings.pod)
+    return RabbitMQBroker(settings.rabbitmq_urls, cluster=settings.cluster, pod=settings.pod)
 
 
 def _drain_budget(drain_seconds: float) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import socket
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -94,8 +95,9 @@ class BackendSettings:
     """This backend's name in presence and in `message.pod` (`POD_NAME`, default hostname)."""
     cluster: str = contract.DEFAULT_CLUSTER
     """Namespace of the broker's exchanges and queues (`CHAT_CLUSTER`)."""
-    rabbitmq_url: str | None = None
-    """AMQP URL (`RABBITMQ_URL`); unset means the in-memory broker, one process only."""
+    rabbitmq_urls: tuple[str, ...] = ()
+    """AMQP URLs (`RABBITMQ_URL`, comma-separated: the nodes of one RabbitMQ cluster, tried in
+    turn); none means the in-memory broker, one process only."""
     chat: ChatSettings = field(default_factory=ChatSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
@@ -117,14 +119,22 @@ class FrontendSettings:
     """SIGTERM to exit, at most (`CHAT_DRAIN_SECONDS`)."""
 
 
-def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
+def _read(
+    env: Mapping[str, str],
+    name: str,
+    parse: Callable[[str], T],
+    default: T,
+    *,
+    secret: bool = False,
+) -> T:
+    """`secret`: the value may hold credentials, so an error names the variable only."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         return parse(raw)
     except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r}: {exc}") from exc
+        raise SettingsError(f"{name if secret else f'{name}={raw!r}'}: {exc}") from exc
 
 
 def _whole(minimum: int) -> Callable[[str], int]:
@@ -222,7 +232,7 @@ def backend_settings_from_env(
         port=_read(env, Env.PORT, _port, default_port),
         pod=env.get(Env.POD_NAME, "").strip() or base.pod,
         cluster=_read(env, Env.CHAT_CLUSTER, _cluster, base.cluster),
-        rabbitmq_url=env.get(Env.RABBITMQ_URL, "").strip() or None,
+        rabbitmq_urls=_read(env, Env.RABBITMQ_URL, _amqp_urls, (), secret=True),
         chat=chat_settings_from_env(env),
         auth=auth_settings_from_env(env),
     )
@@ -250,6 +260,28 @@ def auth_settings_from_env(env: Mapping[str, str]) -> AuthSettings:
     if secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
         raise SettingsError(f"CHAT_AUTH_SECRET: must be at least {MIN_SECRET_BYTES} bytes")
     return AuthSettings(mode="jwt", secret=secret, public_key=public_key, leeway_seconds=leeway)
+
+
+def _amqp_urls(raw: str) -> tuple[str, ...]:
+    """Its errors never repeat a URL: they carry the broker's password."""
+    urls = _items(raw)
+    if not urls:
+        raise ValueError("no URL")
+    for position, url in enumerate(urls, 1):
+        if not _is_amqp_url(url):
+            raise ValueError(
+                f"URL {position} of {len(urls)} is not amqp(s)://[user:pass@]host[:port]"
+            )
+    return urls
+
+
+def _is_amqp_url(url: str) -> bool:
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        port_ok = parsed.port is None or parsed.port > 0  # a port that is no number raises
+    except ValueError:
+        return False
+    return parsed.scheme in ("amqp", "amqps") and bool(parsed.hostname) and port_ok
 
 
 def _cluster(raw: str) -> str:

@@ -156,12 +156,21 @@ class _Follower:
     """Set when the `follow` call that made this follower returns, however it ends."""
 
 
+def _with_heartbeat(url: str, heartbeat: int) -> str:
+    """The URL with our heartbeat, unless it asks for one of its own."""
+    parsed = yarl.URL(url)
+    if "heartbeat" in parsed.query:
+        return url
+    return str(parsed.update_query(heartbeat=heartbeat))
+
+
 class RabbitMQBroker:
-    """A `Broker` shared by every backend of the cluster `cluster` through RabbitMQ at `url`."""
+    """A `Broker` shared by every backend of the cluster `cluster` through RabbitMQ, reached at
+    any of `urls` (the nodes of one RabbitMQ cluster, tried in turn)."""
 
     def __init__(
         self,
-        url: str,
+        urls: tuple[str, ...],
         *,
         cluster: str,
         pod: str,
@@ -169,11 +178,8 @@ class RabbitMQBroker:
     ) -> None:
         self._topology = Topology(cluster)
         self._settings = settings
-        amqp_url = yarl.URL(url)
-        if "heartbeat" not in amqp_url.query:
-            amqp_url = amqp_url.update_query(heartbeat=settings.heartbeat)
         self._supervisor = ConnectionSupervisor(
-            str(amqp_url),
+            tuple(_with_heartbeat(url, settings.heartbeat) for url in urls),
             on_up=self._on_up,
             on_down=self._on_down,
             connect_timeout=settings.connect_timeout,
@@ -182,7 +188,7 @@ class RabbitMQBroker:
             client_name=f"chatserver {cluster}/{pod}",
         )
         self._probe = StreamProbe(
-            str(amqp_url),
+            lambda: self._supervisor.url,
             client_name=f"chatserver {cluster}/{pod} stream probe",
             connect_timeout=settings.connect_timeout,
             ready_timeout=settings.stream_start_timeout,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
@@ -35,14 +36,17 @@ class StreamProbe:
 
     def __init__(
         self,
-        url: str,
+        node_url: Callable[[], str],
         *,
         client_name: str,
         connect_timeout: float,
         ready_timeout: float,
         retry_delay: float = 0.02,
     ) -> None:
-        self._url = url
+        # The node the main connection talks to right now: "a replica on the local node" must
+        # mean that node, so the probe follows the main connection from node to node.
+        self._node_url = node_url
+        self._connection_url = ""
         self._client_name = client_name
         self._connect_timeout = connect_timeout
         self._ready_timeout = ready_timeout
@@ -86,15 +90,19 @@ class StreamProbe:
         async with self._opening:
             if self._closed:
                 raise BrokerUnavailable("the broker is closed")
+            url = self._node_url()
+            if self._connection is not None and self._connection_url != url:
+                stale, self._connection, self._channel = self._connection, None, None
+                with contextlib.suppress(*CONNECTION_ERRORS):
+                    await asyncio.wait_for(stale.close(), self._connect_timeout)
             if self._channel is not None and not self._channel.is_closed:
                 return self._channel
             if self._connection is None or self._connection.is_closed:
                 self._connection = await asyncio.wait_for(
-                    aiormq.connect(
-                        self._url, client_properties={"connection_name": self._client_name}
-                    ),
+                    aiormq.connect(url, client_properties={"connection_name": self._client_name}),
                     self._connect_timeout,
                 )
+                self._connection_url = url
             channel = await self._connection.channel(publisher_confirms=False)
             # Streams refuse consumers without a per-consumer prefetch.
             await channel.basic_qos(prefetch_count=1)

@@ -6,6 +6,10 @@ the owner set the connection up, watch it, tear down, repeat. A connection count
 it closes, and also when the owner says so with `fail()`: a channel closed by the broker or a
 consumer cancelled by it (aiormq reports those without closing the connection; mosquito/aiormq#116)
 would otherwise leave a connection that looks healthy but delivers nothing.
+
+With several broker URLs (the nodes of one RabbitMQ cluster) every attempt goes to the next node
+in turn, starting from a random one so that backends spread over the nodes; a node that refuses
+is followed at once by the next, and the backoff grows per round in which every node refused.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 import aiormq
+import yarl
 from aiormq.abc import AbstractConnection
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,12 @@ CONNECTION_ERRORS = (
     TimeoutError,
 )
 """What a lost or refusing broker raises through aiormq: each means "reconnect", not "bug"."""
+
+
+def broker_address(url: str) -> str:
+    """`host:port` of an AMQP URL: what a log line may say of it (never its credentials)."""
+    parsed = yarl.URL(url)
+    return f"{parsed.host}:{parsed.port}"
 
 
 def backoff_delay(
@@ -50,7 +61,7 @@ class ConnectionSupervisor:
 
     def __init__(
         self,
-        url: str,
+        urls: tuple[str, ...],
         *,
         on_up: Callable[[AbstractConnection], Awaitable[None]],
         on_down: Callable[[], None],
@@ -59,7 +70,12 @@ class ConnectionSupervisor:
         backoff_cap: float,
         client_name: str,
     ) -> None:
-        self._url = url
+        if not urls:
+            raise ValueError("at least one broker URL is needed")
+        self._urls = tuple(urls)
+        self._next = random.randrange(len(self._urls))
+        self.url = self._urls[self._next]
+        """The URL of the current (or last) connection: the node this backend talks to."""
         self._on_up = on_up
         self._on_down = on_down
         self._connect_timeout = connect_timeout
@@ -86,30 +102,42 @@ class ConnectionSupervisor:
             self._task = None
 
     async def _run(self) -> None:
-        attempt = 0
+        failed_rounds = refused_in_round = 0
         while True:
             healthy = await self._connect_and_serve()
+            if healthy:
+                failed_rounds = refused_in_round = 0
+            else:
+                refused_in_round += 1
+                if refused_in_round < len(self._urls):
+                    continue  # another node may well answer: no reason to wait for it
+                failed_rounds, refused_in_round = failed_rounds + 1, 0
             # A connection that was up resets the backoff but still waits a little: a broker
             # that breaks every new connection at once must not turn this into a busy loop.
-            attempt = 0 if healthy else attempt + 1
-            delay = backoff_delay(attempt, initial=self._backoff_initial, cap=self._backoff_cap)
+            delay = backoff_delay(
+                failed_rounds, initial=self._backoff_initial, cap=self._backoff_cap
+            )
             log.info("reconnecting to the broker in %.2f s", delay)
             await asyncio.sleep(delay)
 
     async def _connect_and_serve(self) -> bool:
-        """One connection from connect to close; True if it got fully set up."""
+        """One connection, to the next node in turn, from connect to close; True if it got fully
+        set up."""
+        url = self._urls[self._next]
+        self._next = (self._next + 1) % len(self._urls)
         try:
             connection = await asyncio.wait_for(
-                aiormq.connect(self._url, client_properties={"connection_name": self._client_name}),
+                aiormq.connect(url, client_properties={"connection_name": self._client_name}),
                 self._connect_timeout,
             )
         except CONNECTION_ERRORS as exc:
-            log.warning("broker connect failed: %r", exc)
+            log.warning("broker connect to %s failed: %r", broker_address(url), exc)
             return False
+        self.url = url
         self._broken = asyncio.get_running_loop().create_future()
         try:
             await self._on_up(connection)
-            log.info("broker connected")
+            log.info("broker connected to %s", broker_address(url))
             await asyncio.wait(
                 [connection.closing, self._broken], return_when=asyncio.FIRST_COMPLETED
             )

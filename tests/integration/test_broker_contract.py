@@ -92,7 +92,7 @@ def memory_cluster() -> Callable[[str], Broker]:
 
 def rabbitmq_cluster(node: RabbitMQNode) -> Callable[[str], Broker]:
     name = f"t{uuid.uuid4().hex[:12]}"
-    return lambda pod: RabbitMQBroker(node.url, cluster=name, pod=pod, settings=FAST_RECONNECT)
+    return lambda pod: RabbitMQBroker((node.url,), cluster=name, pod=pod, settings=FAST_RECONNECT)
 
 
 @pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])

@@ -130,3 +130,43 @@ async def test_losing_the_leading_node_then_restarting_another_loses_and_repeats
         )
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+def node_serving(cluster: RabbitMQCluster, connection_name: str) -> RabbitMQNode:
+    """The node that holds the AMQP connection a backend named itself by (known by the AMQP
+    port the connection came in on: each node listens on its own)."""
+    node = next(n for n in cluster.nodes if n.running)
+    connections = json.loads(
+        node.ctl("list_connections", "port", "client_properties", "--formatter=json")
+    )
+    (port,) = {
+        c["port"]
+        for c in connections
+        # rabbitmqctl gives the properties as [name, type, value] triples.
+        if ["connection_name", "longstr", connection_name] in c["client_properties"]
+    }
+    return next(n for n in cluster.nodes if n.port == port)
+
+
+async def test_a_backend_whose_node_dies_carries_on_through_another(
+    spawn_chat: SpawnChat, rabbitmq_cluster: RabbitMQCluster, chat_cluster_name: str
+) -> None:
+    cluster = rabbitmq_cluster
+    every_node = ",".join(cluster.urls)
+    (backend,) = await start_backends(spawn_chat, every_node, chat_cluster_name, 1)
+    client = await ChatClient.connect(backend.url, name="ada", client="ada")
+    try:
+        await client.join(ROOM)
+        acked = [(await client.say(ROOM, f"before {k}"))["id"] for k in range(3)]
+        serving = node_serving(cluster, f"chatserver {chat_cluster_name}/{backend.pod}")
+        await asyncio.to_thread(serving.stop)
+        # Ready again through one of the two other nodes, with the room followed again.
+        await asyncio.to_thread(backend.wait_ready, 60)
+        sender = Sender(client, "ada")
+        await asyncio.wait_for(sender.run(), SEND_DEADLINE)
+        acked += [message_id for _, message_id in sender.acks]
+        assert node_serving(cluster, f"chatserver {chat_cluster_name}/{backend.pod}") is not serving
+        await client.wait_messages(len(acked), within=30)
+        assert [m["id"] for m in client.messages] == acked
+    finally:
+        await client.close()

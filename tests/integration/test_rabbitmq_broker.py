@@ -33,7 +33,7 @@ async def start(
     *,
     settings: RabbitMQSettings = FAST_RECONNECT,
 ) -> tuple[RabbitMQBroker, RecordingListener]:
-    broker = RabbitMQBroker(node.url, cluster=cluster, pod=f"pod-{len(made)}", settings=settings)
+    broker = RabbitMQBroker((node.url,), cluster=cluster, pod=f"pod-{len(made)}", settings=settings)
     made.append(broker)
     listener = RecordingListener()
     await broker.start(listener)

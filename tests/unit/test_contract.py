@@ -137,7 +137,7 @@ def test_the_backend_reads_what_the_operator_writes_as_the_spec_says(
     spec = cluster.spec
     assert (settings.port, settings.pod) == (BACKEND_PORT, POD)
     assert settings.cluster == f"{cluster.namespace}.{cluster.name}"
-    assert settings.rabbitmq_url == SECRETS["url"]
+    assert settings.rabbitmq_urls == (SECRETS["url"],)
     chat = settings.chat
     assert chat.rooms == spec.chat.rooms
     assert (chat.history_size, chat.max_message_bytes) == (

@@ -17,7 +17,7 @@ from chatserver.settings import (
 
 def test_contract_defaults() -> None:
     backend = backend_settings_from_env({})
-    assert (backend.port, backend.cluster, backend.rabbitmq_url) == (3000, "chat", None)
+    assert (backend.port, backend.cluster, backend.rabbitmq_urls) == (3000, "chat", ())
     chat = backend.chat
     assert (chat.rooms, chat.history_size, chat.max_message_bytes) == (("general",), 100, 4096)
     assert (chat.rate_per_second, chat.rate_burst, chat.drain_seconds) == (10, 20, 10)
@@ -37,7 +37,7 @@ def test_values_are_read() -> None:
         }
     )
     assert (backend.port, backend.pod, backend.cluster) == (4000, "b-1", "demo")
-    assert backend.rabbitmq_url == "amqp://u:p@rabbit:5672/"
+    assert backend.rabbitmq_urls == ("amqp://u:p@rabbit:5672/",)
     assert backend.chat.rooms == ("general", "random")
     assert backend.chat.allowed_origins == {"https://chat.example.com"}
 
@@ -45,6 +45,28 @@ def test_values_are_read() -> None:
 def test_backend_url_may_list_several() -> None:
     settings = frontend_settings_from_env({"BACKEND_URL": "http://a:3000/, http://b:3000"})
     assert settings.backend_urls == ("http://a:3000", "http://b:3000")
+
+
+def test_rabbitmq_url_may_list_the_nodes_of_a_cluster() -> None:
+    settings = backend_settings_from_env(
+        {"RABBITMQ_URL": "amqp://u:p@rabbit-0:5672/, amqps://u:p@rabbit-1/vhost,"}
+    )
+    assert settings.rabbitmq_urls == ("amqp://u:p@rabbit-0:5672/", "amqps://u:p@rabbit-1/vhost")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://u:hunter2@rabbit:5672/",
+        "amqp://u:hunter2@rabbit:5672/,amqp://u:hunter2@:5672/",
+        "amqp://u:hunter2@rabbit:port/",
+        ",",
+    ],
+)
+def test_a_bad_rabbitmq_url_is_refused_without_repeating_its_password(value: str) -> None:
+    with pytest.raises(SettingsError, match="RABBITMQ_URL") as refused:
+        backend_settings_from_env({"RABBITMQ_URL": value})
+    assert "hunter2" not in str(refused.value)
 
 
 @pytest.mark.parametrize(
