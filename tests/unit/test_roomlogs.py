@@ -14,6 +14,7 @@ from chatserver.access import Identity
 from chatserver.broker.base import BrokerUnavailable, Record
 from chatserver.broker.memory import MemoryBroker
 from chatserver.history import StoredMessage
+from chatserver.ids import parse_id
 from chatserver.interchange import MessageRecord, PresenceBeat, decode_record, encode_record
 from chatserver.metrics import ChatMetrics
 from chatserver.roomlogs import RoomLogs
@@ -29,9 +30,9 @@ class CountingBroker(MemoryBroker):
         super().__init__()
         self.calls: list[tuple[str, str]] = []
 
-    async def follow(self, room: str, *, after: int | None = None) -> None:
+    async def follow(self, room: str, *, after: int | None = None) -> int:
         self.calls.append(("follow", room))
-        await super().follow(room, after=after)
+        return await super().follow(room, after=after)
 
     async def unfollow(self, room: str) -> None:
         self.calls.append(("unfollow", room))
@@ -54,6 +55,9 @@ class Backend:
         if not self.deaf:
             for messages in self.logs.take(records).values():
                 self.delivered.extend(messages)
+
+    def on_log_reset(self, room: str, epoch: int) -> None:
+        self.logs.reset(room, epoch)
 
     def on_presence(self, beat: PresenceBeat) -> None:
         pass
@@ -137,14 +141,17 @@ async def test_a_repeated_record_is_not_delivered_twice(make_backend: BackendFac
     again = MessageRecord(
         publish_id="p2", user="alice", client="tab1", ref="r2", text="again", ts=0.0, pod="a"
     )
-    assert backend.logs.take([Record(room="lobby", offset=0, body=encode_record(again))]) == {}
+    epoch = backend.broker._state.room("lobby").epoch
+    assert backend.logs.take([Record("lobby", epoch, offset=0, body=encode_record(again))]) == {}
 
 
 async def test_an_undecodable_record_is_skipped(make_backend: BackendFactory) -> None:
     backend = await make_backend("a")
     await backend.member_of("lobby")
     await backend.broker.append("lobby", b"not a message")
-    assert await backend.logs.append("lobby", identity=ALICE, ref="r1", text="fine") == "1"
+    epoch = backend.broker._state.room("lobby").epoch
+    message_id = await backend.logs.append("lobby", identity=ALICE, ref="r1", text="fine")
+    assert message_id == f"{epoch}-1"
     assert backend.texts() == ["fine"]
 
 
@@ -153,7 +160,7 @@ async def test_records_of_rooms_not_held_are_ignored(make_backend: BackendFactor
     body = encode_record(
         MessageRecord(publish_id="p", user="u", client="c", ref="r", text="t", ts=0.0, pod="a")
     )
-    assert backend.logs.take([Record(room="elsewhere", offset=0, body=body)]) == {}
+    assert backend.logs.take([Record(room="elsewhere", epoch=1, offset=0, body=body)]) == {}
 
 
 async def test_an_append_the_broker_refuses_raises_broker_unavailable(
@@ -209,3 +216,23 @@ async def test_a_hold_that_cannot_follow_raises_and_the_next_one_tries_again(
     await backend.broker.start(backend)
     async with backend.logs.held("lobby") as window:
         assert len(window) == 0
+
+
+async def test_a_replaced_log_gets_a_new_window_and_its_ids_never_repeat_an_old_one(
+    make_backend: BackendFactory,
+) -> None:
+    first, second = await make_backend("a"), await make_backend("b")
+    for backend in (first, second):
+        await backend.member_of("lobby")
+    old = await first.logs.append("lobby", identity=ALICE, ref="r1", text="before")
+    await first.broker.drop_log("lobby")
+    new = await second.logs.append("lobby", identity=ALICE, ref="r2", text="after")
+    assert new != old
+    assert parse_id(new) > parse_id(old)  # type: ignore[operator]
+    for backend in (first, second):
+        assert backend.texts() == ["before", "after"]
+        async with backend.logs.held("lobby") as window:
+            assert (window.epoch, len(window), window.last_offset) == (parse_id(new).epoch, 1, 0)  # type: ignore[union-attr]
+    # Dedupe goes on in the new log: a retry through the other backend gets the same id.
+    assert await first.logs.append("lobby", identity=ALICE, ref="r2", text="after") == new
+    assert len(first.broker._state.room("lobby").records) == 1
