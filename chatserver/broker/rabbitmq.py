@@ -175,10 +175,8 @@ class _Reading:
     """Offset of the first entry read: 0 if the stream was never truncated."""
     held: list[tuple[int, FieldTable, bytes]] = field(default_factory=list)
     """Entries read before the epoch was settled (offset, headers, body), in order."""
-
-    @property
-    def epoch(self) -> int | None:
-        return self.settled.result() if self.settled.done() else None
+    epoch: int | None = None
+    """`settled`'s result, read on every delivery."""
 
 
 @dataclass(eq=False, slots=True)
@@ -512,7 +510,7 @@ class RabbitMQBroker:
             follower.last_offset = None
             if self._listener is not None:
                 self._listener.on_log_reset(follower.room, epoch)
-        follower.epoch = epoch
+        follower.epoch = reading.epoch = epoch
         reading.settled.set_result(epoch)
         held, reading.held = reading.held, []
         for offset, headers, body in held:
