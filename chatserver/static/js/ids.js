@@ -38,6 +38,13 @@ export function newerEpoch(id, than) {
   return Boolean(x && y && x.epoch > y.epoch);
 }
 
+/** True when both ids belong to the same incarnation of the room's log. */
+export function sameEpoch(a, b) {
+  const x = parseMessageId(a);
+  const y = parseMessageId(b);
+  return Boolean(x && y && x.epoch === y.epoch);
+}
+
 /** The later of two ids by the order rule (either may be undefined). */
 export function laterId(a, b) {
   if (a === undefined) return b;

@@ -19,7 +19,7 @@
 // one shown keeps what is shown and starts the new log below it. Either way the list says that
 // earlier messages are no longer available (`resetAt`).
 
-import { newerEpoch } from "./ids.js";
+import { newerEpoch, sameEpoch } from "./ids.js";
 
 /** Messages a room keeps in the page: many histories' worth, yet bounded for a tab left open
  * for days. */
@@ -51,7 +51,11 @@ export class RoomLog {
   /** The history of a `joined` frame; `truncated` says some messages before it are lost, `reset`
    * that the room's log is not the one this list came from: the history replaces it. */
   addHistory(history, truncated, me, reset = false) {
-    if (reset) this._restart();
+    // A reset whose history comes from the very log shown (same epoch) is a backend that had not
+    // yet read the newest message this page saw (its `since` was past that backend's end): the
+    // log is the same, so nothing is dropped.
+    const newest = this._confirmed.at(-1);
+    if (reset && !(history[0] && newest && sameEpoch(history[0].id, newest.id))) this._restart();
     const first = history[0];
     if (truncated && first && this._confirmed.length > 0 && !this._ids.has(first.id)) {
       this.gapBefore = first.id;
