@@ -93,6 +93,14 @@ async def make_backend() -> AsyncIterator[BackendFactory]:
         await backend.broker.close()
 
 
+async def members_on_two_backends(make_backend: BackendFactory, room: str) -> list[Backend]:
+    """Two backends of one cluster, each with a member in `room`."""
+    backends = [await make_backend("a"), await make_backend("b")]
+    for backend in backends:
+        await backend.member_of(room)
+    return backends
+
+
 async def test_append_returns_once_the_message_is_in_this_backends_window(
     make_backend: BackendFactory,
 ) -> None:
@@ -109,9 +117,7 @@ async def test_append_returns_once_the_message_is_in_this_backends_window(
 async def test_a_resent_ref_gets_the_original_id_and_appends_nothing(
     make_backend: BackendFactory,
 ) -> None:
-    first, second = await make_backend("a"), await make_backend("b")
-    for backend in (first, second):
-        await backend.member_of("lobby")
+    first, second = await members_on_two_backends(make_backend, "lobby")
     original = await first.logs.append("lobby", identity=ALICE, ref="same", text="once")
     again = await second.logs.append("lobby", identity=ALICE, ref="same", text="once")
     assert again == original
@@ -122,9 +128,7 @@ async def test_a_resent_ref_gets_the_original_id_and_appends_nothing(
 async def test_racing_retries_through_two_backends_store_one_message(
     make_backend: BackendFactory,
 ) -> None:
-    first, second = await make_backend("a"), await make_backend("b")
-    for backend in (first, second):
-        await backend.member_of("lobby")
+    first, second = await members_on_two_backends(make_backend, "lobby")
     ids = await asyncio.gather(
         first.logs.append("lobby", identity=ALICE, ref="dup", text="racy"),
         second.logs.append("lobby", identity=ALICE, ref="dup", text="racy"),
@@ -221,18 +225,18 @@ async def test_a_hold_that_cannot_follow_raises_and_the_next_one_tries_again(
 async def test_a_replaced_log_gets_a_new_window_and_its_ids_never_repeat_an_old_one(
     make_backend: BackendFactory,
 ) -> None:
-    first, second = await make_backend("a"), await make_backend("b")
-    for backend in (first, second):
-        await backend.member_of("lobby")
+    first, second = await members_on_two_backends(make_backend, "lobby")
     old = await first.logs.append("lobby", identity=ALICE, ref="r1", text="before")
     await first.broker.drop_log("lobby")
     new = await second.logs.append("lobby", identity=ALICE, ref="r2", text="after")
-    assert new != old
-    assert parse_id(new) > parse_id(old)  # type: ignore[operator]
+    old_id, new_id = parse_id(old), parse_id(new)
+    assert old_id is not None
+    assert new_id is not None
+    assert new_id.epoch > old_id.epoch
     for backend in (first, second):
         assert backend.texts() == ["before", "after"]
         async with backend.logs.held("lobby") as window:
-            assert (window.epoch, len(window), window.last_offset) == (parse_id(new).epoch, 1, 0)  # type: ignore[union-attr]
+            assert (window.epoch, len(window), window.last_offset) == (new_id.epoch, 1, 0)
     # Dedupe goes on in the new log: a retry through the other backend gets the same id.
     assert await first.logs.append("lobby", identity=ALICE, ref="r2", text="after") == new
     assert len(first.broker._state.room("lobby").records) == 1
