@@ -50,6 +50,7 @@ from bench.wire import (
     WireError,
     decode_text,
 )
+from chatserver.ids import parse_id
 
 RECONNECT_ATTEMPTS: Final = 6
 """Connection attempts of a victim before it gives up (the backoff ceilings sum to 30.5 s)."""
@@ -129,6 +130,8 @@ class _Member:
         self.victim = victim
         self.session = session
         self.received: list[int] = []
+        self.last_id: str | None = None
+        """The id last received, as the server wrote it: the `since` of a rejoin."""
         self._distinct: set[int] = set()
         self.truncated = False
         self.attempts = 0
@@ -220,13 +223,14 @@ class _Member:
         assert self._ws is not None, "join before connect"
         self.join_answered.clear()
         self.join_refusal = None
-        since = str(self.received[-1]) if self.received else None
+        since = self.last_id
         await self._ws.send_str(self.wire.join(self.plan.room, seq=next(self._seq), since=since))
         await until(self.join_answered, run)
         return self.join_refusal
 
     def _receive(self, id: str, run: _Run) -> None:
         number = _message_number(id)
+        self.last_id = id
         self.received.append(number)
         if number not in self._distinct:
             self._distinct.add(number)
@@ -281,12 +285,12 @@ class _Member:
 
 
 def _message_number(id: str) -> int:
-    """A message id as a number: chatserver's ids are room log offsets, increasing in log order
-    (opaque in the contract, so a change there shows up here first)."""
-    try:
-        return int(id)
-    except ValueError:
-        raise WireError(f"message id {id!r} is not a log offset: cannot check the order") from None
+    """A message id as a number in the ids' order (DESIGN.md section 4: by offset within an
+    epoch, a newer epoch after every older id), so the audit can check arrival order."""
+    parsed = parse_id(id)
+    if parsed is None:
+        raise WireError(f"message id {id!r} is not a chatserver id: cannot check the order")
+    return (parsed.epoch << 64) | parsed.offset
 
 
 async def run_kill(

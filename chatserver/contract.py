@@ -7,7 +7,8 @@
 - The chat settings' defaults and the least values the server accepts, which the operator's
   spec and CRD take as their defaults and minima, and the shapes the server accepts for room
   names, browser origins and cluster names, which the CRD checks at admission.
-- The protocol version and the room-name rule, which the client protocol and the UI check.
+- The protocol version, the room-name rule and the shape of message ids, which the client
+  protocol and the UI check.
 
 The UI cannot import Python: `static/js/contract.js` is generated from this module and
 `closecodes.py` (`python -m chatserver.contract > chatserver/static/js/contract.js`), and a unit
@@ -110,6 +111,11 @@ MAX_CLUSTER_CHARS: Final = 180
 with a room of 64 characters leaves 180. (The operator writes `<namespace>.<name>`: up to
 63 + 1 + 54 characters, as a Service name `<name>-frontend` is at most 63.)"""
 CLUSTER_PATTERN: Final = f"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_CLUSTER_CHARS - 1}}}"
+MESSAGE_ID_PATTERN: Final = "(?:([0-9]{1,19})-)?([0-9]{1,19})"
+"""A message id, `<epoch>-<offset>` (DESIGN section 4): group 1 the epoch, group 2 the offset.
+Ids of the release before epochs were a bare offset (no group 1); they are read as epoch 0, which
+no log has, so a `join` that names one gets the reset answer. 19 digits bound both numbers below
+2**63 and a `since` to 39 characters."""
 
 
 def render_js() -> str:
@@ -127,6 +133,9 @@ def render_js() -> str:
         "/** Room names (DESIGN.md section 4). */",
         f"export const ROOM_NAME = /^{ROOM_NAME_PATTERN}$/;",
         f"export const MAX_ROOM_NAME_CHARS = {MAX_ROOM_NAME_CHARS};",
+        "",
+        "/** Message ids `<epoch>-<offset>`; a bare offset is an id from before epochs. */",
+        f"export const MESSAGE_ID = /^{MESSAGE_ID_PATTERN}$/;",
         "",
         "/** WebSocket close codes the server uses. */",
         _js_object("CLOSE", close),

@@ -1,8 +1,9 @@
-"""A room's recent window: the last N messages, their dedupe keys and `since` recovery. Pure.
+"""A room's recent window: the last N messages of one incarnation (epoch) of its log, their
+dedupe keys and `since` recovery. Pure.
 
 Every backend following a room reads the same log in the same order and feeds it through the
 same window, so every backend reaches the same dedupe decision for every record without talking
-to the others.
+to the others. A new incarnation of the log gets a new window: nothing of the old one applies.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from chatserver.ids import MessageId, format_id
+
 DedupeKey = tuple[str, str]
 """(client id, ref): the same `send` retried, possibly through another backend."""
 
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
+    epoch: int
     offset: int
     key: DedupeKey
     frame: bytes
@@ -26,7 +30,7 @@ class StoredMessage:
 
     @property
     def id(self) -> str:
-        return str(self.offset)
+        return format_id(self.epoch, self.offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +40,20 @@ class Recovery:
     frames: Sequence[bytes]
     truncated: bool
     """Messages after `since` have left the window: the client missed some for good."""
+    reset: bool = False
+    """`since` is not in this log (another epoch, or past its end): `frames` is the whole
+    window, and the client must drop what it holds of the room rather than add to it."""
 
 
 class RoomHistory:
-    """The last `size` messages of one room, in log order."""
+    """The last `size` messages of one room's log of epoch `epoch`, in log order."""
 
-    __slots__ = ("_by_key", "_evicted_upto", "_messages", "_size")
+    __slots__ = ("_by_key", "_evicted_upto", "_messages", "_size", "epoch")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, epoch: int) -> None:
         if size < 1:
             raise ValueError(f"history size must be at least 1, got {size}")
+        self.epoch = epoch
         self._size = size
         self._messages: deque[StoredMessage] = deque()
         self._by_key: dict[DedupeKey, StoredMessage] = {}
@@ -67,6 +75,8 @@ class RoomHistory:
 
     def add(self, message: StoredMessage) -> None:
         """Append the next message of the log (offsets must increase; keys must be new)."""
+        if message.epoch != self.epoch:
+            raise ValueError(f"epoch {message.epoch} is not this window's {self.epoch}")
         if self._messages and message.offset <= self._messages[-1].offset:
             raise ValueError(f"offset {message.offset} is not after {self._messages[-1].offset}")
         if message.key in self._by_key:
@@ -78,16 +88,23 @@ class RoomHistory:
             del self._by_key[evicted.key]
             self._evicted_upto = evicted.offset
 
-    def recover(self, since: int | None) -> Recovery:
-        """Every retained message after offset `since` (all of them when None), in order."""
+    def recover(self, since: MessageId | None) -> Recovery:
+        """Every retained message after `since` (all of them when None), in order; the whole
+        window with `reset` when `since` cannot be placed in this log."""
         if since is None:
             return Recovery(frames=[m.frame for m in self._messages], truncated=False)
+        last = self.last_offset
+        if since.epoch != self.epoch or last is None or since.offset > last:
+            # Another incarnation of the log, an id from before epochs, or one this log never
+            # reached: answering "nothing after it" would hide the log from the client.
+            return Recovery(frames=[m.frame for m in self._messages], truncated=False, reset=True)
         # Offsets need not be contiguous, so "missed some" is judged against the last evicted
         # offset, not against since + 1.
-        truncated = self._evicted_upto is not None and since < self._evicted_upto
+        after = since.offset
+        truncated = self._evicted_upto is not None and after < self._evicted_upto
         newer: list[bytes] = []
         for message in reversed(self._messages):  # a reconnect usually misses only the tail
-            if message.offset <= since:
+            if message.offset <= after:
                 break
             newer.append(message.frame)
         newer.reverse()

@@ -26,6 +26,7 @@ from typing import Protocol
 from chatserver import closecodes, protocol, wsframe
 from chatserver.access import Access, Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record
+from chatserver.ids import MessageId
 from chatserver.interchange import PresenceBeat
 from chatserver.metrics import ChatMetrics
 from chatserver.presence.loop import LocalCounts, Presence
@@ -180,7 +181,7 @@ class Hub:
     # Client requests, already admitted by the gate. Each answers the member itself or raises
     # ProtocolError.
 
-    async def join(self, member: Member, name: str, *, since: int | None) -> None:
+    async def join(self, member: Member, name: str, *, since: MessageId | None) -> None:
         try:
             async with self.logs.held(name) as window:
                 if not member.open:
@@ -198,6 +199,7 @@ class Hub:
                         members=self.presence.snapshot().rooms.get(name, 0),
                         history=recovery.frames,
                         truncated=recovery.truncated,
+                        reset=recovery.reset,
                     )
                 )
                 self.presence.changed()
@@ -248,6 +250,9 @@ class Hub:
             for member in members:
                 member.send_wire(burst)
             self._metrics.messages_out.inc(len(members) * len(wires))
+
+    def on_log_reset(self, room: str, epoch: int) -> None:
+        self.logs.reset(room, epoch)
 
     def on_presence(self, beat: PresenceBeat) -> None:
         self.presence.observe(beat)

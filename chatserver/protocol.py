@@ -22,6 +22,7 @@ from typing import Any, Final
 import orjson
 
 from chatserver import closecodes, contract
+from chatserver.ids import MessageId, parse_id
 
 PROTOCOL_VERSION: Final = contract.PROTOCOL_VERSION
 ROOM_NAME: Final = re.compile(contract.ROOM_NAME_PATTERN)
@@ -31,7 +32,6 @@ MAX_REF_CHARS: Final = 128
 MAX_TOKEN_CHARS: Final = 8192
 """A `refresh` token longer than this is refused unread (aiohttp caps the request line of
 `/ws?token=` near the same size)."""
-_MESSAGE_ID: Final = re.compile(r"[0-9]{1,19}")
 
 
 class ProtocolError(Exception):
@@ -51,8 +51,10 @@ class ProtocolError(Exception):
 @dataclass(frozen=True, slots=True)
 class Join:
     room: str
-    since: int | None
-    """Offset of the last message the client saw (its `id`), or None for the whole window."""
+    since: MessageId | None
+    """The last message the client saw (its `id`), or None for the whole window. An id of any
+    epoch, or of the format before epochs, is accepted here: whether it can be placed in the
+    room's log is the log's question (`history.RoomHistory.recover`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +97,10 @@ def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame
         return _parse_send(obj, max_text_bytes=max_text_bytes)
     if kind == "join":
         since = obj.get("since")
-        if since is not None and not (isinstance(since, str) and _MESSAGE_ID.fullmatch(since)):
+        since_id = parse_id(since) if isinstance(since, str) else None
+        if since is not None and since_id is None:
             raise ProtocolError(closecodes.BAD_REQUEST, "since: must be a message id (string)")
-        return Join(room=_room(obj), since=None if since is None else int(since))
+        return Join(room=_room(obj), since=since_id)
     if kind == "leave":
         return Leave(room=_room(obj))
     if kind == "ping":
@@ -183,8 +186,12 @@ def encode_message(*, room: str, id: str, user: str, text: str, ts: float, pod: 
     )
 
 
-def encode_joined(*, room: str, members: int, history: Iterable[bytes], truncated: bool) -> bytes:
-    """`history` holds encoded `message` frames, spliced in as they are (not re-encoded)."""
+def encode_joined(
+    *, room: str, members: int, history: Iterable[bytes], truncated: bool, reset: bool
+) -> bytes:
+    """`history` holds encoded `message` frames, spliced in as they are (not re-encoded).
+    `reset` (an extension of v1) says the `since` asked for is not in the room's log: `history`
+    is the latest window, to replace whatever the client holds of the room."""
     head = orjson.dumps({"type": "joined", "room": room, "members": members})
     return b"".join(
         (
@@ -193,6 +200,8 @@ def encode_joined(*, room: str, members: int, history: Iterable[bytes], truncate
             b",".join(history),
             b'],"truncated":',
             b"true" if truncated else b"false",
+            b',"reset":',
+            b"true" if reset else b"false",
             b"}",
         )
     )

@@ -16,6 +16,11 @@ backend's history, which is what an `ack` promises (read-your-writes). A record 
 repeat a (client, ref) already in the window is a retry that raced its original, perhaps through
 another backend: every backend reads the same log, so all of them drop that same record, and the
 send waiting for it gets the original's id.
+
+Epochs. A window holds one incarnation of the room's log. When the broker says the log was
+replaced (`reset`), or a record of another epoch arrives, the room gets a new, empty window of
+that epoch: ids of the old one cannot be placed in it, so a `join since=` one of them gets the
+reset answer, and the dedupe of the old log ends with it (its records are gone).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from chatserver import protocol, wsframe
 from chatserver.access import Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record
 from chatserver.history import RoomHistory, StoredMessage
+from chatserver.ids import format_id
 from chatserver.interchange import BadRecord, MessageRecord, decode_record, encode_record
 from chatserver.metrics import ChatMetrics
 from chatserver.settings import ChatSettings
@@ -42,10 +48,11 @@ log = logging.getLogger(__name__)
 @dataclass(eq=False, slots=True)
 class _Followed:
     name: str
-    window: RoomHistory
+    window: RoomHistory | None = None
+    """None until the log's epoch is known (its first record, or the follow's answer)."""
     holds: int = 0
     """Local members, joins waiting for the follow and sends waiting for their record."""
-    follow: asyncio.Future[None] | None = field(default=None)
+    follow: asyncio.Future[int] | None = field(default=None)
 
 
 class RoomLogs:
@@ -78,10 +85,12 @@ class RoomLogs:
         everything appended before; raises BrokerUnavailable when it cannot be followed now."""
         room = self._rooms.get(name)
         if room is None:
-            room = self._rooms[name] = _Followed(name, RoomHistory(self._settings.history_size))
+            room = self._rooms[name] = _Followed(name)
         room.holds += 1
         try:
-            await self._followed(room)
+            epoch = await self._followed(room)
+            if room.window is None:
+                room.window = self._new_window(epoch)
             yield room.window
         finally:
             self._release(room)
@@ -103,22 +112,33 @@ class RoomLogs:
             task = asyncio.create_task(self._unfollow(room.name), name=f"unfollow-{room.name}")
             self._unfollowing[room.name] = task
 
-    async def _followed(self, room: _Followed) -> None:
+    async def _followed(self, room: _Followed) -> int:
+        """The log's epoch once the room is followed."""
         if room.follow is None:
             room.follow = asyncio.ensure_future(self._follow(room.name))
         follow = room.follow
         try:
-            await asyncio.shield(follow)
+            return await asyncio.shield(follow)
         except BrokerUnavailable:
             if room.follow is follow:
                 room.follow = None  # the next join tries again
             raise
 
-    async def _follow(self, name: str) -> None:
+    async def _follow(self, name: str) -> int:
         unfollowing = self._unfollowing.get(name)
         if unfollowing is not None:
             await unfollowing  # the broker sees unfollow, then follow, never interleaved
-        await self._broker.follow(name, after=None)
+        return await self._broker.follow(name, after=None)
+
+    def _new_window(self, epoch: int) -> RoomHistory:
+        return RoomHistory(self._settings.history_size, epoch=epoch)
+
+    def reset(self, name: str, epoch: int) -> None:
+        """The broker replaced the room's log by a new incarnation, `epoch`."""
+        room = self._rooms.get(name)
+        if room is not None and (room.window is None or room.window.epoch != epoch):
+            log.info("room log replaced", extra={"room": name, "epoch": epoch})
+            room.window = self._new_window(epoch)
 
     async def _unfollow(self, name: str) -> None:
         try:
@@ -136,7 +156,7 @@ class RoomLogs:
         record back. Raises BrokerUnavailable when the broker does not confirm it in time (it
         may or may not be stored: the client retries with the same ref)."""
         room = self._rooms[name]
-        stored = room.window.find((identity.client, ref))
+        stored = None if room.window is None else room.window.find((identity.client, ref))
         if stored is not None:
             return stored.id
         publish_id = uuid.uuid4().hex
@@ -184,7 +204,11 @@ class RoomLogs:
     def _store(self, room: _Followed, record: Record, *, now: float) -> StoredMessage | None:
         """Store a record's message and settle a `send` waiting for it; the new message, or
         None for a repeated, unreadable or duplicate record."""
-        last = room.window.last_offset
+        if room.window is None or room.window.epoch != record.epoch:
+            self.reset(room.name, record.epoch)
+        window = room.window
+        assert window is not None  # reset() made it
+        last = window.last_offset
         if last is not None and record.offset <= last:
             # The contract says a broker never repeats a record; if one ever did, members must
             # still not see a message twice.
@@ -201,26 +225,31 @@ class RoomLogs:
             )
             return None
         key = (message.client, message.ref)
-        original = room.window.find(key)
+        original = window.find(key)
         if original is not None:
             # A retry that raced its original: every backend drops this same record.
             self._metrics.duplicates.inc()
             self._settle(message.publish_id, original.id)
             return None
+        message_id = format_id(record.epoch, record.offset)
         frame = protocol.encode_message(
             room=room.name,
-            id=str(record.offset),
+            id=message_id,
             user=message.user,
             text=message.text,
             ts=message.ts,
             pod=message.pod,
         )
         stored = StoredMessage(
-            offset=record.offset, key=key, frame=frame, wire=wsframe.encode_text(frame)
+            epoch=record.epoch,
+            offset=record.offset,
+            key=key,
+            frame=frame,
+            wire=wsframe.encode_text(frame),
         )
-        room.window.add(stored)
+        window.add(stored)
         self._metrics.fanout_latency.observe(max(0.0, now - message.ts))
-        self._settle(message.publish_id, stored.id)
+        self._settle(message.publish_id, message_id)
         return stored
 
     def _settle(self, publish_id: str, message_id: str) -> None:

@@ -6,9 +6,13 @@ Layout for one chat cluster `<c>`:
 - `chat.<c>.presence`, a fanout exchange; each backend reads it through a server-named
   exclusive queue of its own.
 
-A stream carries two kinds of entries, told apart by the `chat-kind` header: records (the hub's
-bytes) and sync markers, which `follow` appends to learn when a consumer has caught up and which
-are never delivered to the listener.
+A stream carries three kinds of entries, told apart by the `chat-kind` header: records (the
+hub's bytes); sync markers, which `follow` appends to learn when a consumer has caught up; and
+epoch claims, which propose the epoch of a new stream. Only records reach the listener.
+
+The `chat-epoch` header carries an epoch: on a claim, the one proposed; on a record or a sync
+marker, the epoch its writer had read from the stream (a stamp; entries written before their
+writer knew it carry none). `rabbitmq.py` says how a reader settles the stream's epoch from them.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from chatserver.contract import MAX_CLUSTER_CHARS, MAX_ROOM_NAME_CHARS
 KIND_HEADER: Final = "chat-kind"
 KIND_RECORD: Final = "record"
 KIND_SYNC: Final = "sync"
+KIND_EPOCH: Final = "epoch"
 SYNC_TOKEN_HEADER: Final = "chat-sync"
+EPOCH_HEADER: Final = "chat-epoch"
 OFFSET_HEADER: Final = "x-stream-offset"
 """Set by RabbitMQ on every delivery from a stream: the entry's offset in that stream."""
 
@@ -68,3 +74,11 @@ def delivery_offset(headers: Mapping[str, Any] | None) -> int:
     if not isinstance(offset, int) or isinstance(offset, bool):
         raise ValueError(f"delivery without an integer {OFFSET_HEADER} header")
     return offset
+
+
+def header_epoch(headers: Mapping[str, Any]) -> int | None:
+    """The epoch an entry carries (claimed or stamped), None when it carries none."""
+    epoch = headers.get(EPOCH_HEADER)
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch <= 0:
+        return None
+    return epoch

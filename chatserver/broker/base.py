@@ -1,8 +1,15 @@
 """The broker contract.
 
 A room is an append-only log. Every backend that follows a room sees the same records, in the
-same order, at the same offsets; that shared order is what makes message ids, ordering, dedupe
-and `join since=` agree across backends without any backend talking to another.
+same order, at the same offsets, under the same epoch; that shared order is what makes message
+ids, ordering, dedupe and `join since=` agree across backends without any backend talking to
+another.
+
+A log may end and start again under the same room name (a RabbitMQ stream deleted and declared
+again, a `chatserver dev` restarted): the new log numbers its offsets from the start again, so
+each incarnation has an epoch, fixed when it is created and read back by every follower from the
+log itself, greater than the epoch of any incarnation before it (`ids.new_epoch`). Offsets order
+records within one epoch only.
 
 Records carry opaque bytes: the hub encodes a message once and the broker never looks inside.
 Presence travels beside the logs as small periodic beats, never stored. What the bytes of a
@@ -27,6 +34,8 @@ class Record:
     """One entry of a room's log, as delivered to followers."""
 
     room: str
+    epoch: int
+    """The incarnation of the room's log this record belongs to."""
     offset: int
     """Position in the room's log: the same on every backend, strictly increasing per room
     (not necessarily contiguous: the broker may keep entries of its own between records)."""
@@ -39,6 +48,11 @@ class BrokerListener(Protocol):
 
     def on_records(self, records: Sequence[Record]) -> None:
         """New records of followed rooms, in log order per room."""
+
+    def on_log_reset(self, room: str, epoch: int) -> None:
+        """A followed room's log was replaced by a new incarnation, `epoch`: everything delivered
+        of the room before is gone from the broker, and the records that follow (from the new
+        log's oldest) carry the new epoch."""
 
     def on_presence(self, beat: PresenceBeat) -> None:
         """A beat from any backend of the cluster, this one included."""
@@ -63,14 +77,16 @@ class Broker(Protocol):
     async def close(self) -> None:
         """Stop following everything, close the connection, stop reconnecting."""
 
-    async def follow(self, room: str, *, after: int | None = None) -> None:
-        """Deliver the room's records to the listener, starting after offset `after`.
+    async def follow(self, room: str, *, after: int | None = None) -> int:
+        """Deliver the room's records to the listener, starting after offset `after` of the
+        current log; returns the log's epoch.
 
         `after=None` starts at the oldest record the broker retains. Returns once every record
         appended before the call has been delivered (so history is complete when it returns).
-        Following a room already followed does nothing. After a reconnect the broker resumes each
-        followed room right after the last offset it delivered: nothing is missed or repeated.
-        Raises BrokerUnavailable when not connected.
+        Following a room already followed delivers nothing again. After a reconnect the broker
+        resumes each followed room right after the last offset it delivered: nothing is missed
+        or repeated; if the log was replaced meanwhile, it calls `on_log_reset` and delivers the
+        new log from its oldest record. Raises BrokerUnavailable when not connected.
         """
 
     async def unfollow(self, room: str) -> None:

@@ -7,15 +7,22 @@ several backends of one cluster without a RabbitMQ node.
 Deliveries are scheduled with `loop.call_soon` rather than made inside `append`: the listener
 then never runs re-entrantly under its own `append` call, as with a real broker, and the event
 loop's FIFO order keeps each room's records in log order.
+
+A room's log is created on its first use with a new epoch (`ids.new_epoch` of the clock then), so
+a process started again, which starts with no log, never repeats an id of the one before;
+`drop_log` ends a log as deleting a RabbitMQ stream does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chatserver.broker.base import BrokerListener, BrokerUnavailable, Record
+from chatserver.ids import new_epoch
 from chatserver.interchange import PresenceBeat
 
 DEFAULT_RETENTION = 10_000
@@ -28,21 +35,30 @@ class _Follower:
     """One broker's interest in one room; dropped by `unfollow`, so late deliveries see it."""
 
     listener: BrokerListener
+    epoch: int
     last_offset: int
     active: bool = True
 
     def deliver(self, records: list[Record]) -> None:
         # Skips what this follower already has: a backlog replay and a scheduled live delivery
-        # may both carry the same record when `follow` runs between `append` and the delivery.
-        fresh = [r for r in records if r.offset > self.last_offset]
+        # may both carry the same record when `follow` runs between `append` and the delivery;
+        # and a delivery scheduled before its log was dropped.
+        fresh = [r for r in records if r.epoch == self.epoch and r.offset > self.last_offset]
         if self.active and fresh:
             self.last_offset = fresh[-1].offset
             self.listener.on_records(fresh)
+
+    def restart(self, room: str, epoch: int) -> None:
+        """The room's log was replaced: what follows is the new log, from its start."""
+        self.epoch, self.last_offset = epoch, -1
+        if self.active:
+            self.listener.on_log_reset(room, epoch)
 
 
 @dataclass(slots=True)
 class _RoomLog:
     retention: int
+    epoch: int
     records: deque[Record] = field(init=False)
     next_offset: int = 0
     followers: list[_Follower] = field(default_factory=list)
@@ -51,7 +67,7 @@ class _RoomLog:
         self.records = deque(maxlen=self.retention)
 
     def add(self, room: str, body: bytes) -> Record:
-        record = Record(room=room, offset=self.next_offset, body=body)
+        record = Record(room=room, epoch=self.epoch, offset=self.next_offset, body=body)
         self.next_offset += 1
         self.records.append(record)
         return record
@@ -65,29 +81,39 @@ class _SharedState:
     """What every sibling broker sees: the logs and who listens to presence."""
 
     retention: int
+    clock: Callable[[], float]
     rooms: dict[str, _RoomLog] = field(default_factory=dict)
     presence_listeners: set[MemoryBroker] = field(default_factory=set)
 
     def room(self, name: str) -> _RoomLog:
         log = self.rooms.get(name)
         if log is None:
-            log = self.rooms[name] = _RoomLog(retention=self.retention)
+            log = self.rooms[name] = _RoomLog(self.retention, new_epoch(self.clock()))
+        return log
+
+    def replace(self, name: str) -> _RoomLog:
+        """A new, empty log for `name` in place of the current one, followed by the same."""
+        old = self.room(name)
+        log = self.rooms[name] = _RoomLog(self.retention, new_epoch(self.clock(), after=old.epoch))
+        log.followers = old.followers
         return log
 
 
 class MemoryBroker:
     """A `Broker` whose logs live in this process; see the module docstring."""
 
-    def __init__(self, *, retention: int = DEFAULT_RETENTION) -> None:
+    def __init__(
+        self, *, retention: int = DEFAULT_RETENTION, clock: Callable[[], float] = time.time
+    ) -> None:
         if retention < 1:
             raise ValueError(f"retention must be at least 1 record, got {retention}")
-        self._state = _SharedState(retention=retention)
+        self._state = _SharedState(retention=retention, clock=clock)
         self._listener: BrokerListener | None = None
         self._following: dict[str, _Follower] = {}
 
     def sibling(self) -> MemoryBroker:
         """Another broker on the same logs: a second backend of the same cluster."""
-        other = MemoryBroker(retention=self._state.retention)
+        other = MemoryBroker(retention=self._state.retention, clock=self._state.clock)
         other._state = self._state
         return other
 
@@ -106,15 +132,16 @@ class MemoryBroker:
         self._state.presence_listeners.discard(self)
         self._listener = None
 
-    async def follow(self, room: str, *, after: int | None = None) -> None:
+    async def follow(self, room: str, *, after: int | None = None) -> int:
         listener = self._require_listener()
-        if room in self._following:
-            return
         log = self._state.room(room)
-        follower = _Follower(listener=listener, last_offset=-1 if after is None else after)
+        if room in self._following:
+            return log.epoch
+        follower = _Follower(listener, log.epoch, -1 if after is None else after)
         self._following[room] = follower
         log.followers.append(follower)
         follower.deliver(log.after(after))
+        return log.epoch
 
     async def unfollow(self, room: str) -> None:
         follower = self._following.pop(room, None)
@@ -129,6 +156,16 @@ class MemoryBroker:
         loop = asyncio.get_running_loop()
         for follower in log.followers:
             loop.call_soon(follower.deliver, [record])
+
+    async def drop_log(self, room: str) -> None:
+        """Delete the room's log and start a new one with a new epoch, as deleting a RabbitMQ
+        stream does (for tests): followers are told (`on_log_reset`) and follow the new log."""
+        log = self._state.replace(room)
+        loop = asyncio.get_running_loop()
+        for follower in log.followers:
+            # Scheduled like deliveries, so it reaches each listener after what was appended
+            # before and before anything appended after.
+            loop.call_soon(follower.restart, room, log.epoch)
 
     async def publish_presence(self, beat: PresenceBeat) -> None:
         # Best effort, as over RabbitMQ: a beat sent while not started is dropped, not refused.

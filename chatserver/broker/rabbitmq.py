@@ -26,12 +26,31 @@ Facts this relies on, checked on RabbitMQ 3.10.8 (Debian bookworm) with no plugi
   with NOT_FOUND ("home node ... is down"), which closes the channel; the supervisor counts that
   as a failed attempt and retries.
 
-Deleting a room's stream by hand deletes its history, and the new stream numbers from 0 again:
-followers that had read further then skip the new records up to their old offset.
+Epochs. A stream deleted and declared again (by hand, by reclaiming an idle room, by a broker
+that lost its data) numbers its entries from 0 again, so every consumer reads the stream's epoch
+(`base.py`) before it delivers anything, from the stream itself; AMQP 0-9-1 cannot read back
+the arguments a queue was declared with. The rule, the same for every reader:
+- a consumer always starts at the stream's first entry and holds back what it reads until the
+  epoch is settled;
+- in a stream that still has its entry 0 (never truncated), the epoch is that of the first epoch
+  claim. `follow` claims one when it has read up to its own sync marker and met none: two
+  backends that start on a new stream at once both claim, and both read the same first claim;
+  entries before it (stamped by a writer that had not seen the stream go, or written by the
+  release before epochs) belong to it all the same;
+- in a stream whose first entries retention has dropped, the first entry that carries an epoch
+  (claimed or stamped) settles it: every record and sync marker is stamped with the epoch its
+  writer read, so the survivors agree (only claims that lost the race at creation differ, and
+  they sit in the first segment with the claim that won);
+- a consumer that settles an epoch other than the one its follower delivered before (it resumed
+  after a reconnect onto a new stream) tells the listener (`on_log_reset`) and delivers the new
+  stream from its first record; one that settles the same epoch drops what it delivered before.
+Reading from the first entry costs a resumed room a replay of its stream (at most
+`retention_bytes`), as the room's first join on a backend always did.
 
-Connection loss: the supervisor reconnects, and every followed room is consumed again from
-its last delivered offset + 1 (duplicates from a resumed consumer are dropped by offset), so a
-listener sees each record exactly once across broker restarts.
+Connection loss: the supervisor reconnects, and every followed room is consumed again and
+caught up (its epoch settled) before the broker is usable; records up to the last delivered
+offset are dropped as above, so a listener sees each record exactly once across broker
+restarts.
 """
 
 from __future__ import annotations
@@ -40,6 +59,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -51,6 +71,8 @@ from pamqp.commands import Basic
 from pamqp.common import FieldTable
 
 from chatserver.broker.amqp_wire import (
+    EPOCH_HEADER,
+    KIND_EPOCH,
     KIND_HEADER,
     KIND_RECORD,
     KIND_SYNC,
@@ -58,10 +80,12 @@ from chatserver.broker.amqp_wire import (
     Topology,
     check_name,
     delivery_offset,
+    header_epoch,
 )
 from chatserver.broker.base import BrokerListener, BrokerUnavailable, Record
 from chatserver.broker.stream_probe import StreamProbe
 from chatserver.broker.supervisor import CONNECTION_ERRORS, ConnectionSupervisor
+from chatserver.ids import new_epoch
 from chatserver.interchange import PresenceBeat, decode_beat, encode_beat
 
 log = logging.getLogger(__name__)
@@ -141,12 +165,31 @@ class _Link:
 
 
 @dataclass(eq=False, slots=True)
+class _Reading:
+    """What one consumer of a room's stream has read: it settles the stream's epoch (module
+    docstring) before anything it reads is handed on."""
+
+    settled: asyncio.Future[int]
+    """The stream's epoch, once settled."""
+    first_offset: int | None = None
+    """Offset of the first entry read: 0 if the stream was never truncated."""
+    held: list[tuple[int, FieldTable, bytes]] = field(default_factory=list)
+    """Entries read before the epoch was settled (offset, headers, body), in order."""
+    epoch: int | None = None
+    """`settled`'s result, read on every delivery."""
+
+
+@dataclass(eq=False, slots=True)
 class _Follower:
-    """A followed room; it outlives links, carrying the offset to resume from."""
+    """A followed room; it outlives links, carrying the epoch and offset to resume from."""
 
     room: str
     last_offset: int | None
     """Last offset handed over for delivery (None: nothing yet, start at the oldest entry)."""
+    epoch: int | None = None
+    """Epoch of the stream `last_offset` belongs to (None until a consumer settled one)."""
+    reading: _Reading | None = None
+    """The current consumer's reading."""
     active: bool = True
     consumer: tuple[_Link, str] | None = None
     """The link and consumer tag currently reading this room, if any."""
@@ -221,16 +264,16 @@ class RabbitMQBroker:
         for ack in list(self._acks):
             ack.cancel()
 
-    async def follow(self, room: str, *, after: int | None = None) -> None:
+    async def follow(self, room: str, *, after: int | None = None) -> int:
         check_name("room", room)
         link = self._ready_link()
         following = self._rooms.get(room)
         if following is not None:
             # Followed already, or being followed by a call still catching up: share its fate.
             await following.caught_up.wait()
-            if self._rooms.get(room) is not following:
+            if self._rooms.get(room) is not following or following.epoch is None:
                 raise BrokerUnavailable(f"cannot follow room {room!r}: the first attempt failed")
-            return
+            return following.epoch
         follower = self._rooms[room] = _Follower(room=room, last_offset=after)
         try:
             await self._consume(link, follower)
@@ -244,6 +287,8 @@ class RabbitMQBroker:
             raise
         finally:
             follower.caught_up.set()
+        assert follower.epoch is not None  # _catch_up returns once it is settled
+        return follower.epoch
 
     async def unfollow(self, room: str) -> None:
         follower = self._rooms.pop(room, None)
@@ -254,7 +299,7 @@ class RabbitMQBroker:
         check_name("room", room)
         link = self._ready_link()
         try:
-            await self._publish_to_room(link, room, body, {KIND_HEADER: KIND_RECORD})
+            await self._publish_to_room(link, room, body, self._stamped(room, KIND_RECORD))
         except CONNECTION_ERRORS as exc:
             raise BrokerUnavailable(f"append to room {room!r} not confirmed: {exc!r}") from exc
 
@@ -294,9 +339,12 @@ class RabbitMQBroker:
             self._topology.rooms_exchange, exchange_type="direct", durable=True
         )
         await self._consume_presence(link)
-        for follower in list(self._rooms.values()):
-            if follower.active:
-                await self._consume(link, follower)
+        followers = [follower for follower in self._rooms.values() if follower.active]
+        for follower in followers:
+            await self._consume(link, follower)
+        # Usable only once every followed room's epoch is settled again: a stream replaced
+        # while the connection was down is reported (on_log_reset) before anyone writes to it.
+        await asyncio.gather(*(self._catch_up(link, follower) for follower in followers))
         link.ready = True
         if self._listener is not None:
             self._listener.on_connection_change(True)
@@ -362,11 +410,12 @@ class RabbitMQBroker:
 
     async def _consume(self, link: _Link, follower: _Follower) -> None:
         await self._declare_room(link, follower.room)
-        start: int | str = "first" if follower.last_offset is None else follower.last_offset + 1
+        reading = follower.reading = _Reading(asyncio.get_running_loop().create_future())
+        # From the first entry, always: the epoch is read from the stream (module docstring).
         ok = await link.consumer.basic_consume(
             self._topology.room_stream(follower.room),
-            functools.partial(self._on_room_delivery, link, follower),
-            arguments={"x-stream-offset": start},
+            functools.partial(self._on_room_delivery, link, follower, reading),
+            arguments={"x-stream-offset": "first"},
         )
         if ok.consumer_tag is None:
             raise aiormq.exceptions.AMQPError("basic.consume-ok without a consumer tag")
@@ -375,23 +424,49 @@ class RabbitMQBroker:
             await self._drop(follower)
 
     async def _catch_up(self, link: _Link, follower: _Follower) -> None:
-        """Return once this follower has read everything appended before the call."""
+        """Return once this follower's consumer has settled the stream's epoch and read
+        everything appended before the call."""
+        reading = follower.reading
+        assert reading is not None  # _consume made it
         token = uuid.uuid4().hex
         seen = follower.syncs[token] = asyncio.get_running_loop().create_future()
+        headers = self._stamped(follower.room, KIND_SYNC)
+        headers[SYNC_TOKEN_HEADER] = token
         try:
-            await self._publish_to_room(
-                link, follower.room, b"", {KIND_HEADER: KIND_SYNC, SYNC_TOKEN_HEADER: token}
-            )
-            await asyncio.wait(
-                [seen, link.lost],
-                timeout=self._settings.follow_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await self._publish_to_room(link, follower.room, b"", headers)
+            await self._await_reading(link, follower, seen)
         finally:
             follower.syncs.pop(token, None)
-        if not seen.done():
+        if reading.epoch is None:
+            # Nothing up to our marker says the epoch: a new stream (or one written only by the
+            # release before epochs). Claim one; the first claim in the stream wins.
+            claim = new_epoch(time.time(), after=follower.epoch)
+            await self._publish_to_room(
+                link, follower.room, b"", {KIND_HEADER: KIND_EPOCH, EPOCH_HEADER: claim}
+            )
+            await self._await_reading(link, follower, reading.settled)
+
+    async def _await_reading(
+        self, link: _Link, follower: _Follower, done: asyncio.Future[None] | asyncio.Future[int]
+    ) -> None:
+        await asyncio.wait(
+            [done, link.lost],
+            timeout=self._settings.follow_timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not done.done():
             reason = "connection lost" if link.lost.done() else "timed out"
             raise TimeoutError(f"reading the history of {follower.room!r}: {reason}")
+
+    def _stamped(self, room: str, kind: str) -> FieldTable:
+        """Headers of an entry of `kind`, stamped with the epoch this backend read from the
+        room's stream on this connection, if it has."""
+        headers: FieldTable = {KIND_HEADER: kind}
+        follower = self._rooms.get(room)
+        epoch = None if follower is None or follower.reading is None else follower.reading.epoch
+        if epoch is not None:
+            headers[EPOCH_HEADER] = epoch
+        return headers
 
     async def _drop(self, follower: _Follower) -> None:
         follower.active = False
@@ -406,23 +481,59 @@ class RabbitMQBroker:
     # Deliveries. Called by aiormq in delivery order (one task each, started in order).
 
     async def _on_room_delivery(
-        self, link: _Link, follower: _Follower, message: DeliveredMessage
+        self, link: _Link, follower: _Follower, reading: _Reading, message: DeliveredMessage
     ) -> None:
         # async only because aiormq wants a coroutine; it never awaits, so deliveries are
         # handled one by one, in the order their tasks were created.
-        if not follower.active:
+        if not follower.active or reading is not follower.reading:
             return
         self._unacked = (link, _delivery_tag(message))
         headers = message.header.properties.headers or {}
         offset = delivery_offset(headers)
+        if reading.epoch is not None:
+            self._accept(follower, reading.epoch, offset, headers, message.body)
+            return
+        if reading.first_offset is None:
+            reading.first_offset = offset
+        reading.held.append((offset, headers, message.body))
+        epoch = header_epoch(headers)
+        truncated = reading.first_offset > 0
+        if epoch is not None and (headers.get(KIND_HEADER) == KIND_EPOCH or truncated):
+            self._settle(follower, reading, epoch)
+            return
+        if headers.get(KIND_HEADER) == KIND_SYNC:
+            # Our marker, read before any epoch: `_catch_up` claims one.
+            seen = follower.syncs.pop(str(headers.get(SYNC_TOKEN_HEADER)), None)
+            if seen is not None:
+                seen.set_result(None)
+        self._schedule_flush()
+
+    def _settle(self, follower: _Follower, reading: _Reading, epoch: int) -> None:
+        """The consumer read the stream's epoch: hand on what it held back."""
+        if follower.epoch is not None and follower.epoch != epoch:
+            self._flush()  # what the old stream delivered goes out first
+            log.warning("room stream replaced", extra={"room": follower.room, "epoch": epoch})
+            follower.last_offset = None
+            if self._listener is not None:
+                self._listener.on_log_reset(follower.room, epoch)
+        follower.epoch = reading.epoch = epoch
+        reading.settled.set_result(epoch)
+        held, reading.held = reading.held, []
+        for offset, headers, body in held:
+            self._accept(follower, epoch, offset, headers, body)
+        self._flush()
+
+    def _accept(
+        self, follower: _Follower, epoch: int, offset: int, headers: FieldTable, body: bytes
+    ) -> None:
+        """An entry of the settled stream: a record to deliver, or a sync marker."""
         if follower.last_offset is not None and offset <= follower.last_offset:
             self._schedule_flush()
             return
         follower.last_offset = offset
         kind = headers.get(KIND_HEADER)
         if kind == KIND_RECORD:
-            record = Record(room=follower.room, offset=offset, body=message.body)
-            self._pending.append((follower, record))
+            self._pending.append((follower, Record(follower.room, epoch, offset, body)))
         elif kind == KIND_SYNC:
             seen = follower.syncs.pop(str(headers.get(SYNC_TOKEN_HEADER)), None)
             if seen is not None:

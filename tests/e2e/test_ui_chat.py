@@ -302,3 +302,43 @@ def test_a_reader_scrolled_back_is_offered_the_new_messages_not_yanked_down(
     jump.click()
     expect(reader.message("news below the fold")).to_be_in_viewport()
     expect(jump).to_be_hidden()
+
+
+def test_after_a_dev_server_restart_every_message_is_shown_once_on_every_page(
+    open_chat: OpenChat, spawn_chat: SpawnChat
+) -> None:
+    """The restarted server starts #general's log again: its ids must not hide new messages."""
+    first = spawn_chat("dev").wait_ready()
+    ada = open_chat(first.url)
+    ada.sign_in("Ada")
+    bob = open_chat(first.url)
+    bob.sign_in("Bob")
+    for n in range(4):
+        ada.send(f"before {n}")
+    for page in (ada, bob):
+        for n in range(4):
+            page.expect_delivered(f"before {n}")
+
+    first.terminate()
+    assert first.wait(timeout=30) == 0
+    for page in (ada, bob):
+        expect(page.connection).not_to_have_attribute("data-state", "live")
+    ada.send("typed while the server was away")  # acked once the page is back
+    second = spawn_chat("dev", port=first.port, pod="dev-again").wait_ready()
+    for page in (ada, bob):
+        page.expect_live()
+        expect(page.pod).to_contain_text(second.pod)
+    ada.send("back after the restart")
+
+    for page in (ada, bob):
+        page.expect_delivered("typed while the server was away")
+        page.expect_delivered("back after the restart")
+        expect(page.page.get_by_role("note")).to_have_text(
+            "Earlier messages are no longer available."
+        )
+    # The new log's history is what a reload shows, each message once.
+    bob.page.reload()
+    bob.expect_live()
+    expect(bob.messages.locator(".text")).to_have_text(
+        ["typed while the server was away", "back after the restart"]
+    )

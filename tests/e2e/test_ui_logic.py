@@ -179,6 +179,111 @@ def test_a_truncated_history_marks_the_gap_before_its_first_new_message(
     assert gaps == [None, "8", None, ["1", "2", "8", "9"]]
 
 
+def test_message_ids_follow_the_order_rule_within_and_across_epochs(run_module: Any) -> None:
+    ordered = run_module(
+        "ids.js",
+        """m => {
+          const ids = ["1700000000500-3", "9007199254740993-1", "1700000000000-12", "42",
+                       "1700000000500-0", "1700000000000-2", "9007199254740993-0"];
+          return {
+            sorted: [...ids].sort(m.compareIds),
+            newer: [m.newerEpoch("1700000000500-0", "1700000000000-12"),
+                    m.newerEpoch("1700000000000-12", "1700000000000-2"),
+                    m.newerEpoch("1700000000000-0", "42")],
+            later: [m.laterId(undefined, "5-1"), m.laterId("5-2", "5-1"), m.laterId("5-2", "6-0")],
+          };
+        }""",
+    )
+    assert ordered == {
+        # A bare offset is an id from before epochs; 2**53 + 1 is compared exactly.
+        "sorted": [
+            "42",
+            "1700000000000-2",
+            "1700000000000-12",
+            "1700000000500-0",
+            "1700000000500-3",
+            "9007199254740993-0",
+            "9007199254740993-1",
+        ],
+        "newer": [True, False, True],
+        "later": ["5-1", "5-2", "6-0"],
+    }
+
+
+def test_a_reset_history_replaces_the_list_and_a_new_log_never_hides_a_message(
+    run_module: Any,
+) -> None:
+    shown = run_module(
+        "roomlog.js",
+        """m => {
+          const msg = (id, user, text) => ({id, user, text, ts: 1, pod: "p", room: "general"});
+          const log = new m.RoomLog("general");
+          log.addHistory([msg("100-0", "bob", "hi"), msg("100-1", "ada", "hello")], false, "ada");
+          log.addPending("r1", "typed while away", "ada", 2);
+          // The server restarted with no history: the join since 100-1 is answered with a reset.
+          log.addHistory([msg("200-0", "bob", "anyone?")], false, "ada", true);
+          const afterReset = [log.resetAt, log.entries().map(e => [e.id, e.text])];
+          log.addMessage(msg("200-1", "ada", "typed while away"), "ada");  // its broadcast
+          log.ack("r1", "200-1");                                           // then its ack
+          log.addMessage(msg("200-1", "ada", "typed while away"), "ada");  // replayed
+          const afterAck = log.entries().map(e => [e.key, e.id, e.status]);
+          // The log is replaced again while this page stays connected: same offsets, new epoch.
+          log.addMessage(msg("300-0", "bob", "again"), "ada");
+          // A backend that has not read 300-0 yet answers the resume with a reset of the same
+          // log: nothing shown is dropped.
+          log.addHistory([msg("300-0", "bob", "again")], false, "ada", true);
+          return {afterReset, afterAck, resetAt: log.resetAt,
+                  last: log.entries().map(e => e.id)};
+        }""",
+    )
+    assert shown["afterReset"] == [
+        "top",
+        [["200-0", "anyone?"], [None, "typed while away"]],
+    ]
+    assert shown["afterAck"] == [["id:200-0", "200-0", "sent"], ["ref:r1", "200-1", "sent"]]
+    assert shown["resetAt"] == "300-0"
+    assert shown["last"] == ["200-0", "200-1", "300-0"]
+
+
+def test_the_client_resumes_a_reset_room_from_the_new_log(run_module: Any) -> None:
+    result = run_client(
+        run_module,
+        """
+        client.join("general");
+        client.start();
+        const sinces = [];
+        const reconnect = (history, reset) => {
+          const socket = sockets.at(-1);
+          socket.open();
+          socket.receive(welcome);
+          sinces.push(socket.sent[0].since ?? null);
+          socket.receive({type: "joined", room: "general", members: 1, truncated: false,
+                          reset, history});
+          socket.drop(1006);
+          timers.runDue();
+        };
+        const msg = (id) => ({id, room: "general", user: "bo", text: id});
+        reconnect([msg("100-7")], false);
+        reconnect([], true);             // a new log with nothing in it yet
+        reconnect([msg("200-0")], false);
+        const socket = sockets.at(-1);
+        socket.open();
+        socket.receive(welcome);
+        sinces.push(socket.sent[0].since);
+        socket.receive({type: "joined", room: "general", members: 1, truncated: false,
+                        reset: false, history: []});
+        socket.receive({type: "message", ...msg("300-0")});   // replaced while connected
+        socket.drop(1006);
+        timers.runDue();
+        sockets.at(-1).open();
+        sockets.at(-1).receive(welcome);
+        sinces.push(sockets.at(-1).sent[0].since);
+        return sinces;
+        """,
+    )
+    assert result == [None, "100-7", None, "200-0", "300-0"]
+
+
 CLIENT_HARNESS = """
   const sockets = [];
   class FakeSocket {

@@ -8,8 +8,11 @@ import uuid
 
 import pytest
 
+from chatserver.broker.amqp_wire import Topology
+from chatserver.ids import parse_id
 from tests.fixtures.chatprocs import ChatProcess, SpawnChat
 from tests.fixtures.rabbitmq import RabbitMQNode
+from tests.integration.test_broker_contract import delete_stream
 from tests.support.chatclient import ChatClient
 from tests.support.polling import eventually
 
@@ -66,7 +69,7 @@ async def test_every_member_gets_every_message_once_in_the_same_order(
             await client.wait_messages(len(acked), within=15)
         elapsed = time.monotonic() - started
         orders = [[m["id"] for m in client.messages] for client in clients]
-        assert sorted(orders[0], key=int) == orders[0]
+        assert sorted(orders[0], key=parse_id) == orders[0]  # type: ignore[arg-type]
         assert set(orders[0]) == set(acked)
         assert len(orders[0]) == len(acked)
         assert all(order == orders[0] for order in orders)
@@ -192,3 +195,53 @@ async def test_backends_ride_out_a_rabbitmq_restart_without_losing_acked_message
             await reader.close()
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def test_a_deleted_room_stream_starts_a_new_log_that_reaches_everyone_and_resets_old_ids(
+    spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
+) -> None:
+    backends = await start_backends(spawn_chat, rabbitmq.url, chat_cluster_name, 2)
+    ada, bob = [
+        await ChatClient.connect(b.url, name=name, client=name)
+        for b, name in zip(backends, ("ada", "bob"), strict=True)
+    ]
+    try:
+        for client in (ada, bob):
+            await client.join("general")
+        before = [(await ada.say("general", f"before-{k}"))["id"] for k in range(4)]
+        for client in (ada, bob):
+            await client.wait_messages(4)
+
+        await delete_stream(rabbitmq.url, Topology(chat_cluster_name).room_stream("general"))
+        # Each backend notices (its consumer is cancelled), reconnects and reads the new log;
+        # meanwhile a send may be answered `unavailable`, and is retried as a client does.
+        for _ in range(60):
+            after = await ada.say("general", "after the stream was deleted", ref="after")
+            if after["type"] == "ack":
+                break
+            assert after["code"] == "unavailable", after
+            await asyncio.sleep(0.5)
+        assert after["type"] == "ack", after
+        assert after["id"] not in before
+        assert parse_id(after["id"]) > parse_id(before[-1])  # type: ignore[operator]
+        for client in (ada, bob):
+            messages = await client.wait_messages(5, within=20)
+            assert [m["id"] for m in messages] == [*before, after["id"]]
+            assert messages[-1]["text"] == "after the stream was deleted"
+
+        for backend in backends:
+            carol = await ChatClient.connect(backend.url, name="carol", client="carol")
+            for since in (before[-1], "3"):  # an id of the deleted log; one from before epochs
+                joined = await carol.join("general", since=since)
+                assert joined["reset"] is True, joined
+                assert [m["id"] for m in joined["history"]] == [after["id"]]
+                await carol.send({"type": "leave", "room": "general"})
+                await carol.expect("left", room="general")
+            await carol.close()
+        # Dedupe goes on in the new log: the same ref, resent through the other backend.
+        again = await bob.say("general", "after the stream was deleted", ref=after["ref"])
+        assert again["id"] != after["id"]  # bob is another client: a message of his own
+        retried = await ada.say("general", "after the stream was deleted", ref=after["ref"])
+        assert retried["id"] == after["id"]
+    finally:
+        await asyncio.gather(ada.close(), bob.close(), return_exceptions=True)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import aiormq
 import pytest
 
 from chatserver.broker import Broker, BrokerUnavailable, Record
+from chatserver.broker.amqp_wire import Topology
 from chatserver.broker.memory import MemoryBroker
 from chatserver.broker.rabbitmq import RabbitMQBroker, RabbitMQSettings
 from chatserver.interchange import PresenceBeat
@@ -32,10 +34,15 @@ class RecordingListener:
         self.records: list[Record] = []
         self.beats: list[PresenceBeat] = []
         self.changes: list[bool] = []
+        self.resets: list[tuple[str, int]] = []
         self._changed = asyncio.Event()
 
     def on_records(self, records: Sequence[Record]) -> None:
         self.records.extend(records)
+        self._changed.set()
+
+    def on_log_reset(self, room: str, epoch: int) -> None:
+        self.resets.append((room, epoch))
         self._changed.set()
 
     def on_presence(self, beat: PresenceBeat) -> None:
@@ -74,6 +81,8 @@ class Cluster:
     """Makes started backends that share one cluster's logs and presence."""
 
     make_broker: Callable[[str], Broker]
+    drop_log: Callable[[str], Awaitable[None]]
+    """Deletes a room's log behind the backends' backs, as an operator or a lost disk would."""
     backends: list[Backend] = field(default_factory=list)
 
     async def backend(self) -> Backend:
@@ -84,23 +93,38 @@ class Cluster:
         return backend
 
 
-def memory_cluster() -> Callable[[str], Broker]:
+def memory_cluster() -> Cluster:
     first = MemoryBroker()
     made = iter([first])
-    return lambda pod: next(made, None) or first.sibling()
+    return Cluster(lambda pod: next(made, None) or first.sibling(), first.drop_log)
 
 
-def rabbitmq_cluster(node: RabbitMQNode) -> Callable[[str], Broker]:
-    name = f"t{uuid.uuid4().hex[:12]}"
-    return lambda pod: RabbitMQBroker((node.url,), cluster=name, pod=pod, settings=FAST_RECONNECT)
+async def delete_stream(url: str, stream: str) -> None:
+    """Delete a RabbitMQ queue as an operator would, on a connection of its own."""
+    connection = await aiormq.connect(url)
+    try:
+        channel = await connection.channel()
+        await channel.queue_delete(stream)
+    finally:
+        await connection.close()
+
+
+def rabbitmq_cluster(node: RabbitMQNode) -> Cluster:
+    topology = Topology(f"t{uuid.uuid4().hex[:12]}")
+    return Cluster(
+        lambda pod: RabbitMQBroker(
+            (node.url,), cluster=topology.cluster, pod=pod, settings=FAST_RECONNECT
+        ),
+        lambda room: delete_stream(node.url, topology.room_stream(room)),
+    )
 
 
 @pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
 async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
     if request.param == "memory":
-        made = Cluster(memory_cluster())
+        made = memory_cluster()
     else:
-        made = Cluster(rabbitmq_cluster(request.getfixturevalue("rabbitmq")))
+        made = rabbitmq_cluster(request.getfixturevalue("rabbitmq"))
     yield made
     for backend in made.backends:
         await backend.broker.close()
@@ -228,3 +252,46 @@ async def test_a_broker_that_is_not_started_refuses_writes(cluster: Cluster) -> 
         await idle.append("general", b"nowhere")
     with pytest.raises(BrokerUnavailable):
         await idle.follow("general")
+
+
+async def test_every_follower_reads_the_same_epoch_and_records_carry_it(cluster: Cluster) -> None:
+    a, b = await cluster.backend(), await cluster.backend()
+    epochs = await asyncio.gather(a.broker.follow("general"), b.broker.follow("general"))
+    assert epochs[0] == epochs[1]
+    assert await a.broker.follow("general") == epochs[0]  # followed already: the same answer
+    await a.broker.append("general", b"hello")
+    for backend in (a, b):
+        await backend.listener.until_records(1)
+        assert [(r.epoch, r.body) for r in backend.listener.records] == [(epochs[0], b"hello")]
+
+
+async def test_a_replaced_log_is_reported_and_delivered_from_its_start_under_a_newer_epoch(
+    cluster: Cluster,
+) -> None:
+    a, b = await cluster.backend(), await cluster.backend()
+    old = await a.broker.follow("general")
+    await b.broker.follow("general")
+    for n in range(3):
+        await a.broker.append("general", b"old%d" % n)
+    for backend in (a, b):
+        await backend.listener.until_records(3)
+
+    await cluster.drop_log("general")
+    for backend in (a, b):
+        await backend.listener.until(lambda backend=backend: bool(backend.listener.resets))
+        await backend.listener.until(lambda backend=backend: backend.broker.connected)
+    ((room, new),) = a.listener.resets
+    assert b.listener.resets == [("general", new)]
+    assert room == "general"
+    assert new > old
+
+    await asyncio.wait_for(a.broker.append("general", b"new"), WAIT)
+    for backend in (a, b):
+        await backend.listener.until_records(4)
+        fresh = backend.listener.records[3]
+        assert (fresh.epoch, fresh.body) == (new, b"new")
+        assert fresh.offset <= backend.listener.records[2].offset  # numbered from 0 again
+    late = await cluster.backend()
+    assert await late.broker.follow("general") == new
+    await late.listener.until_records(1)
+    assert late.listener.bodies("general") == [b"new"]

@@ -111,6 +111,24 @@ async def test_history_survives_a_new_broker_instance(
     assert listener.bodies("general") == [b"m%d" % i for i in range(5)]
 
 
+async def test_a_stream_whose_epoch_claim_retention_dropped_still_reads_the_same_epoch(
+    rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
+) -> None:
+    small = replace(FAST_RECONNECT, retention_bytes=16_000, segment_bytes=4_000)
+    cluster = new_cluster()
+    writer, _ = await start(brokers, rabbitmq, cluster, settings=small)
+    epoch = await writer.follow("general")
+    for i in range(120):  # about 60 KB: several segments, the oldest (with the claim) dropped
+        await writer.append("general", b"%03d" % i + b"x" * 500)
+
+    reader, listener = await start(brokers, rabbitmq, cluster, settings=small)
+    assert await reader.follow("general") == epoch
+    offsets = listener.offsets("general")
+    assert offsets[0] > 0  # the stream no longer starts at its first entry
+    assert {r.epoch for r in listener.records} == {epoch}
+    assert listener.bodies("general")[-1].startswith(b"119")
+
+
 async def test_a_consumer_cancelled_by_the_broker_is_a_failure_and_recovers(
     rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
 ) -> None:

@@ -16,9 +16,13 @@ class Collect:
     def __init__(self) -> None:
         self.records: list[Record] = []
         self.changes: list[bool] = []
+        self.resets: list[tuple[str, int]] = []
 
     def on_records(self, records: Sequence[Record]) -> None:
         self.records.extend(records)
+
+    def on_log_reset(self, room: str, epoch: int) -> None:
+        self.resets.append((room, epoch))
 
     def on_presence(self, beat: PresenceBeat) -> None:
         pass
@@ -74,6 +78,41 @@ async def test_siblings_share_logs_but_separate_brokers_do_not() -> None:
 
     assert [r.body for r in listeners[0].records] == [b"hello"]
     assert listeners[1].records == []
+
+
+async def test_a_broker_started_again_starts_every_log_under_a_newer_epoch() -> None:
+    """`chatserver dev` restarted: the new process's logs never reuse an id of the old one."""
+    now = [1_700_000_000.0]
+    before, after = MemoryBroker(clock=lambda: now[0]), MemoryBroker(clock=lambda: now[0] + 1)
+    epochs = []
+    for broker in (before, after):
+        listener = Collect()
+        await broker.start(listener)
+        epochs.append(await broker.follow("general"))
+        await broker.append("general", b"first")
+        await asyncio.sleep(0)
+        assert [(r.epoch, r.offset) for r in listener.records] == [(epochs[-1], 0)]
+    assert epochs[1] > epochs[0]
+
+
+async def test_a_dropped_log_restarts_its_followers_on_a_newer_epoch_after_what_came_before() -> (
+    None
+):
+    clock_stuck = 1_700_000_000.0
+    broker = MemoryBroker(clock=lambda: clock_stuck)
+    listener = Collect()
+    await broker.start(listener)
+    old = await broker.follow("general")
+    await broker.append("general", b"old")
+    await broker.drop_log("general")
+    await broker.append("general", b"new")
+    await asyncio.sleep(0)
+    ((room, new),) = listener.resets
+    assert (room, new > old) == ("general", True)  # newer even on a clock that did not move
+    assert [(r.epoch, r.offset, r.body) for r in listener.records] == [
+        (old, 0, b"old"),
+        (new, 0, b"new"),
+    ]
 
 
 def test_retention_below_one_is_rejected() -> None:

@@ -3,17 +3,28 @@ from __future__ import annotations
 import pytest
 
 from chatserver.history import RoomHistory, StoredMessage
+from chatserver.ids import MessageId
+
+EPOCH = 1_700_000_000_000
+
+
+def at(offset: int, epoch: int = EPOCH) -> MessageId:
+    return MessageId(epoch, offset)
 
 
 def message(offset: int, ref: str | None = None) -> StoredMessage:
     frame = f"m{offset}".encode()
     return StoredMessage(
-        offset=offset, key=("c", ref or f"r{offset}"), frame=frame, wire=b"\x81\x02" + frame
+        epoch=EPOCH,
+        offset=offset,
+        key=("c", ref or f"r{offset}"),
+        frame=frame,
+        wire=b"\x81\x02" + frame,
     )
 
 
 def filled(size: int, offsets: range | list[int]) -> RoomHistory:
-    history = RoomHistory(size)
+    history = RoomHistory(size, epoch=EPOCH)
     for offset in offsets:
         history.add(message(offset))
     return history
@@ -26,29 +37,29 @@ def test_without_since_returns_the_window_in_order() -> None:
 
 
 def test_since_returns_exactly_the_later_messages() -> None:
-    recovery = filled(10, range(6)).recover(3)
+    recovery = filled(10, range(6)).recover(at(3))
     assert recovery.frames == [b"m4", b"m5"]
     assert not recovery.truncated
 
 
 def test_since_the_newest_returns_nothing() -> None:
-    assert filled(10, range(6)).recover(5).frames == []
+    assert filled(10, range(6)).recover(at(5)).frames == []
 
 
 def test_since_older_than_the_window_is_truncated() -> None:
-    recovery = filled(3, range(10)).recover(4)
+    recovery = filled(3, range(10)).recover(at(4))
     assert recovery.frames == [b"m7", b"m8", b"m9"]
     assert recovery.truncated
 
 
 def test_since_the_last_evicted_is_complete() -> None:
-    recovery = filled(3, range(10)).recover(6)
+    recovery = filled(3, range(10)).recover(at(6))
     assert recovery.frames == [b"m7", b"m8", b"m9"]
     assert not recovery.truncated
 
 
 def test_gaps_in_offsets_do_not_count_as_truncation() -> None:
-    recovery = filled(10, [3, 7, 20]).recover(4)
+    recovery = filled(10, [3, 7, 20]).recover(at(4))
     assert recovery.frames == [b"m7", b"m20"]
     assert not recovery.truncated
 
@@ -58,7 +69,7 @@ def test_dedupe_covers_exactly_the_window() -> None:
     assert history.find(("c", "r0")) is None
     found = history.find(("c", "r2"))
     assert found is not None
-    assert found.id == "2"
+    assert found.id == f"{EPOCH}-2"
 
 
 def test_out_of_order_offsets_are_refused() -> None:
@@ -74,5 +85,33 @@ def test_duplicate_keys_are_refused() -> None:
 
 
 def test_last_offset_tracks_the_newest_message_seen() -> None:
-    assert RoomHistory(2).last_offset is None
+    assert RoomHistory(2, epoch=EPOCH).last_offset is None
     assert filled(2, [4, 9, 12]).last_offset == 12
+
+
+@pytest.mark.parametrize(
+    "since",
+    [at(3, epoch=EPOCH - 1), at(3, epoch=EPOCH + 1), at(3, epoch=0), at(6)],
+    ids=["older-epoch", "newer-epoch", "before-epochs", "past-the-end"],
+)
+def test_a_since_not_in_this_log_gets_the_whole_window_marked_reset(since: MessageId) -> None:
+    recovery = filled(3, range(6)).recover(since)
+    assert recovery.frames == [b"m3", b"m4", b"m5"]
+    assert recovery.reset
+    assert not recovery.truncated
+
+
+def test_a_since_in_an_empty_log_is_a_reset() -> None:
+    recovery = RoomHistory(3, epoch=EPOCH).recover(at(0))
+    assert (recovery.frames, recovery.reset) == ([], True)
+
+
+def test_a_since_in_this_log_is_no_reset() -> None:
+    assert not filled(3, range(6)).recover(at(5)).reset
+    assert not filled(3, range(6)).recover(None).reset
+
+
+def test_a_message_of_another_epoch_is_refused() -> None:
+    history = RoomHistory(3, epoch=EPOCH + 1)
+    with pytest.raises(ValueError, match="epoch"):
+        history.add(message(0))

@@ -17,6 +17,7 @@ from chatserver.access import OPEN, Access, Identity
 from chatserver.broker.base import Record
 from chatserver.broker.memory import MemoryBroker
 from chatserver.hub import Hub
+from chatserver.ids import parse_id
 from chatserver.interchange import MessageRecord, encode_record
 from chatserver.metrics import ChatMetrics
 from chatserver.protocol import ProtocolError, Send
@@ -163,9 +164,11 @@ async def test_a_burst_of_records_reaches_each_member_as_one_write_in_log_order(
     hub = await make_hub("a")
     members = [await attached(hub, f"u{i}", "lobby") for i in range(2)]
     outsider = await attached(hub, "o", "other")
+    state = hub._broker._state  # type: ignore[attr-defined]
     burst = [
         Record(
             room="lobby" if n < 3 else "other",
+            epoch=state.room("lobby" if n < 3 else "other").epoch,
             offset=100 + n,
             body=encode_record(
                 MessageRecord(
@@ -216,7 +219,7 @@ async def test_join_since_replays_only_missed_messages(make_hub: HubFactory) -> 
     ids = [await say(hub, alice, "lobby", f"m{n}", ref=f"r{n}") for n in range(5)]
     bob = RecordingMember("bob")
     hub.attach(bob)
-    await hub.join(bob, "lobby", since=int(ids[2]))
+    await hub.join(bob, "lobby", since=parse_id(ids[2]))
     joined = bob.of_type("joined")[0]
     assert [m["text"] for m in joined["history"]] == ["m3", "m4"]
     assert joined["truncated"] is False
@@ -228,10 +231,29 @@ async def test_join_since_beyond_the_window_is_truncated(make_hub: HubFactory) -
     ids = [await say(hub, alice, "lobby", f"m{n}", ref=f"r{n}") for n in range(6)]
     bob = RecordingMember("bob")
     hub.attach(bob)
-    await hub.join(bob, "lobby", since=int(ids[0]))
+    await hub.join(bob, "lobby", since=parse_id(ids[0]))
     joined = bob.of_type("joined")[0]
     assert [m["text"] for m in joined["history"]] == ["m3", "m4", "m5"]
     assert joined["truncated"] is True
+    assert joined["reset"] is False
+
+
+async def test_join_since_an_id_of_a_replaced_log_gets_the_latest_window_marked_reset(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice", "lobby")
+    old = await say(hub, alice, "lobby", "before", ref="r1")
+    await hub._broker.drop_log("lobby")  # type: ignore[attr-defined]
+    new = await say(hub, alice, "lobby", "after", ref="r2")
+    assert parse_id(new) > parse_id(old)  # type: ignore[operator]
+    for since in (old, "0"):  # an id of the replaced log; one from before epochs
+        bob = RecordingMember("bob")
+        hub.attach(bob)
+        await hub.join(bob, "lobby", since=parse_id(since))
+        joined = bob.of_type("joined")[0]
+        assert [m["text"] for m in joined["history"]] == ["after"]
+        assert (joined["reset"], joined["truncated"]) == (True, False)
 
 
 async def test_a_room_left_by_everyone_is_rebuilt_from_the_log(make_hub: HubFactory) -> None:

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatserver import closecodes, protocol
+from chatserver.ids import LEGACY_EPOCH, MessageId
 from chatserver.protocol import (
     Join,
     Leave,
@@ -83,12 +84,17 @@ def test_send_round_trips(room: str, text: str, ref: str) -> None:
 
 
 @relaxed
-@given(rooms, st.none() | st.integers(0, 2**62))
-def test_join_round_trips(room: str, since: int | None) -> None:
+@given(rooms, st.none() | st.builds(MessageId, st.integers(1, 2**62), st.integers(0, 2**62)))
+def test_join_round_trips(room: str, since: MessageId | None) -> None:
     frame: dict[str, object] = {"type": "join", "room": room}
     if since is not None:
         frame["since"] = str(since)
     assert parse(frame) == Join(room, since)
+
+
+def test_a_join_since_an_id_from_before_epochs_is_accepted_as_the_legacy_epoch() -> None:
+    frame = {"type": "join", "room": "ok", "since": "17"}
+    assert parse(frame) == Join("ok", MessageId(LEGACY_EPOCH, 17))
 
 
 def test_leave_and_ping_parse() -> None:
@@ -109,6 +115,8 @@ def test_leave_and_ping_parse() -> None:
         ('{"type": "join", "room": "Not Valid"}', closecodes.INVALID_ROOM),
         ('{"type": "join", "room": "ok", "since": 5}', closecodes.BAD_REQUEST),
         ('{"type": "join", "room": "ok", "since": "abc"}', closecodes.BAD_REQUEST),
+        ('{"type": "join", "room": "ok", "since": "1-2-3"}', closecodes.BAD_REQUEST),
+        ('{"type": "join", "room": "ok", "since": "%s"}' % ("9" * 4000), closecodes.BAD_REQUEST),
         ('{"type": "send", "room": "ok", "text": 1, "ref": "r"}', closecodes.BAD_REQUEST),
         ('{"type": "send", "room": "ok", "text": "hi"}', closecodes.BAD_REQUEST),
         ('{"type": "send", "room": "ok", "text": "   ", "ref": "r"}', closecodes.BAD_REQUEST),
@@ -144,16 +152,20 @@ def test_joined_splices_encoded_history_as_valid_json() -> None:
         protocol.encode_message(room="r", id=str(i), user="u", text=f"t\n{i}", ts=1.5, pod="p")
         for i in range(3)
     ]
-    joined = protocol.encode_joined(room="r", members=2, history=messages, truncated=True)
+    joined = protocol.encode_joined(
+        room="r", members=2, history=messages, truncated=True, reset=False
+    )
     decoded = orjson.loads(joined)
     assert decoded["history"] == [orjson.loads(m) for m in messages]
     assert (decoded["type"], decoded["members"], decoded["truncated"]) == ("joined", 2, True)
+    assert decoded["reset"] is False
     assert b"\n" not in joined
 
 
 def test_empty_history_encodes() -> None:
-    joined = protocol.encode_joined(room="r", members=0, history=[], truncated=False)
+    joined = protocol.encode_joined(room="r", members=0, history=[], truncated=False, reset=True)
     assert orjson.loads(joined)["history"] == []
+    assert orjson.loads(joined)["reset"] is True
 
 
 @given(st.text(min_size=1, max_size=protocol.MAX_TOKEN_CHARS))

@@ -14,6 +14,7 @@ from chatserver.access import Identity
 from chatserver.broker.base import BrokerUnavailable, Record
 from chatserver.broker.memory import MemoryBroker
 from chatserver.history import StoredMessage
+from chatserver.ids import parse_id
 from chatserver.interchange import MessageRecord, PresenceBeat, decode_record, encode_record
 from chatserver.metrics import ChatMetrics
 from chatserver.roomlogs import RoomLogs
@@ -29,9 +30,9 @@ class CountingBroker(MemoryBroker):
         super().__init__()
         self.calls: list[tuple[str, str]] = []
 
-    async def follow(self, room: str, *, after: int | None = None) -> None:
+    async def follow(self, room: str, *, after: int | None = None) -> int:
         self.calls.append(("follow", room))
-        await super().follow(room, after=after)
+        return await super().follow(room, after=after)
 
     async def unfollow(self, room: str) -> None:
         self.calls.append(("unfollow", room))
@@ -54,6 +55,9 @@ class Backend:
         if not self.deaf:
             for messages in self.logs.take(records).values():
                 self.delivered.extend(messages)
+
+    def on_log_reset(self, room: str, epoch: int) -> None:
+        self.logs.reset(room, epoch)
 
     def on_presence(self, beat: PresenceBeat) -> None:
         pass
@@ -89,6 +93,14 @@ async def make_backend() -> AsyncIterator[BackendFactory]:
         await backend.broker.close()
 
 
+async def members_on_two_backends(make_backend: BackendFactory, room: str) -> list[Backend]:
+    """Two backends of one cluster, each with a member in `room`."""
+    backends = [await make_backend("a"), await make_backend("b")]
+    for backend in backends:
+        await backend.member_of(room)
+    return backends
+
+
 async def test_append_returns_once_the_message_is_in_this_backends_window(
     make_backend: BackendFactory,
 ) -> None:
@@ -105,9 +117,7 @@ async def test_append_returns_once_the_message_is_in_this_backends_window(
 async def test_a_resent_ref_gets_the_original_id_and_appends_nothing(
     make_backend: BackendFactory,
 ) -> None:
-    first, second = await make_backend("a"), await make_backend("b")
-    for backend in (first, second):
-        await backend.member_of("lobby")
+    first, second = await members_on_two_backends(make_backend, "lobby")
     original = await first.logs.append("lobby", identity=ALICE, ref="same", text="once")
     again = await second.logs.append("lobby", identity=ALICE, ref="same", text="once")
     assert again == original
@@ -118,9 +128,7 @@ async def test_a_resent_ref_gets_the_original_id_and_appends_nothing(
 async def test_racing_retries_through_two_backends_store_one_message(
     make_backend: BackendFactory,
 ) -> None:
-    first, second = await make_backend("a"), await make_backend("b")
-    for backend in (first, second):
-        await backend.member_of("lobby")
+    first, second = await members_on_two_backends(make_backend, "lobby")
     ids = await asyncio.gather(
         first.logs.append("lobby", identity=ALICE, ref="dup", text="racy"),
         second.logs.append("lobby", identity=ALICE, ref="dup", text="racy"),
@@ -137,14 +145,17 @@ async def test_a_repeated_record_is_not_delivered_twice(make_backend: BackendFac
     again = MessageRecord(
         publish_id="p2", user="alice", client="tab1", ref="r2", text="again", ts=0.0, pod="a"
     )
-    assert backend.logs.take([Record(room="lobby", offset=0, body=encode_record(again))]) == {}
+    epoch = backend.broker._state.room("lobby").epoch
+    assert backend.logs.take([Record("lobby", epoch, offset=0, body=encode_record(again))]) == {}
 
 
 async def test_an_undecodable_record_is_skipped(make_backend: BackendFactory) -> None:
     backend = await make_backend("a")
     await backend.member_of("lobby")
     await backend.broker.append("lobby", b"not a message")
-    assert await backend.logs.append("lobby", identity=ALICE, ref="r1", text="fine") == "1"
+    epoch = backend.broker._state.room("lobby").epoch
+    message_id = await backend.logs.append("lobby", identity=ALICE, ref="r1", text="fine")
+    assert message_id == f"{epoch}-1"
     assert backend.texts() == ["fine"]
 
 
@@ -153,7 +164,7 @@ async def test_records_of_rooms_not_held_are_ignored(make_backend: BackendFactor
     body = encode_record(
         MessageRecord(publish_id="p", user="u", client="c", ref="r", text="t", ts=0.0, pod="a")
     )
-    assert backend.logs.take([Record(room="elsewhere", offset=0, body=body)]) == {}
+    assert backend.logs.take([Record(room="elsewhere", epoch=1, offset=0, body=body)]) == {}
 
 
 async def test_an_append_the_broker_refuses_raises_broker_unavailable(
@@ -209,3 +220,23 @@ async def test_a_hold_that_cannot_follow_raises_and_the_next_one_tries_again(
     await backend.broker.start(backend)
     async with backend.logs.held("lobby") as window:
         assert len(window) == 0
+
+
+async def test_a_replaced_log_gets_a_new_window_and_its_ids_never_repeat_an_old_one(
+    make_backend: BackendFactory,
+) -> None:
+    first, second = await members_on_two_backends(make_backend, "lobby")
+    old = await first.logs.append("lobby", identity=ALICE, ref="r1", text="before")
+    await first.broker.drop_log("lobby")
+    new = await second.logs.append("lobby", identity=ALICE, ref="r2", text="after")
+    old_id, new_id = parse_id(old), parse_id(new)
+    assert old_id is not None
+    assert new_id is not None
+    assert new_id.epoch > old_id.epoch
+    for backend in (first, second):
+        assert backend.texts() == ["before", "after"]
+        async with backend.logs.held("lobby") as window:
+            assert (window.epoch, len(window), window.last_offset) == (new_id.epoch, 1, 0)
+    # Dedupe goes on in the new log: a retry through the other backend gets the same id.
+    assert await first.logs.append("lobby", identity=ALICE, ref="r2", text="after") == new
+    assert len(first.broker._state.room("lobby").records) == 1

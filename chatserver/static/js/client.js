@@ -18,7 +18,7 @@
 // online state, fetch), so tests drive it without a server or a clock.
 
 import { fullJitterDelay } from "./backoff.js";
-import { randomId } from "./ids.js";
+import { laterId, randomId } from "./ids.js";
 import * as protocol from "./protocol.js";
 
 /** How often a live connection is probed; a probe unanswered by the next one means dead. */
@@ -64,7 +64,8 @@ export class ChatClient extends EventTarget {
     this._keepaliveTimer = null;
     this._heardSinceProbe = true;
     this._everLive = false;
-    /** room -> id of the newest message seen there (undefined until one is seen). */
+    /** room -> id of the newest message seen there, by the ids' order rule (undefined until
+     * one is seen, and again after a reset that brought none). */
     this._joined = new Map();
     /** Rooms asked for on this connection and not `joined` yet. */
     this._joining = new Set();
@@ -158,12 +159,17 @@ export class ChatClient extends EventTarget {
         this._startKeepalive();
         return;
       case "message":
-        if (this._joined.has(frame.room)) this._joined.set(frame.room, frame.id);
+        if (this._joined.has(frame.room)) {
+          this._joined.set(frame.room, laterId(this._joined.get(frame.room), frame.id));
+        }
         break;
       case "joined": {
         this._joining.delete(frame.room);
-        const last = frame.history?.at(-1);
-        if (last && this._joined.has(frame.room)) this._joined.set(frame.room, last.id);
+        if (!this._joined.has(frame.room)) break;
+        const last = frame.history?.at(-1)?.id;
+        // A reset: what this tab saw is not in the room's log any more; resume from the new one.
+        const since = frame.reset ? undefined : this._joined.get(frame.room);
+        this._joined.set(frame.room, laterId(since, last));
         break;
       }
       case "presence":

@@ -9,6 +9,9 @@ export const PROTOCOL_VERSION = 1;
 export const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const MAX_ROOM_NAME_CHARS = 64;
 
+/** Message ids `<epoch>-<offset>`; a bare offset is an id from before epochs. */
+export const MESSAGE_ID = /^(?:([0-9]{1,19})-)?([0-9]{1,19})$/;
+
 /** WebSocket close codes the server uses. */
 export const CLOSE = Object.freeze({
   NORMAL: 1000,

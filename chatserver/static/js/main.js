@@ -156,7 +156,7 @@ class App {
         const log = this.logs.get(frame.room);
         if (!log) return;
         log.members = frame.members;
-        log.addHistory(frame.history, frame.truncated, this.me);
+        log.addHistory(frame.history, frame.truncated, this.me, frame.reset === true);
         break;
       }
       case "message": {

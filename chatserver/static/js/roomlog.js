@@ -12,10 +12,21 @@
 // names it (and it takes the pending entry's key, so the element moves rather than flickers), and
 // once no send awaits an ack, whatever no ack named (another tab's) is shown. An ack before the
 // broadcast marks the pending entry sent, and the broadcast then takes its place under its key.
+//
+// A room's log can start again (the server restarted with no history, its stream was deleted):
+// its ids carry the log's epoch, so they never repeat an old one. A `joined` with `reset` replaces
+// the list (what it held is gone from the server); a live message of a newer epoch than the last
+// one shown keeps what is shown and starts the new log below it. Either way the list says that
+// earlier messages are no longer available (`resetAt`).
+
+import { newerEpoch, sameEpoch } from "./ids.js";
 
 /** Messages a room keeps in the page: many histories' worth, yet bounded for a tab left open
  * for days. */
 const MAX_ENTRIES = 2000;
+
+/** `resetAt` when the whole list comes from the new log. */
+export const RESET_AT_TOP = "top";
 
 export class RoomLog {
   constructor(name) {
@@ -24,6 +35,9 @@ export class RoomLog {
     this.unread = 0;
     /** Id of the first message after a gap: the server no longer had everything in between. */
     this.gapBefore = null;
+    /** Where the room's log started again: RESET_AT_TOP, the id of the new log's first message
+     * shown, or null. */
+    this.resetAt = null;
     this._confirmed = [];
     this._pending = [];
     this._ids = new Set();
@@ -34,8 +48,14 @@ export class RoomLog {
     return this._confirmed.filter((e) => !e.held).concat(this._pending);
   }
 
-  /** The history of a `joined` frame; `truncated` says some messages before it are lost. */
-  addHistory(history, truncated, me) {
+  /** The history of a `joined` frame; `truncated` says some messages before it are lost, `reset`
+   * that the room's log is not the one this list came from: the history replaces it. */
+  addHistory(history, truncated, me, reset = false) {
+    // A reset whose history comes from the very log shown (same epoch) is a backend that had not
+    // yet read the newest message this page saw (its `since` was past that backend's end): the
+    // log is the same, so nothing is dropped.
+    const newest = this._confirmed.at(-1);
+    if (reset && !(history[0] && newest && sameEpoch(history[0].id, newest.id))) this._restart();
     const first = history[0];
     if (truncated && first && this._confirmed.length > 0 && !this._ids.has(first.id)) {
       this.gapBefore = first.id;
@@ -46,6 +66,8 @@ export class RoomLog {
   /** A message frame or history item; returns the entry when it is new to this room. */
   addMessage(message, me) {
     if (this._ids.has(message.id)) return null;
+    const newest = this._confirmed.at(-1);
+    if (newest && newerEpoch(message.id, newest.id)) this.resetAt = message.id;
     this._ids.add(message.id);
     const own = this._takeAcked(message.id);
     const entry = {
@@ -63,6 +85,15 @@ export class RoomLog {
     this._confirmed.push(entry);
     this._trim();
     return entry;
+  }
+
+  /** Forget every message shown: the room's log was replaced. Our pending sends stay (those
+   * not acked yet are resent and land in the new log). */
+  _restart() {
+    this._confirmed = [];
+    this._ids.clear();
+    this.gapBefore = null;
+    this.resetAt = RESET_AT_TOP;
   }
 
   _awaitingAck() {

@@ -4,6 +4,7 @@
 
 import { h } from "../dom.js";
 import { clockTime, continuesGroup, dayLabel, fullTime, hueOf, initials, localDay } from "../format.js";
+import { RESET_AT_TOP } from "../roomlog.js";
 
 /** Within this many pixels of the bottom, the list follows new messages. */
 const STICKY_PX = 80;
@@ -66,7 +67,11 @@ export class MessageList {
   _wanted(log, live) {
     const wanted = [];
     let previous;
+    if (log.resetAt === RESET_AT_TOP) wanted.push(this._element("reset", () => resetNotice()));
     for (const entry of log.entries()) {
+      if (entry.id !== null && entry.id === log.resetAt) {
+        wanted.push(this._element("reset", () => resetNotice()));
+      }
       if (entry.id !== null && entry.id === log.gapBefore) {
         wanted.push(this._element("gap:" + entry.id, () => gapNotice()));
       }
@@ -99,6 +104,10 @@ function gapNotice() {
     { class: "gap", role: "note" },
     "Some messages from while you were away are no longer available.",
   );
+}
+
+function resetNotice() {
+  return h("li", { class: "gap reset", role: "note" }, "Earlier messages are no longer available.");
 }
 
 function daySeparator(ts) {
