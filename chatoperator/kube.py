@@ -33,6 +33,7 @@ _KINDS = (
     ("v1", "Secret"),
     ("v1", "Service"),
     ("v1", "PersistentVolumeClaim"),
+    ("v1", "Pod"),
     ("v1", "Event"),
     ("apps/v1", "Deployment"),
     ("apps/v1", "StatefulSet"),
@@ -116,6 +117,12 @@ class Kube:
                     return None
                 raise
         return dict(found.to_dict())
+
+    def list_pods(self, *, namespace: str, selector: Mapping[str, str]) -> list[Object]:
+        labels = ",".join(f"{k}={v}" for k, v in selector.items())
+        with _api_errors(f"list Pods {labels}"):
+            found = self._resources[("v1", "Pod")].get(namespace=namespace, label_selector=labels)
+        return [dict(item.to_dict()) for item in found.items]
 
     def get_like(self, obj: Mapping[str, Any]) -> Object | None:
         """The live version of ``obj`` (same kind, namespace and name), or None."""

@@ -10,6 +10,7 @@ typed ``status.Observed`` that every condition reads.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import secrets
@@ -31,6 +32,7 @@ from chatoperator.kube import Kube, Object
 from chatoperator.settings import FIELD_MANAGER, HANDOVER_FIELD_MANAGER, OperatorSettings
 from chatoperator.spec import Cluster, parse_cluster
 from chatoperator.status import Failure, Observed, compute_status, workload_state
+from chatoperator.status.pods import pod_problems
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,11 @@ def reconcile(
         if failure is not None:
             live = _observe(kube, cluster)
     observed = _observed(cluster, live, failure=failure, users_online=users_online)
+    if observed.broker is not None and observed.broker.exists and not observed.broker.all_ready:
+        pods = kube.list_pods(
+            namespace=cluster.namespace, selector=selector_labels(cluster, RABBITMQ)
+        )
+        observed = dataclasses.replace(observed, broker_pod_problems=pod_problems(pods))
     phase = _write_status(kube, body, observed)
     return PassResult(
         phase=phase,

@@ -186,6 +186,9 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                         },
                         "resources": DEFAULT_RESOURCES,
                         "securityContext": container_security_context(),
+                        # A node that fails at boot leaves its last log lines as the reason,
+                        # which BrokerReady then shows.
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
                         "volumeMounts": volume_mounts,
                     }
                 ],

@@ -53,6 +53,8 @@ def compute_broker_ready(
         ok, reason, message = True, "AllNodesReady", _count("rabbitmq", broker)
     else:
         ok, reason, message = False, "NodesNotReady", _count("rabbitmq", broker)
+        if observed.broker_pod_problems:
+            message += ": " + "; ".join(observed.broker_pod_problems)
     return _condition(
         BROKER_READY, ok, reason, message, observed=observed, previous=previous, now=now
     )

@@ -71,3 +71,6 @@ class Observed:
     """From the backends' /api/stats; None when they could not be asked (keeps the old value)."""
     backend_selector: str
     url: str
+    broker_pod_problems: tuple[str, ...] = ()
+    """Why each not-ready broker pod is not ready (`status.pods`); read only while the broker is
+    not all ready."""

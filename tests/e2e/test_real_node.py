@@ -424,6 +424,33 @@ def test_a_three_node_broker_loses_a_pod_while_people_chat_and_loses_nothing(
         installed.kubectl("delete", "namespace", namespace, "--timeout=180s")
 
 
+def test_a_broker_that_cannot_start_says_why_in_its_condition(installed: Cluster) -> None:
+    """Bad input gets a clear status, not a hang: with a broker image that is no RabbitMQ (not
+    even a shell for the cookie-copying init container) the pod cannot start, and BrokerReady
+    carries what the pod says: which container, its exit, the runtime's own words."""
+    namespace = create_namespace(installed, "broken")
+    manifest = {
+        "apiVersion": "chatcluster.dev/v1alpha1",
+        "kind": "ChatCluster",
+        "metadata": {"name": "broken"},
+        "spec": {"rabbitmq": {"image": "chatcluster/pause:0.1.0"}},
+    }
+    try:
+        installed.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+        def broker_condition() -> dict[str, Any] | None:
+            status = get_json(installed, "-n", namespace, "chatcluster/broken").get("status", {})
+            found = [c for c in status.get("conditions", []) if c["type"] == "BrokerReady"]
+            return found[0] if found and "last exit" in found[0]["message"] else None
+
+        condition = wait_for(broker_condition, "BrokerReady with the pod's reason")
+        assert condition["status"] == "False"
+        assert "broken-rabbitmq-0: copy-erlang-cookie" in condition["message"]
+        assert '"sh"' in condition["message"]
+    finally:
+        installed.kubectl("delete", "namespace", namespace, "--timeout=180s")
+
+
 def external_broker(cluster: Cluster) -> None:
     """The broker examples/external-broker.yaml points at (rabbitmq.messaging.svc, user chat),
     started as a pod the way a cluster that already has RabbitMQ would run it."""

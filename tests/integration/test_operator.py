@@ -456,6 +456,8 @@ def test_the_operator_account_has_no_more_rights_than_it_needs(
     assert not can("delete", "secrets", "-n", "default")
     assert can("get", "persistentvolumeclaims", "-n", "default")
     assert not can("list", "persistentvolumeclaims", "-n", "default")
+    assert can("list", "pods", "-n", "default")
+    assert not can("get", "pods/log", "-n", "default")
     assert not can("delete", "chatclusters.chatcluster.dev", "-n", "default")
     assert not can("create", "pods", "-n", "default")
     operator = get_json(k8s_cluster, "-n", OPERATOR_NAMESPACE, "deployment/chatcluster-operator")

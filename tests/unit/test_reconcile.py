@@ -32,6 +32,13 @@ class FakeKube:
         found = self.objects.get((kind, name))
         return copy.deepcopy(found) if found is not None else None
 
+    def list_pods(self, *, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(obj)
+            for (kind, _), obj in self.objects.items()
+            if kind == "Pod" and selector.items() <= obj["metadata"]["labels"].items()
+        ]
+
     def get_like(self, obj: Mapping[str, Any]) -> Any:
         meta = obj["metadata"]
         return self.get(
@@ -157,3 +164,37 @@ def test_a_new_broker_gets_new_credentials_once_nothing_remembers_the_old_ones()
     del kube.objects[("StatefulSet", "demo-rabbitmq")]
     assert reconcile(kube, body, settings=SETTINGS).failure is None
     assert kube.objects[("Secret", "demo-rabbitmq")]["data"] != old["data"]
+
+
+def test_broker_ready_says_why_the_broker_pods_are_not_ready() -> None:
+    kube = FakeKube()
+    body = example_bodies()["minimal"]
+    reconcile(kube, body, settings=SETTINGS)
+    labels = kube.objects[("StatefulSet", "demo-rabbitmq")]["spec"]["selector"]["matchLabels"]
+    kube.objects[("Pod", "demo-rabbitmq-0")] = {
+        "metadata": {"name": "demo-rabbitmq-0", "labels": labels},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "name": "rabbitmq",
+                    "ready": False,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                    "lastState": {
+                        "terminated": {
+                            "exitCode": 1,
+                            "reason": "Error",
+                            "message": "booting\nError: inconsistent cluster\n",
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    reconcile(kube, {**body, "status": kube.status}, settings=SETTINGS)
+    (broker,) = [c for c in kube.status["conditions"] if c["type"] == "BrokerReady"]
+    assert (broker["status"], broker["reason"]) == ("False", "NodesNotReady")
+    assert broker["message"] == (
+        "rabbitmq 0/1 ready: demo-rabbitmq-0: rabbitmq CrashLoopBackOff,"
+        " last exit 1 (Error), Error: inconsistent cluster"
+    )
