@@ -191,7 +191,7 @@ def _spec_schema() -> Schema:
             "maxMessageBytes": _int(
                 default=s.DEFAULT_MAX_MESSAGE_BYTES,
                 minimum=contract.MIN_MAX_MESSAGE_BYTES,
-                maximum=65536,
+                maximum=contract.MAX_MAX_MESSAGE_BYTES,
             ),
             "rateLimit": _obj(
                 {

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from chatserver import closecodes, protocol
+from chatserver import closecodes, protocol, wsframe
 from chatserver.access import OPEN, Access, Identity
 from chatserver.auth import (
     TokenRefused,
@@ -154,7 +154,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         # relies on aiohttp writing uncompressed frames synchronously.
         compress=False,
         heartbeat=settings.chat.heartbeat_seconds,
-        max_msg_size=settings.chat.max_frame_bytes,
+        max_msg_size=wsframe.reader_limit(settings.chat.max_frame_bytes),
         timeout=CLOSE_TIMEOUT,
     )
     await ws.prepare(request)

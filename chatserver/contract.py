@@ -92,6 +92,22 @@ MIN_HISTORY_SIZE: Final = 1
 """A backend keeps at least one message per room: its window is also the dedupe window."""
 DEFAULT_MAX_MESSAGE_BYTES: Final = 4096
 MIN_MAX_MESSAGE_BYTES: Final = 1
+DEFAULT_MAX_FRAME_BYTES: Final = 64 * 1024
+"""The hard limit of one client frame (`CHAT_MAX_FRAME_BYTES`): a frame of this size is
+accepted, a larger one closes the connection with 1009."""
+SEND_FRAME_OVERHEAD_BYTES: Final = 1024
+"""What a `send` frame holds besides its text: type, room (64), ref (128), keys and quotes."""
+
+
+def max_message_bytes_for(max_frame_bytes: int) -> int:
+    """The largest `CHAT_MAX_MESSAGE_BYTES` a frame limit leaves room for. JSON escapes every
+    `"`, `\\`, newline and tab with a second byte, so a text at the limit still fits its frame
+    even made only of those (other control characters take six bytes; nobody types them)."""
+    return (max_frame_bytes - SEND_FRAME_OVERHEAD_BYTES) // 2
+
+
+MAX_MAX_MESSAGE_BYTES: Final = max_message_bytes_for(DEFAULT_MAX_FRAME_BYTES)
+"""The CRD's maximum of `chat.maxMessageBytes` (the operator keeps the default frame limit)."""
 DEFAULT_RATE_PER_SECOND: Final = 10
 DEFAULT_RATE_BURST: Final = 20
 MIN_RATE_BURST: Final = 1

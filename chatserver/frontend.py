@@ -28,7 +28,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from chatserver import closecodes
+from chatserver import closecodes, contract, wsframe
 from chatserver.auth import origin_allowed
 from chatserver.closecodes import CLOSE_TIMEOUT
 from chatserver.settings import FrontendSettings
@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 CONNECT_TIMEOUT = 5.0
 """Seconds for one backend to accept the handshake before the next one is tried."""
-CLIENT_FRAME_LIMIT = 64 * 1024
-"""Frames from browsers: the backend's hard limit, enforced here already (1009)."""
+CLIENT_FRAME_LIMIT = wsframe.reader_limit(contract.DEFAULT_MAX_FRAME_BYTES)
+"""Frames from browsers: the backend's default hard limit, enforced here already (1009)."""
 HEARTBEAT = 25.0
 """Ping interval on both legs; see `ChatSettings.heartbeat_seconds`."""
 _UNSENDABLE = frozenset({1004, 1005, 1006, 1015})

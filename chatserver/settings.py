@@ -45,8 +45,9 @@ class ChatSettings:
     allowed_origins: frozenset[str] = frozenset()
     """Browser origins accepted on /ws besides the page's own (`CHAT_ALLOWED_ORIGINS`,
     comma-separated, e.g. `https://chat.example.com`)."""
-    max_frame_bytes: int = 64 * 1024
-    """Hard limit of one client frame (`CHAT_MAX_FRAME_BYTES`); larger closes with 1009."""
+    max_frame_bytes: int = contract.DEFAULT_MAX_FRAME_BYTES
+    """Hard limit of one client frame (`CHAT_MAX_FRAME_BYTES`); larger closes with 1009. It must
+    leave room for a `send` of `max_message_bytes` (`contract.max_message_bytes_for`)."""
     outbox_bytes: int = 1024 * 1024
     """Bytes queued for one client before it is cut as a slow consumer (`CHAT_OUTBOX_BYTES`);
     1 MiB is Centrifugo's default and holds hundreds of messages."""
@@ -191,7 +192,7 @@ def _urls(raw: str) -> tuple[str, ...]:
 
 def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
     base = ChatSettings()
-    return ChatSettings(
+    settings = ChatSettings(
         rooms=_read(env, Env.CHAT_ROOMS, _rooms, base.rooms),
         history_size=_read(
             env, Env.CHAT_HISTORY_SIZE, _whole(contract.MIN_HISTORY_SIZE), base.history_size
@@ -211,6 +212,13 @@ def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
         max_frame_bytes=_read(env, Env.CHAT_MAX_FRAME_BYTES, _positive_int, base.max_frame_bytes),
         outbox_bytes=_read(env, Env.CHAT_OUTBOX_BYTES, _positive_int, base.outbox_bytes),
     )
+    fits = contract.max_message_bytes_for(settings.max_frame_bytes)
+    if settings.max_message_bytes > fits:
+        raise SettingsError(
+            f"{Env.CHAT_MAX_MESSAGE_BYTES}={settings.max_message_bytes}: a send of that size does "
+            f"not fit {Env.CHAT_MAX_FRAME_BYTES}={settings.max_frame_bytes} (at most {fits})"
+        )
+    return settings
 
 
 def backend_settings_from_env(

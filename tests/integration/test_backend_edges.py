@@ -130,6 +130,7 @@ async def test_a_slow_consumer_is_cut_and_others_keep_up(
         chat_cluster_name,
         CHAT_OUTBOX_BYTES="65536",
         CHAT_MAX_MESSAGE_BYTES="60000",
+        CHAT_MAX_FRAME_BYTES="131072",
         CHAT_RATE_PER_SECOND="1000",
         CHAT_RATE_BURST="1000",
     )
@@ -167,6 +168,7 @@ async def test_sigterm_drains_then_exits(
         chat_cluster_name,
         CHAT_DRAIN_SECONDS="6",
         CHAT_MAX_MESSAGE_BYTES="60000",
+        CHAT_MAX_FRAME_BYTES="131072",
         CHAT_OUTBOX_BYTES=str(64 * 1024 * 1024),
         CHAT_RATE_BURST="1000",
     )

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from chatoperator.builders import BuildInput
@@ -190,3 +191,14 @@ def test_the_crds_least_values_are_the_servers_least(field: tuple[str, ...], var
 def test_the_uis_copy_of_the_contract_is_current() -> None:
     # Regenerate with: .venv/bin/python -m chatserver.contract > chatserver/static/js/contract.js
     assert CONTRACT_JS.read_text() == contract.render_js()
+
+
+def test_the_crds_greatest_message_size_fits_the_servers_frame_limit() -> None:
+    greatest = chat_schema()["properties"]["maxMessageBytes"]["maximum"]
+    chat_settings_from_env({contract.Env.CHAT_MAX_MESSAGE_BYTES: str(greatest)})
+    with pytest.raises(SettingsError, match=contract.Env.CHAT_MAX_FRAME_BYTES):
+        chat_settings_from_env({contract.Env.CHAT_MAX_MESSAGE_BYTES: str(greatest + 1)})
+    # Even a text of only characters JSON escapes fits the frame of a send at that size.
+    text = '"' * greatest
+    frame = orjson.dumps({"type": "send", "room": "r" * 64, "ref": "f" * 128, "text": text})
+    assert len(frame) <= contract.DEFAULT_MAX_FRAME_BYTES
