@@ -155,7 +155,12 @@ async def _connect_upstream(
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             if isinstance(exc, aiohttp.WSServerHandshakeError) and exc.status in _REFUSALS:
                 raise _REFUSALS[exc.status](text="access refused by the backend\n") from None
-            log.warning("backend refused /ws", extra={"backend": base, "error": repr(exc)})
+            # Never the exception itself: its repr holds the URL, and the URL the user's token.
+            status = exc.status if isinstance(exc, aiohttp.ClientResponseError) else None
+            log.warning(
+                "backend refused /ws",
+                extra={"backend": base, "error": type(exc).__name__, "status": status},
+            )
     return None
 
 

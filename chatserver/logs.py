@@ -1,15 +1,32 @@
-"""JSON logs: one object per line on stderr, with whatever `extra=` fields a call adds."""
+"""JSON logs: one object per line on stderr, with whatever `extra=` fields a call adds.
+
+No line carries a secret: query strings (`/ws?token=<JWT>`) and anything shaped like a JWT are
+redacted from every formatted line, whichever library logged it, so a token can never reach a
+log through an exception's repr or a URL.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 # Attributes every LogRecord has; anything else came from `extra=` and is logged as a field.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+_QUERY: Final = re.compile(r"(?<=[\w/])\?[^\s\"'\\)]+")
+"""A URL's query string: `/ws?token=...` keeps `/ws`, loses the rest."""
+_JWT: Final = re.compile(r"eyJ[\w-]{6,}\.[\w-]+\.[\w-]*")
+"""A JWT on its own (its header always starts `{"`, base64url `eyJ`)."""
+REDACTED: Final = "<redacted>"
+
+
+def redact(line: str) -> str:
+    """`line` without query strings or JWTs."""
+    return _JWT.sub(REDACTED, _QUERY.sub("?" + REDACTED, line))
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,7 +45,7 @@ class JsonFormatter(logging.Formatter):
         entry.update((k, v) for k, v in vars(record).items() if k not in _STANDARD)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        return redact(orjson.dumps(entry, default=str).decode())
 
 
 def configure(*, process: str, level: int = logging.INFO) -> None:
