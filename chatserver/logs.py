@@ -13,6 +13,7 @@ import sys
 from typing import Any, Final
 
 import orjson
+from aiohttp.http_exceptions import BadHttpMessage
 
 # Attributes every LogRecord has; anything else came from `extra=` and is logged as a field.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
@@ -27,6 +28,23 @@ REDACTED: Final = "<redacted>"
 def redact(line: str) -> str:
     """`line` without query strings or JWTs."""
     return _JWT.sub(REDACTED, _QUERY.sub("?" + REDACTED, line))
+
+
+class BadRequestsAreWarnings(logging.Filter):
+    """aiohttp logs a malformed request (an over-long request line, a bad header) at ERROR with
+    a traceback quoting the start of the offending line. It is the client's fault, answered with
+    400, and the line may hold anything the client sent: a warning naming the kind of fault is
+    all an operator needs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BadHttpMessage):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = "bad HTTP request from %s (400)", (remote,)
+            record.exc_info = record.exc_text = None
+            record.error = type(exc).__name__
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,3 +75,4 @@ def configure(*, process: str, level: int = logging.INFO) -> None:
     root.setLevel(level)
     # One line per HTTP request is noise next to long-lived WebSockets.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(BadRequestsAreWarnings())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from chatserver import contract
@@ -39,3 +40,24 @@ async def test_a_frame_of_exactly_the_limit_is_accepted_and_one_byte_more_closes
         assert await client.wait_closed() == 1009
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("command", ["backend", "frontend"])
+async def test_an_oversized_request_line_is_a_warning_without_its_target(
+    spawn_chat: SpawnChat, command: str
+) -> None:
+    process = spawn_chat(command)
+    await started(process)
+    reader, writer = await asyncio.open_connection("127.0.0.1", process.port)
+    try:
+        target = "/ws?name=" + "secretive" * 1000
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        async with asyncio.timeout(10):
+            assert b" 400 " in await reader.readline()
+    finally:
+        writer.close()
+    [line] = [line for line in process.log_text().splitlines() if "aiohttp.server" in line]
+    entry = orjson.loads(line)
+    assert entry["level"] == "warning"
+    assert "secretive" not in line
+    assert entry["error"] == "LineTooLong"
