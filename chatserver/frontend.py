@@ -12,9 +12,10 @@ new `/ws` connection the frontend tries them in the listed order and relays to t
 accepts the WebSocket handshake. A browser whose backend died therefore lands on the next one
 when it reconnects. (In Kubernetes the single URL of the backend Service is the normal case.)
 
-The frontend checks the browser's Origin itself and does not forward it: to the backend the
-relay is a non-browser client. `chatserver dev` serves the same UI routes beside the backend's
-own /ws in one process.
+The query string (`name`, `client`, `token`) goes to the backend byte for byte as the browser
+encoded it. The frontend checks the browser's Origin itself and does not forward it: to the
+backend the relay is a non-browser client. `chatserver dev` serves the same UI routes beside
+the backend's own /ws in one process.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from yarl import URL
 
 from chatserver import closecodes, contract, wsframe
 from chatserver.auth import origin_allowed
@@ -122,7 +124,11 @@ async def handle_ws_relay(request: web.Request) -> web.StreamResponse:
     ):
         raise web.HTTPForbidden(text="origin not allowed\n")
     upstream = await _connect_upstream(
-        request.app[HTTP_SESSION], settings.backend_urls, request.query_string
+        # Raw, as the browser encoded it: the decoded form would turn a `#` or `&` in a name
+        # into a fragment or a new parameter (and lose the client id behind it).
+        request.app[HTTP_SESSION],
+        settings.backend_urls,
+        request.rel_url.raw_query_string,
     )
     if upstream is None:
         raise web.HTTPBadGateway(text="no backend accepted the connection\n")
@@ -143,7 +149,7 @@ async def _connect_upstream(
     session: aiohttp.ClientSession, backend_urls: tuple[str, ...], query_string: str
 ) -> aiohttp.ClientWebSocketResponse | None:
     for base in backend_urls:
-        url = f"{base}/ws?{query_string}" if query_string else f"{base}/ws"
+        url = URL(f"{base}/ws?{query_string}" if query_string else f"{base}/ws", encoded=True)
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 return await session.ws_connect(

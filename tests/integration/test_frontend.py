@@ -117,3 +117,25 @@ async def test_sigterm_closes_relayed_sessions_with_1012(spawn_chat: SpawnChat) 
     assert await client.wait_closed() == 1012
     assert await asyncio.to_thread(front.wait, 10) == 0
     await client.close()
+
+
+async def test_a_resend_through_the_frontend_is_stored_once_whatever_the_name(
+    spawn_chat: SpawnChat,
+) -> None:
+    backend = spawn_chat("backend")
+    front = spawn_chat("frontend", backend_urls=[backend.url])
+    await ready(backend, front)
+    name = "C# & F# fans?=1"  # '#', '&', '?' and '=' must reach the backend as typed
+    first = await ChatClient.connect(front.url, name=name, client="tab-1")
+    await first.join("lobby")
+    ack = await first.say("lobby", "only once", ref="r-1")
+    await first.close()  # as if the connection dropped before the ack arrived
+    again = await ChatClient.connect(front.url, name=name, client="tab-1")
+    try:
+        assert again.welcome["user"] == name
+        joined = await again.join("lobby")
+        assert await again.say("lobby", "only once", ref="r-1") == ack
+        joined = await again.join("lobby")
+        assert [m["text"] for m in joined["history"]] == ["only once"]
+    finally:
+        await again.close()
