@@ -134,7 +134,10 @@ async def handle_metrics(request: web.Request) -> web.Response:
 
 
 async def handle_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[HUB].stats())
+    # Anyone who reaches the port may ask; in token mode, where rooms are access-controlled,
+    # their names (which rooms exist, how busy) are not for them.
+    tokens = request.app[VERIFIER] is not None
+    return web.json_response(request.app[HUB].stats(room_names=not tokens))
 
 
 async def handle_ws(request: web.Request) -> web.StreamResponse:

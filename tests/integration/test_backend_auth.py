@@ -207,3 +207,15 @@ def _status_or_empty(url: str) -> str:
             return "ok" if response.status == 200 else ""
     except OSError:
         return ""
+
+
+async def test_stats_list_no_room_names_in_token_mode(
+    spawn_chat: SpawnChat, connect: Connect
+) -> None:
+    server = await jwt_backend(spawn_chat)
+    ada = await connect(server.url, token())
+    await ada.join("secret-plans")
+    stats = await eventually(lambda: (s := server.stats())["users_online"] == 1 and s)
+    assert stats["rooms"] == {}
+    assert "secret-plans" not in server.get("/api/stats")
+    assert stats["connections"] == 1
