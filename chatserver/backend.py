@@ -211,17 +211,18 @@ async def _read_loop(
     verifier: TokenVerifier | None,
 ) -> None:
     async for message in connection.ws:  # ends on close; over-long frames close with 1009
-        if message.type is WSMsgType.ERROR:
+        # Once a close is decided (abuse, drain, expiry, a slow-consumer cut), frames still on
+        # their way have no effect: the session is over, only the close handshake is left.
+        if message.type is WSMsgType.ERROR or not connection.open:
             return
         try:
             data = message.data if message.type is WSMsgType.TEXT else None
             await _dispatch(gate.admit(data, connection), connection, hub, verifier)
-            gate.accepted()
         except ProtocolError as exc:
             metrics.client_errors.labels(exc.code).inc()
             error = protocol.encode_error(exc.code, exc.message, ref=exc.ref, room=exc.room)
             connection.send(error)
-            if gate.refused():
+            if gate.refused(exc.code):
                 connection.close_soon(closecodes.POLICY_VIOLATION, "too many bad frames")
 
 

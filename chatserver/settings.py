@@ -61,7 +61,10 @@ class ChatSettings:
     """How long a `send` waits for its record to come back from the broker before answering
     `unavailable` (the client then retries with the same `ref`)."""
     abuse_threshold: int = 50
-    """Bad frames in a row after which the connection is closed with 1008."""
+    """Bad frames within `abuse_window_seconds` after which the connection is closed with 1008."""
+    abuse_window_seconds: float = 10.0
+    """The window of `abuse_threshold`: a client that errs now and then is never cut, one that
+    keeps sending bad frames is, whatever it sends in between."""
 
 
 MIN_SECRET_BYTES = 32

@@ -86,6 +86,22 @@ class ChatClient:
                 await self._arrived.wait()
             return found
 
+    async def expect_any(self, *types: str, within: float = DEFAULT_TIMEOUT) -> Frame:
+        """Consume and return the first unconsumed frame of any of these types."""
+
+        def find() -> Frame | None:
+            for i, frame in enumerate(self.frames):
+                if frame.get("type") in types:
+                    return self.frames.pop(i)
+            return None
+
+        async with asyncio.timeout(within), self._arrived:
+            while (found := find()) is None:
+                if self.closed.done():
+                    raise ConnectionError(f"closed ({self.closed.result()}) awaiting {types}")
+                await self._arrived.wait()
+            return found
+
     async def join(self, room: str, *, since: str | None = None) -> Frame:
         frame: Frame = {"type": "join", "room": room}
         if since is not None:
