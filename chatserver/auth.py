@@ -183,7 +183,7 @@ def _patterns(claims: Mapping[str, Any], claim: str) -> tuple[str, ...] | None:
 def token_identity(grant: Grant, query: Mapping[str, str]) -> Identity:
     """Token mode: user and name from the token (`?name=` is ignored), the client id still
     from the query, as it only keys dedupe."""
-    return Identity(user=grant.user, name=grant.name, client=_client_id(query))
+    return Identity(user=grant.user, name=grant.name, client=_client_id(query), verified=True)
 
 
 def refreshed_identity(current: Identity, grant: Grant) -> Identity:
@@ -191,4 +191,4 @@ def refreshed_identity(current: Identity, grant: Grant) -> Identity:
     connection never changes hands."""
     if grant.user != current.user:
         raise TokenRefused("refresh: the token is for another user")
-    return Identity(user=grant.user, name=grant.name, client=current.client)
+    return Identity(user=grant.user, name=grant.name, client=current.client, verified=True)

@@ -219,3 +219,24 @@ async def test_stats_list_no_room_names_in_token_mode(
     assert stats["rooms"] == {}
     assert "secret-plans" not in server.get("/api/stats")
     assert stats["connections"] == 1
+
+
+async def test_a_resend_is_recognised_by_who_sent_it_not_only_by_client_and_ref(
+    spawn_chat: SpawnChat, connect: Connect
+) -> None:
+    server = await jwt_backend(spawn_chat)
+    # Client ids are the clients' own choice: two people may use the same one, and refs too.
+    alice = await connect(server.url, token("alice", name="Alice"), client="tab-1")
+    bob = await connect(server.url, token("bob", name="Bob"), client="tab-1")
+    await alice.join("lobby")
+    await bob.join("lobby")
+    from_alice = await alice.say("lobby", "alice's words", ref="r-1")
+    from_bob = await bob.say("lobby", "bob's words", ref="r-1")
+    assert from_bob["type"] == "ack"
+    assert from_bob["id"] != from_alice["id"]
+    assert await alice.say("lobby", "alice's words", ref="r-1") == from_alice  # a real resend
+    history = (await bob.join("lobby"))["history"]
+    assert [(m["user"], m["text"]) for m in history] == [
+        ("Alice", "alice's words"),
+        ("Bob", "bob's words"),
+    ]

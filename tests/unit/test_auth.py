@@ -202,12 +202,12 @@ def test_open_mode_has_no_verifier() -> None:
 def test_token_identity_takes_the_name_from_the_token_and_the_client_from_the_query() -> None:
     grant = hs_verifier().verify(hs_token(name="Ada"))
     identity = token_identity(grant, {"name": "Mallory", "client": "tab-1"})
-    assert identity == Identity(user="u-1", name="Ada", client="tab-1")
+    assert identity == Identity(user="u-1", name="Ada", client="tab-1", verified=True)
 
 
 def test_a_refresh_keeps_the_user_and_the_client() -> None:
     current = Identity(user="u-1", name="Ada", client="tab-1")
     renamed = refreshed_identity(current, hs_verifier().verify(hs_token(name="Ada L.")))
-    assert renamed == Identity(user="u-1", name="Ada L.", client="tab-1")
+    assert renamed == Identity(user="u-1", name="Ada L.", client="tab-1", verified=True)
     with pytest.raises(TokenRefused, match="another user"):
         refreshed_identity(current, hs_verifier().verify(hs_token(sub="u-2")))
