@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 from chatserver import closecodes, protocol, wsframe
 from chatserver.access import OPEN, Access, Identity
 from chatserver.auth import (
+    NameRefused,
     TokenRefused,
     TokenVerifier,
     open_identity,
@@ -190,7 +191,10 @@ def _admit(
     """Who the session is, what it may do and until when; raises 401 for a missing or refused
     token."""
     if verifier is None:
-        return open_identity(request.query), OPEN, None
+        try:
+            return open_identity(request.query), OPEN, None
+        except NameRefused as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
     token = request.query.get("token")
     try:
         if not token:

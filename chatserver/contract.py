@@ -119,6 +119,8 @@ DEFAULT_DRAIN_SECONDS: Final = 10
 ROOM_NAME_PATTERN: Final = "[a-z0-9][a-z0-9_-]{0,63}"
 """Room names (DESIGN section 4)."""
 MAX_ROOM_NAME_CHARS: Final = 64
+MAX_NAME_CHARS: Final = 64
+"""Display names: longer ones are cut to this many characters (code points)."""
 ORIGIN_PATTERN: Final = r"https?://[^/\s,]+"
 """One browser origin of `CHAT_ALLOWED_ORIGINS` (a comma-separated list): scheme://host[:port]."""
 MAX_CLUSTER_CHARS: Final = 180
@@ -143,6 +145,9 @@ def render_js() -> str:
         "/** Room names (DESIGN.md section 4). */",
         f"export const ROOM_NAME = /^{ROOM_NAME_PATTERN}$/;",
         f"export const MAX_ROOM_NAME_CHARS = {MAX_ROOM_NAME_CHARS};",
+        "",
+        "/** Display names: at most this many characters once made safe. */",
+        f"export const MAX_NAME_CHARS = {MAX_NAME_CHARS};",
         "",
         "/** WebSocket close codes the server uses. */",
         _js_object("CLOSE", close),

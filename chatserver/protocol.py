@@ -169,18 +169,23 @@ def encode_welcome(
     )
 
 
-def encode_message(*, room: str, id: str, user: str, text: str, ts: float, pod: str) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "message",
-            "room": room,
-            "id": id,
-            "user": user,
-            "text": text,
-            "ts": ts,
-            "pod": pod,
-        }
-    )
+def encode_message(
+    *, room: str, id: str, user: str, text: str, ts: float, pod: str, sub: str | None = None
+) -> bytes:
+    """`sub` (token mode: the sender's verified user id) extends the contract's message frame,
+    so two people who chose one display name can be told apart."""
+    frame: dict[str, object] = {
+        "type": "message",
+        "room": room,
+        "id": id,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "pod": pod,
+    }
+    if sub is not None:
+        frame["sub"] = sub
+    return orjson.dumps(frame)
 
 
 def encode_joined(*, room: str, members: int, history: Iterable[bytes], truncated: bool) -> bytes:

@@ -215,6 +215,7 @@ class RoomLogs:
             text=message.text,
             ts=message.ts,
             pod=message.pod,
+            sub=message.sub,
         )
         stored = StoredMessage(
             offset=record.offset, key=key, frame=frame, wire=wsframe.encode_text(frame)

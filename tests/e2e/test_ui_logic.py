@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Route
+
+from chatserver.auth import display_name
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,6 +79,23 @@ def test_room_names_follow_the_protocol_pattern(
     run_module: Any, name: str, problem: str | None
 ) -> None:
     assert run_module("protocol.js", f"m => m.roomNameProblem({name!r})") == problem
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("  Ada  ", "Ada"),
+        ("\u202eAda\u200b\u2028", "Ada"),
+        ("Jose\u0301", "Jos\u00e9"),
+        ("\u200b\u200d\ufeff", ""),
+        ("x" * 70, "x" * 64),
+    ],
+)
+def test_a_display_name_is_cleaned_as_the_server_cleans_it(
+    run_module: Any, typed: str, shown: str
+) -> None:
+    assert run_module("protocol.js", f"m => m.displayName({json.dumps(typed)})") == shown
+    assert display_name(typed) == shown
 
 
 def test_reconnect_delays_grow_exponentially_with_full_jitter(run_module: Any) -> None:

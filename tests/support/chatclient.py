@@ -41,10 +41,12 @@ class ChatClient:
         name: str | None = None,
         client: str | None = None,
         headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
         within: float = DEFAULT_TIMEOUT,
     ) -> ChatClient:
         """Open /ws and wait for `welcome` (raises aiohttp.WSServerHandshakeError if refused)."""
-        params = {k: v for k, v in (("name", name), ("client", client)) if v is not None}
+        named = {k: v for k, v in (("name", name), ("client", client)) if v is not None}
+        params = {**named, **(params or {})}
         session = aiohttp.ClientSession()
         try:
             async with asyncio.timeout(within):

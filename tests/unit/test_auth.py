@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from chatserver.access import Access, Identity
 from chatserver.auth import (
+    NameRefused,
     TokenRefused,
     TokenVerifier,
     open_identity,
@@ -56,10 +57,15 @@ def test_identity_from_the_query() -> None:
 
 
 def test_missing_or_unusable_values_get_safe_defaults() -> None:
-    identity = open_identity({"name": "\x07", "client": "x" * 500})
+    identity = open_identity({"client": "x" * 500})
     assert identity.name.startswith("guest-")
     assert len(identity.client) == 16
     assert open_identity({}).client != open_identity({}).client
+
+
+def test_a_name_with_nothing_visible_is_refused() -> None:
+    with pytest.raises(NameRefused):
+        open_identity({"name": "\x07\u200b\u202e"})
 
 
 def test_names_are_capped() -> None:

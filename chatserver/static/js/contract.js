@@ -9,6 +9,9 @@ export const PROTOCOL_VERSION = 1;
 export const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const MAX_ROOM_NAME_CHARS = 64;
 
+/** Display names: at most this many characters once made safe. */
+export const MAX_NAME_CHARS = 64;
+
 /** WebSocket close codes the server uses. */
 export const CLOSE = Object.freeze({
   NORMAL: 1000,
