@@ -77,7 +77,14 @@ BACKEND_ENV: Final = frozenset(
 """Everything `chatserver backend` (and `dev`) reads."""
 
 FRONTEND_ENV: Final = frozenset(
-    {Env.PORT, Env.HOST, Env.BACKEND_URL, Env.CHAT_ALLOWED_ORIGINS, Env.CHAT_DRAIN_SECONDS}
+    {
+        Env.PORT,
+        Env.HOST,
+        Env.BACKEND_URL,
+        Env.CHAT_ALLOWED_ORIGINS,
+        Env.CHAT_DRAIN_SECONDS,
+        Env.CHAT_OUTBOX_BYTES,
+    }
 )
 """Everything `chatserver frontend` reads: no chat setting, no broker, no token key."""
 
@@ -95,6 +102,9 @@ MIN_MAX_MESSAGE_BYTES: Final = 1
 DEFAULT_MAX_FRAME_BYTES: Final = 64 * 1024
 """The hard limit of one client frame (`CHAT_MAX_FRAME_BYTES`): a frame of this size is
 accepted, a larger one closes the connection with 1009."""
+DEFAULT_OUTBOX_BYTES: Final = 1024 * 1024
+"""Bytes waiting for one client (`CHAT_OUTBOX_BYTES`) before a backend, or the frontend's relay,
+cuts it with 4008."""
 SEND_FRAME_OVERHEAD_BYTES: Final = 1024
 """What a `send` frame holds besides its text: type, room (64), ref (128), keys and quotes."""
 

@@ -2,9 +2,10 @@
 
 `chatserver frontend` serves `static/index.html` at `/` and the rest of `static/` under
 `/static/`, and relays each `/ws` connection, frame by frame in both directions, to a backend.
-Close codes pass through both ways, so a backend's 1012 (draining), 4001 (token expired) or
-4008 (slow consumer) reaches the browser as is; a backend lost without a close frame reaches it
-as 1012. A backend that refuses the handshake with 401 or 403 (token mode) refuses this request,
+Close codes and reasons pass through both ways, so a backend's 1008, 1012 (draining) or 4001
+(token expired) reaches the browser as is; a backend lost without a close frame reaches it as
+1012. The relay bounds what waits for each browser as a backend does (`CHAT_OUTBOX_BYTES`) and
+cuts a slow browser itself with 4008. A backend that refuses the handshake with 401 or 403 (token mode) refuses this request,
 not every request: the browser gets the same status, and no other backend is tried.
 
 Extension of the contract: `BACKEND_URL` may list several backends, comma-separated. For each
@@ -44,6 +45,7 @@ CLIENT_FRAME_LIMIT = wsframe.reader_limit(contract.DEFAULT_MAX_FRAME_BYTES)
 """Frames from browsers: the backend's default hard limit, enforced here already (1009)."""
 HEARTBEAT = 25.0
 """Ping interval on both legs; see `ChatSettings.heartbeat_seconds`."""
+_DATA = frozenset({WSMsgType.TEXT, WSMsgType.BINARY})
 _UNSENDABLE = frozenset({1004, 1005, 1006, 1015})
 """Close codes RFC 6455 forbids in a close frame (they describe, they are not sent)."""
 _REFUSALS: dict[int, type[web.HTTPClientError]] = {
@@ -133,12 +135,19 @@ async def handle_ws_relay(request: web.Request) -> web.StreamResponse:
     if upstream is None:
         raise web.HTTPBadGateway(text="no backend accepted the connection\n")
     browser = web.WebSocketResponse(
-        compress=False, heartbeat=HEARTBEAT, max_msg_size=CLIENT_FRAME_LIMIT, timeout=CLOSE_TIMEOUT
+        # Uncompressed: the relay writes the browser's frames itself (see `_relay_to_browser`).
+        compress=False,
+        heartbeat=HEARTBEAT,
+        max_msg_size=CLIENT_FRAME_LIMIT,
+        timeout=CLOSE_TIMEOUT,
     )
     try:
         await browser.prepare(request)
+        transport = request.transport
+        if transport is None:  # the browser left during the handshake
+            return browser
         request.app[RELAYS].add(browser)
-        await _relay_both_ways(browser, upstream)
+        await _relay_both_ways(browser, upstream, transport, outbox_bytes=settings.outbox_bytes)
     finally:
         request.app[RELAYS].discard(browser)
         await upstream.close()
@@ -171,10 +180,16 @@ async def _connect_upstream(
 
 
 async def _relay_both_ways(
-    browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse
+    browser: web.WebSocketResponse,
+    upstream: aiohttp.ClientWebSocketResponse,
+    transport: asyncio.Transport,
+    *,
+    outbox_bytes: int,
 ) -> None:
-    to_backend = asyncio.create_task(_relay(browser, upstream))
-    to_browser = asyncio.create_task(_relay(upstream, browser))
+    to_backend = asyncio.create_task(_relay_to_backend(browser, upstream))
+    to_browser = asyncio.create_task(
+        _relay_to_browser(upstream, browser, transport, outbox_bytes=outbox_bytes)
+    )
     # Whichever side ends first closes the other with its close code, which ends the other
     # relay; the wait is bounded in case the other side never answers the close.
     await asyncio.wait((to_backend, to_browser), return_when=asyncio.FIRST_COMPLETED)
@@ -185,20 +200,61 @@ async def _relay_both_ways(
             await task
 
 
-async def _relay(
-    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-    sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+async def _relay_to_backend(
+    browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse
 ) -> None:
+    """Browser frames to the backend; a slow backend slows this browser alone."""
     with contextlib.suppress(ConnectionError):
-        async for message in source:
+        while (message := await browser.receive()).type in _DATA:
             if message.type is WSMsgType.TEXT:
-                await sink.send_str(message.data)
-            elif message.type is WSMsgType.BINARY:
-                await sink.send_bytes(message.data)  # the backend answers it with an error
+                await upstream.send_str(message.data)
             else:
-                break
-    code = source.close_code
-    if code is None or code in _UNSENDABLE:
-        code = closecodes.SERVICE_RESTART  # lost without a close frame: reconnect
+                await upstream.send_bytes(message.data)  # the backend answers it with an error
+    code, reason = _close_of(browser, message)
     with contextlib.suppress(ConnectionError):
-        await sink.close(code=code)
+        await upstream.close(code=code, message=reason)
+
+
+async def _relay_to_browser(
+    upstream: aiohttp.ClientWebSocketResponse,
+    browser: web.WebSocketResponse,
+    transport: asyncio.Transport,
+    *,
+    outbox_bytes: int,
+) -> None:
+    """Backend frames to the browser, written to its transport without waiting (as the
+    backend writes to its clients, `connection.py`): a browser with more than `outbox_bytes`
+    pending is cut here with 4008. Waiting for it instead would stop this relay reading the
+    backend, which would then cut the relay, and its close frame, queued behind everything
+    the browser has not read, would never reach the browser."""
+    while (message := await upstream.receive()).type in _DATA:
+        wire = wsframe.encode_text(
+            message.data.encode() if message.type is WSMsgType.TEXT else message.data
+        )
+        pending = transport.get_write_buffer_size()
+        if pending and pending + len(wire) > outbox_bytes:
+            await _cut(browser, transport)
+            return
+        transport.write(wire)
+    code, reason = _close_of(upstream, message)
+    with contextlib.suppress(ConnectionError):
+        await browser.close(code=code, message=reason)
+
+
+def _close_of(
+    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse, last: aiohttp.WSMessage
+) -> tuple[int, bytes]:
+    """The close code and reason to pass on from a side that ended with `last`."""
+    code = source.close_code
+    if code is None or code in _UNSENDABLE or last.type is not WSMsgType.CLOSE:
+        # Lost without a close frame (aiohttp reports an end of stream as 1000): reconnect.
+        return closecodes.SERVICE_RESTART, b""
+    return code, (last.extra or "").encode()
+
+
+async def _cut(browser: web.WebSocketResponse, transport: asyncio.Transport) -> None:
+    """Close a slow browser without waiting for it to read: the close frame queues behind what
+    is pending and gets CLOSE_TIMEOUT to get through, then the TCP connection is dropped."""
+    asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
+    with contextlib.suppress(ConnectionError):
+        await browser.close(code=closecodes.SLOW_CONSUMER, message=b"slow consumer", drain=False)

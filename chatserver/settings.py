@@ -48,7 +48,7 @@ class ChatSettings:
     max_frame_bytes: int = contract.DEFAULT_MAX_FRAME_BYTES
     """Hard limit of one client frame (`CHAT_MAX_FRAME_BYTES`); larger closes with 1009. It must
     leave room for a `send` of `max_message_bytes` (`contract.max_message_bytes_for`)."""
-    outbox_bytes: int = 1024 * 1024
+    outbox_bytes: int = contract.DEFAULT_OUTBOX_BYTES
     """Bytes queued for one client before it is cut as a slow consumer (`CHAT_OUTBOX_BYTES`);
     1 MiB is Centrifugo's default and holds hundreds of messages."""
     heartbeat_seconds: float = 25.0
@@ -119,6 +119,9 @@ class FrontendSettings:
     """As `ChatSettings.allowed_origins` (`CHAT_ALLOWED_ORIGINS`)."""
     drain_seconds: float = contract.DEFAULT_DRAIN_SECONDS
     """SIGTERM to exit, at most (`CHAT_DRAIN_SECONDS`)."""
+    outbox_bytes: int = contract.DEFAULT_OUTBOX_BYTES
+    """Bytes waiting for one browser before the relay cuts it as a slow consumer (4008), as
+    `ChatSettings.outbox_bytes` (`CHAT_OUTBOX_BYTES`)."""
 
 
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
@@ -277,4 +280,5 @@ def frontend_settings_from_env(env: Mapping[str, str]) -> FrontendSettings:
         backend_urls=_read(env, Env.BACKEND_URL, _urls, base.backend_urls),
         allowed_origins=_read(env, Env.CHAT_ALLOWED_ORIGINS, _origins, base.allowed_origins),
         drain_seconds=_read(env, Env.CHAT_DRAIN_SECONDS, _positive_float, base.drain_seconds),
+        outbox_bytes=_read(env, Env.CHAT_OUTBOX_BYTES, _positive_int, base.outbox_bytes),
     )

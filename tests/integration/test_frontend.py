@@ -12,6 +12,8 @@ import pytest
 from tests.fixtures.chatprocs import ChatProcess, SpawnChat, free_port
 from tests.fixtures.rabbitmq import RabbitMQNode
 from tests.support.chatclient import ChatClient
+from tests.support.polling import eventually
+from tests.support.rawws import join_unread, open_raw_websocket, read_close, text_frame
 
 
 async def ready(*processes: ChatProcess) -> None:
@@ -139,3 +141,47 @@ async def test_a_resend_through_the_frontend_is_stored_once_whatever_the_name(
         assert [m["text"] for m in joined["history"]] == ["only once"]
     finally:
         await again.close()
+
+
+async def test_a_slow_browser_is_cut_with_4008_through_the_frontend(
+    spawn_chat: SpawnChat,
+) -> None:
+    big = {
+        "CHAT_MAX_MESSAGE_BYTES": "60000",
+        "CHAT_MAX_FRAME_BYTES": "131072",
+        "CHAT_RATE_PER_SECOND": "1000",
+        "CHAT_RATE_BURST": "1000",
+    }
+    backend = spawn_chat("backend", env={**big, "CHAT_OUTBOX_BYTES": "65536"})
+    front = spawn_chat("frontend", backend_urls=[backend.url], env={"CHAT_OUTBOX_BYTES": "65536"})
+    await ready(backend, front)
+    fast = await ChatClient.connect(backend.url, name="fast")
+    await fast.join("lobby")
+    reader, writer = await join_unread(front.port, "lobby")
+    await eventually(lambda: backend.stats()["rooms"].get("lobby") == 2, what="sloth joined")
+    try:
+        # The sloth never reads, until it has been cut: then it reads what reached it, and
+        # the close frame behind it.
+        sent = 0
+        while sent < 200 and backend.stats()["connections"] == 2:
+            assert (await fast.say("lobby", f"{sent} " + "x" * 50_000))["type"] == "ack"
+            sent += 1
+        assert backend.stats()["connections"] == 1, f"not cut after {sent} messages of 50 kB"
+        async with asyncio.timeout(10):
+            assert await read_close(reader) == (4008, "slow consumer")
+    finally:
+        writer.close()
+        await fast.close()
+
+
+async def test_the_backends_close_reason_passes_through_the_relay(spawn_chat: SpawnChat) -> None:
+    backend = spawn_chat("backend")
+    front = spawn_chat("frontend", backend_urls=[backend.url])
+    await ready(backend, front)
+    reader, writer = await open_raw_websocket(front.port)
+    try:
+        writer.write(b"".join(text_frame(b"not json") for _ in range(50)))
+        async with asyncio.timeout(10):
+            assert await read_close(reader) == (1008, "too many bad frames")
+    finally:
+        writer.close()
