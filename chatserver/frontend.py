@@ -5,8 +5,9 @@
 Close codes and reasons pass through both ways, so a backend's 1008, 1012 (draining) or 4001
 (token expired) reaches the browser as is; a backend lost without a close frame reaches it as
 1012. The relay bounds what waits for each browser as a backend does (`CHAT_OUTBOX_BYTES`) and
-cuts a slow browser itself with 4008. A backend that refuses the handshake with 401 or 403 (token mode) refuses this request,
-not every request: the browser gets the same status, and no other backend is tried.
+cuts a slow browser itself with 4008. A backend that refuses the handshake with 401 or 403
+(token mode) refuses this request, not every request: the browser gets the same status, and no
+other backend is tried.
 
 Extension of the contract: `BACKEND_URL` may list several backends, comma-separated. For each
 new `/ws` connection the frontend tries them in the listed order and relays to the first that
