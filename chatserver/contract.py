@@ -45,6 +45,9 @@ class Env:
     CHAT_ALLOWED_ORIGINS: Final = "CHAT_ALLOWED_ORIGINS"
     CHAT_MAX_FRAME_BYTES: Final = "CHAT_MAX_FRAME_BYTES"
     CHAT_OUTBOX_BYTES: Final = "CHAT_OUTBOX_BYTES"
+    CHAT_MAX_CONNECTIONS: Final = "CHAT_MAX_CONNECTIONS"
+    CHAT_MAX_CONNECTIONS_PER_IP: Final = "CHAT_MAX_CONNECTIONS_PER_IP"
+    CHAT_HANDSHAKE_TIMEOUT_SECONDS: Final = "CHAT_HANDSHAKE_TIMEOUT_SECONDS"
     CHAT_AUTH: Final = "CHAT_AUTH"
     CHAT_AUTH_SECRET: Final = "CHAT_AUTH_SECRET"
     CHAT_AUTH_PUBLIC_KEY: Final = "CHAT_AUTH_PUBLIC_KEY"
@@ -52,39 +55,50 @@ class Env:
     BACKEND_URL: Final = "BACKEND_URL"
 
 
-BACKEND_ENV: Final = frozenset(
-    {
-        Env.PORT,
-        Env.HOST,
-        Env.POD_NAME,
-        Env.RABBITMQ_URL,
-        Env.CHAT_CLUSTER,
-        Env.CHAT_ROOMS,
-        Env.CHAT_HISTORY_SIZE,
-        Env.CHAT_MAX_MESSAGE_BYTES,
-        Env.CHAT_RATE_PER_SECOND,
-        Env.CHAT_RATE_BURST,
-        Env.CHAT_DRAIN_SECONDS,
-        Env.CHAT_ALLOWED_ORIGINS,
-        Env.CHAT_MAX_FRAME_BYTES,
-        Env.CHAT_OUTBOX_BYTES,
-        Env.CHAT_AUTH,
-        Env.CHAT_AUTH_SECRET,
-        Env.CHAT_AUTH_PUBLIC_KEY,
-        Env.CHAT_AUTH_LEEWAY_SECONDS,
-    }
+LISTEN_ENV: Final = frozenset(
+    {Env.CHAT_MAX_CONNECTIONS, Env.CHAT_MAX_CONNECTIONS_PER_IP, Env.CHAT_HANDSHAKE_TIMEOUT_SECONDS}
+)
+"""What every process reads about its listening socket: connection caps, handshake timeout."""
+
+BACKEND_ENV: Final = (
+    frozenset(
+        {
+            Env.PORT,
+            Env.HOST,
+            Env.POD_NAME,
+            Env.RABBITMQ_URL,
+            Env.CHAT_CLUSTER,
+            Env.CHAT_ROOMS,
+            Env.CHAT_HISTORY_SIZE,
+            Env.CHAT_MAX_MESSAGE_BYTES,
+            Env.CHAT_RATE_PER_SECOND,
+            Env.CHAT_RATE_BURST,
+            Env.CHAT_DRAIN_SECONDS,
+            Env.CHAT_ALLOWED_ORIGINS,
+            Env.CHAT_MAX_FRAME_BYTES,
+            Env.CHAT_OUTBOX_BYTES,
+            Env.CHAT_AUTH,
+            Env.CHAT_AUTH_SECRET,
+            Env.CHAT_AUTH_PUBLIC_KEY,
+            Env.CHAT_AUTH_LEEWAY_SECONDS,
+        }
+    )
+    | LISTEN_ENV
 )
 """Everything `chatserver backend` (and `dev`) reads."""
 
-FRONTEND_ENV: Final = frozenset(
-    {
-        Env.PORT,
-        Env.HOST,
-        Env.BACKEND_URL,
-        Env.CHAT_ALLOWED_ORIGINS,
-        Env.CHAT_DRAIN_SECONDS,
-        Env.CHAT_OUTBOX_BYTES,
-    }
+FRONTEND_ENV: Final = (
+    frozenset(
+        {
+            Env.PORT,
+            Env.HOST,
+            Env.BACKEND_URL,
+            Env.CHAT_ALLOWED_ORIGINS,
+            Env.CHAT_DRAIN_SECONDS,
+            Env.CHAT_OUTBOX_BYTES,
+        }
+    )
+    | LISTEN_ENV
 )
 """Everything `chatserver frontend` reads: no chat setting, no broker, no token key."""
 
@@ -102,6 +116,19 @@ MIN_MAX_MESSAGE_BYTES: Final = 1
 DEFAULT_MAX_FRAME_BYTES: Final = 64 * 1024
 """The hard limit of one client frame (`CHAT_MAX_FRAME_BYTES`): a frame of this size is
 accepted, a larger one closes the connection with 1009."""
+DEFAULT_MAX_CONNECTIONS: Final = 10_000
+"""Open TCP connections per process (`CHAT_MAX_CONNECTIONS`), lowered at start to what the
+process's file descriptor limit allows; more are answered 503 and closed."""
+MIN_MAX_CONNECTIONS: Final = 1
+DEFAULT_MAX_CONNECTIONS_PER_IP: Final = 500
+"""Open TCP connections from one client address (`CHAT_MAX_CONNECTIONS_PER_IP`, 0 = no cap).
+Generous, as many people may share one address (NAT, a proxy); the operator turns it off on
+backends, whose clients are the frontend pods."""
+MAX_CONNECTIONS_CRD_LIMIT: Final = 1_000_000
+"""The CRD's maximum of both caps."""
+DEFAULT_HANDSHAKE_TIMEOUT_SECONDS: Final = 10
+"""Seconds a new connection has to send a complete request head
+(`CHAT_HANDSHAKE_TIMEOUT_SECONDS`); an idle or half-sent request is dropped after it."""
 DEFAULT_OUTBOX_BYTES: Final = 1024 * 1024
 """Bytes waiting for one client (`CHAT_OUTBOX_BYTES`) before a backend, or the frontend's relay,
 cuts it with 4008."""

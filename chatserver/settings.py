@@ -87,6 +87,21 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ListenSettings:
+    """Who may hold a connection to a process, and for how long before saying what it wants
+    (`listener.py`); every process has them."""
+
+    max_connections: int = contract.DEFAULT_MAX_CONNECTIONS
+    """Open connections at once (`CHAT_MAX_CONNECTIONS`); lowered at start to what the file
+    descriptor limit leaves room for, so the process never runs out of them."""
+    max_connections_per_ip: int = contract.DEFAULT_MAX_CONNECTIONS_PER_IP
+    """Open connections from one client address (`CHAT_MAX_CONNECTIONS_PER_IP`); 0: no cap."""
+    handshake_timeout_seconds: float = contract.DEFAULT_HANDSHAKE_TIMEOUT_SECONDS
+    """Time for a new connection to send its whole request head
+    (`CHAT_HANDSHAKE_TIMEOUT_SECONDS`); slow clients on a slow network need far less."""
+
+
+@dataclass(frozen=True, slots=True)
 class BackendSettings:
     """`chatserver backend`."""
 
@@ -102,6 +117,7 @@ class BackendSettings:
     """AMQP URL (`RABBITMQ_URL`); unset means the in-memory broker, one process only."""
     chat: ChatSettings = field(default_factory=ChatSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    listen: ListenSettings = field(default_factory=ListenSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +138,7 @@ class FrontendSettings:
     outbox_bytes: int = contract.DEFAULT_OUTBOX_BYTES
     """Bytes waiting for one browser before the relay cuts it as a slow consumer (4008), as
     `ChatSettings.outbox_bytes` (`CHAT_OUTBOX_BYTES`)."""
+    listen: ListenSettings = field(default_factory=ListenSettings)
 
 
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
@@ -239,6 +256,28 @@ def backend_settings_from_env(
         rabbitmq_url=env.get(Env.RABBITMQ_URL, "").strip() or None,
         chat=chat_settings_from_env(env),
         auth=auth_settings_from_env(env),
+        listen=listen_settings_from_env(env),
+    )
+
+
+def listen_settings_from_env(env: Mapping[str, str]) -> ListenSettings:
+    base = ListenSettings()
+    return ListenSettings(
+        max_connections=_read(
+            env,
+            Env.CHAT_MAX_CONNECTIONS,
+            _whole(contract.MIN_MAX_CONNECTIONS),
+            base.max_connections,
+        ),
+        max_connections_per_ip=_read(
+            env, Env.CHAT_MAX_CONNECTIONS_PER_IP, _whole(0), base.max_connections_per_ip
+        ),
+        handshake_timeout_seconds=_read(
+            env,
+            Env.CHAT_HANDSHAKE_TIMEOUT_SECONDS,
+            _positive_float,
+            base.handshake_timeout_seconds,
+        ),
     )
 
 
@@ -281,4 +320,5 @@ def frontend_settings_from_env(env: Mapping[str, str]) -> FrontendSettings:
         allowed_origins=_read(env, Env.CHAT_ALLOWED_ORIGINS, _origins, base.allowed_origins),
         drain_seconds=_read(env, Env.CHAT_DRAIN_SECONDS, _positive_float, base.drain_seconds),
         outbox_bytes=_read(env, Env.CHAT_OUTBOX_BYTES, _positive_int, base.outbox_bytes),
+        listen=listen_settings_from_env(env),
     )

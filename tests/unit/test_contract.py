@@ -151,6 +151,8 @@ def test_the_backend_reads_what_the_operator_writes_as_the_spec_says(
     )
     assert chat.allowed_origins == {origin.lower() for origin in spec.auth.allowed_origins}
     assert chat.drain_seconds == DRAIN_SECONDS < TERMINATION_GRACE_SECONDS
+    assert settings.listen.max_connections == spec.backend.max_connections
+    assert settings.listen.max_connections_per_ip == 0  # its clients are the frontends
     assert settings.auth.mode == spec.auth.mode
     assert settings.auth.secret == (SECRETS["secret"] if spec.auth.secret else None)
 
@@ -167,6 +169,8 @@ def test_the_frontend_reads_what_the_operator_writes_and_gets_nothing_else(
     assert settings.backend_urls == (f"http://{cluster.name}-backend:{BACKEND_PORT}",)
     assert settings.allowed_origins == {o.lower() for o in cluster.spec.auth.allowed_origins}
     assert settings.drain_seconds == DRAIN_SECONDS < TERMINATION_GRACE_SECONDS
+    assert settings.listen.max_connections == cluster.spec.frontend.max_connections
+    assert settings.listen.max_connections_per_ip == cluster.spec.frontend.max_connections_per_ip
 
 
 @pytest.mark.parametrize(
