@@ -24,7 +24,13 @@ from chatserver.auth import TokenVerifier
 from chatserver.backend import add_backend, create_backend_app, drain_backend
 from chatserver.broker.base import Broker
 from chatserver.broker.memory import MemoryBroker
-from chatserver.frontend import add_ui_routes, create_frontend_app, drain_frontend
+from chatserver.frontend import (
+    add_ui_routes,
+    create_frontend_app,
+    dev_host_names,
+    drain_frontend,
+    only_hosts,
+)
 from chatserver.listener import Guard, GuardedSite, connection_cap
 from chatserver.settings import (
     BackendSettings,
@@ -93,7 +99,8 @@ def _prepare(command: str, env: Mapping[str, str]) -> Callable[[], Coroutine[Any
 
     async def serve_backend() -> None:
         if command == "dev":
-            app = web.Application()
+            names = dev_host_names(settings.host, settings.chat.allowed_origins)
+            app = web.Application(middlewares=[only_hosts(names)])
             add_backend(app, settings, _broker(settings))
             add_ui_routes(app)
         else:

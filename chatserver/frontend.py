@@ -27,9 +27,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Handler, Middleware
 from yarl import URL
 
 from chatserver import closecodes, contract, wsframe
@@ -61,11 +64,74 @@ RELAYS = web.AppKey("relays", set[web.WebSocketResponse])
 DRAINING = web.AppKey("draining", asyncio.Event)
 
 
+SECURITY_HEADERS: Final = {
+    # Only the app's own files run and style the page: no inline script or style, no eval, no
+    # other origin (`data:` images are the stylesheet's own icons). /ws is same-origin.
+    "Content-Security-Policy": "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        )
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    "Referrer-Policy": "no-referrer",
+}
+"""Sent with every response of a process that serves the UI."""
+LOCAL_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+
 def add_ui_routes(app: web.Application) -> None:
-    """`/` and `/static/`; shared with `chatserver dev`."""
+    """`/` and `/static/`, with the security headers; shared with `chatserver dev`."""
     app.router.add_get("/", handle_index)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR)
+    app.on_response_prepare.append(_add_security_headers)
+
+
+async def _add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+
+
+def only_hosts(names: frozenset[str]) -> Middleware:
+    """`chatserver dev`: answer only requests whose Host is one of `names` (port aside), else
+    421. A page on another site can point a name it controls at 127.0.0.1 (DNS rebinding) and
+    then talk to a laptop's dev server as a same-origin page; its Host header is still its
+    own name."""
+
+    @web.middleware
+    async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if _hostname(request.host) not in names:
+            raise web.HTTPMisdirectedRequest(
+                text="this development server answers only to its own host names\n"
+            )
+        return await handler(request)
+
+    return check_host
+
+
+def dev_host_names(bind_host: str, allowed_origins: frozenset[str]) -> frozenset[str]:
+    """The names `chatserver dev` answers to: loopback's, the address it listens on, and the
+    hosts of `CHAT_ALLOWED_ORIGINS`."""
+    names = set(LOCAL_HOSTS)
+    if bind_host not in ("0.0.0.0", "::", ""):
+        names.add(bind_host.lower())
+    names.update(_hostname(urlsplit(origin).netloc) for origin in allowed_origins)
+    return frozenset(names)
+
+
+def _hostname(host: str) -> str:
+    """`host` (a Host header or a netloc) without its port, lowercased."""
+    host = host.lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 async def handle_index(request: web.Request) -> web.StreamResponse:

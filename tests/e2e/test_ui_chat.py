@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import WebSocketRoute, expect
+from playwright.sync_api import Browser, WebSocketRoute, expect
 
 from tests.e2e.conftest import OpenChat
 from tests.fixtures.chatprocs import SpawnChat
@@ -302,3 +302,35 @@ def test_a_reader_scrolled_back_is_offered_the_new_messages_not_yanked_down(
     jump.click()
     expect(reader.message("news below the fold")).to_be_in_viewport()
     expect(jump).to_be_hidden()
+
+
+def test_the_ui_works_under_its_content_security_policy(
+    open_chat: OpenChat, browser: Browser, dev_url: str
+) -> None:
+    ada = open_chat(dev_url)
+    response = ada.page.reload()
+    assert response is not None
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    ada.sign_in("Ada")
+    grace = open_chat(dev_url)
+    grace.sign_in("Grace")
+    ada.send("Under the policy")
+    grace.expect_delivered("Under the policy")
+    ada.join("elsewhere")
+    # (open_chat's teardown asserts that neither page had anything refused by the policy.)
+
+    # The policy is enforced, not only sent: script the app does not serve cannot run.
+    probe = browser.new_page()
+    try:
+        probe.goto(dev_url)
+        ran = probe.evaluate(
+            """() => {
+                const script = document.createElement("script");
+                script.textContent = "window.injected = true";
+                document.head.append(script);
+                return window.injected === true;
+            }"""
+        )
+        assert ran is False
+    finally:
+        probe.close()

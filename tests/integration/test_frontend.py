@@ -185,3 +185,44 @@ async def test_the_backends_close_reason_passes_through_the_relay(spawn_chat: Sp
             assert await read_close(reader) == (1008, "too many bad frames")
     finally:
         writer.close()
+
+
+def get_with_host(url: str, host: str) -> tuple[int, dict[str, str]]:
+    request = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+@pytest.mark.parametrize("command", ["frontend", "dev"])
+async def test_the_ui_is_served_with_security_headers(spawn_chat: SpawnChat, command: str) -> None:
+    process = spawn_chat(command)
+    await ready(process)
+    for path in ("/", "/static/js/main.js", "/static/app.css"):
+        status, headers = await asyncio.to_thread(
+            get_with_host, f"{process.url}{path}", "localhost"
+        )
+        assert status == 200, path
+        policy = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy
+        assert "style-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_dev_answers_only_to_its_own_host_names(spawn_chat: SpawnChat) -> None:
+    dev = spawn_chat("dev")
+    await ready(dev)
+    for host in ("localhost", f"localhost:{dev.port}", f"127.0.0.1:{dev.port}", "[::1]:8080"):
+        assert (await asyncio.to_thread(get_with_host, f"{dev.url}/", host))[0] == 200, host
+    for path in ("/", "/api/stats", "/ws"):
+        url = f"{dev.url}{path}"
+        status, _ = await asyncio.to_thread(get_with_host, url, f"rebound.example:{dev.port}")
+        assert status == 421, path
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await ChatClient.connect(dev.url, headers={"Host": "rebound.example"})
+    assert refused.value.status == 421
