@@ -186,6 +186,10 @@ def render_js() -> str:
         "/** Display names: at most this many characters once made safe. */",
         f"export const MAX_NAME_CHARS = {MAX_NAME_CHARS};",
         "",
+        "/** The per-connection token bucket of a server whose `welcome` does not say. */",
+        f"export const DEFAULT_RATE = {{ per_second: {DEFAULT_RATE_PER_SECOND}, "
+        f"burst: {DEFAULT_RATE_BURST} }};",
+        "",
         "/** WebSocket close codes the server uses. */",
         _js_object("CLOSE", close),
         "",

@@ -122,6 +122,8 @@ class Hub:
                 pod=self._pod,
                 users_online=self.presence.snapshot().users_online,
                 rooms=self._settings.rooms,
+                rate_per_second=self._settings.rate_per_second,
+                rate_burst=self._settings.rate_burst,
             )
         )
         self.presence.changed()

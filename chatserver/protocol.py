@@ -153,9 +153,17 @@ def _room(obj: Mapping[str, Any]) -> str:
 
 
 def encode_welcome(
-    *, session: str, user: str, pod: str, users_online: int, rooms: Sequence[str]
+    *,
+    session: str,
+    user: str,
+    pod: str,
+    users_online: int,
+    rooms: Sequence[str],
+    rate_per_second: float,
+    rate_burst: int,
 ) -> bytes:
-    """`rooms` (the cluster's always-present rooms) extends the contract's welcome frame."""
+    """`rooms` (the cluster's always-present rooms) and `rate` (this connection's token bucket,
+    so a client can pace itself rather than be refused) extend the contract's welcome frame."""
     return orjson.dumps(
         {
             "type": "welcome",
@@ -165,6 +173,7 @@ def encode_welcome(
             "pod": pod,
             "users_online": users_online,
             "rooms": list(rooms),
+            "rate": {"per_second": rate_per_second, "burst": rate_burst},
         }
     )
 

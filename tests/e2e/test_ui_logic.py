@@ -319,3 +319,25 @@ def test_an_expired_session_is_not_reconnected_in_a_loop(run_module: Any) -> Non
         """,
     )
     assert result == {"state": "expired", "sockets": 1}
+
+
+def test_the_client_paces_its_frames_to_the_servers_rate(run_module: Any) -> None:
+    harness = CLIENT_HARNESS.replace("now: () => 0", "now: () => clock.now")
+    script = """
+        for (let n = 0; n < 30; n++) client.join(`room-${n}`);
+        client.start();
+        const socket = sockets[0];
+        socket.open();
+        socket.receive({...welcome, rate: {per_second: 10, burst: 20}});
+        const atOnce = socket.sent.length;
+        clock.now = 1000;
+        timers.runDue();                       // the wait for the next token
+        const afterASecond = socket.sent.length;
+        clock.now = 10000;
+        timers.runDue();
+        return {atOnce, afterASecond, all: socket.sent.map(f => f.room)};
+    """
+    result = run_module("client.js", f"m => {{ const clock = {{now: 0}}; {harness} {script} }}")
+    # 80 % of the server's bucket: 16 at once, then 8 a second.
+    assert (result["atOnce"], result["afterASecond"]) == (16, 24)
+    assert result["all"] == [f"room-{n}" for n in range(30)]

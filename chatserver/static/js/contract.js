@@ -12,6 +12,9 @@ export const MAX_ROOM_NAME_CHARS = 64;
 /** Display names: at most this many characters once made safe. */
 export const MAX_NAME_CHARS = 64;
 
+/** The per-connection token bucket of a server whose `welcome` does not say. */
+export const DEFAULT_RATE = { per_second: 10, burst: 20 };
+
 /** WebSocket close codes the server uses. */
 export const CLOSE = Object.freeze({
   NORMAL: 1000,
