@@ -57,6 +57,8 @@ def chatserver_spec(*, rabbitmq_url: str, cluster: str, pod: str, port: int) -> 
             "CHAT_CLUSTER": cluster,
             "CHAT_RATE_PER_SECOND": UNCAPPED_RATE,
             "CHAT_RATE_BURST": UNCAPPED_RATE,
+            # Every simulated client connects from 127.0.0.1: no cap per address.
+            "CHAT_MAX_CONNECTIONS_PER_IP": "0",
             # Clients are gone when the servers stop: no need to wait the default 10 s.
             "CHAT_DRAIN_SECONDS": "3",
         },

@@ -20,9 +20,15 @@ Schema = dict[str, Any]
 
 
 def _int(
-    *, default: int | None = None, minimum: int | None = None, maximum: int | None = None
+    *,
+    default: int | None = None,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    description: str | None = None,
 ) -> Schema:
     schema: Schema = {"type": "integer"}
+    if description is not None:
+        schema["description"] = description
     if default is not None:
         schema["default"] = default
     if minimum is not None:
@@ -81,6 +87,15 @@ def _secret_ref(default_key: str, description: str) -> Schema:
     )
 
 
+def _max_connections(what: str) -> Schema:
+    return _int(
+        default=s.DEFAULT_MAX_CONNECTIONS,
+        minimum=contract.MIN_MAX_CONNECTIONS,
+        maximum=contract.MAX_CONNECTIONS_CRD_LIMIT,
+        description=f"{what} (lowered to the file descriptor limit); more are answered 503.",
+    )
+
+
 def _spec_schema() -> Schema:
     replicas_max = 100
     autoscaling = _obj(
@@ -107,6 +122,7 @@ def _spec_schema() -> Schema:
             "replicas": _int(default=s.DEFAULT_BACKEND_REPLICAS, minimum=0, maximum=replicas_max),
             "resources": _RESOURCES,
             "autoscaling": autoscaling,
+            "maxConnections": _max_connections("Open connections per backend pod"),
         },
         default={},
     )
@@ -124,6 +140,14 @@ def _spec_schema() -> Schema:
                     "port": _int(default=s.DEFAULT_SERVICE_PORT, minimum=1, maximum=65535),
                 },
                 default={},
+            ),
+            "maxConnections": _max_connections("Open connections per frontend pod"),
+            "maxConnectionsPerClientIP": _int(
+                default=s.DEFAULT_MAX_CONNECTIONS_PER_IP,
+                minimum=0,
+                maximum=contract.MAX_CONNECTIONS_CRD_LIMIT,
+                description="Open connections per frontend pod from one client address"
+                " (0: no cap); more are answered 503.",
             ),
         },
         default={},
@@ -197,7 +221,7 @@ def _spec_schema() -> Schema:
             "maxMessageBytes": _int(
                 default=s.DEFAULT_MAX_MESSAGE_BYTES,
                 minimum=contract.MIN_MAX_MESSAGE_BYTES,
-                maximum=65536,
+                maximum=contract.MAX_MAX_MESSAGE_BYTES,
             ),
             "rateLimit": _obj(
                 {

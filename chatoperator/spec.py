@@ -36,6 +36,8 @@ DEFAULT_HISTORY_SIZE = contract.DEFAULT_HISTORY_SIZE
 DEFAULT_MAX_MESSAGE_BYTES = contract.DEFAULT_MAX_MESSAGE_BYTES
 DEFAULT_RATE_PER_SECOND = contract.DEFAULT_RATE_PER_SECOND
 DEFAULT_RATE_BURST = contract.DEFAULT_RATE_BURST
+DEFAULT_MAX_CONNECTIONS = contract.DEFAULT_MAX_CONNECTIONS
+DEFAULT_MAX_CONNECTIONS_PER_IP = contract.DEFAULT_MAX_CONNECTIONS_PER_IP
 AUTH_MODES = ("none", "jwt")
 DEFAULT_AUTH_MODE = "none"
 DEFAULT_AUTH_SECRET_KEY = "secret"
@@ -65,6 +67,7 @@ class Backend:
     replicas: int
     resources: Resources | None
     autoscaling: Autoscaling
+    max_connections: int
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class Frontend:
     resources: Resources | None
     service_type: str
     service_port: int
+    max_connections: int
+    max_connections_per_ip: int
 
 
 @dataclass(frozen=True)
@@ -180,12 +185,17 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
                     autoscaling.get("targetCPUUtilizationPercentage", DEFAULT_TARGET_CPU_PERCENT)
                 ),
             ),
+            max_connections=int(backend.get("maxConnections", DEFAULT_MAX_CONNECTIONS)),
         ),
         frontend=Frontend(
             replicas=int(frontend.get("replicas", DEFAULT_FRONTEND_REPLICAS)),
             resources=_resources(frontend.get("resources")),
             service_type=str(service.get("type", DEFAULT_SERVICE_TYPE)),
             service_port=int(service.get("port", DEFAULT_SERVICE_PORT)),
+            max_connections=int(frontend.get("maxConnections", DEFAULT_MAX_CONNECTIONS)),
+            max_connections_per_ip=int(
+                frontend.get("maxConnectionsPerClientIP", DEFAULT_MAX_CONNECTIONS_PER_IP)
+            ),
         ),
         rabbitmq=RabbitMQ(
             image=broker.get("image") or images.rabbitmq,

@@ -8,6 +8,7 @@ Where things live, one concept per module:
 - `gate.py` what a client frame may do; `hub.py` local sessions, membership and fan-out;
   `roomlogs.py` following rooms and the send -> record -> ack story; `presence/` cluster-wide
   counts; `history.py` a room's window; `access.py` who a session is and what it may join.
-- `connection.py` one client's socket (aiohttp); `backend.py`, `frontend.py`, `cli.py` the
-  processes; `broker/` the broker seam and its two implementations; `static/` the browser UI.
+- `connection.py` one client's socket (aiohttp); `listener.py` which connections a process
+  takes (caps, handshake timeout); `backend.py`, `frontend.py`, `cli.py` the processes;
+  `broker/` the broker seam and its two implementations; `static/` the browser UI.
 """

@@ -80,5 +80,13 @@ class Identity:
     name: str
     """Display name shown with messages."""
     client: str
-    """Stable id of the client program (a browser tab's stored id); with a send's `ref` it is
-    the dedupe key, so a retry through another backend is recognised."""
+    """Stable id of the client program (a browser tab's stored id); with a send's `ref` (and
+    `sub`) it is the dedupe key, so a retry through another backend is recognised."""
+    verified: bool = False
+    """Token mode: `user` is the token's verified `sub`. Open mode verifies nobody."""
+
+    @property
+    def sub(self) -> str | None:
+        """The verified user id, which messages carry and resends are keyed on; None in open
+        mode, where anyone may claim any name or client id."""
+        return self.user if self.verified else None

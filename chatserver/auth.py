@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -24,13 +25,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from chatserver.access import Access, BadPatterns, Identity, parse_patterns
+from chatserver.contract import MAX_NAME_CHARS
 from chatserver.settings import AuthSettings, SettingsError
 
 AUDIENCE: Final = "chatcluster"
-MAX_NAME_CHARS = 64
 MAX_USER_CHARS = 128
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+_INVISIBLE: Final = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode categories a name or user id may not hold: controls (C0 and C1), format characters
+(bidi overrides, zero-width), line and paragraph separators."""
 _HMAC_ALGORITHMS: Final = ("HS256", "HS384", "HS512")
 _RSA_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 _EC_ALGORITHMS: Final = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
@@ -60,14 +63,32 @@ def _with_port(netloc: str, default_port: str) -> str:
     return netloc
 
 
+class NameRefused(ValueError):
+    """A display name with nothing visible left once made safe."""
+
+
 def open_identity(query: Mapping[str, str]) -> Identity:
-    """Open mode: the display name and client id are whatever the client says, made safe."""
-    name = _display_name(query.get("name", "")) or f"guest-{secrets.token_hex(2)}"
+    """Open mode: the display name and client id are whatever the client says, made safe; no
+    name gets a guest name, a name with nothing visible in it is refused (NameRefused)."""
+    asked = query.get("name", "")
+    name = display_name(asked)
+    if asked and not name:
+        raise NameRefused("name: has no visible characters")
+    name = name or f"guest-{secrets.token_hex(2)}"
     return Identity(user=name, name=name, client=_client_id(query))
 
 
-def _display_name(raw: str) -> str:
-    return _UNPRINTABLE.sub("", raw).strip()[:MAX_NAME_CHARS]
+def display_name(raw: str) -> str:
+    """`raw` as others may see it: composed (NFC, so one name has one form), without controls,
+    format characters (bidi overrides, zero-width ones) or line and paragraph separators, which
+    would let a name reorder, hide or break the text around it; trimmed; at most MAX_NAME_CHARS.
+    Empty when nothing visible is left."""
+    kept = "".join(c for c in unicodedata.normalize("NFC", raw) if not _invisible(c))
+    return kept.strip()[:MAX_NAME_CHARS]
+
+
+def _invisible(char: str) -> bool:
+    return unicodedata.category(char) in _INVISIBLE
 
 
 def _client_id(query: Mapping[str, str]) -> str:
@@ -157,7 +178,7 @@ def _grant(claims: Mapping[str, Any], *, leeway: float) -> Grant:
     if (
         not isinstance(user, str)
         or not 0 < len(user) <= MAX_USER_CHARS
-        or _UNPRINTABLE.search(user)
+        or any(_invisible(c) for c in user)
     ):
         raise TokenRefused(f"sub: must be 1-{MAX_USER_CHARS} printable characters")
     name = claims.get("name")
@@ -170,7 +191,7 @@ def _grant(claims: Mapping[str, Any], *, leeway: float) -> Grant:
         raise TokenRefused(str(exc)) from None
     return Grant(
         user=user,
-        name=_display_name(name or "") or user[:MAX_NAME_CHARS],
+        name=display_name(name or "") or user[:MAX_NAME_CHARS],
         access=Access(join=join, post=post),
         expires_at=float(claims["exp"]) + leeway,
     )
@@ -183,7 +204,7 @@ def _patterns(claims: Mapping[str, Any], claim: str) -> tuple[str, ...] | None:
 def token_identity(grant: Grant, query: Mapping[str, str]) -> Identity:
     """Token mode: user and name from the token (`?name=` is ignored), the client id still
     from the query, as it only keys dedupe."""
-    return Identity(user=grant.user, name=grant.name, client=_client_id(query))
+    return Identity(user=grant.user, name=grant.name, client=_client_id(query), verified=True)
 
 
 def refreshed_identity(current: Identity, grant: Grant) -> Identity:
@@ -191,4 +212,4 @@ def refreshed_identity(current: Identity, grant: Grant) -> Identity:
     connection never changes hands."""
     if grant.user != current.user:
         raise TokenRefused("refresh: the token is for another user")
-    return Identity(user=grant.user, name=grant.name, client=current.client)
+    return Identity(user=grant.user, name=grant.name, client=current.client, verified=True)

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from chatserver import closecodes, protocol
+from chatserver import closecodes, protocol, wsframe
 from chatserver.access import OPEN, Access, Identity
 from chatserver.auth import (
+    NameRefused,
     TokenRefused,
     TokenVerifier,
     open_identity,
@@ -134,7 +135,10 @@ async def handle_metrics(request: web.Request) -> web.Response:
 
 
 async def handle_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[HUB].stats())
+    # Anyone who reaches the port may ask; in token mode, where rooms are access-controlled,
+    # their names (which rooms exist, how busy) are not for them.
+    tokens = request.app[VERIFIER] is not None
+    return web.json_response(request.app[HUB].stats(room_names=not tokens))
 
 
 async def handle_ws(request: web.Request) -> web.StreamResponse:
@@ -154,7 +158,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         # relies on aiohttp writing uncompressed frames synchronously.
         compress=False,
         heartbeat=settings.chat.heartbeat_seconds,
-        max_msg_size=settings.chat.max_frame_bytes,
+        max_msg_size=wsframe.reader_limit(settings.chat.max_frame_bytes),
         timeout=CLOSE_TIMEOUT,
     )
     await ws.prepare(request)
@@ -187,7 +191,10 @@ def _admit(
     """Who the session is, what it may do and until when; raises 401 for a missing or refused
     token."""
     if verifier is None:
-        return open_identity(request.query), OPEN, None
+        try:
+            return open_identity(request.query), OPEN, None
+        except NameRefused as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
     token = request.query.get("token")
     try:
         if not token:
@@ -208,17 +215,18 @@ async def _read_loop(
     verifier: TokenVerifier | None,
 ) -> None:
     async for message in connection.ws:  # ends on close; over-long frames close with 1009
-        if message.type is WSMsgType.ERROR:
+        # Once a close is decided (abuse, drain, expiry, a slow-consumer cut), frames still on
+        # their way have no effect: the session is over, only the close handshake is left.
+        if message.type is WSMsgType.ERROR or not connection.open:
             return
         try:
             data = message.data if message.type is WSMsgType.TEXT else None
             await _dispatch(gate.admit(data, connection), connection, hub, verifier)
-            gate.accepted()
         except ProtocolError as exc:
             metrics.client_errors.labels(exc.code).inc()
             error = protocol.encode_error(exc.code, exc.message, ref=exc.ref, room=exc.room)
             connection.send(error)
-            if gate.refused():
+            if gate.refused(exc.code):
                 connection.close_soon(closecodes.POLICY_VIOLATION, "too many bad frames")
 
 

@@ -24,9 +24,17 @@ from chatserver.auth import TokenVerifier
 from chatserver.backend import add_backend, create_backend_app, drain_backend
 from chatserver.broker.base import Broker
 from chatserver.broker.memory import MemoryBroker
-from chatserver.frontend import add_ui_routes, create_frontend_app, drain_frontend
+from chatserver.frontend import (
+    add_ui_routes,
+    create_frontend_app,
+    dev_host_names,
+    drain_frontend,
+    only_hosts,
+)
+from chatserver.listener import Guard, GuardedSite, connection_cap
 from chatserver.settings import (
     BackendSettings,
+    ListenSettings,
     SettingsError,
     backend_settings_from_env,
     frontend_settings_from_env,
@@ -63,9 +71,19 @@ def _prepare(command: str, env: Mapping[str, str]) -> Callable[[], Coroutine[Any
         fsettings = frontend_settings_from_env(env)
         budget = _drain_budget(fsettings.drain_seconds)
 
+        # A relayed browser holds two descriptors: its own socket and the one to the backend.
+        guard = _guard(fsettings.listen, descriptors_each=2)
+
         async def serve_frontend() -> None:
             app = create_frontend_app(fsettings)
-            await _serve(app, fsettings.host, fsettings.port, drain_frontend, budget)
+            await _serve(
+                app,
+                fsettings.host,
+                fsettings.port,
+                guard=guard,
+                drain=drain_frontend,
+                budget=budget,
+            )
 
         return serve_frontend
 
@@ -77,15 +95,19 @@ def _prepare(command: str, env: Mapping[str, str]) -> Callable[[], Coroutine[Any
         settings = backend_settings_from_env(env)
     TokenVerifier.from_settings(settings.auth)  # an unusable key stops the process here, clearly
     budget = _drain_budget(settings.chat.drain_seconds)
+    guard = _guard(settings.listen, descriptors_each=1)
 
     async def serve_backend() -> None:
         if command == "dev":
-            app = web.Application()
+            names = dev_host_names(settings.host, settings.chat.allowed_origins)
+            app = web.Application(middlewares=[only_hosts(names)])
             add_backend(app, settings, _broker(settings))
             add_ui_routes(app)
         else:
             app = create_backend_app(settings, _broker(settings))
-        await _serve(app, settings.host, settings.port, drain_backend, budget)
+        await _serve(
+            app, settings.host, settings.port, guard=guard, drain=drain_backend, budget=budget
+        )
 
     return serve_backend
 
@@ -102,6 +124,16 @@ def _broker(settings: BackendSettings) -> Broker:
     return RabbitMQBroker(settings.rabbitmq_urls, cluster=settings.cluster, pod=settings.pod)
 
 
+def _guard(settings: ListenSettings, *, descriptors_each: int) -> Guard:
+    cap = connection_cap(settings.max_connections, descriptors_each=descriptors_each)
+    if cap < settings.max_connections:
+        log.warning(
+            "connection cap lowered to fit the file descriptor limit",
+            extra={"max_connections": cap, "configured": settings.max_connections},
+        )
+    return Guard(settings, max_connections=cap)
+
+
 def _drain_budget(drain_seconds: float) -> float:
     return max(0.5, drain_seconds - CLEANUP_RESERVE)
 
@@ -110,13 +142,15 @@ async def _serve(
     app: web.Application,
     host: str,
     port: int,
+    *,
+    guard: Guard,
     drain: Callable[..., Awaitable[None]],
     budget: float,
 ) -> None:
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await GuardedSite(runner, host, port, guard=guard).start()
         log.info("listening", extra={"host": host, "port": port})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

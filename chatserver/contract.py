@@ -46,6 +46,9 @@ class Env:
     CHAT_ALLOWED_ORIGINS: Final = "CHAT_ALLOWED_ORIGINS"
     CHAT_MAX_FRAME_BYTES: Final = "CHAT_MAX_FRAME_BYTES"
     CHAT_OUTBOX_BYTES: Final = "CHAT_OUTBOX_BYTES"
+    CHAT_MAX_CONNECTIONS: Final = "CHAT_MAX_CONNECTIONS"
+    CHAT_MAX_CONNECTIONS_PER_IP: Final = "CHAT_MAX_CONNECTIONS_PER_IP"
+    CHAT_HANDSHAKE_TIMEOUT_SECONDS: Final = "CHAT_HANDSHAKE_TIMEOUT_SECONDS"
     CHAT_AUTH: Final = "CHAT_AUTH"
     CHAT_AUTH_SECRET: Final = "CHAT_AUTH_SECRET"
     CHAT_AUTH_PUBLIC_KEY: Final = "CHAT_AUTH_PUBLIC_KEY"
@@ -53,32 +56,50 @@ class Env:
     BACKEND_URL: Final = "BACKEND_URL"
 
 
-BACKEND_ENV: Final = frozenset(
-    {
-        Env.PORT,
-        Env.HOST,
-        Env.POD_NAME,
-        Env.RABBITMQ_URL,
-        Env.CHAT_CLUSTER,
-        Env.CHAT_ROOMS,
-        Env.CHAT_HISTORY_SIZE,
-        Env.CHAT_MAX_MESSAGE_BYTES,
-        Env.CHAT_RATE_PER_SECOND,
-        Env.CHAT_RATE_BURST,
-        Env.CHAT_DRAIN_SECONDS,
-        Env.CHAT_ALLOWED_ORIGINS,
-        Env.CHAT_MAX_FRAME_BYTES,
-        Env.CHAT_OUTBOX_BYTES,
-        Env.CHAT_AUTH,
-        Env.CHAT_AUTH_SECRET,
-        Env.CHAT_AUTH_PUBLIC_KEY,
-        Env.CHAT_AUTH_LEEWAY_SECONDS,
-    }
+LISTEN_ENV: Final = frozenset(
+    {Env.CHAT_MAX_CONNECTIONS, Env.CHAT_MAX_CONNECTIONS_PER_IP, Env.CHAT_HANDSHAKE_TIMEOUT_SECONDS}
+)
+"""What every process reads about its listening socket: connection caps, handshake timeout."""
+
+BACKEND_ENV: Final = (
+    frozenset(
+        {
+            Env.PORT,
+            Env.HOST,
+            Env.POD_NAME,
+            Env.RABBITMQ_URL,
+            Env.CHAT_CLUSTER,
+            Env.CHAT_ROOMS,
+            Env.CHAT_HISTORY_SIZE,
+            Env.CHAT_MAX_MESSAGE_BYTES,
+            Env.CHAT_RATE_PER_SECOND,
+            Env.CHAT_RATE_BURST,
+            Env.CHAT_DRAIN_SECONDS,
+            Env.CHAT_ALLOWED_ORIGINS,
+            Env.CHAT_MAX_FRAME_BYTES,
+            Env.CHAT_OUTBOX_BYTES,
+            Env.CHAT_AUTH,
+            Env.CHAT_AUTH_SECRET,
+            Env.CHAT_AUTH_PUBLIC_KEY,
+            Env.CHAT_AUTH_LEEWAY_SECONDS,
+        }
+    )
+    | LISTEN_ENV
 )
 """Everything `chatserver backend` (and `dev`) reads."""
 
-FRONTEND_ENV: Final = frozenset(
-    {Env.PORT, Env.HOST, Env.BACKEND_URL, Env.CHAT_ALLOWED_ORIGINS, Env.CHAT_DRAIN_SECONDS}
+FRONTEND_ENV: Final = (
+    frozenset(
+        {
+            Env.PORT,
+            Env.HOST,
+            Env.BACKEND_URL,
+            Env.CHAT_ALLOWED_ORIGINS,
+            Env.CHAT_DRAIN_SECONDS,
+            Env.CHAT_OUTBOX_BYTES,
+        }
+    )
+    | LISTEN_ENV
 )
 """Everything `chatserver frontend` reads: no chat setting, no broker, no token key."""
 
@@ -93,6 +114,38 @@ MIN_HISTORY_SIZE: Final = 1
 """A backend keeps at least one message per room: its window is also the dedupe window."""
 DEFAULT_MAX_MESSAGE_BYTES: Final = 4096
 MIN_MAX_MESSAGE_BYTES: Final = 1
+DEFAULT_MAX_FRAME_BYTES: Final = 64 * 1024
+"""The hard limit of one client frame (`CHAT_MAX_FRAME_BYTES`): a frame of this size is
+accepted, a larger one closes the connection with 1009."""
+DEFAULT_MAX_CONNECTIONS: Final = 10_000
+"""Open TCP connections per process (`CHAT_MAX_CONNECTIONS`), lowered at start to what the
+process's file descriptor limit allows; more are answered 503 and closed."""
+MIN_MAX_CONNECTIONS: Final = 1
+DEFAULT_MAX_CONNECTIONS_PER_IP: Final = 500
+"""Open TCP connections from one client address (`CHAT_MAX_CONNECTIONS_PER_IP`, 0 = no cap).
+Generous, as many people may share one address (NAT, a proxy); the operator turns it off on
+backends, whose clients are the frontend pods."""
+MAX_CONNECTIONS_CRD_LIMIT: Final = 1_000_000
+"""The CRD's maximum of both caps."""
+DEFAULT_HANDSHAKE_TIMEOUT_SECONDS: Final = 10
+"""Seconds a new connection has to send a complete request head
+(`CHAT_HANDSHAKE_TIMEOUT_SECONDS`); an idle or half-sent request is dropped after it."""
+DEFAULT_OUTBOX_BYTES: Final = 1024 * 1024
+"""Bytes waiting for one client (`CHAT_OUTBOX_BYTES`) before a backend, or the frontend's relay,
+cuts it with 4008."""
+SEND_FRAME_OVERHEAD_BYTES: Final = 1024
+"""What a `send` frame holds besides its text: type, room (64), ref (128), keys and quotes."""
+
+
+def max_message_bytes_for(max_frame_bytes: int) -> int:
+    """The largest `CHAT_MAX_MESSAGE_BYTES` a frame limit leaves room for. JSON escapes every
+    `"`, `\\`, newline and tab with a second byte, so a text at the limit still fits its frame
+    even made only of those (other control characters take six bytes; nobody types them)."""
+    return (max_frame_bytes - SEND_FRAME_OVERHEAD_BYTES) // 2
+
+
+MAX_MAX_MESSAGE_BYTES: Final = max_message_bytes_for(DEFAULT_MAX_FRAME_BYTES)
+"""The CRD's maximum of `chat.maxMessageBytes` (the operator keeps the default frame limit)."""
 DEFAULT_RATE_PER_SECOND: Final = 10
 DEFAULT_RATE_BURST: Final = 20
 MIN_RATE_BURST: Final = 1
@@ -104,6 +157,8 @@ DEFAULT_DRAIN_SECONDS: Final = 10
 ROOM_NAME_PATTERN: Final = "[a-z0-9][a-z0-9_-]{0,63}"
 """Room names (DESIGN section 4)."""
 MAX_ROOM_NAME_CHARS: Final = 64
+MAX_NAME_CHARS: Final = 64
+"""Display names: longer ones are cut to this many characters (code points)."""
 ORIGIN_PATTERN: Final = r"https?://[^/\s,]+"
 """One browser origin of `CHAT_ALLOWED_ORIGINS` (a comma-separated list): scheme://host[:port]."""
 MAX_CLUSTER_CHARS: Final = 180
@@ -136,6 +191,13 @@ def render_js() -> str:
         "",
         "/** Message ids `<epoch>-<offset>`; a bare offset is an id from before epochs. */",
         f"export const MESSAGE_ID = /^{MESSAGE_ID_PATTERN}$/;",
+        "",
+        "/** Display names: at most this many characters once made safe. */",
+        f"export const MAX_NAME_CHARS = {MAX_NAME_CHARS};",
+        "",
+        "/** The per-connection token bucket of a server whose `welcome` does not say. */",
+        f"export const DEFAULT_RATE = {{ per_second: {DEFAULT_RATE_PER_SECOND}, "
+        f"burst: {DEFAULT_RATE_BURST} }};",
         "",
         "/** WebSocket close codes the server uses. */",
         _js_object("CLOSE", close),

@@ -10,23 +10,29 @@ order they run, for one connection. Pure: no I/O, time only through the token bu
 4. State: a `send` goes only to a room this connection has joined (`not_joined`).
 
 A refused frame has no effect and is answered with an `error` (with the `send`'s `ref`, or the
-`join`'s `room`). Refusals
-count towards abuse whether the gate or the handler behind it refused (a `send` the broker could
-not take, a refused token refresh): `abuse_threshold` of them in a row close the connection with
-1008 (`refused` says when), and any accepted frame starts the count again.
+`join`'s `room`). Refusals for what the client got wrong count towards abuse, whether the gate
+or the handler behind it refused (a refused token refresh): `abuse_threshold` of them within
+`abuse_window_seconds` close the connection with 1008 (`refused` says when). Frames accepted
+in between excuse nothing (a ping between bad frames would otherwise reset any count), and
+`rate_limited` and `unavailable` are never abuse: they say "later", which a well-behaved client
+resuming many rooms at once, or retrying through a broker outage, hears often.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Collection
-from typing import Protocol
+from typing import Final, Protocol
 
 from chatserver import closecodes, protocol
 from chatserver.access import Access
 from chatserver.protocol import ClientFrame, ProtocolError
 from chatserver.ratelimit import TokenBucket
 from chatserver.settings import ChatSettings
+
+NOT_ABUSE: Final = frozenset({closecodes.RATE_LIMITED, closecodes.UNAVAILABLE})
+"""Refusals that ask the client to retry later rather than say it did something wrong."""
 
 
 class Session(Protocol):
@@ -53,9 +59,11 @@ class FrameGate:
         self._bucket = TokenBucket(
             rate=settings.rate_per_second, burst=settings.rate_burst, clock=clock
         )
-        self._abuse_threshold = settings.abuse_threshold
+        self._abuse_window = settings.abuse_window_seconds
+        self._clock = clock
         self._tokens = tokens
-        self._refused_in_a_row = 0
+        self._refusals: deque[float] = deque(maxlen=settings.abuse_threshold)
+        """When the last `abuse_threshold` refusals happened (bounded, whatever the client)."""
 
     def admit(self, data: str | bytes | None, session: Session) -> ClientFrame:
         """The frame in `data` (None for a binary frame) if `session` may send it now; raises
@@ -86,11 +94,13 @@ class FrameGate:
             raise ProtocolError(closecodes.BAD_REQUEST, "this server does not use tokens")
         return frame
 
-    def accepted(self) -> None:
-        """A frame had its effect: the abuse count starts again."""
-        self._refused_in_a_row = 0
-
-    def refused(self) -> bool:
-        """Count one refused frame; True when that makes too many in a row (close with 1008)."""
-        self._refused_in_a_row += 1
-        return self._refused_in_a_row >= self._abuse_threshold
+    def refused(self, code: str) -> bool:
+        """Count one refusal with error `code`; True when that makes too many within the window
+        (close with 1008)."""
+        if code in NOT_ABUSE:
+            return False
+        now = self._clock()
+        self._refusals.append(now)
+        return len(self._refusals) == self._refusals.maxlen and now - self._refusals[0] <= (
+            self._abuse_window
+        )

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 from chatserver.ids import MessageId, format_id
 
-DedupeKey = tuple[str, str]
-"""(client id, ref): the same `send` retried, possibly through another backend."""
+DedupeKey = tuple[str | None, str, str]
+"""(sub, client id, ref): the same `send` retried by the same user, possibly through another
+backend. The client id and ref are the client's own choice; token mode's verified `sub` keeps
+one user's retry from matching another's send (open mode has none: None)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,8 @@ class Hub:
                 pod=self._pod,
                 users_online=self.presence.snapshot().users_online,
                 rooms=self._settings.rooms,
+                rate_per_second=self._settings.rate_per_second,
+                rate_burst=self._settings.rate_burst,
             )
         )
         self.presence.changed()
@@ -286,8 +288,8 @@ class Hub:
 
     # Stats and shutdown.
 
-    def stats(self) -> dict[str, object]:
-        """The body of `/api/stats` (DESIGN section 3)."""
+    def stats(self, *, room_names: bool = True) -> dict[str, object]:
+        """The body of `/api/stats` (DESIGN section 3); without `room_names`, `rooms` is empty."""
         snapshot = self.presence.snapshot()
         rooms = Counter(dict.fromkeys(self._settings.rooms, 0))
         rooms.update(snapshot.rooms)
@@ -295,7 +297,7 @@ class Hub:
             "pod": self._pod,
             "connections": len(self._sessions),
             "users_online": snapshot.users_online,
-            "rooms": dict(rooms),
+            "rooms": dict(rooms) if room_names else {},
         }
 
     def drain(self, reason: str) -> None:

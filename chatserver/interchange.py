@@ -37,6 +37,8 @@ class MessageRecord:
     text: str
     ts: float
     pod: str
+    sub: str | None = None
+    """Token mode: the sender's verified user id (absent from open mode's records)."""
 
 
 class BadRecord(ValueError):
@@ -44,18 +46,20 @@ class BadRecord(ValueError):
 
 
 def encode_record(record: MessageRecord) -> bytes:
-    return orjson.dumps(
-        {
-            "v": RECORD_VERSION,
-            "pid": record.publish_id,
-            "user": record.user,
-            "client": record.client,
-            "ref": record.ref,
-            "text": record.text,
-            "ts": record.ts,
-            "pod": record.pod,
-        }
-    )
+    fields: dict[str, object] = {
+        "v": RECORD_VERSION,
+        "pid": record.publish_id,
+        "user": record.user,
+        "client": record.client,
+        "ref": record.ref,
+        "text": record.text,
+        "ts": record.ts,
+        "pod": record.pod,
+    }
+    if record.sub is not None:
+        # Optional, so records written before it existed still read (and still dedupe).
+        fields["sub"] = record.sub
+    return orjson.dumps(fields)
 
 
 def decode_record(body: bytes) -> MessageRecord:
@@ -71,6 +75,9 @@ def decode_record(body: bytes) -> MessageRecord:
     ts = obj.get("ts")
     if not isinstance(ts, int | float) or isinstance(ts, bool):
         raise BadRecord("ts must be a number")
+    sub = obj.get("sub")
+    if sub is not None and not isinstance(sub, str):
+        raise BadRecord("sub must be a string")
     return MessageRecord(
         publish_id=obj["pid"],
         user=obj["user"],
@@ -79,6 +86,7 @@ def decode_record(body: bytes) -> MessageRecord:
         text=obj["text"],
         ts=float(ts),
         pod=obj["pod"],
+        sub=sub,
     )
 
 

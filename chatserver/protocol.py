@@ -156,9 +156,17 @@ def _room(obj: Mapping[str, Any]) -> str:
 
 
 def encode_welcome(
-    *, session: str, user: str, pod: str, users_online: int, rooms: Sequence[str]
+    *,
+    session: str,
+    user: str,
+    pod: str,
+    users_online: int,
+    rooms: Sequence[str],
+    rate_per_second: float,
+    rate_burst: int,
 ) -> bytes:
-    """`rooms` (the cluster's always-present rooms) extends the contract's welcome frame."""
+    """`rooms` (the cluster's always-present rooms) and `rate` (this connection's token bucket,
+    so a client can pace itself rather than be refused) extend the contract's welcome frame."""
     return orjson.dumps(
         {
             "type": "welcome",
@@ -168,22 +176,28 @@ def encode_welcome(
             "pod": pod,
             "users_online": users_online,
             "rooms": list(rooms),
+            "rate": {"per_second": rate_per_second, "burst": rate_burst},
         }
     )
 
 
-def encode_message(*, room: str, id: str, user: str, text: str, ts: float, pod: str) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "message",
-            "room": room,
-            "id": id,
-            "user": user,
-            "text": text,
-            "ts": ts,
-            "pod": pod,
-        }
-    )
+def encode_message(
+    *, room: str, id: str, user: str, text: str, ts: float, pod: str, sub: str | None = None
+) -> bytes:
+    """`sub` (token mode: the sender's verified user id) extends the contract's message frame,
+    so two people who chose one display name can be told apart."""
+    frame: dict[str, object] = {
+        "type": "message",
+        "room": room,
+        "id": id,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "pod": pod,
+    }
+    if sub is not None:
+        frame["sub"] = sub
+    return orjson.dumps(frame)
 
 
 def encode_joined(

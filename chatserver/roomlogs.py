@@ -8,12 +8,12 @@ follow reads the log again from the oldest retained record, which rebuilds the s
 dedupe state every other backend has, so there is no second source of truth to keep in sync. An
 unfollow and the next follow of one room never interleave on the broker.
 
-Sending. `append` first looks the (client, ref) pair up in the room's window: a retry of a
+Sending. `append` first looks the (sub, client, ref) key up in the room's window: a retry of a
 message already there is answered with the original id and appends nothing. Otherwise it
 appends a record carrying a fresh `publish_id` and waits, under `ack_timeout_seconds`, until this
 backend's own follower reads that record back (`take`): the message is then durable and in this
 backend's history, which is what an `ack` promises (read-your-writes). A record that turns out to
-repeat a (client, ref) already in the window is a retry that raced its original, perhaps through
+repeat a key already in the window is a retry that raced its original, perhaps through
 another backend: every backend reads the same log, so all of them drop that same record, and the
 send waiting for it gets the original's id.
 
@@ -156,7 +156,9 @@ class RoomLogs:
         record back. Raises BrokerUnavailable when the broker does not confirm it in time (it
         may or may not be stored: the client retries with the same ref)."""
         room = self._rooms[name]
-        stored = None if room.window is None else room.window.find((identity.client, ref))
+        stored = (
+            None if room.window is None else room.window.find((identity.sub, identity.client, ref))
+        )
         if stored is not None:
             return stored.id
         publish_id = uuid.uuid4().hex
@@ -169,6 +171,7 @@ class RoomLogs:
                 text=text,
                 ts=self._clock(),
                 pod=self._pod,
+                sub=identity.sub,
             )
         )
         arrived: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -224,7 +227,7 @@ class RoomLogs:
                 extra={"room": room.name, "offset": record.offset, "error": str(exc)},
             )
             return None
-        key = (message.client, message.ref)
+        key = (message.sub, message.client, message.ref)
         original = window.find(key)
         if original is not None:
             # A retry that raced its original: every backend drops this same record.
@@ -239,6 +242,7 @@ class RoomLogs:
             text=message.text,
             ts=message.ts,
             pod=message.pod,
+            sub=message.sub,
         )
         stored = StoredMessage(
             epoch=record.epoch,

@@ -46,9 +46,10 @@ class ChatSettings:
     allowed_origins: frozenset[str] = frozenset()
     """Browser origins accepted on /ws besides the page's own (`CHAT_ALLOWED_ORIGINS`,
     comma-separated, e.g. `https://chat.example.com`)."""
-    max_frame_bytes: int = 64 * 1024
-    """Hard limit of one client frame (`CHAT_MAX_FRAME_BYTES`); larger closes with 1009."""
-    outbox_bytes: int = 1024 * 1024
+    max_frame_bytes: int = contract.DEFAULT_MAX_FRAME_BYTES
+    """Hard limit of one client frame (`CHAT_MAX_FRAME_BYTES`); larger closes with 1009. It must
+    leave room for a `send` of `max_message_bytes` (`contract.max_message_bytes_for`)."""
+    outbox_bytes: int = contract.DEFAULT_OUTBOX_BYTES
     """Bytes queued for one client before it is cut as a slow consumer (`CHAT_OUTBOX_BYTES`);
     1 MiB is Centrifugo's default and holds hundreds of messages."""
     heartbeat_seconds: float = 25.0
@@ -61,7 +62,10 @@ class ChatSettings:
     """How long a `send` waits for its record to come back from the broker before answering
     `unavailable` (the client then retries with the same `ref`)."""
     abuse_threshold: int = 50
-    """Bad frames in a row after which the connection is closed with 1008."""
+    """Bad frames within `abuse_window_seconds` after which the connection is closed with 1008."""
+    abuse_window_seconds: float = 10.0
+    """The window of `abuse_threshold`: a client that errs now and then is never cut, one that
+    keeps sending bad frames is, whatever it sends in between."""
 
 
 MIN_SECRET_BYTES = 32
@@ -84,6 +88,21 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ListenSettings:
+    """Who may hold a connection to a process, and for how long before saying what it wants
+    (`listener.py`); every process has them."""
+
+    max_connections: int = contract.DEFAULT_MAX_CONNECTIONS
+    """Open connections at once (`CHAT_MAX_CONNECTIONS`); lowered at start to what the file
+    descriptor limit leaves room for, so the process never runs out of them."""
+    max_connections_per_ip: int = contract.DEFAULT_MAX_CONNECTIONS_PER_IP
+    """Open connections from one client address (`CHAT_MAX_CONNECTIONS_PER_IP`); 0: no cap."""
+    handshake_timeout_seconds: float = contract.DEFAULT_HANDSHAKE_TIMEOUT_SECONDS
+    """Time for a new connection to send its whole request head
+    (`CHAT_HANDSHAKE_TIMEOUT_SECONDS`); slow clients on a slow network need far less."""
+
+
+@dataclass(frozen=True, slots=True)
 class BackendSettings:
     """`chatserver backend`."""
 
@@ -100,6 +119,7 @@ class BackendSettings:
     turn); none means the in-memory broker, one process only."""
     chat: ChatSettings = field(default_factory=ChatSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    listen: ListenSettings = field(default_factory=ListenSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +137,10 @@ class FrontendSettings:
     """As `ChatSettings.allowed_origins` (`CHAT_ALLOWED_ORIGINS`)."""
     drain_seconds: float = contract.DEFAULT_DRAIN_SECONDS
     """SIGTERM to exit, at most (`CHAT_DRAIN_SECONDS`)."""
+    outbox_bytes: int = contract.DEFAULT_OUTBOX_BYTES
+    """Bytes waiting for one browser before the relay cuts it as a slow consumer (4008), as
+    `ChatSettings.outbox_bytes` (`CHAT_OUTBOX_BYTES`)."""
+    listen: ListenSettings = field(default_factory=ListenSettings)
 
 
 def _read(
@@ -201,7 +225,7 @@ def _urls(raw: str) -> tuple[str, ...]:
 
 def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
     base = ChatSettings()
-    return ChatSettings(
+    settings = ChatSettings(
         rooms=_read(env, Env.CHAT_ROOMS, _rooms, base.rooms),
         history_size=_read(
             env, Env.CHAT_HISTORY_SIZE, _whole(contract.MIN_HISTORY_SIZE), base.history_size
@@ -221,6 +245,13 @@ def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
         max_frame_bytes=_read(env, Env.CHAT_MAX_FRAME_BYTES, _positive_int, base.max_frame_bytes),
         outbox_bytes=_read(env, Env.CHAT_OUTBOX_BYTES, _positive_int, base.outbox_bytes),
     )
+    fits = contract.max_message_bytes_for(settings.max_frame_bytes)
+    if settings.max_message_bytes > fits:
+        raise SettingsError(
+            f"{Env.CHAT_MAX_MESSAGE_BYTES}={settings.max_message_bytes}: a send of that size does "
+            f"not fit {Env.CHAT_MAX_FRAME_BYTES}={settings.max_frame_bytes} (at most {fits})"
+        )
+    return settings
 
 
 def backend_settings_from_env(
@@ -235,6 +266,28 @@ def backend_settings_from_env(
         rabbitmq_urls=_read(env, Env.RABBITMQ_URL, _amqp_urls, (), secret=True),
         chat=chat_settings_from_env(env),
         auth=auth_settings_from_env(env),
+        listen=listen_settings_from_env(env),
+    )
+
+
+def listen_settings_from_env(env: Mapping[str, str]) -> ListenSettings:
+    base = ListenSettings()
+    return ListenSettings(
+        max_connections=_read(
+            env,
+            Env.CHAT_MAX_CONNECTIONS,
+            _whole(contract.MIN_MAX_CONNECTIONS),
+            base.max_connections,
+        ),
+        max_connections_per_ip=_read(
+            env, Env.CHAT_MAX_CONNECTIONS_PER_IP, _whole(0), base.max_connections_per_ip
+        ),
+        handshake_timeout_seconds=_read(
+            env,
+            Env.CHAT_HANDSHAKE_TIMEOUT_SECONDS,
+            _positive_float,
+            base.handshake_timeout_seconds,
+        ),
     )
 
 
@@ -298,4 +351,6 @@ def frontend_settings_from_env(env: Mapping[str, str]) -> FrontendSettings:
         backend_urls=_read(env, Env.BACKEND_URL, _urls, base.backend_urls),
         allowed_origins=_read(env, Env.CHAT_ALLOWED_ORIGINS, _origins, base.allowed_origins),
         drain_seconds=_read(env, Env.CHAT_DRAIN_SECONDS, _positive_float, base.drain_seconds),
+        outbox_bytes=_read(env, Env.CHAT_OUTBOX_BYTES, _positive_int, base.outbox_bytes),
+        listen=listen_settings_from_env(env),
     )

@@ -30,3 +30,9 @@ def encode_text(payload: bytes) -> bytes:
     if size < 0x10000:
         return _LEN16.pack(_FIN_TEXT, 126, size) + payload
     return _LEN64.pack(_FIN_TEXT, 127, size) + payload
+
+
+def reader_limit(max_frame_bytes: int) -> int:
+    """aiohttp's `max_msg_size` for a hard limit of `max_frame_bytes`: its reader refuses a
+    frame of exactly `max_msg_size` bytes, the contract only frames above the limit."""
+    return max_frame_bytes + 1

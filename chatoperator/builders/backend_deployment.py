@@ -44,6 +44,10 @@ def backend_env(inp: BuildInput) -> list[dict[str, Any]]:
         plain_env(Env.CHAT_RATE_PER_SECOND, chat.rate_per_second),
         plain_env(Env.CHAT_RATE_BURST, chat.rate_burst),
         plain_env(Env.CHAT_DRAIN_SECONDS, DRAIN_SECONDS),
+        plain_env(Env.CHAT_MAX_CONNECTIONS, cluster.spec.backend.max_connections),
+        # A backend's clients are the frontend pods, each relaying many browsers from one
+        # address: a cap per address would cap a whole frontend.
+        plain_env(Env.CHAT_MAX_CONNECTIONS_PER_IP, 0),
     ]
 
 

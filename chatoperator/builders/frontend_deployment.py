@@ -31,6 +31,8 @@ def build_frontend_deployment(cluster: Cluster) -> dict[str, Any]:
         *origins_env(cluster),
         plain_env(Env.BACKEND_URL, f"http://{child_name(cluster, BACKEND)}:{BACKEND_PORT}"),
         plain_env(Env.CHAT_DRAIN_SECONDS, DRAIN_SECONDS),
+        plain_env(Env.CHAT_MAX_CONNECTIONS, frontend.max_connections),
+        plain_env(Env.CHAT_MAX_CONNECTIONS_PER_IP, frontend.max_connections_per_ip),
     ]
     pods = ChatserverPods(
         component=FRONTEND,

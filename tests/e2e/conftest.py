@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Locator,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,8 +56,15 @@ class ChatPage:
         self.page = page
         self.dialogs: list[str] = []
         self.errors: list[str] = []
+        self.policy_violations: list[str] = []
+        """Console reports of the Content-Security-Policy refusing something the page did."""
         page.on("dialog", self._on_dialog)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", self._on_console)
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            self.policy_violations.append(message.text)
 
     def _on_dialog(self, dialog: Dialog) -> None:
         self.dialogs.append(dialog.message)
@@ -188,8 +203,9 @@ def browser() -> Iterator[Browser]:
 def open_chat(browser: Browser) -> Iterator[OpenChat]:
     """open_chat(url, viewport=DESKTOP, color_scheme="light", timezone_id=None) -> ChatPage.
 
-    Each call is a fresh browser profile; pages are checked for script errors and dialogs at
-    teardown, so every browser test also asserts that nothing unexpected ran.
+    Each call is a fresh browser profile; pages are checked for script errors, dialogs and
+    Content-Security-Policy violations at teardown, so every browser test also asserts that
+    nothing unexpected ran and that the UI works under its policy.
     """
     opened: list[ChatPage] = []
 
@@ -217,6 +233,7 @@ def open_chat(browser: Browser) -> Iterator[OpenChat]:
     for chat in opened:
         assert chat.errors == [], f"script errors on the page: {chat.errors}"
         assert chat.dialogs == [], f"the page opened dialogs: {chat.dialogs}"
+        assert chat.policy_violations == [], "the UI broke its own Content-Security-Policy"
 
 
 @pytest.fixture(scope="session")

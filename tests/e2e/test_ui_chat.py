@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import WebSocketRoute, expect
+from playwright.sync_api import Browser, WebSocket, WebSocketRoute, expect
 
-from tests.e2e.conftest import OpenChat
+from tests.e2e.conftest import ChatPage, OpenChat
 from tests.fixtures.chatprocs import SpawnChat
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -342,3 +344,81 @@ def test_after_a_dev_server_restart_every_message_is_shown_once_on_every_page(
     expect(bob.messages.locator(".text")).to_have_text(
         ["typed while the server was away", "back after the restart"]
     )
+
+
+def test_the_ui_works_under_its_content_security_policy(
+    open_chat: OpenChat, browser: Browser, dev_url: str
+) -> None:
+    ada = open_chat(dev_url)
+    response = ada.page.reload()
+    assert response is not None
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    ada.sign_in("Ada")
+    grace = open_chat(dev_url)
+    grace.sign_in("Grace")
+    ada.send("Under the policy")
+    grace.expect_delivered("Under the policy")
+    ada.join("elsewhere")
+    # (open_chat's teardown asserts that neither page had anything refused by the policy.)
+
+    # The policy is enforced, not only sent: script the app does not serve cannot run.
+    probe = browser.new_page()
+    try:
+        probe.goto(dev_url)
+        ran = probe.evaluate(
+            """() => {
+                const script = document.createElement("script");
+                script.textContent = "window.injected = true";
+                document.head.append(script);
+                return window.injected === true;
+            }"""
+        )
+        assert ran is False
+    finally:
+        probe.close()
+
+
+def test_a_page_in_a_hundred_rooms_resumes_them_all_without_being_refused(
+    open_chat: OpenChat, dev_url: str
+) -> None:
+    """Reconnecting, the page asks for every room again; paced to the server's rate limit, it
+    is never refused with `rate_limited` (nor cut with 1008 as an abuser)."""
+    ada = open_chat(dev_url)
+    ada.sign_in("Ada")
+    rooms = [f"room-{n:03d}" for n in range(100)]
+    ada.page.evaluate(f"localStorage.setItem('chatcluster.rooms', '{json.dumps(rooms)}')")
+    answers: list[dict[str, object]] = []
+
+    def watch(socket: WebSocket) -> None:
+        def heard(payload: str | bytes) -> None:
+            for line in str(payload).splitlines():
+                frame = json.loads(line)
+                if frame["type"] in ("joined", "error"):
+                    answers.append(frame)
+
+        socket.on("framereceived", heard)
+
+    ada.page.on("websocket", watch)
+    ada.page.reload()
+    ada.expect_live()
+
+    def joined_all() -> bool:
+        return {a["room"] for a in answers if a["type"] == "joined"} >= set(rooms)
+
+    wait_until(ada, joined_all, what="100 rooms joined after the page load")
+    answers.clear()
+    ada.watch_connection()
+    ada.page.context.set_offline(True)
+    ada.page.context.set_offline(False)
+    ada.expect_reconnected()
+    wait_until(ada, joined_all, what="100 rooms joined again after the reconnect")
+    assert [a for a in answers if a["type"] == "error"] == []
+    ada.expect_live()
+
+
+def wait_until(chat: ChatPage, condition: Callable[[], bool], *, what: str) -> None:
+    """Let the page run until `condition` holds (Playwright's events arrive while it waits)."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"not within 60 s: {what}"
+        chat.page.wait_for_timeout(100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Route
+
+from chatserver.auth import display_name
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,6 +79,23 @@ def test_room_names_follow_the_protocol_pattern(
     run_module: Any, name: str, problem: str | None
 ) -> None:
     assert run_module("protocol.js", f"m => m.roomNameProblem({name!r})") == problem
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("  Ada  ", "Ada"),
+        ("\u202eAda\u200b\u2028", "Ada"),
+        ("Jose\u0301", "Jos\u00e9"),
+        ("\u200b\u200d\ufeff", ""),
+        ("x" * 70, "x" * 64),
+    ],
+)
+def test_a_display_name_is_cleaned_as_the_server_cleans_it(
+    run_module: Any, typed: str, shown: str
+) -> None:
+    assert run_module("protocol.js", f"m => m.displayName({json.dumps(typed)})") == shown
+    assert display_name(typed) == shown
 
 
 def test_reconnect_delays_grow_exponentially_with_full_jitter(run_module: Any) -> None:
@@ -404,3 +424,25 @@ def test_an_expired_session_is_not_reconnected_in_a_loop(run_module: Any) -> Non
         """,
     )
     assert result == {"state": "expired", "sockets": 1}
+
+
+def test_the_client_paces_its_frames_to_the_servers_rate(run_module: Any) -> None:
+    harness = CLIENT_HARNESS.replace("now: () => 0", "now: () => clock.now")
+    script = """
+        for (let n = 0; n < 30; n++) client.join(`room-${n}`);
+        client.start();
+        const socket = sockets[0];
+        socket.open();
+        socket.receive({...welcome, rate: {per_second: 10, burst: 20}});
+        const atOnce = socket.sent.length;
+        clock.now = 1000;
+        timers.runDue();                       // the wait for the next token
+        const afterASecond = socket.sent.length;
+        clock.now = 10000;
+        timers.runDue();
+        return {atOnce, afterASecond, all: socket.sent.map(f => f.room)};
+    """
+    result = run_module("client.js", f"m => {{ const clock = {{now: 0}}; {harness} {script} }}")
+    # 80 % of the server's bucket: 16 at once, then 8 a second.
+    assert (result["atOnce"], result["afterASecond"]) == (16, 24)
+    assert result["all"] == [f"room-{n}" for n in range(30)]

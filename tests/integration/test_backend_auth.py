@@ -4,16 +4,21 @@ in-memory broker, and a frontend in front of it for the refusal the browser must
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import jwt
 import pytest
 
-from tests.fixtures.chatprocs import ChatProcess, SpawnChat
+from tests.fixtures.chatprocs import ChatProcess, SpawnChat, free_port
 from tests.support.chatclient import ChatClient
+from tests.support.polling import eventually
 
 SECRET = "integration-secret-0123456789abcdef"
 Connect = Callable[..., Coroutine[Any, Any, ChatClient]]
@@ -147,3 +152,91 @@ async def test_the_401_reaches_the_client_through_the_frontend(
     assert await handshake_status(front.url, token="not.a.jwt") == 401
     ada = await connect(front.url, token())
     assert ada.welcome["user"] == "u-1"  # no `name` claim: the sub
+
+
+async def raw_request(port: int, target: str) -> bytes:
+    """Send one GET for `target` and return the status line of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        async with asyncio.timeout(10):
+            return await reader.readline()
+    finally:
+        writer.close()
+
+
+async def test_no_log_line_carries_a_token(
+    spawn_chat: SpawnChat, connect: Connect, tmp_path: Path
+) -> None:
+    server = await jwt_backend(spawn_chat)
+    # A stand-in for a backend answering the upgrade with neither 101 nor 401/403 (a draining
+    # backend's 503; this one answers 404): the frontend logs it and tries the next backend.
+    odd_port = free_port()
+    odd = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(odd_port)),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        front = spawn_chat("frontend", backend_urls=[f"http://127.0.0.1:{odd_port}", server.url])
+        await asyncio.to_thread(front.wait_ready)
+        await eventually(lambda: "ok" in _status_or_empty(f"http://127.0.0.1:{odd_port}/"))
+        secret = token(name="Ada")
+        ada = await connect(front.url, secret)
+        assert ada.welcome["user"] == "Ada"
+        assert await handshake_status(front.url, token=secret + "x") == 401
+        too_long = f"/ws?token={secret}&pad={'p' * 9000}"
+        for process in (server, front):
+            assert b" 400 " in await raw_request(process.port, too_long)
+        await eventually(lambda: "backend refused /ws" in front.log_text(), what="odd logged")
+    finally:
+        odd.terminate()
+        await asyncio.wait_for(odd.wait(), 10)
+    # The claims identify the user and the signature makes the token: neither, nor a start.
+    _, claims, signature = secret.split(".")
+    for process in (server, front):
+        lines = process.log_text().splitlines()
+        leaks = [line for line in lines if claims[:16] in line or signature[:16] in line]
+        assert not leaks, process.command
+
+
+def _status_or_empty(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return "ok" if response.status == 200 else ""
+    except OSError:
+        return ""
+
+
+async def test_stats_list_no_room_names_in_token_mode(
+    spawn_chat: SpawnChat, connect: Connect
+) -> None:
+    server = await jwt_backend(spawn_chat)
+    ada = await connect(server.url, token())
+    await ada.join("secret-plans")
+    stats = await eventually(lambda: (s := server.stats())["users_online"] == 1 and s)
+    assert stats["rooms"] == {}
+    assert "secret-plans" not in server.get("/api/stats")
+    assert stats["connections"] == 1
+
+
+async def test_a_resend_is_recognised_by_who_sent_it_not_only_by_client_and_ref(
+    spawn_chat: SpawnChat, connect: Connect
+) -> None:
+    server = await jwt_backend(spawn_chat)
+    # Client ids are the clients' own choice: two people may use the same one, and refs too.
+    alice = await connect(server.url, token("alice", name="Alice"), client="tab-1")
+    bob = await connect(server.url, token("bob", name="Bob"), client="tab-1")
+    await alice.join("lobby")
+    await bob.join("lobby")
+    from_alice = await alice.say("lobby", "alice's words", ref="r-1")
+    from_bob = await bob.say("lobby", "bob's words", ref="r-1")
+    assert from_bob["type"] == "ack"
+    assert from_bob["id"] != from_alice["id"]
+    assert await alice.say("lobby", "alice's words", ref="r-1") == from_alice  # a real resend
+    history = (await bob.join("lobby"))["history"]
+    assert [(m["user"], m["text"]) for m in history] == [
+        ("Alice", "alice's words"),
+        ("Bob", "bob's words"),
+    ]

@@ -13,7 +13,7 @@ from tests.fixtures.chatprocs import ChatProcess, SpawnChat
 from tests.fixtures.rabbitmq import RabbitMQNode
 from tests.support.chatclient import ChatClient
 from tests.support.polling import eventually
-from tests.support.rawws import open_raw_websocket, text_frame
+from tests.support.rawws import join_unread, open_raw_websocket, text_frame
 
 pytestmark = [pytest.mark.rabbitmq]
 
@@ -130,14 +130,13 @@ async def test_a_slow_consumer_is_cut_and_others_keep_up(
         chat_cluster_name,
         CHAT_OUTBOX_BYTES="65536",
         CHAT_MAX_MESSAGE_BYTES="60000",
+        CHAT_MAX_FRAME_BYTES="131072",
         CHAT_RATE_PER_SECOND="1000",
         CHAT_RATE_BURST="1000",
     )
     fast = await ChatClient.connect(server.url, name="fast")
     await fast.join("lobby")
-    _, writer = await open_raw_websocket(server.port, query="name=sloth", receive_buffer=4096)
-    writer.write(text_frame(b'{"type": "join", "room": "lobby"}'))
-    await writer.drain()
+    _, writer = await join_unread(server.port, "lobby")
     await eventually(lambda: server.stats()["rooms"].get("lobby") == 2, what="sloth joined")
     try:
         # The sloth never reads: the kernel buffers fill, then its outbox, then it is cut.
@@ -167,6 +166,7 @@ async def test_sigterm_drains_then_exits(
         chat_cluster_name,
         CHAT_DRAIN_SECONDS="6",
         CHAT_MAX_MESSAGE_BYTES="60000",
+        CHAT_MAX_FRAME_BYTES="131072",
         CHAT_OUTBOX_BYTES=str(64 * 1024 * 1024),
         CHAT_RATE_BURST="1000",
     )

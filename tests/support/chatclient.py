@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -41,10 +42,12 @@ class ChatClient:
         name: str | None = None,
         client: str | None = None,
         headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
         within: float = DEFAULT_TIMEOUT,
     ) -> ChatClient:
         """Open /ws and wait for `welcome` (raises aiohttp.WSServerHandshakeError if refused)."""
-        params = {k: v for k, v in (("name", name), ("client", client)) if v is not None}
+        named = {k: v for k, v in (("name", name), ("client", client)) if v is not None}
+        params = {**named, **(params or {})}
         session = aiohttp.ClientSession()
         try:
             async with asyncio.timeout(within):
@@ -70,21 +73,15 @@ class ChatClient:
 
     async def expect(self, type_: str, within: float = DEFAULT_TIMEOUT, **fields: Any) -> Frame:
         """Consume and return the first unconsumed frame of this type with these field values."""
+        return await self._take(
+            lambda f: f.get("type") == type_ and all(f.get(k) == v for k, v in fields.items()),
+            what=f"{type_} {fields}",
+            within=within,
+        )
 
-        def find() -> Frame | None:
-            for i, frame in enumerate(self.frames):
-                if frame.get("type") == type_ and all(frame.get(k) == v for k, v in fields.items()):
-                    return self.frames.pop(i)
-            return None
-
-        async with asyncio.timeout(within), self._arrived:
-            while (found := find()) is None:
-                if self.closed.done():
-                    raise ConnectionError(
-                        f"closed ({self.closed.result()}) while waiting for {type_} {fields}"
-                    )
-                await self._arrived.wait()
-            return found
+    async def expect_any(self, *types: str, within: float = DEFAULT_TIMEOUT) -> Frame:
+        """Consume and return the first unconsumed frame of any of these types."""
+        return await self._take(lambda f: f.get("type") in types, what=str(types), within=within)
 
     async def join(self, room: str, *, since: str | None = None) -> Frame:
         frame: Frame = {"type": "join", "room": room}
@@ -100,16 +97,23 @@ class ChatClient:
         return await self.expect_answer(ref)
 
     async def expect_answer(self, ref: str, within: float = DEFAULT_TIMEOUT) -> Frame:
+        return await self._take(
+            lambda f: f.get("type") in ("ack", "error") and f.get("ref") == ref,
+            what=ref,
+            within=within,
+        )
+
+    async def _take(self, matches: Callable[[Frame], bool], *, what: str, within: float) -> Frame:
         def find() -> Frame | None:
             for i, frame in enumerate(self.frames):
-                if frame.get("type") in ("ack", "error") and frame.get("ref") == ref:
+                if matches(frame):
                     return self.frames.pop(i)
             return None
 
         async with asyncio.timeout(within), self._arrived:
             while (found := find()) is None:
                 if self.closed.done():
-                    raise ConnectionError(f"closed ({self.closed.result()}) awaiting {ref}")
+                    raise ConnectionError(f"closed ({self.closed.result()}) awaiting {what}")
                 await self._arrived.wait()
             return found
 

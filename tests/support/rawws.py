@@ -32,6 +32,17 @@ async def open_raw_websocket(
     return reader, writer
 
 
+async def join_unread(
+    port: int, room: str, *, query: str = "name=sloth"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A client with a small receive window that joins `room` and then reads nothing (until the
+    caller reads from the returned reader)."""
+    reader, writer = await open_raw_websocket(port, query=query, receive_buffer=4096)
+    writer.write(text_frame(b'{"type": "join", "room": "%s"}' % room.encode()))
+    await writer.drain()
+    return reader, writer
+
+
 def text_frame(payload: bytes) -> bytes:
     """One masked (as clients must) final TEXT frame."""
     mask = os.urandom(4)
@@ -44,3 +55,18 @@ def text_frame(payload: bytes) -> bytes:
         header = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     return header + mask + masked
+
+
+async def read_close(reader: asyncio.StreamReader) -> tuple[int, str]:
+    """Read (unmasked) server frames until the close frame; its code and reason."""
+    while True:
+        first, second = await reader.readexactly(2)
+        size = second & 0x7F
+        if size == 126:
+            (size,) = struct.unpack("!H", await reader.readexactly(2))
+        elif size == 127:
+            (size,) = struct.unpack("!Q", await reader.readexactly(8))
+        payload = await reader.readexactly(size)
+        if first & 0x0F == 0x8:  # close
+            (code,) = struct.unpack("!H", payload[:2])
+            return code, payload[2:].decode()

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from chatserver.access import Access, Identity
 from chatserver.auth import (
+    NameRefused,
     TokenRefused,
     TokenVerifier,
     open_identity,
@@ -56,10 +57,15 @@ def test_identity_from_the_query() -> None:
 
 
 def test_missing_or_unusable_values_get_safe_defaults() -> None:
-    identity = open_identity({"name": "\x07", "client": "x" * 500})
+    identity = open_identity({"client": "x" * 500})
     assert identity.name.startswith("guest-")
     assert len(identity.client) == 16
     assert open_identity({}).client != open_identity({}).client
+
+
+def test_a_name_with_nothing_visible_is_refused() -> None:
+    with pytest.raises(NameRefused):
+        open_identity({"name": "\x07\u200b\u202e"})
 
 
 def test_names_are_capped() -> None:
@@ -202,12 +208,12 @@ def test_open_mode_has_no_verifier() -> None:
 def test_token_identity_takes_the_name_from_the_token_and_the_client_from_the_query() -> None:
     grant = hs_verifier().verify(hs_token(name="Ada"))
     identity = token_identity(grant, {"name": "Mallory", "client": "tab-1"})
-    assert identity == Identity(user="u-1", name="Ada", client="tab-1")
+    assert identity == Identity(user="u-1", name="Ada", client="tab-1", verified=True)
 
 
 def test_a_refresh_keeps_the_user_and_the_client() -> None:
     current = Identity(user="u-1", name="Ada", client="tab-1")
     renamed = refreshed_identity(current, hs_verifier().verify(hs_token(name="Ada L.")))
-    assert renamed == Identity(user="u-1", name="Ada L.", client="tab-1")
+    assert renamed == Identity(user="u-1", name="Ada L.", client="tab-1", verified=True)
     with pytest.raises(TokenRefused, match="another user"):
         refreshed_identity(current, hs_verifier().verify(hs_token(sub="u-2")))

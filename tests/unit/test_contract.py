@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from chatoperator.builders import BuildInput
@@ -150,6 +151,8 @@ def test_the_backend_reads_what_the_operator_writes_as_the_spec_says(
     )
     assert chat.allowed_origins == {origin.lower() for origin in spec.auth.allowed_origins}
     assert chat.drain_seconds == DRAIN_SECONDS < TERMINATION_GRACE_SECONDS
+    assert settings.listen.max_connections == spec.backend.max_connections
+    assert settings.listen.max_connections_per_ip == 0  # its clients are the frontends
     assert settings.auth.mode == spec.auth.mode
     assert settings.auth.secret == (SECRETS["secret"] if spec.auth.secret else None)
 
@@ -166,6 +169,8 @@ def test_the_frontend_reads_what_the_operator_writes_and_gets_nothing_else(
     assert settings.backend_urls == (f"http://{cluster.name}-backend:{BACKEND_PORT}",)
     assert settings.allowed_origins == {o.lower() for o in cluster.spec.auth.allowed_origins}
     assert settings.drain_seconds == DRAIN_SECONDS < TERMINATION_GRACE_SECONDS
+    assert settings.listen.max_connections == cluster.spec.frontend.max_connections
+    assert settings.listen.max_connections_per_ip == cluster.spec.frontend.max_connections_per_ip
 
 
 @pytest.mark.parametrize(
@@ -190,3 +195,14 @@ def test_the_crds_least_values_are_the_servers_least(field: tuple[str, ...], var
 def test_the_uis_copy_of_the_contract_is_current() -> None:
     # Regenerate with: .venv/bin/python -m chatserver.contract > chatserver/static/js/contract.js
     assert CONTRACT_JS.read_text() == contract.render_js()
+
+
+def test_the_crds_greatest_message_size_fits_the_servers_frame_limit() -> None:
+    greatest = chat_schema()["properties"]["maxMessageBytes"]["maximum"]
+    chat_settings_from_env({contract.Env.CHAT_MAX_MESSAGE_BYTES: str(greatest)})
+    with pytest.raises(SettingsError, match=contract.Env.CHAT_MAX_FRAME_BYTES):
+        chat_settings_from_env({contract.Env.CHAT_MAX_MESSAGE_BYTES: str(greatest + 1)})
+    # Even a text of only characters JSON escapes fits the frame of a send at that size.
+    text = '"' * greatest
+    frame = orjson.dumps({"type": "send", "room": "r" * 64, "ref": "f" * 128, "text": text})
+    assert len(frame) <= contract.DEFAULT_MAX_FRAME_BYTES

@@ -103,8 +103,26 @@ def test_a_refresh_needs_a_server_that_uses_tokens() -> None:
     assert gate(tokens=True).admit(refresh, FakeSession()) == Refresh(token="t")
 
 
-def test_too_many_refusals_in_a_row_call_for_a_close() -> None:
-    abused = gate(abuse_threshold=3)
-    assert [abused.refused(), abused.refused()] == [False, False]
-    abused.accepted()
-    assert [abused.refused(), abused.refused(), abused.refused()] == [False, False, True]
+def test_too_many_refusals_within_the_window_call_for_a_close() -> None:
+    clock = FrozenClock()
+    abused = gate(abuse_threshold=3, abuse_window_seconds=10.0, clock=clock)
+    bad = closecodes.BAD_REQUEST
+    assert [abused.refused(bad), abused.refused(bad)] == [False, False]
+    clock.now = 10.0  # accepted frames in between change nothing: only time does
+    assert abused.refused(bad)
+
+
+def test_refusals_spread_wider_than_the_window_never_call_for_a_close() -> None:
+    clock = FrozenClock()
+    abused = gate(abuse_threshold=3, abuse_window_seconds=10.0, clock=clock)
+    verdicts = []
+    for second in range(0, 60, 6):
+        clock.now = float(second)
+        verdicts.append(abused.refused(closecodes.INVALID_ROOM))
+    assert not any(verdicts)
+
+
+@pytest.mark.parametrize("code", [closecodes.RATE_LIMITED, closecodes.UNAVAILABLE])
+def test_try_later_refusals_are_not_abuse(code: str) -> None:
+    patient = gate(abuse_threshold=3)
+    assert not any(patient.refused(code) for _ in range(100))

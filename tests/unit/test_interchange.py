@@ -29,6 +29,7 @@ from chatserver.interchange import (
         text=st.text(max_size=100),
         ts=st.floats(0, 2e9),
         pod=st.text(max_size=40),
+        sub=st.none() | st.text(max_size=40),
     )
 )
 def test_record_bodies_round_trip(record: MessageRecord) -> None:

@@ -108,7 +108,7 @@ async def test_append_returns_once_the_message_is_in_this_backends_window(
     await backend.member_of("lobby")
     message_id = await backend.logs.append("lobby", identity=ALICE, ref="r1", text="hello")
     async with backend.logs.held("lobby") as window:
-        stored = window.find(("tab1", "r1"))
+        stored = window.find((None, "tab1", "r1"))
     assert stored is not None
     assert stored.id == message_id
     assert backend.texts() == ["hello"]

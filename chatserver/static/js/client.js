@@ -18,6 +18,7 @@
 // online state, fetch), so tests drive it without a server or a clock.
 
 import { fullJitterDelay } from "./backoff.js";
+import { DEFAULT_RATE } from "./contract.js";
 import { laterId, randomId } from "./ids.js";
 import * as protocol from "./protocol.js";
 
@@ -25,6 +26,11 @@ import * as protocol from "./protocol.js";
 const KEEPALIVE_MS = 15_000;
 /** Wait before re-sending a `ref` (or a join) the server could not take yet. */
 const RESEND_DELAY_MS = 1_500;
+/**
+ * Share of the server's token bucket this page spends: frames paced exactly at the server's
+ * rate may still arrive bunched by the network, and a refused frame costs a round trip.
+ */
+const PACE_MARGIN = 0.8;
 
 /** The browser's own online state and its `online` / `offline` events. */
 export const browserNetwork = {
@@ -71,6 +77,13 @@ export class ChatClient extends EventTarget {
     this._joining = new Set();
     /** ref -> send frame (with its room), in send order, until acknowledged or refused. */
     this._outbox = new Map();
+    /**
+     * Frames waiting for a token of this page's copy of the server's bucket (`welcome.rate`):
+     * a resume of many rooms and pending sends goes out at the pace the server takes, instead
+     * of at once and mostly refused with `rate_limited`.
+     */
+    this._paced = [];
+    this._pace = { perSecond: 1, burst: 1, tokens: 0, stamp: 0, timer: null };
     this.status = { state: "connecting", retryAt: null, pod: null, usersOnline: null };
   }
 
@@ -155,6 +168,7 @@ export class ChatClient extends EventTarget {
         this._everLive = true;
         this._setStatus({ state: "live", retryAt: null, pod: frame.pod, usersOnline: frame.users_online });
         this._emit("frame", frame);
+        this._startPacing(frame.rate ?? DEFAULT_RATE);
         this._resume();
         this._startKeepalive();
         return;
@@ -259,16 +273,56 @@ export class ChatClient extends EventTarget {
     }, RESEND_DELAY_MS);
   }
 
+  /** Send now if it is free (`ping`), else when the rate allows; dropped when not live (a
+   * resume sends again whatever still matters). */
   _transmit(frame) {
-    if (this.live && this._ws?.readyState === this._Socket.OPEN) {
-      this._ws.send(JSON.stringify(frame));
+    if (!this.live || this._ws?.readyState !== this._Socket.OPEN) return;
+    if (frame.type === "ping") this._ws.send(JSON.stringify(frame));
+    else {
+      this._paced.push(frame);
+      this._drainPaced();
     }
+  }
+
+  /** A new connection: the server's bucket starts full (a little of it kept in reserve). */
+  _startPacing({ per_second, burst }) {
+    this._stopPacing();
+    const perSecond = per_second * PACE_MARGIN;
+    const size = Math.max(1, Math.floor(burst * PACE_MARGIN));
+    this._pace = { perSecond, burst: size, tokens: size, stamp: this._now(), timer: null };
+  }
+
+  _drainPaced() {
+    const pace = this._pace;
+    if (pace.timer !== null) return; // already waiting for the next token
+    const now = this._now();
+    pace.tokens = Math.min(pace.burst, pace.tokens + ((now - pace.stamp) / 1000) * pace.perSecond);
+    pace.stamp = now;
+    while (this._paced.length && pace.tokens >= 1) {
+      if (this._ws?.readyState !== this._Socket.OPEN) return;
+      this._ws.send(JSON.stringify(this._paced.shift()));
+      pace.tokens -= 1;
+    }
+    if (this._paced.length) {
+      const wait = Math.ceil(((1 - pace.tokens) / pace.perSecond) * 1000);
+      pace.timer = this._timers.setTimeout(() => {
+        pace.timer = null;
+        this._drainPaced();
+      }, wait);
+    }
+  }
+
+  _stopPacing() {
+    this._timers.clearTimeout(this._pace.timer);
+    this._pace.timer = null;
+    this._paced = [];
   }
 
   _onClose(ws, code, opened) {
     if (ws !== this._ws) return;
     this._ws = null;
     this._stopKeepalive();
+    this._stopPacing();
     if (code === protocol.CLOSE.SESSION_EXPIRED) this._end("expired");
     else if (!opened && this._usesToken) this._checkRefusal(ws.url);
     else this._scheduleReconnect();
@@ -311,6 +365,7 @@ export class ChatClient extends EventTarget {
     if (!ws) return;
     this._ws = null;
     this._stopKeepalive();
+    this._stopPacing();
     ws.onmessage = ws.onclose = null;
     ws.close();
   }

@@ -12,6 +12,12 @@ export const MAX_ROOM_NAME_CHARS = 64;
 /** Message ids `<epoch>-<offset>`; a bare offset is an id from before epochs. */
 export const MESSAGE_ID = /^(?:([0-9]{1,19})-)?([0-9]{1,19})$/;
 
+/** Display names: at most this many characters once made safe. */
+export const MAX_NAME_CHARS = 64;
+
+/** The per-connection token bucket of a server whose `welcome` does not say. */
+export const DEFAULT_RATE = { per_second: 10, burst: 20 };
+
 /** WebSocket close codes the server uses. */
 export const CLOSE = Object.freeze({
   NORMAL: 1000,

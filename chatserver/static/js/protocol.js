@@ -2,7 +2,14 @@
 // The constants it shares with the server (version, room-name rule, close and error codes) come
 // from contract.js, which is generated from the server's own Python.
 
-import { CLOSE, ERROR, MAX_ROOM_NAME_CHARS, PROTOCOL_VERSION, ROOM_NAME } from "./contract.js";
+import {
+  CLOSE,
+  ERROR,
+  MAX_NAME_CHARS,
+  MAX_ROOM_NAME_CHARS,
+  PROTOCOL_VERSION,
+  ROOM_NAME,
+} from "./contract.js";
 
 export { CLOSE, ERROR, PROTOCOL_VERSION, ROOM_NAME };
 
@@ -31,6 +38,17 @@ export function suggestRoomName(name) {
     .slice(0, MAX_ROOM_NAME_CHARS)
     .replace(/[-_]+$/, "");
   return ROOM_NAME.test(slug) ? slug : null;
+}
+
+/**
+ * A display name as the server will show it (chatserver/auth.py `display_name`): composed (NFC),
+ * without controls, format characters (bidi overrides, zero-width) or line and paragraph
+ * separators, trimmed, cut to MAX_NAME_CHARS. Empty when nothing visible is left, which the
+ * server refuses.
+ */
+export function displayName(raw) {
+  const kept = raw.normalize("NFC").replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, "").trim();
+  return Array.from(kept).slice(0, MAX_NAME_CHARS).join("");
 }
 
 /**

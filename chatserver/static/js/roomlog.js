@@ -74,6 +74,7 @@ export class RoomLog {
       key: own ? own.key : "id:" + message.id,
       id: message.id,
       user: message.user,
+      sub: message.sub,
       text: message.text,
       ts: message.ts,
       pod: message.pod,

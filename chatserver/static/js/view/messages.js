@@ -130,7 +130,14 @@ function messageElement(entry, onDiscard) {
     h(
       "div",
       { class: "body" },
-      h("p", { class: "meta" }, h("span", { class: "author" }, entry.user), " ", time),
+      h(
+        "p",
+        { class: "meta" },
+        // Token mode: the sender's user id, so two people with one name can be told apart.
+        h("span", { class: "author", title: entry.sub && `${entry.user} (${entry.sub})` }, entry.user),
+        " ",
+        time,
+      ),
       h("p", { class: "text" }, entry.text),
       state,
     ),

@@ -1,8 +1,10 @@
 // The display-name dialog (open mode): asked on a first visit, and whenever the person wants
 // another name. A first visit cannot dismiss it: there is no chat without a name.
 
+import { displayName } from "../protocol.js";
+
 export class NameDialog {
-  /** `onName(name)` is called with the trimmed name the person confirmed. */
+  /** `onName(name)` is called with the name the person confirmed, as the server will show it. */
   constructor({ dialog, form, input, error }, { onName }) {
     this._dialog = dialog;
     this._input = input;
@@ -26,7 +28,7 @@ export class NameDialog {
   }
 
   _submit(onName) {
-    const name = this._input.value.trim();
+    const name = displayName(this._input.value);
     if (!name) {
       this._error.textContent = "Type the name others will see.";
       this._error.hidden = false;
