@@ -313,10 +313,11 @@ def _close_of(
 ) -> tuple[int, bytes]:
     """The close code and reason to pass on from a side that ended with `last`."""
     code = source.close_code
-    if code is None or code in _UNSENDABLE or last.type is not WSMsgType.CLOSE:
+    if code is None or code in _UNSENDABLE or last.type is WSMsgType.CLOSED:
         # Lost without a close frame (aiohttp reports an end of stream as 1000): reconnect.
         return closecodes.SERVICE_RESTART, b""
-    return code, (last.extra or "").encode()
+    reason = last.extra if last.type is WSMsgType.CLOSE and isinstance(last.extra, str) else ""
+    return code, reason.encode()
 
 
 async def _cut(browser: web.WebSocketResponse, transport: asyncio.Transport) -> None:

@@ -1,5 +1,6 @@
 """What may this frame do: every check a client frame passes before it has any effect, in the
-order they run, for one connection. Pure: no I/O, time only through the token bucket's clock.
+order they run, for one connection. Pure: no I/O, time only through an injected clock (the
+token bucket's and the abuse window's).
 
 1. Shape: a text frame that parses as a frame of protocol v1 (`protocol.parse_client_frame`):
    `bad_request`, `too_large` or `invalid_room` otherwise. Binary frames are `bad_request`.
