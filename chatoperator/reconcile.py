@@ -79,7 +79,8 @@ def reconcile(
     else:
         try:
             digest_of_url = _ensure_broker_secret(kube, body, cluster)
-            live = _apply_children(kube, body, BuildInput(cluster, digest_of_url))
+            inp = BuildInput(cluster, digest_of_url, operator_namespace=settings.namespace)
+            live = _apply_children(kube, body, inp)
         except InvalidSpec as error:
             failure = Failure(reason="InvalidSpec", message=str(error))
         except NotPermitted as error:

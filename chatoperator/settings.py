@@ -31,6 +31,9 @@ class OperatorSettings:
     Any RabbitMQ with stream queues will do: they exist since 3.9, and the tests run the chat
     server against 3.10 (Debian bookworm's package)."""
 
+    namespace: str | None = None
+    """The namespace of the operator's own pod (``POD_NAMESPACE``, from the downward API); None
+    when it runs outside the cluster."""
     resync_seconds: float = 30.0
     """Seconds between level-triggered passes over every ChatCluster (children's own events
     trigger passes at once; this catches anything missed and refreshes ``usersOnline``)."""
@@ -61,6 +64,7 @@ class OperatorSettings:
                 ),
                 rabbitmq=_read(env, "CHATCLUSTER_RABBITMQ_IMAGE", _image, DEFAULT_RABBITMQ_IMAGE),
             ),
+            namespace=env.get("POD_NAMESPACE", "").strip() or None,
             resync_seconds=_read(
                 env, "CHATCLUSTER_RESYNC_SECONDS", _positive_seconds, cls.resync_seconds
             ),

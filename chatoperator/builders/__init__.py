@@ -26,7 +26,10 @@ from chatoperator.builders.disruption_budgets import (
 from chatoperator.builders.frontend_deployment import build_frontend_deployment
 from chatoperator.builders.inputs import BuildInput
 from chatoperator.builders.meta import BACKEND, FRONTEND, NODES, RABBITMQ, child_name
-from chatoperator.builders.network_policy import build_broker_network_policy
+from chatoperator.builders.network_policy import (
+    build_backend_network_policy,
+    build_broker_network_policy,
+)
 from chatoperator.builders.services import (
     build_backend_service,
     build_broker_headless_service,
@@ -51,6 +54,7 @@ class Role(enum.Enum):
     BACKEND = "backend"
     BACKEND_AUTOSCALER = "backend autoscaler"
     BACKEND_BUDGET = "backend budget"
+    BACKEND_NETWORK_POLICY = "backend network policy"
     FRONTEND_SERVICE = "frontend service"
     FRONTEND = "frontend"
     FRONTEND_BUDGET = "frontend budget"
@@ -153,6 +157,13 @@ CHILDREN: tuple[Child, ...] = (
         "PodDisruptionBudget",
         BACKEND,
         _of_cluster(build_backend_budget),
+        _always,
+    ),
+    Child(
+        Role.BACKEND_NETWORK_POLICY,
+        "NetworkPolicy",
+        BACKEND,
+        build_backend_network_policy,
         _always,
     ),
     Child(Role.FRONTEND_SERVICE, "Service", FRONTEND, _of_cluster(build_frontend_service), _always),

@@ -1,4 +1,4 @@
-"""What every builder is given: the cluster, plus the one fact about the world they depend on."""
+"""What every builder is given: the cluster, plus the facts about the world they depend on."""
 
 from __future__ import annotations
 
@@ -13,3 +13,6 @@ class BuildInput:
     broker_url_digest: str
     """A digest of the AMQP URL the backends use (never the URL itself), read by reconcile from
     the broker Secret: new credentials change the backends' config hash and so roll them."""
+    operator_namespace: str | None = None
+    """Where the operator's own pods run (``POD_NAMESPACE``), so the backends' NetworkPolicy can
+    admit them (they read ``/api/stats``); None for an operator outside the cluster."""

@@ -1,12 +1,22 @@
-"""The NetworkPolicy ``<name>-rabbitmq``: only backend pods reach the broker."""
+"""The NetworkPolicies: only backend pods reach the broker (``<name>-rabbitmq``), and only the
+frontend pods and the operator reach the backends (``<name>-backend``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chatoperator.builders.meta import BACKEND, RABBITMQ, child_name, metadata, selector_labels
+from chatoperator.builders.inputs import BuildInput
+from chatoperator.builders.meta import (
+    BACKEND,
+    FRONTEND,
+    RABBITMQ,
+    child_name,
+    metadata,
+    selector_labels,
+)
 from chatoperator.builders.network import (
     AMQP_PORT,
+    BACKEND_PORT,
     DISTRIBUTION_PORT,
     EPMD_PORT,
     STREAM_PORT,
@@ -46,5 +56,40 @@ def build_broker_network_policy(cluster: Cluster) -> dict[str, Any]:
                     ],
                 },
             ],
+        },
+    }
+
+
+OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "chatcluster-operator"}
+"""The labels of the operator's pods in deploy/operator.yaml."""
+
+
+def build_backend_network_policy(inp: BuildInput) -> dict[str, Any]:
+    """Clients reach the backends through the frontends only, and `/api/stats` (room names
+    included) stays inside: the frontend pods may connect, and the operator's pods in their
+    namespace. The kubelet's probes come from the node, which NetworkPolicy does not filter;
+    anything else that should reach a backend (a metrics scraper) needs a policy of its own,
+    since policies add up."""
+    cluster = inp.cluster
+    peers: list[dict[str, Any]] = [
+        {"podSelector": {"matchLabels": selector_labels(cluster, FRONTEND)}}
+    ]
+    if inp.operator_namespace is not None:
+        peers.append(
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": inp.operator_namespace}
+                },
+                "podSelector": {"matchLabels": OPERATOR_POD_LABELS},
+            }
+        )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(cluster, name=child_name(cluster, BACKEND), component=BACKEND),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(cluster, BACKEND)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": _tcp(BACKEND_PORT)}],
         },
     }

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from playwright.sync_api import expect
 
-from chatoperator.builders.network import AMQP_PORT, STREAM_PORT
+from chatoperator.builders.network import AMQP_PORT, BACKEND_PORT, STREAM_PORT
 from tests.e2e.conftest import ChatPage, OpenChat
 from tests.fixtures.k8s import Cluster
 
@@ -190,9 +190,11 @@ def test_minimal_example_is_ready_with_running_pods(
     assert printed_columns(installed, demo, "demo")["BACKENDS"] == "2/2"
 
 
-def reachable_ports(cluster: Cluster, namespace: str, pod: str, host: str) -> dict[int, bool]:
-    """Which of the broker's client ports `pod` can open a TCP connection to, tried from inside
-    it (the chatserver image has Python); a refused or timed-out connection is unreachable."""
+def reachable(
+    cluster: Cluster, namespace: str, pod: str, host: str, ports: tuple[int, ...]
+) -> dict[int, bool]:
+    """Which of `ports` on `host` the pod `pod` can open a TCP connection to, tried from inside
+    it (the chatserver image has Python); refused or timed out is unreachable."""
     probe = (
         "import json, socket\n"
         "def reach(port):\n"
@@ -201,25 +203,28 @@ def reachable_ports(cluster: Cluster, namespace: str, pod: str, host: str) -> di
         "    except OSError:\n"
         "        return False\n"
         "    return True\n"
-        f"print(json.dumps({{p: reach(p) for p in {list(BROKER_CLIENT_PORTS)}}}))\n"
+        f"print(json.dumps({{p: reach(p) for p in {list(ports)}}}))\n"
     )
     out = cluster.kubectl("exec", "-n", namespace, pod, "--", "python3", "-c", probe).stdout
     return {int(port): open_ for port, open_ in json.loads(out).items()}
 
 
-def test_only_backend_pods_reach_the_broker(installed: Cluster, demo: str) -> None:
-    """The NetworkPolicy, enforced (kube-router's firewall on the real node): the frontend runs
-    the same image in the same namespace, yet the broker refuses it."""
+def test_network_policies_are_enforced(installed: Cluster, demo: str) -> None:
+    """kube-router enforces the operator's NetworkPolicies on the real node: the broker admits
+    the backends only (the frontend runs the same image in the same namespace, and is refused),
+    and a backend admits the frontend (and the operator) but not another backend."""
     wait_phase(installed, demo, "demo")
-    broker = "demo-rabbitmq"
-    (backend, *_) = [p["metadata"]["name"] for p in pods(installed, demo, "backend")]
+    backends = pods(installed, demo, "backend")
+    one, other = backends[0]["metadata"]["name"], backends[1]["status"]["podIP"]
     (frontend_pod,) = [p["metadata"]["name"] for p in pods(installed, demo, "frontend")]
-    assert reachable_ports(installed, demo, backend, broker) == dict.fromkeys(
-        BROKER_CLIENT_PORTS, True
-    )
-    assert reachable_ports(installed, demo, frontend_pod, broker) == dict.fromkeys(
-        BROKER_CLIENT_PORTS, False
-    )
+    broker, everything = "demo-rabbitmq", dict.fromkeys(BROKER_CLIENT_PORTS, True)
+    assert reachable(installed, demo, one, broker, BROKER_CLIENT_PORTS) == everything
+    nothing = dict.fromkeys(BROKER_CLIENT_PORTS, False)
+    assert reachable(installed, demo, frontend_pod, broker, BROKER_CLIENT_PORTS) == nothing
+    assert reachable(installed, demo, frontend_pod, "demo-backend", (BACKEND_PORT,)) == {
+        BACKEND_PORT: True
+    }
+    assert reachable(installed, demo, one, other, (BACKEND_PORT,)) == {BACKEND_PORT: False}
 
 
 def open_on_distinct_backends(open_chat: OpenChat, url: str) -> tuple[ChatPage, ChatPage]:

@@ -15,6 +15,10 @@ from chatoperator.builders.broker_statefulset import broker_claim_name
 from chatoperator.builders.chatserver_pods import DRAIN_SECONDS, TERMINATION_GRACE_SECONDS
 from chatoperator.builders.meta import CONFIG_HASH_ANNOTATION
 from chatoperator.builders.network import STREAM_REPLICATION_PORTS
+from chatoperator.builders.network_policy import (
+    OPERATOR_POD_LABELS,
+    build_backend_network_policy,
+)
 from chatoperator.spec import Cluster
 from tests.unit.clusters import (
     UID,
@@ -260,3 +264,26 @@ def test_broker_nodes_may_reach_the_stream_replication_ports_they_are_configured
         == "rabbitmq"
     )
     assert {"protocol": "TCP", "port": low, "endPort": high} in between_nodes["ports"]
+
+
+def test_backends_admit_only_the_frontend_pods_and_the_operators_pods() -> None:
+    cluster = cluster_from_spec({})
+    policy = build_backend_network_policy(BuildInput(cluster, "d", operator_namespace="ops"))
+    (rule,) = policy["spec"]["ingress"]
+    frontend_labels = workload(wanted_children(cluster), "Deployment", "demo-frontend")["spec"][
+        "selector"
+    ]["matchLabels"]
+    deploy = Path(__file__).parents[2] / "deploy" / "operator.yaml"
+    (operator,) = [d for d in yaml.safe_load_all(deploy.read_text()) if d["kind"] == "Deployment"]
+    operator_labels = operator["spec"]["template"]["metadata"]["labels"]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": frontend_labels}},
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}},
+            "podSelector": {"matchLabels": OPERATOR_POD_LABELS},
+        },
+    ]
+    assert OPERATOR_POD_LABELS.items() <= operator_labels.items()
+    assert [p["port"] for p in rule["ports"]] == [3000]
+    outside = build_backend_network_policy(BuildInput(cluster, "d"))
+    assert outside["spec"]["ingress"][0]["from"] == rule["from"][:1]
