@@ -29,35 +29,46 @@ def _tcp(*ports: int) -> list[dict[str, Any]]:
     return [{"protocol": "TCP", "port": port} for port in ports]
 
 
-def build_broker_network_policy(cluster: Cluster) -> dict[str, Any]:
+def _ingress_policy(
+    cluster: Cluster, component: str, ingress: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The policy ``<name>-<component>``: the component's pods admit only ``ingress``."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": metadata(cluster, name=child_name(cluster, RABBITMQ), component=RABBITMQ),
+        "metadata": metadata(cluster, name=child_name(cluster, component), component=component),
         "spec": {
-            "podSelector": {"matchLabels": selector_labels(cluster, RABBITMQ)},
+            "podSelector": {"matchLabels": selector_labels(cluster, component)},
             "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": [{"podSelector": {"matchLabels": selector_labels(cluster, BACKEND)}}],
-                    "ports": _tcp(AMQP_PORT, STREAM_PORT),
-                },
-                # Broker nodes talk to each other to form and keep the cluster, and leaders
-                # replicate each stream to its followers.
-                {
-                    "from": [{"podSelector": {"matchLabels": selector_labels(cluster, RABBITMQ)}}],
-                    "ports": [
-                        *_tcp(EPMD_PORT, DISTRIBUTION_PORT, AMQP_PORT, STREAM_PORT),
-                        {
-                            "protocol": "TCP",
-                            "port": STREAM_REPLICATION_PORTS[0],
-                            "endPort": STREAM_REPLICATION_PORTS[1],
-                        },
-                    ],
-                },
-            ],
+            "ingress": ingress,
         },
     }
+
+
+def build_broker_network_policy(cluster: Cluster) -> dict[str, Any]:
+    return _ingress_policy(
+        cluster,
+        RABBITMQ,
+        [
+            {
+                "from": [{"podSelector": {"matchLabels": selector_labels(cluster, BACKEND)}}],
+                "ports": _tcp(AMQP_PORT, STREAM_PORT),
+            },
+            # Broker nodes talk to each other to form and keep the cluster, and leaders
+            # replicate each stream to its followers.
+            {
+                "from": [{"podSelector": {"matchLabels": selector_labels(cluster, RABBITMQ)}}],
+                "ports": [
+                    *_tcp(EPMD_PORT, DISTRIBUTION_PORT, AMQP_PORT, STREAM_PORT),
+                    {
+                        "protocol": "TCP",
+                        "port": STREAM_REPLICATION_PORTS[0],
+                        "endPort": STREAM_REPLICATION_PORTS[1],
+                    },
+                ],
+            },
+        ],
+    )
 
 
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "chatcluster-operator"}
@@ -83,13 +94,4 @@ def build_backend_network_policy(inp: BuildInput) -> dict[str, Any]:
                 "podSelector": {"matchLabels": OPERATOR_POD_LABELS},
             }
         )
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": metadata(cluster, name=child_name(cluster, BACKEND), component=BACKEND),
-        "spec": {
-            "podSelector": {"matchLabels": selector_labels(cluster, BACKEND)},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": peers, "ports": _tcp(BACKEND_PORT)}],
-        },
-    }
+    return _ingress_policy(cluster, BACKEND, [{"from": peers, "ports": _tcp(BACKEND_PORT)}])
