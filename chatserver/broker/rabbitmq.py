@@ -85,6 +85,7 @@ from chatserver.broker.amqp_wire import (
 from chatserver.broker.base import BrokerListener, BrokerUnavailable, Record
 from chatserver.broker.stream_probe import StreamProbe
 from chatserver.broker.supervisor import CONNECTION_ERRORS, ConnectionSupervisor
+from chatserver.contract import DEFAULT_ROOM_MAX_BYTES, ROOM_SEGMENT_BYTES
 from chatserver.ids import new_epoch
 from chatserver.interchange import PresenceBeat, decode_beat, encode_beat
 
@@ -103,13 +104,14 @@ class RabbitMQSettings:
     prefetch; RabbitMQ's guidance puts the sweet spot at 100-300, and acks go out once per
     delivery burst, so credit never runs dry in a burst."""
 
-    retention_bytes: int = 2 * 1024 * 1024
-    """Bytes a room's stream keeps (`x-max-length-bytes`). `follow(after=None)` replays all of
-    it, so it sets the cost of a room's first join on a backend (measured: about 2,000 records
-    of 1 KB in 0.2 s). 2 MiB still holds 400+ messages of the 4 KiB maximum, several history
-    windows, and bounds the disk any user can take by creating rooms."""
+    retention_bytes: int = DEFAULT_ROOM_MAX_BYTES
+    """Bytes a new room's stream may keep (`x-max-length-bytes`); a broker policy may lower it
+    for every stream. `follow(after=None)` replays all of it, so it sets the cost of a room's
+    first join on a backend (measured: about 2,000 records of 1 KB in 0.2 s). 2 MiB still holds
+    400+ messages of the 4 KiB maximum, several history windows, and bounds the disk any user
+    can take by creating rooms."""
 
-    segment_bytes: int = 256 * 1024
+    segment_bytes: int = ROOM_SEGMENT_BYTES
     """Stream segment size (`x-stream-max-segment-size-bytes`). Retention drops whole segments
     (and never the one being written), so small segments keep it fine-grained: a stream holds
     between `retention_bytes - segment_bytes` and `retention_bytes`."""
@@ -378,15 +380,19 @@ class RabbitMQBroker:
         if room in link.declared:
             return
         stream = self._topology.room_stream(room)
-        await link.publisher.queue_declare(
-            stream,
-            durable=True,
-            arguments={
-                "x-queue-type": "stream",
-                "x-max-length-bytes": self._settings.retention_bytes,
-                "x-stream-max-segment-size-bytes": self._settings.segment_bytes,
-            },
-        )
+        # An existing stream is used as it is: declaring it with other arguments (another
+        # retention since it was made) would close the channel, and retention that changes
+        # after creation is a broker policy's job.
+        if not await self._probe.exists(stream):
+            await link.publisher.queue_declare(
+                stream,
+                durable=True,
+                arguments={
+                    "x-queue-type": "stream",
+                    "x-max-length-bytes": self._settings.retention_bytes,
+                    "x-stream-max-segment-size-bytes": self._settings.segment_bytes,
+                },
+            )
         await link.publisher.queue_bind(stream, self._topology.rooms_exchange, routing_key=room)
         # The stream may have been created by another backend a moment ago and still be
         # starting: using it now would close this connection, interrupting every room on it.

@@ -1,4 +1,5 @@
-"""Waits until a declared stream can be used, asking on a spare AMQP connection.
+"""Asks about streams on a spare AMQP connection: whether one exists, and when a declared one can
+be used.
 
 RabbitMQ 3.10 answers `queue.declare` of an existing stream at once, even while the connection
 that created it a moment ago is still starting the stream's processes. Consuming from it or
@@ -69,6 +70,17 @@ class StreamProbe:
                     log.info("stream %s not ready yet: %r", stream, exc)
                 # No event says when a stream is up: starting one takes milliseconds, so poll.
                 await asyncio.sleep(self._retry_delay)
+
+    async def exists(self, stream: str) -> bool:
+        """Whether `stream` exists, by a passive declare. A missing one closes the probe's
+        channel (404), which is why it is asked here and not on a channel the broker uses."""
+        channel = await self._open_channel()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                await channel.queue_declare(stream, passive=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return False
+        return True
 
     async def close(self) -> None:
         self._closed = True

@@ -7,9 +7,11 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import aiormq
 import pytest
 
 from chatserver.broker import BrokerUnavailable
+from chatserver.broker.amqp_wire import Topology
 from chatserver.broker.rabbitmq import RabbitMQBroker, RabbitMQSettings
 from tests.fixtures.rabbitmq import RabbitMQNode
 from tests.integration.test_broker_contract import FAST_RECONNECT, RecordingListener
@@ -148,10 +150,16 @@ async def test_a_consumer_cancelled_by_the_broker_is_a_failure_and_recovers(
 
     # Deleting its queue makes RabbitMQ cancel the consumer (basic.cancel) on a live channel.
     await asyncio.to_thread(rabbitmq.ctl, "delete_queue", presence_queue)
+
+    await reconnects_and_carries_on(broker, listener)
+
+
+async def reconnects_and_carries_on(broker: RabbitMQBroker, listener: RecordingListener) -> None:
+    """After a failure, the broker is down once and back, and room general (which holds one
+    record, "before") reads on in order."""
     await listener.until(lambda: listener.changes == [True, False, True])
     await broker.append("general", b"after")
     await listener.until(lambda: len(listener.records) >= 2)
-
     assert listener.bodies("general") == [b"before", b"after"]
 
 
@@ -159,20 +167,43 @@ async def test_a_channel_closed_by_the_broker_is_a_failure_and_recovers(
     rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
 ) -> None:
     cluster = new_cluster()
+    broker, listener = await start(brokers, rabbitmq, cluster)
+    await broker.follow("general")
+    await broker.append("general", b"before")
+    admin = await aiormq.connect(rabbitmq.url)
+    try:
+        channel = await admin.channel()
+        await channel.exchange_delete(Topology(cluster).rooms_exchange)
+    finally:
+        await admin.close()
+
+    # Publishing to an exchange that is gone: NOT_FOUND closes the publisher's channel.
+    with pytest.raises(BrokerUnavailable):
+        await broker.append("general", b"refused")
+
+    await reconnects_and_carries_on(broker, listener)
+
+
+async def test_a_room_made_with_another_retention_is_used_as_it_is(
+    rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
+) -> None:
+    # The stream of a room made before the retention changed keeps its arguments; declaring it
+    # again with new ones would close the channel (PRECONDITION_FAILED) and take the link down.
+    cluster = new_cluster()
     owner, _ = await start(brokers, rabbitmq, cluster)
-    await owner.append("general", b"declared with the default retention")
+    await owner.append("general", b"made with the old retention")
     other_retention = replace(FAST_RECONNECT, retention_bytes=FAST_RECONNECT.retention_bytes * 2)
     broker, listener = await start(brokers, rabbitmq, cluster, settings=other_retention)
 
-    # Redeclaring the stream with other arguments: PRECONDITION_FAILED closes the channel.
-    with pytest.raises(BrokerUnavailable):
-        await broker.append("general", b"refused")
-    await listener.until(lambda: listener.changes == [True, False, True])
-    await broker.follow("random")
-    await broker.append("random", b"fine")
-    await listener.until(lambda: len(listener.records) >= 1)
+    await broker.follow("general")
+    await broker.append("general", b"written with the new one")
+    await listener.until(lambda: len(listener.records) >= 2)
 
-    assert listener.bodies("random") == [b"fine"]
+    assert listener.bodies("general") == [
+        b"made with the old retention",
+        b"written with the new one",
+    ]
+    assert listener.changes == [True]
 
 
 async def test_backends_using_a_new_room_at_once_all_succeed_and_stay_connected(
