@@ -164,6 +164,35 @@ def _spec_schema() -> Schema:
                 required=["size"],
                 description="A PersistentVolumeClaim per broker pod; without it, an emptyDir.",
             ),
+            "retention": _obj(
+                {
+                    "maxBytes": {
+                        "type": "string",
+                        "pattern": s.BYTES_PATTERN,
+                        "default": s.DEFAULT_ROOM_MAX_BYTES,
+                        "description": "Bytes each room's stream keeps, at most"
+                        f" {s.MAX_ROOM_MAX_BYTES} (a backend replays a room's stream on its"
+                        " first join there: about 0.1 s per Mi).",
+                    },
+                    "maxAge": {
+                        "type": "string",
+                        "pattern": s.MAX_AGE_PATTERN,
+                        "description": "Age after which messages go (7D, 12h; units Y M D h m s);"
+                        " none by default. Needs the operator's own broker.",
+                    },
+                },
+                default={},
+                rules=[
+                    _rule(
+                        f"quantity(self.maxBytes).compareTo(quantity('{s.MAX_ROOM_MAX_BYTES}'))"
+                        " <= 0",
+                        f"rabbitmq.retention.maxBytes is at most {s.MAX_ROOM_MAX_BYTES}",
+                        fieldPath=".maxBytes",
+                    )
+                ],
+                description="What each room's stream keeps; applied to existing rooms too"
+                " (a RabbitMQ policy the operator keeps on its broker).",
+            ),
             "external": _obj(
                 {
                     "urlSecretRef": _secret_ref(
@@ -192,6 +221,12 @@ def _spec_schema() -> Schema:
                 " && self.replicas == 1)",
                 "rabbitmq.external excludes the operator's own broker:"
                 " remove rabbitmq.image, rabbitmq.storage and rabbitmq.replicas",
+            ),
+            _rule(
+                "!has(self.external) || !has(self.retention.maxAge)",
+                "rabbitmq.retention.maxAge needs the operator's own broker: on an external one,"
+                " set a max-age policy for the room streams yourself",
+                fieldPath=".retention.maxAge",
             ),
             _rule(
                 "self.replicas >= oldSelf.replicas",
@@ -286,6 +321,18 @@ def _spec_schema() -> Schema:
             },
         },
         default={},
+        rules=[
+            _rule(
+                "quantity(self.rabbitmq.retention.maxBytes).asInteger() >= self.chat.historySize"
+                f" * (self.chat.maxMessageBytes + {contract.ROOM_RECORD_OVERHEAD_BYTES})"
+                f" + {contract.ROOM_SEGMENT_BYTES}",
+                "rabbitmq.retention.maxBytes cannot hold chat.historySize messages of"
+                " chat.maxMessageBytes: it needs at least historySize * (maxMessageBytes +"
+                f" {contract.ROOM_RECORD_OVERHEAD_BYTES}) + {contract.ROOM_SEGMENT_BYTES} bytes;"
+                " raise it, or lower historySize or maxMessageBytes",
+                fieldPath=".rabbitmq.retention.maxBytes",
+            )
+        ],
     )
 
 

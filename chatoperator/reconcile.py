@@ -10,16 +10,20 @@ typed ``status.Observed`` that every condition reads.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
 import logging
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chatoperator.builders import BY_ROLE, CHILDREN, BuildInput, Role
+from chatoperator.builders.broker_policy import BrokerPolicy, build_room_policy
 from chatoperator.builders.broker_secret import (
+    PASSWORD_KEY,
+    USERNAME_KEY,
     BrokerCredentials,
     broker_url_ref,
     build_broker_secret,
@@ -30,8 +34,9 @@ from chatoperator.drift import applied_hash, needs_apply, with_applied_hash
 from chatoperator.errors import BrokerCredentialsLost, InvalidSpec, NotPermitted, TransientError
 from chatoperator.kube import Kube, Object
 from chatoperator.settings import FIELD_MANAGER, HANDOVER_FIELD_MANAGER, OperatorSettings
-from chatoperator.spec import Cluster, parse_cluster
+from chatoperator.spec import Cluster, format_bytes, parse_cluster
 from chatoperator.status import Failure, Observed, compute_status, workload_state
+from chatoperator.status.observed import PolicyOutcome, RoomRetention
 from chatoperator.status.pods import pod_problems
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,15 @@ Live = dict[Role, Object | None]
 
 STATUS_ROLES = (Role.BROKER, Role.BACKEND, Role.FRONTEND, Role.FRONTEND_SERVICE)
 """The children status is computed from."""
+
+
+@dataclass(frozen=True)
+class PolicyTarget:
+    """A policy to keep on the operator's own broker, with the credentials to do it."""
+
+    policy: BrokerPolicy
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,8 @@ class PassResult:
     """The failure is the installation's (``NotPermitted``): try again later, with backoff."""
     observed: Observed | None = None
     """What the pass saw, as status read it."""
+    room_policy: PolicyTarget | None = None
+    """The room policy to keep on the broker: set once the operator's own broker is ready."""
 
 
 def reconcile(
@@ -62,6 +78,7 @@ def reconcile(
     *,
     settings: OperatorSettings,
     users_online: int | None = None,
+    policy_outcome: PolicyOutcome | None = None,
 ) -> PassResult:
     """Bring one ChatCluster's children to the desired state and record what was observed.
 
@@ -74,11 +91,13 @@ def reconcile(
     cluster = parse_cluster(body, images=settings.images)
     failure: Failure | None = None
     live: Live = {}
+    broker_secret: Mapping[str, str] = {}
     if cluster.spec.paused:
         live = _observe(kube, cluster)
     else:
         try:
-            digest_of_url = _ensure_broker_secret(kube, body, cluster)
+            broker_secret = _ensure_broker_secret(kube, body, cluster)
+            digest_of_url = digest(broker_secret[broker_url_ref(cluster).key])
             inp = BuildInput(cluster, digest_of_url, operator_namespace=settings.namespace)
             live = _apply_children(kube, body, inp)
         except InvalidSpec as error:
@@ -89,24 +108,61 @@ def reconcile(
             failure = Failure(reason="BrokerCredentialsLost", message=str(error))
         if failure is not None:
             live = _observe(kube, cluster)
-    observed = _observed(cluster, live, failure=failure, users_online=users_online)
+    policy = build_room_policy(cluster)
+    observed = _observed(
+        cluster,
+        live,
+        failure=failure,
+        users_online=users_online,
+        retention=_retention(cluster, policy, outcome=policy_outcome),
+    )
     if observed.broker is not None and observed.broker.exists and not observed.broker.all_ready:
         pods = kube.list_pods(
             namespace=cluster.namespace, selector=selector_labels(cluster, RABBITMQ)
         )
         observed = dataclasses.replace(observed, broker_pod_problems=pod_problems(pods))
     phase = _write_status(kube, body, observed)
+    broker_ready = observed.broker is not None and observed.broker.all_ready
     return PassResult(
         phase=phase,
         writes=kube.writes - writes_before,
         failure=failure.message if failure else None,
         retry=failure is not None and failure.reason == "NotPermitted",
         observed=observed,
+        room_policy=(
+            _policy_target(policy, broker_secret)
+            if policy is not None and broker_ready and failure is None
+            else None
+        ),
     )
 
 
-def _ensure_broker_secret(kube: Kube, body: Mapping[str, Any], cluster: Cluster) -> str:
-    """Make sure the broker URL Secret exists; return a digest of the URL (never the URL)."""
+def _retention(
+    cluster: Cluster, policy: BrokerPolicy | None, *, outcome: PolicyOutcome | None
+) -> RoomRetention:
+    retention = cluster.spec.rabbitmq.retention
+    age = f", for at most {retention.max_age}" if retention.max_age else ""
+    return RoomRetention(
+        summary=format_bytes(retention.max_bytes) + age,
+        policy_digest=digest(policy.body) if policy is not None else None,
+        outcome=outcome,
+    )
+
+
+def _policy_target(policy: BrokerPolicy, secret: Mapping[str, str]) -> PolicyTarget | None:
+    try:
+        username, password = (
+            base64.b64decode(secret[key]).decode() for key in (USERNAME_KEY, PASSWORD_KEY)
+        )
+    except (KeyError, ValueError):
+        return None  # a hand-made Secret without them: the condition says the policy waits
+    return PolicyTarget(policy, username=username, password=password)
+
+
+def _ensure_broker_secret(
+    kube: Kube, body: Mapping[str, Any], cluster: Cluster
+) -> Mapping[str, str]:
+    """Make sure the broker URL Secret exists; return its data (base64, as the API gives it)."""
     ref = broker_url_ref(cluster)
     secret = kube.get("v1", "Secret", namespace=cluster.namespace, name=ref.name)
     if secret is None and not cluster.external_broker:
@@ -121,7 +177,7 @@ def _ensure_broker_secret(kube: Kube, body: Mapping[str, Any], cluster: Cluster)
     data = secret.get("data") or {}
     if ref.key not in data:
         raise InvalidSpec(f"Secret {ref.name} has no key {ref.key!r} with the broker's AMQP URL")
-    return digest(data[ref.key])  # the base64 text stands for the value just as well
+    return data
 
 
 def _refuse_new_credentials_for_an_existing_broker(kube: Kube, cluster: Cluster) -> None:
@@ -229,7 +285,12 @@ def _observe(kube: Kube, cluster: Cluster) -> Live:
 
 
 def _observed(
-    cluster: Cluster, live: Live, *, failure: Failure | None, users_online: int | None
+    cluster: Cluster,
+    live: Live,
+    *,
+    failure: Failure | None,
+    users_online: int | None,
+    retention: RoomRetention,
 ) -> Observed:
     return Observed(
         generation=cluster.generation,
@@ -241,6 +302,7 @@ def _observed(
         users_online=users_online,
         backend_selector=",".join(f"{k}={v}" for k, v in selector_labels(cluster, BACKEND).items()),
         url=_frontend_url(cluster, live.get(Role.FRONTEND_SERVICE)),
+        retention=retention,
     )
 
 

@@ -39,7 +39,8 @@ class OperatorSettings:
     trigger passes at once; this catches anything missed and refreshes ``usersOnline``)."""
 
     stats_timeout_seconds: float = 2.0
-    """Seconds to wait for a backend's /api/stats; past it, ``usersOnline`` simply stays stale."""
+    """Seconds to wait for a backend's /api/stats (past it, ``usersOnline`` simply stays stale)
+    and for each answer of the broker's management API."""
 
     retry_delay_seconds: float = 2.0
     """Seconds before a pass that met a transient API error runs again; doubled on every

@@ -8,6 +8,7 @@ objects stored before a default existed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,13 @@ SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 DEFAULT_SERVICE_PORT = 80
 DEFAULT_BROKER_REPLICAS = 1
 DEFAULT_EXTERNAL_URL_KEY = "url"
+BYTES_SUFFIXES = {"": 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+BYTES_PATTERN = "^([1-9][0-9]{0,11})(Ki|Mi|Gi)?$"
+"""A size in bytes as a Kubernetes quantity in whole bytes or binary units (``8Mi``)."""
+DEFAULT_ROOM_MAX_BYTES = f"{contract.DEFAULT_ROOM_MAX_BYTES // BYTES_SUFFIXES['Mi']}Mi"
+MAX_ROOM_MAX_BYTES = f"{contract.MAX_ROOM_MAX_BYTES // BYTES_SUFFIXES['Mi']}Mi"
+MAX_AGE_PATTERN = "^[1-9][0-9]{0,5}(Y|M|D|h|m|s)$"
+"""RabbitMQ's ``max-age``: a count and a unit (years, months, days, hours, minutes, seconds)."""
 # The chat settings' defaults are the chat server's own (chatserver/contract.py).
 DEFAULT_ROOMS = contract.DEFAULT_ROOMS
 DEFAULT_HISTORY_SIZE = contract.DEFAULT_HISTORY_SIZE
@@ -87,10 +95,19 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """What each room's stream keeps: the broker drops its oldest segments beyond either."""
+
+    max_bytes: int
+    max_age: str | None
+
+
+@dataclass(frozen=True)
 class RabbitMQ:
     image: str
     replicas: int
     storage: Storage | None
+    retention: Retention
     external_url: SecretKeyRef | None
     """Set when the cluster uses an existing broker: then the operator runs none of its own."""
 
@@ -167,6 +184,7 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
     service = frontend.get("service") or {}
     broker = spec.get("rabbitmq") or {}
     storage = broker.get("storage")
+    retention = broker.get("retention") or {}
     external = (broker.get("external") or {}).get("urlSecretRef")
     chat = spec.get("chat") or {}
     rate = chat.get("rateLimit") or {}
@@ -207,6 +225,10 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
                 if storage
                 else None
             ),
+            retention=Retention(
+                max_bytes=parse_bytes(str(retention.get("maxBytes", DEFAULT_ROOM_MAX_BYTES))),
+                max_age=retention.get("maxAge"),
+            ),
             external_url=_secret_key_ref(external, DEFAULT_EXTERNAL_URL_KEY),
         ),
         chat=Chat(
@@ -223,6 +245,22 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
         ),
         paused=bool(spec.get("paused", False)),
     )
+
+
+def parse_bytes(quantity: str) -> int:
+    """``8Mi`` -> 8388608, for the quantities ``BYTES_PATTERN`` admits."""
+    match = re.fullmatch(BYTES_PATTERN.strip("^$"), quantity)
+    if match is None:
+        raise ValueError(f"not a size in bytes: {quantity!r}")
+    return int(match[1]) * BYTES_SUFFIXES[match[2] or ""]
+
+
+def format_bytes(size: int) -> str:
+    """8388608 -> ``8Mi``: the largest binary unit that divides it."""
+    for suffix in ("Gi", "Mi", "Ki"):
+        if size % BYTES_SUFFIXES[suffix] == 0:
+            return f"{size // BYTES_SUFFIXES[suffix]}{suffix}"
+    return str(size)
 
 
 def _secret_key_ref(ref: Mapping[str, Any] | None, default_key: str) -> SecretKeyRef | None:

@@ -119,9 +119,17 @@ def _broker(settings: BackendSettings) -> Broker:
             "(other backends would not see its rooms)"
         )
         return MemoryBroker()
-    from chatserver.broker.rabbitmq import RabbitMQBroker  # noqa: PLC0415 - aiormq only when used
+    from chatserver.broker.rabbitmq import (  # noqa: PLC0415 - aiormq only when used
+        RabbitMQBroker,
+        RabbitMQSettings,
+    )
 
-    return RabbitMQBroker(settings.rabbitmq_urls, cluster=settings.cluster, pod=settings.pod)
+    return RabbitMQBroker(
+        settings.rabbitmq_urls,
+        cluster=settings.cluster,
+        pod=settings.pod,
+        settings=RabbitMQSettings(retention_bytes=settings.room_max_bytes),
+    )
 
 
 def _guard(settings: ListenSettings, *, descriptors_each: int) -> Guard:

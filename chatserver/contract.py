@@ -43,6 +43,7 @@ class Env:
     CHAT_RATE_PER_SECOND: Final = "CHAT_RATE_PER_SECOND"
     CHAT_RATE_BURST: Final = "CHAT_RATE_BURST"
     CHAT_DRAIN_SECONDS: Final = "CHAT_DRAIN_SECONDS"
+    CHAT_ROOM_MAX_BYTES: Final = "CHAT_ROOM_MAX_BYTES"
     CHAT_ALLOWED_ORIGINS: Final = "CHAT_ALLOWED_ORIGINS"
     CHAT_MAX_FRAME_BYTES: Final = "CHAT_MAX_FRAME_BYTES"
     CHAT_OUTBOX_BYTES: Final = "CHAT_OUTBOX_BYTES"
@@ -75,6 +76,7 @@ BACKEND_ENV: Final = (
             Env.CHAT_RATE_PER_SECOND,
             Env.CHAT_RATE_BURST,
             Env.CHAT_DRAIN_SECONDS,
+            Env.CHAT_ROOM_MAX_BYTES,
             Env.CHAT_ALLOWED_ORIGINS,
             Env.CHAT_MAX_FRAME_BYTES,
             Env.CHAT_OUTBOX_BYTES,
@@ -150,6 +152,30 @@ DEFAULT_RATE_PER_SECOND: Final = 10
 DEFAULT_RATE_BURST: Final = 20
 MIN_RATE_BURST: Final = 1
 DEFAULT_DRAIN_SECONDS: Final = 10
+
+# Room retention: each room's log is a RabbitMQ stream named `room_stream_prefix(cluster) + room`.
+
+DEFAULT_ROOM_MAX_BYTES: Final = 2 * 1024 * 1024
+"""Bytes a room's stream keeps by default (`CHAT_ROOM_MAX_BYTES`, the CRD's
+`rabbitmq.retention.maxBytes`). A backend replays a room's whole stream on its first join there
+(about 0.1 s per MiB), so retention is also the cost of that join."""
+MAX_ROOM_MAX_BYTES: Final = 256 * 1024 * 1024
+"""The CRD's maximum retention per room, and the `x-max-length-bytes` the operator has its
+backends give new streams on its own broker, where its policy sets the retention in force."""
+ROOM_SEGMENT_BYTES: Final = 256 * 1024
+"""A room stream's segment size. Retention drops whole segments, never the one being written,
+so a stream keeps between its retention minus one segment and its retention."""
+ROOM_RECORD_OVERHEAD_BYTES: Final = 1024
+"""What a stored message takes besides its text, rounded up: its record is about 210 bytes of
+JSON around the text with the usual name, ref and pod (`interchange.encode_record`), 513 with
+every field at its limit in ASCII, plus AMQP headers and the stream's framing. The CRD refuses
+a retention below `historySize * (maxMessageBytes + this) + ROOM_SEGMENT_BYTES`."""
+
+
+def room_stream_prefix(cluster: str) -> str:
+    """The start of every room stream's name of the cluster `CHAT_CLUSTER` = `cluster`."""
+    return f"chat.{cluster}.room."
+
 
 # Shapes, as regular expressions matched against the whole value (Python `fullmatch`; the CRD and
 # the UI anchor them with ^ and $).

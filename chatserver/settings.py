@@ -117,6 +117,10 @@ class BackendSettings:
     rabbitmq_urls: tuple[str, ...] = ()
     """AMQP URLs (`RABBITMQ_URL`, comma-separated: the nodes of one RabbitMQ cluster, tried in
     turn); none means the in-memory broker, one process only."""
+    room_max_bytes: int = contract.DEFAULT_ROOM_MAX_BYTES
+    """Bytes a new room's stream may keep (`CHAT_ROOM_MAX_BYTES`, its `x-max-length-bytes`). A
+    broker policy can lower it for every room, new and old, but never raise it: RabbitMQ keeps
+    the lesser of the two."""
     chat: ChatSettings = field(default_factory=ChatSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     listen: ListenSettings = field(default_factory=ListenSettings)
@@ -264,6 +268,9 @@ def backend_settings_from_env(
         pod=env.get(Env.POD_NAME, "").strip() or base.pod,
         cluster=_read(env, Env.CHAT_CLUSTER, _cluster, base.cluster),
         rabbitmq_urls=_read(env, Env.RABBITMQ_URL, _amqp_urls, (), secret=True),
+        room_max_bytes=_read(
+            env, Env.CHAT_ROOM_MAX_BYTES, _whole(contract.ROOM_SEGMENT_BYTES), base.room_max_bytes
+        ),
         chat=chat_settings_from_env(env),
         auth=auth_settings_from_env(env),
         listen=listen_settings_from_env(env),

@@ -140,7 +140,7 @@ CHILDREN: tuple[Child, ...] = (
         Role.BROKER_NETWORK_POLICY,
         "NetworkPolicy",
         RABBITMQ,
-        _of_cluster(build_broker_network_policy),
+        build_broker_network_policy,
         _own_broker,
     ),
     Child(Role.BACKEND_SERVICE, "Service", BACKEND, _of_cluster(build_backend_service), _always),

@@ -14,9 +14,10 @@ from chatoperator.builders.chatserver_pods import (
     secret_env,
 )
 from chatoperator.builders.inputs import BuildInput
-from chatoperator.builders.meta import BACKEND
+from chatoperator.builders.meta import BACKEND, chat_cluster_name
 from chatoperator.builders.network import BACKEND_PORT
-from chatserver.contract import Env
+from chatoperator.spec import Cluster
+from chatserver.contract import MAX_ROOM_MAX_BYTES, Env
 
 DEFAULT_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -36,8 +37,8 @@ def backend_env(inp: BuildInput) -> list[dict[str, Any]]:
         *([secret_env(Env.CHAT_AUTH_SECRET, auth.secret)] if auth.secret is not None else []),
         *origins_env(cluster),
         secret_env(Env.RABBITMQ_URL, broker_url_ref(cluster)),
-        # Namespace-qualified: two clusters sharing an external broker must not share rooms.
-        plain_env(Env.CHAT_CLUSTER, f"{cluster.namespace}.{cluster.name}"),
+        plain_env(Env.CHAT_CLUSTER, chat_cluster_name(cluster)),
+        plain_env(Env.CHAT_ROOM_MAX_BYTES, room_stream_max_bytes(cluster)),
         plain_env(Env.CHAT_ROOMS, ",".join(chat.rooms)),
         plain_env(Env.CHAT_HISTORY_SIZE, chat.history_size),
         plain_env(Env.CHAT_MAX_MESSAGE_BYTES, chat.max_message_bytes),
@@ -49,6 +50,16 @@ def backend_env(inp: BuildInput) -> list[dict[str, Any]]:
         # address: a cap per address would cap a whole frontend.
         plain_env(Env.CHAT_MAX_CONNECTIONS_PER_IP, 0),
     ]
+
+
+def room_stream_max_bytes(cluster: Cluster) -> int:
+    """The ``x-max-length-bytes`` of each new room stream. RabbitMQ keeps the lesser of it and
+    a policy's, so on the operator's own broker, whose policy sets the retention of every room
+    (``broker_policy.py``), it is the CRD's maximum: the policy alone decides, and a change
+    reaches old rooms too. An external broker has no such policy: there it is the retention."""
+    if cluster.external_broker:
+        return cluster.spec.rabbitmq.retention.max_bytes
+    return MAX_ROOM_MAX_BYTES
 
 
 def build_backend_deployment(inp: BuildInput) -> dict[str, Any]:

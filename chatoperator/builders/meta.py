@@ -28,6 +28,12 @@ def child_name(cluster: Cluster | str, component: str) -> str:
     return f"{name}-{component}"
 
 
+def chat_cluster_name(cluster: Cluster) -> str:
+    """Its backends' ``CHAT_CLUSTER``, which prefixes their exchange and stream names:
+    namespace-qualified, so two clusters sharing an external broker never share rooms."""
+    return f"{cluster.namespace}.{cluster.name}"
+
+
 def selector_labels(cluster: Cluster, component: str) -> dict[str, str]:
     """The labels a child's selector matches: stable for the life of the cluster."""
     return {

@@ -1,5 +1,6 @@
-"""The NetworkPolicies: only backend pods reach the broker (``<name>-rabbitmq``), and only the
-frontend pods and the operator reach the backends (``<name>-backend``)."""
+"""The NetworkPolicies: only backend pods reach the broker's AMQP and stream ports, and only the
+operator its management API (``<name>-rabbitmq``); only the frontend pods and the operator reach
+the backends (``<name>-backend``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from chatoperator.builders.network import (
     BACKEND_PORT,
     DISTRIBUTION_PORT,
     EPMD_PORT,
+    MANAGEMENT_PORT,
     STREAM_PORT,
     STREAM_REPLICATION_PORTS,
 )
@@ -45,34 +47,50 @@ def _ingress_policy(
     }
 
 
-def build_broker_network_policy(cluster: Cluster) -> dict[str, Any]:
-    return _ingress_policy(
-        cluster,
-        RABBITMQ,
-        [
-            {
-                "from": [{"podSelector": {"matchLabels": selector_labels(cluster, BACKEND)}}],
-                "ports": _tcp(AMQP_PORT, STREAM_PORT),
-            },
-            # Broker nodes talk to each other to form and keep the cluster, and leaders
-            # replicate each stream to its followers.
-            {
-                "from": [{"podSelector": {"matchLabels": selector_labels(cluster, RABBITMQ)}}],
-                "ports": [
-                    *_tcp(EPMD_PORT, DISTRIBUTION_PORT, AMQP_PORT, STREAM_PORT),
-                    {
-                        "protocol": "TCP",
-                        "port": STREAM_REPLICATION_PORTS[0],
-                        "endPort": STREAM_REPLICATION_PORTS[1],
-                    },
-                ],
-            },
-        ],
-    )
+def build_broker_network_policy(inp: BuildInput) -> dict[str, Any]:
+    cluster = inp.cluster
+    rules: list[dict[str, Any]] = [
+        {
+            "from": [{"podSelector": {"matchLabels": selector_labels(cluster, BACKEND)}}],
+            "ports": _tcp(AMQP_PORT, STREAM_PORT),
+        },
+        # Broker nodes talk to each other to form and keep the cluster, and leaders
+        # replicate each stream to its followers.
+        {
+            "from": [{"podSelector": {"matchLabels": selector_labels(cluster, RABBITMQ)}}],
+            "ports": [
+                *_tcp(EPMD_PORT, DISTRIBUTION_PORT, AMQP_PORT, STREAM_PORT),
+                {
+                    "protocol": "TCP",
+                    "port": STREAM_REPLICATION_PORTS[0],
+                    "endPort": STREAM_REPLICATION_PORTS[1],
+                },
+            ],
+        },
+    ]
+    # The operator keeps the room streams' policy through the management API.
+    operator = _operator_pods(inp)
+    if operator:
+        rules.append({"from": operator, "ports": _tcp(MANAGEMENT_PORT)})
+    return _ingress_policy(cluster, RABBITMQ, rules)
 
 
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "chatcluster-operator"}
 """The labels of the operator's pods in deploy/operator.yaml."""
+
+
+def _operator_pods(inp: BuildInput) -> list[dict[str, Any]]:
+    """The operator's pods as a NetworkPolicy peer; none for an operator outside the cluster."""
+    if inp.operator_namespace is None:
+        return []
+    return [
+        {
+            "namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": inp.operator_namespace}
+            },
+            "podSelector": {"matchLabels": OPERATOR_POD_LABELS},
+        }
+    ]
 
 
 def build_backend_network_policy(inp: BuildInput) -> dict[str, Any]:
@@ -82,16 +100,8 @@ def build_backend_network_policy(inp: BuildInput) -> dict[str, Any]:
     anything else that should reach a backend (a metrics scraper) needs a policy of its own,
     since policies add up."""
     cluster = inp.cluster
-    peers: list[dict[str, Any]] = [
-        {"podSelector": {"matchLabels": selector_labels(cluster, FRONTEND)}}
+    peers = [
+        {"podSelector": {"matchLabels": selector_labels(cluster, FRONTEND)}},
+        *_operator_pods(inp),
     ]
-    if inp.operator_namespace is not None:
-        peers.append(
-            {
-                "namespaceSelector": {
-                    "matchLabels": {"kubernetes.io/metadata.name": inp.operator_namespace}
-                },
-                "podSelector": {"matchLabels": OPERATOR_POD_LABELS},
-            }
-        )
     return _ingress_policy(cluster, BACKEND, [{"from": peers, "ports": _tcp(BACKEND_PORT)}])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from chatoperator.builders.broker_policy import POLICY_NAME
 from chatoperator.status.observed import Observed, WorkloadState
 
 Condition = dict[str, Any]
@@ -13,11 +14,12 @@ READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 BROKER_READY = "BrokerReady"
+ROOM_RETENTION = "RoomRetention"
 
 
 def _condition(
     kind: str,
-    ok: bool,
+    ok: bool | None,
     reason: str,
     message: str,
     *,
@@ -25,7 +27,7 @@ def _condition(
     previous: Mapping[str, Any] | None,
     now: str,
 ) -> Condition:
-    status = "True" if ok else "False"
+    status = "Unknown" if ok is None else "True" if ok else "False"
     # lastTransitionTime moves only when the status flips, so an unchanged condition is an
     # unchanged status and the pass writes nothing.
     unchanged = previous is not None and previous.get("status") == status
@@ -57,6 +59,35 @@ def compute_broker_ready(
             message += ": " + "; ".join(observed.broker_pod_problems)
     return _condition(
         BROKER_READY, ok, reason, message, observed=observed, previous=previous, now=now
+    )
+
+
+def compute_room_retention(
+    observed: Observed, previous: Mapping[str, Any] | None, now: str
+) -> Condition:
+    retention = observed.retention
+    ok: bool | None
+    if retention.policy_digest is None:
+        ok, reason, message = (
+            True,
+            "StreamArguments",
+            f"each new room stream keeps {retention.summary} (its own arguments); rooms made"
+            " before a change keep theirs unless a policy on the broker says otherwise",
+        )
+    elif retention.outcome is None or retention.outcome.body_digest != retention.policy_digest:
+        waiting = observed.broker is not None and not observed.broker.all_ready
+        ok = None
+        reason = "BrokerNotReady" if waiting else "Applying"
+        message = f"{retention.summary} per room, waiting for " + (
+            "the broker" if waiting else "the policy to be applied"
+        )
+    elif retention.outcome.applied:
+        ok, reason = True, "Applied"
+        message = f"every room stream keeps {retention.summary} (policy {POLICY_NAME})"
+    else:
+        ok, reason, message = False, retention.outcome.reason, retention.outcome.message
+    return _condition(
+        ROOM_RETENTION, ok, reason, message, observed=observed, previous=previous, now=now
     )
 
 
@@ -112,5 +143,6 @@ CONDITIONS: tuple[tuple[str, ConditionFunction], ...] = (
     (PROGRESSING, compute_progressing),
     (DEGRADED, compute_degraded),
     (BROKER_READY, compute_broker_ready),
+    (ROOM_RETENTION, compute_room_retention),
 )
 """Every condition the operator sets, in the order they appear in ``status.conditions``."""

@@ -59,6 +59,35 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class PolicyOutcome:
+    """What the operator's last attempt to keep the room policy on its broker came to."""
+
+    body_digest: str
+    """Digest of the policy attempted: an outcome for an older spec says nothing of this one."""
+    reason: str
+    """``Applied``, or why not: ``Unreachable`` (no answer from the management API) or
+    ``Refused`` (it answered with an error)."""
+    message: str
+
+    @property
+    def applied(self) -> bool:
+        return self.reason == "Applied"
+
+
+@dataclass(frozen=True)
+class RoomRetention:
+    """The room streams' retention: what the spec asks, and how far it got."""
+
+    summary: str
+    """What each room keeps, for people: ``2Mi, 7D``."""
+    policy_digest: str | None
+    """Digest of the policy the operator keeps on its broker; None for an external broker,
+    where each new stream's own argument is all the operator sets."""
+    outcome: PolicyOutcome | None
+    """The last attempt to apply that policy; None before the first."""
+
+
+@dataclass(frozen=True)
 class Observed:
     generation: int
     paused: bool
@@ -71,6 +100,7 @@ class Observed:
     """From the backends' /api/stats; None when they could not be asked (keeps the old value)."""
     backend_selector: str
     url: str
+    retention: RoomRetention
     broker_pod_problems: tuple[str, ...] = ()
     """Why each not-ready broker pod is not ready (`status.pods`); read only while the broker is
     not all ready."""

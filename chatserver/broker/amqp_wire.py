@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from chatserver.contract import MAX_CLUSTER_CHARS, MAX_ROOM_NAME_CHARS
+from chatserver.contract import MAX_CLUSTER_CHARS, MAX_ROOM_NAME_CHARS, room_stream_prefix
 
 KIND_HEADER: Final = "chat-kind"
 KIND_RECORD: Final = "record"
@@ -65,7 +65,7 @@ class Topology:
         return f"chat.{self.cluster}.presence"
 
     def room_stream(self, room: str) -> str:
-        return f"chat.{self.cluster}.room.{check_name('room', room)}"
+        return room_stream_prefix(self.cluster) + check_name("room", room)
 
 
 def delivery_offset(headers: Mapping[str, Any] | None) -> int:

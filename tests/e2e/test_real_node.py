@@ -23,7 +23,7 @@ import pytest
 import yaml
 from playwright.sync_api import expect
 
-from chatoperator.builders.network import AMQP_PORT, BACKEND_PORT, STREAM_PORT
+from chatoperator.builders.network import AMQP_PORT, BACKEND_PORT, MANAGEMENT_PORT, STREAM_PORT
 from tests.e2e.conftest import ChatPage, OpenChat
 from tests.fixtures.k8s import Cluster
 
@@ -225,6 +225,14 @@ def test_network_policies_are_enforced(installed: Cluster, demo: str) -> None:
         BACKEND_PORT: True
     }
     assert reachable(installed, demo, one, other, (BACKEND_PORT,)) == {BACKEND_PORT: False}
+    # The management API is the operator's alone (it keeps the room policy through it).
+    assert reachable(installed, demo, one, broker, (MANAGEMENT_PORT,)) == {MANAGEMENT_PORT: False}
+    (retention,) = [
+        c
+        for c in get_json(installed, "-n", demo, "chatcluster/demo")["status"]["conditions"]
+        if c["type"] == "RoomRetention"
+    ]
+    assert retention["reason"] == "Applied"
 
 
 def open_on_distinct_backends(open_chat: OpenChat, url: str) -> tuple[ChatPage, ChatPage]:
@@ -391,12 +399,20 @@ def test_a_three_node_broker_loses_a_pod_while_people_chat_and_loses_nothing(
         "metadata": {"name": "ha"},
         "spec": {
             "backend": {"replicas": 2},
-            "rabbitmq": {"replicas": 3, "storage": {"size": "1Gi"}},
+            "rabbitmq": {
+                "replicas": 3,
+                "storage": {"size": "1Gi"},
+                "retention": {"maxBytes": "4Mi", "maxAge": "7D"},
+            },
         },
     }
     try:
         installed.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
         wait_phase(installed, namespace, "ha")
+        installed.kubectl(
+            "wait", "-n", namespace, "chatcluster/ha", "--timeout=120s",
+            '--for=jsonpath={.status.conditions[?(@.type=="RoomRetention")].reason}=Applied',
+        )  # fmt: skip
         forward = PortForward(installed, namespace, "ha-frontend", 80)
         try:
             ada, grace = open_on_distinct_backends(open_chat, forward.url)
@@ -425,8 +441,30 @@ def test_a_three_node_broker_loses_a_pod_while_people_chat_and_loses_nothing(
                 later.expect_delivered(text)
         finally:
             forward.close()
+        # The operator's policy is on the broker, and the room's stream has a replica on
+        # every node (initial-cluster-size) and the retention asked for.
+        queues = rabbitmqctl_json(
+            installed, namespace, "ha-rabbitmq-1", "list_queues", "name", "policy", "members"
+        )
+        (general,) = [q for q in queues if q["name"] == f"chat.{namespace}.ha.room.general"]
+        assert general["policy"] == "chatcluster-rooms"
+        assert len(general["members"]) == 3
+        (policy,) = rabbitmqctl_json(installed, namespace, "ha-rabbitmq-1", "list_policies")
+        assert json.loads(policy["definition"]) == {
+            "max-length-bytes": 4 * 1024 * 1024,
+            "max-age": "7D",
+            "initial-cluster-size": 3,
+        }
     finally:
         installed.kubectl("delete", "namespace", namespace, "--timeout=180s")
+
+
+def rabbitmqctl_json(cluster: Cluster, namespace: str, pod: str, *args: str) -> Any:
+    out = cluster.kubectl(
+        "exec", "-n", namespace, pod, "-c", "rabbitmq", "--",
+        "rabbitmqctl", "--quiet", "--formatter=json", *args,
+    ).stdout  # fmt: skip
+    return json.loads(out)
 
 
 def test_a_broker_that_cannot_start_says_why_in_its_condition(installed: Cluster) -> None:

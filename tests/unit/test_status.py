@@ -9,8 +9,9 @@ import pytest
 
 from chatoperator.status import MISSING, Failure, Observed, WorkloadState, compute_status
 from chatoperator.status.conditions import compute_ready
-from chatoperator.status.observed import workload_state
+from chatoperator.status.observed import PolicyOutcome, RoomRetention, workload_state
 
+APPLIED = PolicyOutcome(body_digest="d1", reason="Applied", message="")
 EARLIER = "2026-01-01T00:00:00Z"
 NOW = "2026-01-01T00:05:00Z"
 
@@ -30,6 +31,11 @@ def observed(**changes: Any) -> Observed:
         users_online=None,
         backend_selector="app.kubernetes.io/instance=demo",
         url="http://demo-frontend.chat.svc:80",
+        retention=RoomRetention(
+            summary="2Mi",
+            policy_digest=APPLIED.body_digest,
+            outcome=APPLIED,
+        ),
     )
     return replace(base, **changes)
 
@@ -46,6 +52,7 @@ def test_all_workloads_ready_is_phase_ready() -> None:
         "Progressing": "False",
         "Degraded": "False",
         "BrokerReady": "True",
+        "RoomRetention": "True",
     }
     assert status["observedGeneration"] == 3
     assert status["backends"] == "2/2"

@@ -1,0 +1,65 @@
+"""The RabbitMQ policy ``chatcluster-rooms`` on the operator's own broker: the retention and
+replica count of every room stream (``spec.rabbitmq.retention``, ``spec.rabbitmq.replicas``).
+
+A policy, not the streams' own arguments: arguments are fixed when a stream is declared, while
+RabbitMQ applies a changed policy to the streams that exist (measured on 3.10.8: raising and
+lowering ``max-length-bytes`` both took effect at the stream's next segment). RabbitMQ keeps the
+lesser of a stream's ``x-max-length-bytes`` and the policy's, so the backends declare streams
+with the most the CRD allows (``backend_deployment.room_stream_max_bytes``) and this policy
+decides. ``initial-cluster-size`` replicates each new stream on every broker node; a stream
+keeps the replicas it was made with when nodes are added later.
+
+Not a Kubernetes object: the operator puts it through the broker's management API
+(``chatoperator/broker_admin.py``), and only on its own broker.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chatoperator.builders.meta import RABBITMQ, chat_cluster_name, child_name
+from chatoperator.builders.network import MANAGEMENT_PORT
+from chatoperator.spec import Cluster
+from chatserver.contract import room_stream_prefix
+
+POLICY_NAME = "chatcluster-rooms"
+VHOST = "/"
+"""The operator's broker has one virtual host, the default (``broker_secret.py``'s URL)."""
+
+
+@dataclass(frozen=True)
+class BrokerPolicy:
+    """One policy, as the management API takes it (``PUT /api/policies/{vhost}/{name}``)."""
+
+    management_url: str
+    """The broker's management API, through its Service: any node answers for the cluster."""
+    vhost: str
+    name: str
+    body: dict[str, Any]
+
+
+def build_room_policy(cluster: Cluster) -> BrokerPolicy | None:
+    """The room streams' policy; None for an external broker, which the operator leaves alone."""
+    if cluster.external_broker:
+        return None
+    broker = cluster.spec.rabbitmq
+    definition: dict[str, Any] = {
+        "max-length-bytes": broker.retention.max_bytes,
+        "initial-cluster-size": broker.replicas,
+    }
+    if broker.retention.max_age is not None:
+        definition["max-age"] = broker.retention.max_age
+    host = f"{child_name(cluster, RABBITMQ)}.{cluster.namespace}.svc"
+    return BrokerPolicy(
+        management_url=f"http://{host}:{MANAGEMENT_PORT}",
+        vhost=VHOST,
+        name=POLICY_NAME,
+        body={
+            "pattern": "^" + re.escape(room_stream_prefix(chat_cluster_name(cluster))),
+            "apply-to": "queues",
+            "definition": definition,
+            "priority": 0,
+        },
+    )

@@ -1,0 +1,112 @@
+"""The operator's room policy on a real RabbitMQ: put through the management API, it sets the
+retention of rooms that already exist, where a stream's own arguments could not."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from chatoperator.broker_admin import ensure_policy
+from chatoperator.builders.broker_policy import BrokerPolicy, build_room_policy
+from chatoperator.builders.meta import chat_cluster_name
+from chatserver.broker.rabbitmq import RabbitMQBroker
+from chatserver.contract import MAX_ROOM_MAX_BYTES
+from tests.fixtures.rabbitmq import RabbitMQNode
+from tests.integration.test_broker_contract import FAST_RECONNECT
+from tests.integration.test_rabbitmq_broker import brokers, start  # noqa: F401 - a fixture
+from tests.unit.clusters import cluster_from_spec
+
+pytestmark = pytest.mark.rabbitmq
+
+SEGMENT = 4_000
+"""Small segments, so retention (which drops whole segments) shows after a few records."""
+RECORD = b"x" * 500
+AS_THE_OPERATOR_DECLARES = replace(
+    FAST_RECONNECT, retention_bytes=MAX_ROOM_MAX_BYTES, segment_bytes=SEGMENT
+)
+
+
+def room_policy(node: RabbitMQNode, namespace: str, max_bytes: str) -> BrokerPolicy:
+    cluster = cluster_from_spec(
+        {"rabbitmq": {"retention": {"maxBytes": max_bytes}}}, namespace=namespace
+    )
+    policy = build_room_policy(cluster)
+    assert policy is not None
+    return replace(policy, management_url=node.management_url)
+
+
+@contextlib.contextmanager
+def socket_nobody_listens_on() -> Iterator[int]:
+    """A local port held (so no one else takes it) with no listener: connecting is refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
+async def apply(policy: BrokerPolicy, *, password: str = "guest") -> str:
+    outcome = await asyncio.to_thread(
+        ensure_policy, policy, username="guest", password=password, timeout=10
+    )
+    return f"{outcome.reason} {outcome.message}".strip()
+
+
+async def first_offset(
+    made: list[RabbitMQBroker], node: RabbitMQNode, chat_cluster: str
+) -> tuple[int, int]:
+    """(offset of the first record a new reader gets, records it gets) of room general."""
+    reader, listener = await start(made, node, chat_cluster, settings=AS_THE_OPERATOR_DECLARES)
+    await reader.follow("general")
+    offsets = listener.offsets("general")
+    return offsets[0], len(offsets)
+
+
+async def test_the_policy_sets_the_retention_of_a_room_that_exists(
+    rabbitmq_management: RabbitMQNode,
+    brokers: list[RabbitMQBroker],  # noqa: F811
+) -> None:
+    node, namespace = rabbitmq_management, f"t{uuid.uuid4().hex[:10]}"
+    chat_cluster = chat_cluster_name(cluster_from_spec({}, namespace=namespace))
+    writer, _ = await start(brokers, node, chat_cluster, settings=AS_THE_OPERATOR_DECLARES)
+    for _ in range(120):  # about 60 KB, before any policy: the stream keeps it all
+        await writer.append("general", RECORD)
+    assert (await first_offset(brokers, node, chat_cluster))[0] == 0
+
+    assert await apply(room_policy(node, namespace, "16Ki")) == "Applied"
+    for _ in range(20):  # retention is enforced as segments roll
+        await writer.append("general", RECORD)
+
+    start_after, kept = await first_offset(brokers, node, chat_cluster)
+    assert start_after > 0
+    assert kept * len(RECORD) <= 16 * 1024 + SEGMENT
+
+    # Raised again, it keeps what a small retention would have dropped by now.
+    assert await apply(room_policy(node, namespace, "1Mi")) == "Applied"
+    for _ in range(60):
+        await writer.append("general", RECORD)
+    assert (await first_offset(brokers, node, chat_cluster))[0] == start_after
+
+
+async def test_a_policy_in_place_is_applied_again_without_change(
+    rabbitmq_management: RabbitMQNode,
+) -> None:
+    policy = room_policy(rabbitmq_management, f"t{uuid.uuid4().hex[:10]}", "2Mi")
+    assert await apply(policy) == "Applied"
+    assert await apply(policy) == "Applied"
+
+
+async def test_refused_and_unreachable_are_told_apart(rabbitmq_management: RabbitMQNode) -> None:
+    policy = room_policy(rabbitmq_management, f"t{uuid.uuid4().hex[:10]}", "2Mi")
+
+    refused = await apply(policy, password="wrong")
+    assert refused.startswith("Refused the broker's management API answered 401")
+    assert "wrong" not in refused
+
+    with socket_nobody_listens_on() as port:
+        unreachable = await apply(replace(policy, management_url=f"http://127.0.0.1:{port}"))
+    assert unreachable.startswith(f"Unreachable no answer from http://127.0.0.1:{port}")

@@ -1,0 +1,147 @@
+"""The room streams' policy: what the operator keeps on its broker, and what status says."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from chatoperator.builders import BuildInput
+from chatoperator.builders.backend_deployment import backend_env
+from chatoperator.builders.broker_policy import build_room_policy
+from chatoperator.builders.network_policy import OPERATOR_POD_LABELS, build_broker_network_policy
+from chatoperator.spec import format_bytes, parse_bytes
+from chatoperator.status.conditions import compute_room_retention
+from chatoperator.status.observed import PolicyOutcome, RoomRetention
+from chatserver.broker.amqp_wire import Topology
+from chatserver.contract import MAX_ROOM_MAX_BYTES, Env
+from tests.unit.clusters import cluster_from_spec
+from tests.unit.test_status import observed, ready
+
+NOW = "2026-01-01T00:05:00Z"
+
+
+def test_the_policy_carries_the_retention_and_replicates_streams_on_every_node() -> None:
+    cluster = cluster_from_spec(
+        {
+            "rabbitmq": {
+                "replicas": 3,
+                "storage": {"size": "1Gi"},
+                "retention": {"maxBytes": "8Mi", "maxAge": "30D"},
+            }
+        }
+    )
+    policy = build_room_policy(cluster)
+    assert policy is not None
+    assert policy.management_url == "http://demo-rabbitmq.chat.svc:15672"
+    assert (policy.vhost, policy.name) == ("/", "chatcluster-rooms")
+    assert policy.body["apply-to"] == "queues"
+    assert policy.body["definition"] == {
+        "max-length-bytes": 8 * 1024 * 1024,
+        "max-age": "30D",
+        "initial-cluster-size": 3,
+    }
+
+
+def test_the_policy_matches_exactly_this_clusters_room_streams() -> None:
+    # The operator's CHAT_CLUSTER is <namespace>.<name>: dots that must not match any character.
+    cluster = cluster_from_spec({}, name="a.b", namespace="chat")
+    policy = build_room_policy(cluster)
+    assert policy is not None
+    pattern = re.compile(policy.body["pattern"])
+    (chat_cluster,) = [
+        e["value"] for e in backend_env(BuildInput(cluster, "d")) if e["name"] == Env.CHAT_CLUSTER
+    ]
+    assert pattern.match(Topology(chat_cluster).room_stream("general"))
+    assert not pattern.match(Topology("chat.aXb").room_stream("general"))
+    assert not pattern.match(Topology(chat_cluster).rooms_exchange)
+    assert not pattern.match(Topology(chat_cluster).presence_exchange)
+
+
+def test_without_a_retention_the_default_holds_the_default_history() -> None:
+    policy = build_room_policy(cluster_from_spec({}))
+    assert policy is not None
+    assert policy.body["definition"] == {
+        "max-length-bytes": 2 * 1024 * 1024,
+        "initial-cluster-size": 1,
+    }
+
+
+def test_new_streams_leave_retention_to_the_policy_on_the_operators_broker_only() -> None:
+    def room_max_bytes(spec: dict[str, object]) -> str:
+        env = backend_env(BuildInput(cluster_from_spec(spec), "d"))
+        return next(str(e["value"]) for e in env if e["name"] == Env.CHAT_ROOM_MAX_BYTES)
+
+    assert room_max_bytes({"rabbitmq": {"retention": {"maxBytes": "4Mi"}}}) == str(
+        MAX_ROOM_MAX_BYTES
+    )
+    external = {"external": {"urlSecretRef": {"name": "b"}}, "retention": {"maxBytes": "4Mi"}}
+    assert room_max_bytes({"rabbitmq": external}) == str(4 * 1024 * 1024)
+    assert build_room_policy(cluster_from_spec({"rabbitmq": external})) is None
+
+
+def test_only_the_operators_pods_reach_the_management_port() -> None:
+    cluster = cluster_from_spec({})
+    policy = build_broker_network_policy(BuildInput(cluster, "d", operator_namespace="ops"))
+    management = [
+        r for r in policy["spec"]["ingress"] if r["ports"] == [{"protocol": "TCP", "port": 15672}]
+    ]
+    assert management == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}},
+                    "podSelector": {"matchLabels": OPERATOR_POD_LABELS},
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 15672}],
+        }
+    ]
+    outside = build_broker_network_policy(BuildInput(cluster, "d"))
+    assert all(15672 not in [p["port"] for p in r["ports"]] for r in outside["spec"]["ingress"])
+
+
+@pytest.mark.parametrize(
+    ("quantity", "size"), [("1", 1), ("512Ki", 512 * 1024), ("2Mi", 2 * 1024**2), ("1Gi", 1024**3)]
+)
+def test_sizes_read_and_print_as_quantities(quantity: str, size: int) -> None:
+    assert parse_bytes(quantity) == size
+    assert format_bytes(size) == quantity
+
+
+@pytest.mark.parametrize("quantity", ["", "0", "2M", "1.5Mi", "-1Mi", "2Ti"])
+def test_other_quantities_are_refused(quantity: str) -> None:
+    with pytest.raises(ValueError, match="not a size in bytes"):
+        parse_bytes(quantity)
+
+
+def retention(outcome: PolicyOutcome | None, *, digest: str | None = "d1") -> RoomRetention:
+    return RoomRetention(summary="2Mi", policy_digest=digest, outcome=outcome)
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "reason"),
+    [
+        (retention(PolicyOutcome("d1", "Applied", "")), "True", "Applied"),
+        (retention(PolicyOutcome("d1", "Unreachable", "no answer")), "False", "Unreachable"),
+        (retention(PolicyOutcome("d1", "Refused", "401")), "False", "Refused"),
+        # An outcome for the policy of an older spec says nothing about this one.
+        (retention(PolicyOutcome("d0", "Applied", "")), "Unknown", "Applying"),
+        (retention(None), "Unknown", "Applying"),
+        (retention(None, digest=None), "True", "StreamArguments"),
+    ],
+)
+def test_the_condition_says_how_far_the_retention_got(
+    state: RoomRetention, status: str, reason: str
+) -> None:
+    condition = compute_room_retention(observed(retention=state), None, NOW)
+    assert (condition["status"], condition["reason"]) == (status, reason)
+
+
+def test_the_condition_waits_for_a_broker_that_is_not_ready() -> None:
+    starting = replace(ready(1), ready=0)
+    condition = compute_room_retention(
+        observed(broker=starting, retention=retention(None)), None, NOW
+    )
+    assert (condition["status"], condition["reason"]) == ("Unknown", "BrokerNotReady")
