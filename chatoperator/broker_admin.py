@@ -1,7 +1,8 @@
-"""Keeping a policy on the operator's own RabbitMQ through its management API (HTTP, port 15672).
+"""Visiting the operator's own RabbitMQ through its management API (HTTP, port 15672): keep the
+room policy in place and read which nodes form the cluster.
 
 The one place the operator talks to the broker. It reads the policy first and writes only when
-it differs, so a steady cluster costs the broker one GET per resync.
+it differs, so a steady cluster costs the broker two GETs per resync.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from chatoperator.builders.broker_policy import BrokerPolicy
 from chatoperator.builders.meta import digest
-from chatoperator.status.observed import PolicyOutcome
+from chatoperator.status.observed import BrokerVisit
 
 log = logging.getLogger(__name__)
 
@@ -24,50 +25,52 @@ _ERROR_TEXT_CHARS = 200
 """How much of an error answer goes into status: enough for RabbitMQ's reason."""
 
 
-def ensure_policy(
+def visit_broker(
     policy: BrokerPolicy, *, username: str, password: str, timeout: float
-) -> PolicyOutcome:
-    """Make the broker hold ``policy``; never raises for anything the broker or network does."""
+) -> BrokerVisit:
+    """Make the broker hold ``policy`` and list its running nodes; never raises for anything
+    the broker or the network does."""
     body_digest = digest(policy.body)
-    url = "/".join(
-        (
-            policy.management_url,
-            "api/policies",
-            urllib.parse.quote(policy.vhost, safe=""),
-            urllib.parse.quote(policy.name, safe=""),
-        )
-    )
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
 
-    def call(method: str, data: bytes | None = None) -> Any:
+    def call(method: str, *path: str, data: bytes | None = None) -> Any:
+        quoted = (urllib.parse.quote(part, safe="") for part in path)
+        url = "/".join((policy.management_url, "api", *quoted))
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read()
         return json.loads(text) if text else None
 
     try:
+        nodes = call("GET", "nodes")
         try:
-            current = call("GET")
+            current = call("GET", "policies", policy.vhost, policy.name)
         except urllib.error.HTTPError as error:
             if error.code != 404:
                 raise
             current = None
         if not _holds(current, policy.body):
-            call("PUT", json.dumps(policy.body).encode())
+            body = json.dumps(policy.body).encode()
+            call("PUT", "policies", policy.vhost, policy.name, data=body)
             log.info("policy %s set on %s: %s", policy.name, policy.management_url, policy.body)
+        running = tuple(sorted(str(node["name"]) for node in nodes if node.get("running")))
     except urllib.error.HTTPError as error:
         answer = error.read(_ERROR_TEXT_CHARS).decode(errors="replace").strip()
-        return PolicyOutcome(
+        return BrokerVisit(
             body_digest,
             "Refused",
             f"the broker's management API answered {error.code} {error.reason}: {answer}",
         )
-    except (OSError, ValueError) as error:  # URLError and timeouts are OSErrors
-        return PolicyOutcome(
+    except OSError as error:  # URLError and timeouts are OSErrors
+        return BrokerVisit(
             body_digest, "Unreachable", f"no answer from {policy.management_url}: {error}"
         )
-    return PolicyOutcome(body_digest, "Applied", "")
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        return BrokerVisit(
+            body_digest, "Refused", f"unexpected answer from {policy.management_url}: {error!r}"
+        )
+    return BrokerVisit(body_digest, "Applied", "", running_nodes=running)
 
 
 def _holds(current: Any, wanted: dict[str, Any]) -> bool:

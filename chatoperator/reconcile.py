@@ -36,7 +36,7 @@ from chatoperator.kube import Kube, Object
 from chatoperator.settings import FIELD_MANAGER, HANDOVER_FIELD_MANAGER, OperatorSettings
 from chatoperator.spec import Cluster, format_bytes, parse_cluster
 from chatoperator.status import Failure, Observed, compute_status, workload_state
-from chatoperator.status.observed import PolicyOutcome, RoomRetention
+from chatoperator.status.observed import BrokerVisit, RoomRetention
 from chatoperator.status.pods import pod_problems
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,13 @@ STATUS_ROLES = (Role.BROKER, Role.BACKEND, Role.FRONTEND, Role.FRONTEND_SERVICE)
 
 
 @dataclass(frozen=True)
-class PolicyTarget:
-    """A policy to keep on the operator's own broker, with the credentials to do it."""
+class BrokerTarget:
+    """What to visit the operator's own broker for (``broker_admin.py``): the room policy to
+    keep and the nodes to expect, with the credentials to do it."""
 
     policy: BrokerPolicy
+    nodes: int
+    """The broker nodes the cluster should have (``rabbitmq.replicas``)."""
     username: str
     password: str = field(repr=False)
 
@@ -68,8 +71,8 @@ class PassResult:
     """The failure is the installation's (``NotPermitted``): try again later, with backoff."""
     observed: Observed | None = None
     """What the pass saw, as status read it."""
-    room_policy: PolicyTarget | None = None
-    """The room policy to keep on the broker: set once the operator's own broker is ready."""
+    broker_target: BrokerTarget | None = None
+    """Set once the operator's own broker is ready: the runtime then visits it."""
 
 
 def reconcile(
@@ -78,7 +81,7 @@ def reconcile(
     *,
     settings: OperatorSettings,
     users_online: int | None = None,
-    policy_outcome: PolicyOutcome | None = None,
+    broker_visit: BrokerVisit | None = None,
 ) -> PassResult:
     """Bring one ChatCluster's children to the desired state and record what was observed.
 
@@ -114,7 +117,8 @@ def reconcile(
         live,
         failure=failure,
         users_online=users_online,
-        retention=_retention(cluster, policy, outcome=policy_outcome),
+        retention=_retention(cluster, policy),
+        broker_visit=broker_visit,
     )
     if observed.broker is not None and observed.broker.exists and not observed.broker.all_ready:
         pods = kube.list_pods(
@@ -129,34 +133,33 @@ def reconcile(
         failure=failure.message if failure else None,
         retry=failure is not None and failure.reason == "NotPermitted",
         observed=observed,
-        room_policy=(
-            _policy_target(policy, broker_secret)
+        broker_target=(
+            _broker_target(policy, cluster.spec.rabbitmq.replicas, broker_secret)
             if policy is not None and broker_ready and failure is None
             else None
         ),
     )
 
 
-def _retention(
-    cluster: Cluster, policy: BrokerPolicy | None, *, outcome: PolicyOutcome | None
-) -> RoomRetention:
+def _retention(cluster: Cluster, policy: BrokerPolicy | None) -> RoomRetention:
     retention = cluster.spec.rabbitmq.retention
     age = f", for at most {retention.max_age}" if retention.max_age else ""
     return RoomRetention(
         summary=format_bytes(retention.max_bytes) + age,
         policy_digest=digest(policy.body) if policy is not None else None,
-        outcome=outcome,
     )
 
 
-def _policy_target(policy: BrokerPolicy, secret: Mapping[str, str]) -> PolicyTarget | None:
+def _broker_target(
+    policy: BrokerPolicy, nodes: int, secret: Mapping[str, str]
+) -> BrokerTarget | None:
     try:
         username, password = (
             base64.b64decode(secret[key]).decode() for key in (USERNAME_KEY, PASSWORD_KEY)
         )
     except (KeyError, ValueError):
         return None  # a hand-made Secret without them: the condition says the policy waits
-    return PolicyTarget(policy, username=username, password=password)
+    return BrokerTarget(policy, nodes, username=username, password=password)
 
 
 def _ensure_broker_secret(
@@ -291,6 +294,7 @@ def _observed(
     failure: Failure | None,
     users_online: int | None,
     retention: RoomRetention,
+    broker_visit: BrokerVisit | None,
 ) -> Observed:
     return Observed(
         generation=cluster.generation,
@@ -303,6 +307,7 @@ def _observed(
         backend_selector=",".join(f"{k}={v}" for k, v in selector_labels(cluster, BACKEND).items()),
         url=_frontend_url(cluster, live.get(Role.FRONTEND_SERVICE)),
         retention=retention,
+        broker_visit=None if cluster.external_broker else broker_visit,
     )
 
 

@@ -26,13 +26,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatoperator.broker_admin import ensure_policy
+from chatoperator.broker_admin import visit_broker
 from chatoperator.errors import InvalidSpec, NotPermitted, TransientError
 from chatoperator.kube import Kube
-from chatoperator.reconcile import PassResult, PolicyTarget, reconcile
+from chatoperator.reconcile import BrokerTarget, PassResult, reconcile
 from chatoperator.settings import OperatorSettings
 from chatoperator.stats import read_users_online
-from chatoperator.status.observed import PolicyOutcome
+from chatoperator.status.observed import BrokerVisit
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +97,13 @@ class Runtime:
     _failures: dict[Key, int] = field(default_factory=dict)
     """Failed passes in a row per cluster, for the backoff."""
     _retries: dict[Key, asyncio.TimerHandle] = field(default_factory=dict)
-    _policy_outcomes: dict[Key, PolicyOutcome] = field(default_factory=dict)
-    """The last attempt to keep each cluster's room policy on its broker, for its status."""
-    _policy_checked: dict[Key, tuple[PolicyTarget, float]] = field(default_factory=dict)
-    """What was last attempted per cluster, and when (monotonic): a steady cluster's policy is
-    checked again once per resync (a broker that restarted blank has lost it)."""
-    _policy_tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    """Policy attempts under way (held, so none is collected before it ends)."""
+    _broker_visits: dict[Key, BrokerVisit] = field(default_factory=dict)
+    """The last visit to each cluster's broker (room policy, nodes), for its status."""
+    _visited: dict[Key, tuple[BrokerTarget, float]] = field(default_factory=dict)
+    """What each cluster's last visit was for, and when (monotonic): a steady broker is visited
+    again once per resync (one that restarted blank has lost the policy)."""
+    _visits: set[asyncio.Task[None]] = field(default_factory=set)
+    """Visits under way (held, so none is collected before it ends)."""
 
     def cluster_seen(self, key: Key, *, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A watch event of a ChatCluster that still exists."""
@@ -115,8 +115,8 @@ class Runtime:
         """The cluster is deleted: drop everything kept for it."""
         self.known.discard(key)
         self._failures.pop(key, None)
-        self._policy_outcomes.pop(key, None)
-        self._policy_checked.pop(key, None)
+        self._broker_visits.pop(key, None)
+        self._visited.pop(key, None)
         retry = self._retries.pop(key, None)
         if retry is not None:
             retry.cancel()
@@ -136,7 +136,7 @@ class Runtime:
             body,
             settings=self.settings,
             users_online=users_online,
-            policy_outcome=self._policy_outcomes.get(key),
+            broker_visit=self._broker_visits.get(key),
         )
         log.info("pass %s/%s: phase=%s writes=%d", *key, result.phase, result.writes)
         if result.failure:
@@ -174,35 +174,36 @@ class Runtime:
             else:
                 self._settled(key)
             if result is not None:
-                self._keep_policy(key, result.room_policy)
+                self._visit_broker(key, result.broker_target)
 
-    def _keep_policy(self, key: Key, target: PolicyTarget | None) -> None:
-        """Put the room policy on the broker, off the pass (the broker may be slow to answer);
-        a new outcome queues a pass, which records it in status."""
+    def _visit_broker(self, key: Key, target: BrokerTarget | None) -> None:
+        """Visit the broker's management API off the pass (the broker may be slow to answer);
+        a visit with news queues a pass, which records it in status."""
         if target is None:
             return
-        last = self._policy_checked.get(key)
+        last = self._visited.get(key)
         now = time.monotonic()
         if last is not None and last[0] == target and now - last[1] < self.settings.resync_seconds:
             return
-        self._policy_checked[key] = (target, now)
-        task = asyncio.create_task(self._apply_policy(key, target))
-        self._policy_tasks.add(task)
-        task.add_done_callback(self._policy_tasks.discard)
+        self._visited[key] = (target, now)
+        task = asyncio.create_task(self._visit(key, target))
+        self._visits.add(task)
+        task.add_done_callback(self._visits.discard)
 
-    async def _apply_policy(self, key: Key, target: PolicyTarget) -> None:
-        outcome = await asyncio.to_thread(
-            ensure_policy,
+    async def _visit(self, key: Key, target: BrokerTarget) -> None:
+        visit = await asyncio.to_thread(
+            visit_broker,
             target.policy,
             username=target.username,
             password=target.password,
             timeout=self.settings.stats_timeout_seconds,
         )
-        if not outcome.applied:
-            log.warning("cluster %s/%s: room policy not applied: %s", *key, outcome.message)
-            self._policy_checked.pop(key, None)  # try again at the next pass or resync
-        if key in self.known and outcome != self._policy_outcomes.get(key):
-            self._policy_outcomes[key] = outcome
+        if not visit.applied:
+            log.warning("cluster %s/%s: room policy not applied: %s", *key, visit.message)
+        if not visit.applied or len(visit.running_nodes) < target.nodes:
+            self._visited.pop(key, None)  # visit again at the next pass, not only at resync
+        if key in self.known and visit != self._broker_visits.get(key):
+            self._broker_visits[key] = visit
             self.queue.add(key)
 
     def _retry(self, key: Key, reason: str, *, delay: float | None = None) -> None:

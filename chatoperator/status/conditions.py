@@ -51,6 +51,8 @@ def compute_broker_ready(
     broker = observed.broker
     if broker is None:
         ok, reason, message = True, "ExternalBroker", "using the broker of rabbitmq.external"
+    elif broker.all_ready and (split := _split(observed)):
+        ok, reason, message = False, "NotClustered", split
     elif broker.all_ready:
         ok, reason, message = True, "AllNodesReady", _count("rabbitmq", broker)
     else:
@@ -65,7 +67,7 @@ def compute_broker_ready(
 def compute_room_retention(
     observed: Observed, previous: Mapping[str, Any] | None, now: str
 ) -> Condition:
-    retention = observed.retention
+    retention, visit = observed.retention, observed.broker_visit
     ok: bool | None
     if retention.policy_digest is None:
         ok, reason, message = (
@@ -74,20 +76,35 @@ def compute_room_retention(
             f"each new room stream keeps {retention.summary} (its own arguments); rooms made"
             " before a change keep theirs unless a policy on the broker says otherwise",
         )
-    elif retention.outcome is None or retention.outcome.body_digest != retention.policy_digest:
+    elif visit is None or visit.body_digest != retention.policy_digest:
         waiting = observed.broker is not None and not observed.broker.all_ready
         ok = None
         reason = "BrokerNotReady" if waiting else "Applying"
         message = f"{retention.summary} per room, waiting for " + (
             "the broker" if waiting else "the policy to be applied"
         )
-    elif retention.outcome.applied:
+    elif visit.applied:
         ok, reason = True, "Applied"
         message = f"every room stream keeps {retention.summary} (policy {POLICY_NAME})"
     else:
-        ok, reason, message = False, retention.outcome.reason, retention.outcome.message
+        ok, reason, message = False, visit.reason, visit.message
     return _condition(
         ROOM_RETENTION, ok, reason, message, observed=observed, previous=previous, now=now
+    )
+
+
+def _split(observed: Observed) -> str:
+    """Why the broker's pods, though up, do not form one cluster; empty when they do (or when
+    nothing says otherwise). A node that booted while it could not reach its peers forms a
+    cluster of its own, which a TCP probe cannot tell: only a visit that got an answer can."""
+    visit, broker = observed.broker_visit, observed.broker
+    if broker is None or visit is None or not visit.running_nodes:
+        return ""
+    if len(visit.running_nodes) >= broker.desired:
+        return ""
+    return (
+        f"every rabbitmq pod is ready, but the node that answered lists"
+        f" {len(visit.running_nodes)} of {broker.desired} running: {', '.join(visit.running_nodes)}"
     )
 
 
@@ -126,6 +143,8 @@ def compute_ready(observed: Observed, previous: Mapping[str, Any] | None, now: s
     elif not_ready:
         details = ", ".join(_count(name, state) for name, state in _workloads(observed))
         ok, reason, message = False, "ReplicasNotReady", details
+    elif split := _split(observed):
+        ok, reason, message = False, "BrokerNotClustered", split
     else:
         ok, reason, message = True, "AllReplicasReady", "every workload is ready"
     return _condition(READY, ok, reason, message, observed=observed, previous=previous, now=now)

@@ -59,15 +59,18 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class PolicyOutcome:
-    """What the operator's last attempt to keep the room policy on its broker came to."""
+class BrokerVisit:
+    """What the operator's last visit to its broker's management API came to: the room policy
+    put in place (or why not), and the cluster's nodes as the node that answered saw them."""
 
     body_digest: str
-    """Digest of the policy attempted: an outcome for an older spec says nothing of this one."""
+    """Digest of the policy attempted: a visit for an older spec says nothing of this one."""
     reason: str
     """``Applied``, or why not: ``Unreachable`` (no answer from the management API) or
     ``Refused`` (it answered with an error)."""
     message: str
+    running_nodes: tuple[str, ...] = ()
+    """The broker nodes the answering node lists as running (none when it did not answer)."""
 
     @property
     def applied(self) -> bool:
@@ -83,8 +86,6 @@ class RoomRetention:
     policy_digest: str | None
     """Digest of the policy the operator keeps on its broker; None for an external broker,
     where each new stream's own argument is all the operator sets."""
-    outcome: PolicyOutcome | None
-    """The last attempt to apply that policy; None before the first."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ class Observed:
     backend_selector: str
     url: str
     retention: RoomRetention
+    broker_visit: BrokerVisit | None
+    """The operator's last visit to its own broker's management API; None before the first (and
+    with an external broker)."""
     broker_pod_problems: tuple[str, ...] = ()
     """Why each not-ready broker pod is not ready (`status.pods`); read only while the broker is
     not all ready."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import uuid
 from collections.abc import Iterator
@@ -12,9 +13,10 @@ from dataclasses import replace
 
 import pytest
 
-from chatoperator.broker_admin import ensure_policy
+from chatoperator.broker_admin import visit_broker
 from chatoperator.builders.broker_policy import BrokerPolicy, build_room_policy
 from chatoperator.builders.meta import chat_cluster_name
+from chatoperator.status.observed import BrokerVisit
 from chatserver.broker.rabbitmq import RabbitMQBroker
 from chatserver.contract import MAX_ROOM_MAX_BYTES
 from tests.fixtures.rabbitmq import RabbitMQNode
@@ -49,10 +51,14 @@ def socket_nobody_listens_on() -> Iterator[int]:
         yield held.getsockname()[1]
 
 
-async def apply(policy: BrokerPolicy, *, password: str = "guest") -> str:
-    outcome = await asyncio.to_thread(
-        ensure_policy, policy, username="guest", password=password, timeout=10
+async def visit(policy: BrokerPolicy, *, password: str = "guest") -> BrokerVisit:
+    return await asyncio.to_thread(
+        visit_broker, policy, username="guest", password=password, timeout=10
     )
+
+
+async def apply(policy: BrokerPolicy, *, password: str = "guest") -> str:
+    outcome = await visit(policy, password=password)
     return f"{outcome.reason} {outcome.message}".strip()
 
 
@@ -92,12 +98,15 @@ async def test_the_policy_sets_the_retention_of_a_room_that_exists(
     assert (await first_offset(brokers, node, chat_cluster))[0] == start_after
 
 
-async def test_a_policy_in_place_is_applied_again_without_change(
+async def test_a_visit_keeps_the_policy_and_lists_the_running_nodes(
     rabbitmq_management: RabbitMQNode,
 ) -> None:
     policy = room_policy(rabbitmq_management, f"t{uuid.uuid4().hex[:10]}", "2Mi")
-    assert await apply(policy) == "Applied"
-    assert await apply(policy) == "Applied"
+    first, again = await visit(policy), await visit(policy)
+    assert (first.reason, again.reason) == ("Applied", "Applied")
+    assert first.running_nodes == again.running_nodes == (rabbitmq_management.nodename,)
+    (listed,) = json.loads(rabbitmq_management.ctl("list_policies", "--formatter=json"))
+    assert json.loads(listed["definition"]) == policy.body["definition"]
 
 
 async def test_refused_and_unreachable_are_told_apart(rabbitmq_management: RabbitMQNode) -> None:

@@ -12,8 +12,9 @@ from chatoperator.builders.backend_deployment import backend_env
 from chatoperator.builders.broker_policy import build_room_policy
 from chatoperator.builders.network_policy import OPERATOR_POD_LABELS, build_broker_network_policy
 from chatoperator.spec import format_bytes, parse_bytes
+from chatoperator.status import compute_status
 from chatoperator.status.conditions import compute_room_retention
-from chatoperator.status.observed import PolicyOutcome, RoomRetention
+from chatoperator.status.observed import BrokerVisit, RoomRetention
 from chatserver.broker.amqp_wire import Topology
 from chatserver.contract import MAX_ROOM_MAX_BYTES, Env
 from tests.unit.clusters import cluster_from_spec
@@ -116,32 +117,58 @@ def test_other_quantities_are_refused(quantity: str) -> None:
         parse_bytes(quantity)
 
 
-def retention(outcome: PolicyOutcome | None, *, digest: str | None = "d1") -> RoomRetention:
-    return RoomRetention(summary="2Mi", policy_digest=digest, outcome=outcome)
+def visit(digest: str, reason: str = "Applied", *nodes: str) -> BrokerVisit:
+    return BrokerVisit(digest, reason, "" if reason == "Applied" else "why", running_nodes=nodes)
+
+
+def retention(digest: str | None = "d1") -> RoomRetention:
+    return RoomRetention(summary="2Mi", policy_digest=digest)
 
 
 @pytest.mark.parametrize(
-    ("state", "status", "reason"),
+    ("state", "last_visit", "status", "reason"),
     [
-        (retention(PolicyOutcome("d1", "Applied", "")), "True", "Applied"),
-        (retention(PolicyOutcome("d1", "Unreachable", "no answer")), "False", "Unreachable"),
-        (retention(PolicyOutcome("d1", "Refused", "401")), "False", "Refused"),
-        # An outcome for the policy of an older spec says nothing about this one.
-        (retention(PolicyOutcome("d0", "Applied", "")), "Unknown", "Applying"),
-        (retention(None), "Unknown", "Applying"),
-        (retention(None, digest=None), "True", "StreamArguments"),
+        (retention(), visit("d1", "Applied", "rabbit@0"), "True", "Applied"),
+        (retention(), visit("d1", "Unreachable"), "False", "Unreachable"),
+        (retention(), visit("d1", "Refused"), "False", "Refused"),
+        # A visit for the policy of an older spec says nothing about this one.
+        (retention(), visit("d0", "Applied", "rabbit@0"), "Unknown", "Applying"),
+        (retention(), None, "Unknown", "Applying"),
+        (retention(None), None, "True", "StreamArguments"),
     ],
 )
 def test_the_condition_says_how_far_the_retention_got(
-    state: RoomRetention, status: str, reason: str
+    state: RoomRetention, last_visit: BrokerVisit | None, status: str, reason: str
 ) -> None:
-    condition = compute_room_retention(observed(retention=state), None, NOW)
+    condition = compute_room_retention(
+        observed(retention=state, broker_visit=last_visit), None, NOW
+    )
     assert (condition["status"], condition["reason"]) == (status, reason)
 
 
 def test_the_condition_waits_for_a_broker_that_is_not_ready() -> None:
     starting = replace(ready(1), ready=0)
-    condition = compute_room_retention(
-        observed(broker=starting, retention=retention(None)), None, NOW
-    )
+    state = observed(broker=starting, retention=retention(), broker_visit=None)
+    condition = compute_room_retention(state, None, NOW)
     assert (condition["status"], condition["reason"]) == ("Unknown", "BrokerNotReady")
+
+
+def test_ready_pods_that_do_not_form_one_cluster_are_not_a_ready_broker() -> None:
+    # A node that booted while it could not reach its peers formed a cluster of its own.
+    split = observed(broker=ready(3), broker_visit=visit("d1", "Applied", "rabbit@1"))
+    status = compute_status(split, {}, NOW)
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["BrokerReady"]["status"] == "False"
+    assert conditions["BrokerReady"]["reason"] == "NotClustered"
+    assert "lists 1 of 3 running: rabbit@1" in conditions["BrokerReady"]["message"]
+    assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == (
+        "False",
+        "BrokerNotClustered",
+    )
+    assert status["phase"] == "Progressing"
+
+    whole = observed(broker=ready(3), broker_visit=visit("d1", "Applied", "r@0", "r@1", "r@2"))
+    assert compute_status(whole, {}, NOW)["phase"] == "Ready"
+    # A visit that got no answer says nothing about the nodes.
+    unknown = observed(broker=ready(3), broker_visit=visit("d1", "Unreachable"))
+    assert compute_status(unknown, {}, NOW)["phase"] == "Ready"

@@ -9,9 +9,9 @@ import pytest
 
 from chatoperator.status import MISSING, Failure, Observed, WorkloadState, compute_status
 from chatoperator.status.conditions import compute_ready
-from chatoperator.status.observed import PolicyOutcome, RoomRetention, workload_state
+from chatoperator.status.observed import BrokerVisit, RoomRetention, workload_state
 
-APPLIED = PolicyOutcome(body_digest="d1", reason="Applied", message="")
+APPLIED = BrokerVisit(body_digest="d1", reason="Applied", message="", running_nodes=("rabbit@0",))
 EARLIER = "2026-01-01T00:00:00Z"
 NOW = "2026-01-01T00:05:00Z"
 
@@ -31,11 +31,8 @@ def observed(**changes: Any) -> Observed:
         users_online=None,
         backend_selector="app.kubernetes.io/instance=demo",
         url="http://demo-frontend.chat.svc:80",
-        retention=RoomRetention(
-            summary="2Mi",
-            policy_digest=APPLIED.body_digest,
-            outcome=APPLIED,
-        ),
+        retention=RoomRetention(summary="2Mi", policy_digest=APPLIED.body_digest),
+        broker_visit=APPLIED,
     )
     return replace(base, **changes)
 
