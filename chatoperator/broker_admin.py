@@ -1,8 +1,9 @@
 """Visiting the operator's own RabbitMQ through its management API (HTTP, port 15672): keep the
-room policy in place and read which nodes form the cluster.
+room policy and the queue limit in place, and read which nodes form the cluster and how many
+rooms exist.
 
-The one place the operator talks to the broker. It reads the policy first and writes only when
-it differs, so a steady cluster costs the broker two GETs per resync.
+The one place the operator talks to the broker. It reads what it keeps first and writes only
+when it differs, so a steady cluster costs the broker four GETs per resync.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from chatoperator.builders.broker_policy import BrokerPolicy
-from chatoperator.builders.meta import digest
+from chatoperator.builders.broker_policy import BrokerPolicy, settings_digest
 from chatoperator.status.observed import BrokerVisit
 
 log = logging.getLogger(__name__)
 
+_MAX_QUEUES = "max-queues"
 _ERROR_TEXT_CHARS = 200
 """How much of an error answer goes into status: enough for RabbitMQ's reason."""
 
@@ -30,13 +31,13 @@ def visit_broker(
 ) -> BrokerVisit:
     """Make the broker hold ``policy`` and list its running nodes; never raises for anything
     the broker or the network does."""
-    body_digest = digest(policy.body)
+    body_digest = settings_digest(policy)
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
 
-    def call(method: str, *path: str, data: bytes | None = None) -> Any:
+    def call(method: str, *path: str, data: bytes | None = None, query: str = "") -> Any:
         quoted = (urllib.parse.quote(part, safe="") for part in path)
-        url = "/".join((policy.management_url, "api", *quoted))
+        url = "/".join((policy.management_url, "api", *quoted)) + query
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read()
@@ -54,7 +55,15 @@ def visit_broker(
             body = json.dumps(policy.body).encode()
             call("PUT", "policies", policy.vhost, policy.name, data=body)
             log.info("policy %s set on %s: %s", policy.name, policy.management_url, policy.body)
+        limits = call("GET", "vhost-limits", policy.vhost)
+        if not limits or limits[0]["value"].get(_MAX_QUEUES) != policy.max_queues:
+            body = json.dumps({"value": policy.max_queues}).encode()
+            call("PUT", "vhost-limits", policy.vhost, _MAX_QUEUES, data=body)
+            log.info("max-queues %d set on %s", policy.max_queues, policy.management_url)
+        # Only the count is wanted: one page of one name, filtered like the policy.
+        rooms = call("GET", "queues", policy.vhost, query=_count_query(policy.body["pattern"]))
         running = tuple(sorted(str(node["name"]) for node in nodes if node.get("running")))
+        room_count = int(rooms["filtered_count"])
     except urllib.error.HTTPError as error:
         answer = error.read(_ERROR_TEXT_CHARS).decode(errors="replace").strip()
         return BrokerVisit(
@@ -70,7 +79,12 @@ def visit_broker(
         return BrokerVisit(
             body_digest, "Refused", f"unexpected answer from {policy.management_url}: {error!r}"
         )
-    return BrokerVisit(body_digest, "Applied", "", running_nodes=running)
+    return BrokerVisit(body_digest, "Applied", "", running_nodes=running, rooms=room_count)
+
+
+def _count_query(pattern: str) -> str:
+    fields = {"page": 1, "page_size": 1, "columns": "name", "name": pattern, "use_regex": "true"}
+    return "?" + urllib.parse.urlencode(fields)
 
 
 def _holds(current: Any, wanted: dict[str, Any]) -> bool:

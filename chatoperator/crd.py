@@ -250,6 +250,14 @@ def _spec_schema() -> Schema:
                 "x-kubernetes-list-type": "set",
                 "default": list(s.DEFAULT_ROOMS),
             },
+            "maxRooms": _int(
+                default=s.DEFAULT_MAX_ROOMS,
+                minimum=1,
+                maximum=s.MAX_MAX_ROOMS,
+                description="Rooms that may exist at once across the cluster; past it a new"
+                " room is refused with room_limit (the broker's own queue limit, on the"
+                " operator's broker).",
+            ),
             "historySize": _int(
                 default=s.DEFAULT_HISTORY_SIZE, minimum=contract.MIN_HISTORY_SIZE, maximum=10000
             ),
@@ -280,6 +288,13 @@ def _spec_schema() -> Schema:
             ),
         },
         default={},
+        rules=[
+            _rule(
+                "size(self.rooms) <= self.maxRooms",
+                "chat.maxRooms must allow every room of chat.rooms",
+                fieldPath=".maxRooms",
+            )
+        ],
     )
     auth = _obj(
         {
@@ -384,6 +399,10 @@ def _status_schema() -> Schema:
             "rabbitmq": _obj({"readyReplicas": {"type": "integer"}}),
             "backends": {"type": "string", "description": "Ready/desired backends, e.g. 2/3."},
             "usersOnline": {"type": "integer"},
+            "rooms": {
+                "type": "string",
+                "description": "Rooms on the operator's broker / chat.maxRooms, e.g. 12/1000.",
+            },
             "url": {"type": "string"},
         }
     )
@@ -422,6 +441,7 @@ def render_crd() -> dict[str, Any]:
                         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
                         {"name": "Backends", "type": "string", "jsonPath": ".status.backends"},
                         {"name": "Users", "type": "integer", "jsonPath": ".status.usersOnline"},
+                        {"name": "Rooms", "type": "string", "jsonPath": ".status.rooms"},
                         {"name": "URL", "type": "string", "jsonPath": ".status.url", "priority": 1},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],

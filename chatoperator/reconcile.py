@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatoperator.builders import BY_ROLE, CHILDREN, BuildInput, Role
-from chatoperator.builders.broker_policy import BrokerPolicy, build_room_policy
+from chatoperator.builders.broker_policy import BrokerPolicy, build_room_policy, settings_digest
 from chatoperator.builders.broker_secret import (
     PASSWORD_KEY,
     USERNAME_KEY,
@@ -146,7 +146,7 @@ def _retention(cluster: Cluster, policy: BrokerPolicy | None) -> RoomRetention:
     age = f", for at most {retention.max_age}" if retention.max_age else ""
     return RoomRetention(
         summary=format_bytes(retention.max_bytes) + age,
-        policy_digest=digest(policy.body) if policy is not None else None,
+        policy_digest=settings_digest(policy) if policy is not None else None,
     )
 
 
@@ -307,6 +307,7 @@ def _observed(
         backend_selector=",".join(f"{k}={v}" for k, v in selector_labels(cluster, BACKEND).items()),
         url=_frontend_url(cluster, live.get(Role.FRONTEND_SERVICE)),
         retention=retention,
+        max_rooms=cluster.spec.chat.max_rooms,
         broker_visit=None if cluster.external_broker else broker_visit,
     )
 

@@ -40,6 +40,10 @@ MAX_AGE_PATTERN = "^[1-9][0-9]{0,5}(Y|M|D|h|m|s)$"
 """RabbitMQ's ``max-age``: a count and a unit (years, months, days, hours, minutes, seconds)."""
 # The chat settings' defaults are the chat server's own (chatserver/contract.py).
 DEFAULT_ROOMS = contract.DEFAULT_ROOMS
+DEFAULT_MAX_ROOMS = 1000
+"""Rooms a cluster may hold at once: each is a stream, about 60 KiB of broker memory and two
+file descriptors per node even when idle, so 1000 fit the default 512Mi broker with room."""
+MAX_MAX_ROOMS = 100_000
 DEFAULT_HISTORY_SIZE = contract.DEFAULT_HISTORY_SIZE
 DEFAULT_MAX_MESSAGE_BYTES = contract.DEFAULT_MAX_MESSAGE_BYTES
 DEFAULT_RATE_PER_SECOND = contract.DEFAULT_RATE_PER_SECOND
@@ -115,6 +119,7 @@ class RabbitMQ:
 @dataclass(frozen=True)
 class Chat:
     rooms: tuple[str, ...]
+    max_rooms: int
     history_size: int
     max_message_bytes: int
     rate_per_second: int
@@ -233,6 +238,7 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
         ),
         chat=Chat(
             rooms=tuple(chat.get("rooms", DEFAULT_ROOMS)),
+            max_rooms=int(chat.get("maxRooms", DEFAULT_MAX_ROOMS)),
             history_size=int(chat.get("historySize", DEFAULT_HISTORY_SIZE)),
             max_message_bytes=int(chat.get("maxMessageBytes", DEFAULT_MAX_MESSAGE_BYTES)),
             rate_per_second=int(rate.get("messagesPerSecond", DEFAULT_RATE_PER_SECOND)),

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from chatserver import closecodes, protocol, wsframe
 from chatserver.access import Access, Identity
-from chatserver.broker.base import Broker, BrokerUnavailable, Record
+from chatserver.broker.base import Broker, BrokerUnavailable, Record, RoomLimitReached
 from chatserver.ids import MessageId
 from chatserver.interchange import PresenceBeat
 from chatserver.metrics import ChatMetrics
@@ -36,6 +36,8 @@ from chatserver.roomlogs import RoomLogs
 from chatserver.settings import ChatSettings
 
 log = logging.getLogger(__name__)
+
+_ROOM_LIMIT_MESSAGE = "no new room can be made: the chat holds as many rooms as it may"
 
 EXPIRY_SWEEP_SECONDS = 1.0
 """How often sessions are checked for an expired token: one pass for all of them, rather than
@@ -205,6 +207,8 @@ class Hub:
                     )
                 )
                 self.presence.changed()
+        except RoomLimitReached:
+            raise ProtocolError(closecodes.ROOM_LIMIT, _ROOM_LIMIT_MESSAGE, room=name) from None
         except BrokerUnavailable as exc:
             raise ProtocolError(
                 closecodes.UNAVAILABLE, f"cannot join {name} now: {exc}", room=name
@@ -222,6 +226,10 @@ class Hub:
             message_id = await self.logs.append(
                 request.room, identity=member.identity, ref=request.ref, text=request.text
             )
+        except RoomLimitReached:
+            raise ProtocolError(
+                closecodes.ROOM_LIMIT, _ROOM_LIMIT_MESSAGE, ref=request.ref
+            ) from None
         except BrokerUnavailable as exc:
             raise ProtocolError(
                 closecodes.UNAVAILABLE,

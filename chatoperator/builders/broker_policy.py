@@ -1,5 +1,6 @@
-"""The RabbitMQ policy ``chatcluster-rooms`` on the operator's own broker: the retention and
-replica count of every room stream (``spec.rabbitmq.retention``, ``spec.rabbitmq.replicas``).
+"""What the operator keeps on its own broker: the RabbitMQ policy ``chatcluster-rooms``, the
+retention and replica count of every room stream (``spec.rabbitmq.retention``,
+``spec.rabbitmq.replicas``), and the virtual host's queue limit (``spec.chat.maxRooms``).
 
 A policy, not the streams' own arguments: arguments are fixed when a stream is declared, while
 RabbitMQ applies a changed policy to the streams that exist (measured on 3.10.8: raising and
@@ -19,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from chatoperator.builders.meta import RABBITMQ, chat_cluster_name, child_name
+from chatoperator.builders.meta import RABBITMQ, chat_cluster_name, child_name, digest
 from chatoperator.builders.network import MANAGEMENT_PORT
 from chatoperator.spec import Cluster
 from chatserver.contract import room_stream_prefix
@@ -31,13 +32,19 @@ VHOST = "/"
 
 @dataclass(frozen=True)
 class BrokerPolicy:
-    """One policy, as the management API takes it (``PUT /api/policies/{vhost}/{name}``)."""
+    """What the operator keeps on its broker: one policy, as the management API takes it
+    (``PUT /api/policies/{vhost}/{name}``), and the virtual host's queue limit."""
 
     management_url: str
     """The broker's management API, through its Service: any node answers for the cluster."""
     vhost: str
     name: str
     body: dict[str, Any]
+    max_queues: int
+    """The virtual host's ``max-queues`` limit, which RabbitMQ enforces on every declare from
+    any backend: ``chat.maxRooms`` room streams, plus the presence queue of each backend (one
+    per backend connection), twice over for the surge of a rollout. So rooms never exceed
+    ``chat.maxRooms`` by more than the backend slots a cluster leaves unused."""
 
 
 def build_room_policy(cluster: Cluster) -> BrokerPolicy | None:
@@ -62,4 +69,15 @@ def build_room_policy(cluster: Cluster) -> BrokerPolicy | None:
             "definition": definition,
             "priority": 0,
         },
+        max_queues=cluster.spec.chat.max_rooms + 2 * _most_backends(cluster),
     )
+
+
+def settings_digest(policy: BrokerPolicy) -> str:
+    """What a visit to the broker applies, in short: a visit for another digest is stale."""
+    return digest([policy.body, policy.max_queues])
+
+
+def _most_backends(cluster: Cluster) -> int:
+    backend = cluster.spec.backend
+    return backend.autoscaling.max_replicas if backend.autoscaling.enabled else backend.replicas

@@ -64,13 +64,16 @@ class BrokerVisit:
     put in place (or why not), and the cluster's nodes as the node that answered saw them."""
 
     body_digest: str
-    """Digest of the policy attempted: a visit for an older spec says nothing of this one."""
+    """Digest of what the visit applied (``broker_policy.settings_digest``): a visit for an
+    older spec says nothing of this one."""
     reason: str
     """``Applied``, or why not: ``Unreachable`` (no answer from the management API) or
     ``Refused`` (it answered with an error)."""
     message: str
     running_nodes: tuple[str, ...] = ()
     """The broker nodes the answering node lists as running (none when it did not answer)."""
+    rooms: int | None = None
+    """Room streams on the broker (None when it did not answer)."""
 
     @property
     def applied(self) -> bool:
@@ -102,6 +105,8 @@ class Observed:
     backend_selector: str
     url: str
     retention: RoomRetention
+    max_rooms: int
+    """``chat.maxRooms``."""
     broker_visit: BrokerVisit | None
     """The operator's last visit to its own broker's management API; None before the first (and
     with an external broker)."""

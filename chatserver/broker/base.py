@@ -29,6 +29,12 @@ class BrokerUnavailable(Exception):
     """The broker cannot take or confirm a write right now; the caller may retry later."""
 
 
+class RoomLimitReached(BrokerUnavailable):
+    """The broker refuses to create another room's log (it holds as many as it may); rooms that
+    exist are not affected. A `BrokerUnavailable`, so every path that recovers from one recovers
+    from this; the hub tells the client which it was."""
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One entry of a room's log, as delivered to followers."""

@@ -383,11 +383,12 @@ class RabbitMQBroker:
         # An existing stream is used as it is: declaring it with other arguments (another
         # retention since it was made) would close the channel, and retention that changes
         # after creation is a broker policy's job.
+        # A new one is declared on the probe's connection too: a broker that refuses it (its
+        # queue limit reached) closes that channel, not one every room uses.
         if not await self._probe.exists(stream):
-            await link.publisher.queue_declare(
+            await self._probe.declare(
                 stream,
-                durable=True,
-                arguments={
+                {
                     "x-queue-type": "stream",
                     "x-max-length-bytes": self._settings.retention_bytes,
                     "x-stream-max-segment-size-bytes": self._settings.segment_bytes,

@@ -25,11 +25,15 @@ from collections.abc import Callable
 
 import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
+from pamqp.common import FieldTable
 
-from chatserver.broker.base import BrokerUnavailable
+from chatserver.broker.base import BrokerUnavailable, RoomLimitReached
 from chatserver.broker.supervisor import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
+
+QUEUE_LIMIT_REPLY = "queue limit in vhost"
+"""What RabbitMQ's 406 says when a virtual host's `max-queues` limit refuses a declare."""
 
 
 class StreamProbe:
@@ -81,6 +85,18 @@ class StreamProbe:
         except aiormq.exceptions.ChannelNotFoundEntity:
             return False
         return True
+
+    async def declare(self, stream: str, arguments: FieldTable) -> None:
+        """Declare `stream` here, so that a refusal (a queue limit reached: the channel is
+        closed) costs the probe's channel only; RoomLimitReached for that refusal."""
+        channel = await self._open_channel()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                await channel.queue_declare(stream, durable=True, arguments=arguments)
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            if QUEUE_LIMIT_REPLY not in str(exc):
+                raise
+            raise RoomLimitReached(f"the broker holds as many rooms as it may: {exc}") from None
 
     async def close(self) -> None:
         self._closed = True

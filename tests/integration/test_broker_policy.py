@@ -98,15 +98,27 @@ async def test_the_policy_sets_the_retention_of_a_room_that_exists(
     assert (await first_offset(brokers, node, chat_cluster))[0] == start_after
 
 
-async def test_a_visit_keeps_the_policy_and_lists_the_running_nodes(
+async def test_a_visit_keeps_what_the_operator_asks_and_counts_nodes_and_rooms(
     rabbitmq_management: RabbitMQNode,
+    brokers: list[RabbitMQBroker],  # noqa: F811
 ) -> None:
-    policy = room_policy(rabbitmq_management, f"t{uuid.uuid4().hex[:10]}", "2Mi")
-    first, again = await visit(policy), await visit(policy)
-    assert (first.reason, again.reason) == ("Applied", "Applied")
-    assert first.running_nodes == again.running_nodes == (rabbitmq_management.nodename,)
-    (listed,) = json.loads(rabbitmq_management.ctl("list_policies", "--formatter=json"))
+    node, namespace = rabbitmq_management, f"t{uuid.uuid4().hex[:10]}"
+    policy = room_policy(node, namespace, "2Mi")
+    first = await visit(policy)
+    assert first.reason == "Applied"
+    assert first.running_nodes == (node.nodename,)
+    assert first.rooms == 0
+    (listed,) = json.loads(node.ctl("list_policies", "--formatter=json"))
     assert json.loads(listed["definition"]) == policy.body["definition"]
+    limits = json.loads(node.ctl("list_vhost_limits", "--global", "--formatter=json"))
+    by_vhost = {row["vhost"]: json.loads(row["limits"]) for row in limits}
+    assert by_vhost["/"] == {"max-queues": policy.max_queues}
+
+    chat_cluster = chat_cluster_name(cluster_from_spec({}, namespace=namespace))
+    writer, _ = await start(brokers, node, chat_cluster, settings=AS_THE_OPERATOR_DECLARES)
+    for room in ("general", "random"):
+        await writer.append(room, RECORD)
+    assert (await visit(policy)).rooms == 2
 
 
 async def test_refused_and_unreachable_are_told_apart(rabbitmq_management: RabbitMQNode) -> None:

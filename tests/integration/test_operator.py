@@ -287,7 +287,7 @@ def test_status_conditions_columns_and_no_finalizer(
     assert status["rabbitmq"] == {"readyReplicas": 1}
     assert status["url"] == f"http://demo-frontend.{demo}.svc:80"
     table = k8s_cluster.kubectl("get", "chatclusters", "-n", demo).stdout.splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "BACKENDS", "USERS", "AGE"]
+    assert table[0].split() == ["NAME", "PHASE", "BACKENDS", "USERS", "ROOMS", "AGE"]
     assert table[1].split()[:3] == ["demo", "Ready", "2/2"]
     events = get_json(
         k8s_cluster, "-n", demo, "events", "--field-selector=involvedObject.name=demo"

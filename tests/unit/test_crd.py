@@ -66,9 +66,9 @@ def test_scale_subresource_maps_to_the_backend() -> None:
     }
 
 
-def test_printer_columns_show_phase_backends_users() -> None:
+def test_printer_columns_show_phase_backends_users_rooms() -> None:
     columns = [c["name"] for c in version()["additionalPrinterColumns"] if not c.get("priority")]
-    assert columns == ["Phase", "Backends", "Users", "Age"]
+    assert columns == ["Phase", "Backends", "Users", "Rooms", "Age"]
 
 
 def test_names_and_short_names() -> None:

@@ -36,6 +36,7 @@ export const ERROR = Object.freeze({
   INVALID_ROOM: "invalid_room",
   NOT_JOINED: "not_joined",
   UNAVAILABLE: "unavailable",
+  ROOM_LIMIT: "room_limit",
   FORBIDDEN: "forbidden",
   TOKEN_EXPIRED: "token_expired",
 });

@@ -120,6 +120,8 @@ export function describeError(code, message) {
       return `Access refused: ${message || "your access token does not allow that"}.`;
     case ERROR.UNAVAILABLE:
       return "The chat is briefly unavailable; retrying in a moment.";
+    case ERROR.ROOM_LIMIT:
+      return "No new room can be made now: this chat holds as many rooms as it may. The rooms that exist still work.";
     case ERROR.TOKEN_EXPIRED:
       return "Your session has expired: open the chat again with a new link to keep chatting.";
     default:
