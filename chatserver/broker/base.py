@@ -89,6 +89,10 @@ class Broker(Protocol):
         new log from its oldest record. Raises BrokerUnavailable when not connected.
         """
 
+    async def exists(self, room: str) -> bool:
+        """True when the room's log exists already: joining it creates nothing. Raises
+        BrokerUnavailable when the broker cannot say."""
+
     async def unfollow(self, room: str) -> None:
         """Stop delivering the room (the last local member left). Idempotent."""
 

@@ -143,6 +143,9 @@ class MemoryBroker:
         follower.deliver(log.after(after))
         return log.epoch
 
+    async def exists(self, room: str) -> bool:
+        return room in self._state.rooms
+
     async def unfollow(self, room: str) -> None:
         follower = self._following.pop(room, None)
         if follower is not None:

@@ -290,6 +290,16 @@ class RabbitMQBroker:
         assert follower.epoch is not None  # _catch_up returns once it is settled
         return follower.epoch
 
+    async def exists(self, room: str) -> bool:
+        check_name("room", room)
+        self._ready_link()
+        if room in self._rooms:
+            return True
+        try:
+            return await self._probe.exists(self._topology.room_stream(room))
+        except CONNECTION_ERRORS as exc:
+            raise BrokerUnavailable(f"cannot tell whether room {room!r} exists: {exc!r}") from exc
+
     async def unfollow(self, room: str) -> None:
         follower = self._rooms.pop(room, None)
         if follower is not None:

@@ -1,4 +1,5 @@
-"""Waits until a declared stream can be used, asking on a spare AMQP connection.
+"""Waits until a declared stream can be used, and tells whether one exists, asking on a spare
+AMQP connection.
 
 RabbitMQ 3.10 answers `queue.declare` of an existing stream at once, even while the connection
 that created it a moment ago is still starting the stream's processes. Consuming from it or
@@ -69,6 +70,17 @@ class StreamProbe:
                     log.info("stream %s not ready yet: %r", stream, exc)
                 # No event says when a stream is up: starting one takes milliseconds, so poll.
                 await asyncio.sleep(self._retry_delay)
+
+    async def exists(self, stream: str) -> bool:
+        """Whether `stream` is declared: a passive declare, asked here because for a missing
+        queue the broker closes the channel that asked (the next use opens another)."""
+        async with asyncio.timeout(self._ready_timeout):
+            channel = await self._open_channel()
+            try:
+                await channel.queue_declare(stream, passive=True)
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                return False
+            return True
 
     async def close(self) -> None:
         self._closed = True

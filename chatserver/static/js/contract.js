@@ -38,4 +38,6 @@ export const ERROR = Object.freeze({
   UNAVAILABLE: "unavailable",
   FORBIDDEN: "forbidden",
   TOKEN_EXPIRED: "token_expired",
+  TOO_MANY_ROOMS: "too_many_rooms",
+  ROOM_NOT_FOUND: "room_not_found",
 });
