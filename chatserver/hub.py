@@ -95,6 +95,7 @@ class Hub:
             per_connection=settings.max_rooms_per_connection,
             per_client=settings.max_rooms_per_client,
         )
+        metrics.broker_blocked.set_function(lambda: float(broker.blocked is not None))
         self.logs = RoomLogs(broker, pod=pod, settings=settings, metrics=metrics, clock=clock)
         self.presence = Presence(
             broker,
@@ -112,6 +113,11 @@ class Hub:
     @property
     def broker_connected(self) -> bool:
         return self._broker.connected
+
+    @property
+    def broker_blocked(self) -> str | None:
+        """Why the broker holds back writes (a resource alarm), or None."""
+        return self._broker.blocked
 
     def attach(self, member: Member) -> None:
         self._sessions.add(member)
@@ -329,6 +335,7 @@ class Hub:
             "connections": len(self._sessions),
             "users_online": snapshot.users_online,
             "rooms": dict(rooms) if room_names else {},
+            "broker_blocked": self._broker.blocked is not None,
         }
 
     def drain(self, reason: str) -> None:

@@ -68,6 +68,12 @@ class Broker(Protocol):
     def connected(self) -> bool:
         """True while writes can be confirmed and followed rooms are being delivered."""
 
+    @property
+    def blocked(self) -> str | None:
+        """Why the broker holds back every write right now (a RabbitMQ memory or disk alarm),
+        or None. While blocked, `append` and a `follow` that would write raise BrokerUnavailable
+        at once rather than wait for a confirm that cannot come."""
+
     async def start(self, listener: BrokerListener) -> None:
         """Begin connecting (and reconnecting, with backoff, for the broker's whole life).
 

@@ -121,6 +121,10 @@ class MemoryBroker:
     def connected(self) -> bool:
         return self._listener is not None
 
+    @property
+    def blocked(self) -> str | None:
+        return None  # it has no resource alarm: memory is the process's own
+
     async def start(self, listener: BrokerListener) -> None:
         self._listener = listener
         self._state.presence_listeners.add(self)
