@@ -49,6 +49,7 @@ class Env:
     CHAT_MAX_ROOMS_PER_CONNECTION: Final = "CHAT_MAX_ROOMS_PER_CONNECTION"
     CHAT_MAX_ROOMS_PER_CLIENT: Final = "CHAT_MAX_ROOMS_PER_CLIENT"
     CHAT_ROOM_CREATION: Final = "CHAT_ROOM_CREATION"
+    CHAT_MEMORY_MAX_ROOMS: Final = "CHAT_MEMORY_MAX_ROOMS"
     CHAT_MAX_CONNECTIONS: Final = "CHAT_MAX_CONNECTIONS"
     CHAT_MAX_CONNECTIONS_PER_IP: Final = "CHAT_MAX_CONNECTIONS_PER_IP"
     CHAT_HANDSHAKE_TIMEOUT_SECONDS: Final = "CHAT_HANDSHAKE_TIMEOUT_SECONDS"
@@ -84,6 +85,7 @@ BACKEND_ENV: Final = (
             Env.CHAT_MAX_ROOMS_PER_CONNECTION,
             Env.CHAT_MAX_ROOMS_PER_CLIENT,
             Env.CHAT_ROOM_CREATION,
+            Env.CHAT_MEMORY_MAX_ROOMS,
             Env.CHAT_AUTH,
             Env.CHAT_AUTH_SECRET,
             Env.CHAT_AUTH_PUBLIC_KEY,
@@ -172,6 +174,9 @@ RoomCreation = Literal["anyone", "preset"]
 """`CHAT_ROOM_CREATION`: who may create a room that does not exist yet (DESIGN section 7)."""
 ROOM_CREATION_MODES: Final[tuple[RoomCreation, ...]] = get_args(RoomCreation)
 DEFAULT_ROOM_CREATION: Final[RoomCreation] = "anyone"
+DEFAULT_MEMORY_MAX_ROOMS: Final = 1_000
+"""Room logs the in-memory broker keeps before it forgets unfollowed ones
+(`CHAT_MEMORY_MAX_ROOMS`): far more rooms than people trying `chatserver dev` use."""
 
 # Shapes, as regular expressions matched against the whole value (Python `fullmatch`; the CRD and
 # the UI anchor them with ^ and $).

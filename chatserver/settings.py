@@ -130,6 +130,9 @@ class BackendSettings:
     rabbitmq_urls: tuple[str, ...] = ()
     """AMQP URLs (`RABBITMQ_URL`, comma-separated: the nodes of one RabbitMQ cluster, tried in
     turn); none means the in-memory broker, one process only."""
+    memory_max_rooms: int = contract.DEFAULT_MEMORY_MAX_ROOMS
+    """The in-memory broker only: room logs kept before the least recently used unfollowed one
+    is forgotten (`CHAT_MEMORY_MAX_ROOMS`); 1000 is far more than people trying the chat use."""
     chat: ChatSettings = field(default_factory=ChatSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     listen: ListenSettings = field(default_factory=ListenSettings)
@@ -297,6 +300,9 @@ def backend_settings_from_env(
         pod=env.get(Env.POD_NAME, "").strip() or base.pod,
         cluster=_read(env, Env.CHAT_CLUSTER, _cluster, base.cluster),
         rabbitmq_urls=_read(env, Env.RABBITMQ_URL, _amqp_urls, (), secret=True),
+        memory_max_rooms=_read(
+            env, Env.CHAT_MEMORY_MAX_ROOMS, _positive_int, base.memory_max_rooms
+        ),
         chat=chat_settings_from_env(env),
         auth=auth_settings_from_env(env),
         listen=listen_settings_from_env(env),

@@ -132,3 +132,19 @@ async def test_over_rabbitmq_a_refused_join_declares_no_stream_and_old_rooms_sta
     assert await refused(latecomer, "never-made") == "room_not_found"
     named = ("made-before", "second", "over-the-cap", "never-made")
     assert streams(rabbitmq, chat_cluster_name, *named) == {"made-before", "second"}
+
+
+async def test_the_memory_broker_forgets_idle_rooms_beyond_its_bound(
+    spawn_chat: SpawnChat, open_client: Opener
+) -> None:
+    chat = await backend(spawn_chat, CHAT_MEMORY_MAX_ROOMS="3")
+    client = await open_client(chat.url)
+    await client.join("first")
+    first_id = (await client.say("first", "remember me"))["id"]
+    for room in ("first", "r2", "r3", "r4"):
+        if room != "first":
+            await client.join(room)
+        await client.send({"type": "leave", "room": room})
+        await client.expect("left", room=room)
+    rejoined = await client.join("first", since=first_id)
+    assert (rejoined["reset"], rejoined["history"]) == (True, [])

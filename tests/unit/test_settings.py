@@ -39,6 +39,7 @@ def test_values_are_read() -> None:
             "CHAT_MAX_ROOMS_PER_CONNECTION": "5",
             "CHAT_MAX_ROOMS_PER_CLIENT": "7",
             "CHAT_ROOM_CREATION": "preset",
+            "CHAT_MEMORY_MAX_ROOMS": "50",
         }
     )
     assert (backend.port, backend.pod, backend.cluster) == (4000, "b-1", "demo")
@@ -47,6 +48,7 @@ def test_values_are_read() -> None:
     assert backend.chat.allowed_origins == {"https://chat.example.com"}
     assert (backend.chat.max_rooms_per_connection, backend.chat.max_rooms_per_client) == (5, 7)
     assert backend.chat.room_creation == "preset"
+    assert backend.memory_max_rooms == 50
 
 
 def test_backend_url_may_list_several() -> None:
@@ -92,6 +94,7 @@ def test_a_bad_rabbitmq_url_is_refused_without_repeating_its_password(value: str
         ("CHAT_MAX_ROOMS_PER_CONNECTION", "0"),
         ("CHAT_MAX_ROOMS_PER_CLIENT", "-3"),
         ("CHAT_ROOM_CREATION", "nobody"),
+        ("CHAT_MEMORY_MAX_ROOMS", "0"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
