@@ -188,6 +188,7 @@ def _whole(minimum: int) -> Callable[[str], int]:
 
 
 _positive_int = _whole(1)
+_room_cap = _whole(contract.MIN_MAX_ROOMS)
 
 
 def _non_negative_float(raw: str) -> float:
@@ -268,16 +269,10 @@ def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
         max_frame_bytes=_read(env, Env.CHAT_MAX_FRAME_BYTES, _positive_int, base.max_frame_bytes),
         outbox_bytes=_read(env, Env.CHAT_OUTBOX_BYTES, _positive_int, base.outbox_bytes),
         max_rooms_per_connection=_read(
-            env,
-            Env.CHAT_MAX_ROOMS_PER_CONNECTION,
-            _whole(contract.MIN_MAX_ROOMS),
-            base.max_rooms_per_connection,
+            env, Env.CHAT_MAX_ROOMS_PER_CONNECTION, _room_cap, base.max_rooms_per_connection
         ),
         max_rooms_per_client=_read(
-            env,
-            Env.CHAT_MAX_ROOMS_PER_CLIENT,
-            _whole(contract.MIN_MAX_ROOMS),
-            base.max_rooms_per_client,
+            env, Env.CHAT_MAX_ROOMS_PER_CLIENT, _room_cap, base.max_rooms_per_client
         ),
         room_creation=_read(env, Env.CHAT_ROOM_CREATION, _room_creation, base.room_creation),
     )
