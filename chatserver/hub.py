@@ -196,8 +196,8 @@ class Hub:
 
     async def join(self, member: Member, name: str, *, since: MessageId | None) -> None:
         client = client_key(member.identity)
-        # Both refusals come before the broker is asked to follow: a refused name creates no
-        # stream.
+        # Both refusals come before the broker is asked to follow, so a refused name creates no
+        # stream (but for a race between the client's connections, caught below).
         self._tally.check(client, member.rooms, name)
         try:
             if not await self._may_open(member, name):
