@@ -260,6 +260,13 @@ def _spec_schema() -> Schema:
             },
         },
         default={},
+        rules=[
+            _rule(
+                "size(self.rooms) <= self.maxRoomsPerConnection",
+                "chat.maxRoomsPerConnection must be >= the number of chat.rooms",
+                fieldPath=".maxRoomsPerConnection",
+            )
+        ],
     )
     auth = _obj(
         {

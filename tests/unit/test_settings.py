@@ -156,3 +156,10 @@ def test_token_mode_reads_one_key_and_the_leeway() -> None:
 def test_token_mode_needs_exactly_one_usable_key(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         auth_settings_from_env({"CHAT_AUTH": "jwt", **env})
+
+
+def test_a_room_cap_below_the_preset_rooms_is_refused() -> None:
+    env = {"CHAT_ROOMS": "general,news,sport", "CHAT_MAX_ROOMS_PER_CONNECTION": "2"}
+    with pytest.raises(SettingsError, match="CHAT_MAX_ROOMS_PER_CONNECTION"):
+        backend_settings_from_env(env)
+    backend_settings_from_env({**env, "CHAT_MAX_ROOMS_PER_CONNECTION": "3"})
