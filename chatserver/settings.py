@@ -278,8 +278,8 @@ def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
     )
     if len(settings.rooms) > settings.max_rooms_per_connection:
         raise SettingsError(
-            f"{Env.CHAT_MAX_ROOMS_PER_CONNECTION}={settings.max_rooms_per_connection}: fewer than "
-            f"the {len(settings.rooms)} rooms of {Env.CHAT_ROOMS}, which a client must be able to join"
+            f"{Env.CHAT_MAX_ROOMS_PER_CONNECTION}={settings.max_rooms_per_connection}: below the "
+            f"{len(settings.rooms)} rooms of {Env.CHAT_ROOMS}, which a client must be able to join"
         )
     fits = contract.max_message_bytes_for(settings.max_frame_bytes)
     if settings.max_message_bytes > fits:
