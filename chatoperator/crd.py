@@ -286,6 +286,21 @@ def _spec_schema() -> Schema:
                     )
                 ],
             ),
+            "maxRoomsPerConnection": _int(
+                default=s.DEFAULT_MAX_ROOMS_PER_CONNECTION,
+                minimum=contract.MIN_MAX_ROOMS,
+                maximum=contract.MAX_MAX_ROOMS_CRD_LIMIT,
+            ),
+            "maxRoomsPerClient": _int(
+                default=s.DEFAULT_MAX_ROOMS_PER_CLIENT,
+                minimum=contract.MIN_MAX_ROOMS,
+                maximum=contract.MAX_MAX_ROOMS_CRD_LIMIT,
+            ),
+            "roomCreation": {
+                "type": "string",
+                "enum": list(contract.ROOM_CREATION_MODES),
+                "default": s.DEFAULT_ROOM_CREATION,
+            },
         },
         default={},
         rules=[
@@ -293,7 +308,12 @@ def _spec_schema() -> Schema:
                 "size(self.rooms) <= self.maxRooms",
                 "chat.maxRooms must allow every room of chat.rooms",
                 fieldPath=".maxRooms",
-            )
+            ),
+            _rule(
+                "size(self.rooms) <= self.maxRoomsPerConnection",
+                "chat.maxRoomsPerConnection must be >= the number of chat.rooms",
+                fieldPath=".maxRoomsPerConnection",
+            ),
         ],
     )
     auth = _obj(

@@ -48,6 +48,9 @@ DEFAULT_HISTORY_SIZE = contract.DEFAULT_HISTORY_SIZE
 DEFAULT_MAX_MESSAGE_BYTES = contract.DEFAULT_MAX_MESSAGE_BYTES
 DEFAULT_RATE_PER_SECOND = contract.DEFAULT_RATE_PER_SECOND
 DEFAULT_RATE_BURST = contract.DEFAULT_RATE_BURST
+DEFAULT_MAX_ROOMS_PER_CONNECTION = contract.DEFAULT_MAX_ROOMS_PER_CONNECTION
+DEFAULT_MAX_ROOMS_PER_CLIENT = contract.DEFAULT_MAX_ROOMS_PER_CLIENT
+DEFAULT_ROOM_CREATION = contract.DEFAULT_ROOM_CREATION
 DEFAULT_MAX_CONNECTIONS = contract.DEFAULT_MAX_CONNECTIONS
 DEFAULT_MAX_CONNECTIONS_PER_IP = contract.DEFAULT_MAX_CONNECTIONS_PER_IP
 AUTH_MODES = ("none", "jwt")
@@ -124,6 +127,9 @@ class Chat:
     max_message_bytes: int
     rate_per_second: int
     rate_burst: int
+    max_rooms_per_connection: int
+    max_rooms_per_client: int
+    room_creation: str
 
 
 @dataclass(frozen=True)
@@ -243,6 +249,11 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
             max_message_bytes=int(chat.get("maxMessageBytes", DEFAULT_MAX_MESSAGE_BYTES)),
             rate_per_second=int(rate.get("messagesPerSecond", DEFAULT_RATE_PER_SECOND)),
             rate_burst=int(rate.get("burst", DEFAULT_RATE_BURST)),
+            max_rooms_per_connection=int(
+                chat.get("maxRoomsPerConnection", DEFAULT_MAX_ROOMS_PER_CONNECTION)
+            ),
+            max_rooms_per_client=int(chat.get("maxRoomsPerClient", DEFAULT_MAX_ROOMS_PER_CLIENT)),
+            room_creation=str(chat.get("roomCreation", DEFAULT_ROOM_CREATION)),
         ),
         auth=Auth(
             mode=str(auth.get("mode", DEFAULT_AUTH_MODE)),

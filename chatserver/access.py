@@ -57,6 +57,9 @@ class Access:
     """Patterns of the rooms the session may join (the `rooms` claim)."""
     post: tuple[str, ...] | None
     """Patterns of the rooms it may post to (the `post` claim; absent means the same as join)."""
+    create: tuple[str, ...] | None = None
+    """Patterns of the rooms it may create, that is join before they exist (the `create`
+    claim); absent means what the server's `CHAT_ROOM_CREATION` says for everyone."""
 
     def may_join(self, room: str) -> bool:
         return self.join is None or room_matches(room, self.join)
@@ -64,6 +67,11 @@ class Access:
     def may_post(self, room: str) -> bool:
         patterns = self.join if self.post is None else self.post
         return patterns is None or room_matches(room, patterns)
+
+    def may_create(self, room: str, *, anyone: bool) -> bool:
+        """May the session create `room` (one it may join)? `anyone`: the server lets everyone
+        create rooms (`CHAT_ROOM_CREATION=anyone`); a `create` claim decides instead."""
+        return anyone if self.create is None else room_matches(room, self.create)
 
 
 OPEN: Final = Access(join=None, post=None)

@@ -187,12 +187,13 @@ def _grant(claims: Mapping[str, Any], *, leeway: float) -> Grant:
     try:
         join = _patterns(claims, "rooms")
         post = _patterns(claims, "post")
+        create = _patterns(claims, "create")
     except BadPatterns as exc:
         raise TokenRefused(str(exc)) from None
     return Grant(
         user=user,
         name=display_name(name or "") or user[:MAX_NAME_CHARS],
-        access=Access(join=join, post=post),
+        access=Access(join=join, post=post, create=create),
         expires_at=float(claims["exp"]) + leeway,
     )
 

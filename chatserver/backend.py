@@ -124,8 +124,12 @@ async def handle_healthz(request: web.Request) -> web.Response:
 async def handle_readyz(request: web.Request) -> web.Response:
     if request.app[LIFECYCLE].draining:
         return web.Response(status=503, text="draining\n")
-    if not request.app[HUB].broker_connected:
+    hub = request.app[HUB]
+    if not hub.broker_connected:
         return web.Response(status=503, text="broker unavailable\n")
+    if (blocked := hub.broker_blocked) is not None:
+        # Sends and new rooms would be refused: let the load balancer pick another backend.
+        return web.Response(status=503, text=f"broker blocked: {blocked}\n")
     return web.Response(text="ready\n")
 
 

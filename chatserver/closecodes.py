@@ -38,3 +38,9 @@ ROOM_LIMIT: Final = "room_limit"
 FORBIDDEN: Final = "forbidden"
 """Token mode: a room outside the token's claims, or a refresh for another user."""
 TOKEN_EXPIRED: Final = "token_expired"
+TOO_MANY_ROOMS: Final = "too_many_rooms"
+"""A `join` over `CHAT_MAX_ROOMS_PER_CONNECTION` or `CHAT_MAX_ROOMS_PER_CLIENT`: leave a room
+first."""
+ROOM_NOT_FOUND: Final = "room_not_found"
+"""A `join` of a room that does not exist yet, by a session that may not create it
+(`CHAT_ROOM_CREATION=preset`, or the token's `create` claim; DESIGN section 7)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Final
+from typing import Final, Literal, get_args
 
 from chatserver import closecodes
 
@@ -47,6 +47,10 @@ class Env:
     CHAT_ALLOWED_ORIGINS: Final = "CHAT_ALLOWED_ORIGINS"
     CHAT_MAX_FRAME_BYTES: Final = "CHAT_MAX_FRAME_BYTES"
     CHAT_OUTBOX_BYTES: Final = "CHAT_OUTBOX_BYTES"
+    CHAT_MAX_ROOMS_PER_CONNECTION: Final = "CHAT_MAX_ROOMS_PER_CONNECTION"
+    CHAT_MAX_ROOMS_PER_CLIENT: Final = "CHAT_MAX_ROOMS_PER_CLIENT"
+    CHAT_ROOM_CREATION: Final = "CHAT_ROOM_CREATION"
+    CHAT_MEMORY_MAX_ROOMS: Final = "CHAT_MEMORY_MAX_ROOMS"
     CHAT_MAX_CONNECTIONS: Final = "CHAT_MAX_CONNECTIONS"
     CHAT_MAX_CONNECTIONS_PER_IP: Final = "CHAT_MAX_CONNECTIONS_PER_IP"
     CHAT_HANDSHAKE_TIMEOUT_SECONDS: Final = "CHAT_HANDSHAKE_TIMEOUT_SECONDS"
@@ -80,6 +84,10 @@ BACKEND_ENV: Final = (
             Env.CHAT_ALLOWED_ORIGINS,
             Env.CHAT_MAX_FRAME_BYTES,
             Env.CHAT_OUTBOX_BYTES,
+            Env.CHAT_MAX_ROOMS_PER_CONNECTION,
+            Env.CHAT_MAX_ROOMS_PER_CLIENT,
+            Env.CHAT_ROOM_CREATION,
+            Env.CHAT_MEMORY_MAX_ROOMS,
             Env.CHAT_AUTH,
             Env.CHAT_AUTH_SECRET,
             Env.CHAT_AUTH_PUBLIC_KEY,
@@ -152,6 +160,25 @@ DEFAULT_RATE_PER_SECOND: Final = 10
 DEFAULT_RATE_BURST: Final = 20
 MIN_RATE_BURST: Final = 1
 DEFAULT_DRAIN_SECONDS: Final = 10
+DEFAULT_MAX_ROOMS_PER_CONNECTION: Final = 100
+"""Rooms one connection may have joined at once (`CHAT_MAX_ROOMS_PER_CONNECTION`): as many as
+`chat.rooms` may list (the CRD's maximum), so a client can always join every preset room, and
+far above what a person follows in one tab; each joined room costs the backend a stream
+consumer and every new name a RabbitMQ stream."""
+DEFAULT_MAX_ROOMS_PER_CLIENT: Final = 200
+"""Distinct rooms one client (token mode: one `sub`; open mode: one `client` id) may have
+joined on one backend over all its connections (`CHAT_MAX_ROOMS_PER_CLIENT`): two tabs' worth
+of different rooms; tabs that join the same rooms count each room once."""
+MIN_MAX_ROOMS: Final = 1
+MAX_MAX_ROOMS_CRD_LIMIT: Final = 10_000
+"""The CRD's maximum of both room caps."""
+RoomCreation = Literal["anyone", "preset"]
+"""`CHAT_ROOM_CREATION`: who may create a room that does not exist yet (DESIGN section 7)."""
+ROOM_CREATION_MODES: Final[tuple[RoomCreation, ...]] = get_args(RoomCreation)
+DEFAULT_ROOM_CREATION: Final[RoomCreation] = "anyone"
+DEFAULT_MEMORY_MAX_ROOMS: Final = 1_000
+"""Room logs the in-memory broker keeps before it forgets unfollowed ones
+(`CHAT_MEMORY_MAX_ROOMS`): far more rooms than people trying `chatserver dev` use."""
 
 # Room retention: each room's log is a RabbitMQ stream named `room_stream_prefix(cluster) + room`.
 

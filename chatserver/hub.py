@@ -32,6 +32,7 @@ from chatserver.metrics import ChatMetrics
 from chatserver.presence.loop import LocalCounts, Presence
 from chatserver.presence.table import PresenceSnapshot
 from chatserver.protocol import ProtocolError
+from chatserver.roomcaps import RoomTally, client_key
 from chatserver.roomlogs import RoomLogs
 from chatserver.settings import ChatSettings
 
@@ -92,6 +93,11 @@ class Hub:
         """The sessions with an `expires_at`, the only ones the expiry sweep looks at."""
         self._members: dict[str, set[Member]] = {}
         """Local members per room; a room with none is not listed."""
+        self._tally = RoomTally(
+            per_connection=settings.max_rooms_per_connection,
+            per_client=settings.max_rooms_per_client,
+        )
+        metrics.broker_blocked.set_function(lambda: float(broker.blocked is not None))
         self.logs = RoomLogs(broker, pod=pod, settings=settings, metrics=metrics, clock=clock)
         self.presence = Presence(
             broker,
@@ -109,6 +115,11 @@ class Hub:
     @property
     def broker_connected(self) -> bool:
         return self._broker.connected
+
+    @property
+    def broker_blocked(self) -> str | None:
+        """Why the broker holds back writes (a resource alarm), or None."""
+        return self._broker.blocked
 
     def attach(self, member: Member) -> None:
         self._sessions.add(member)
@@ -186,7 +197,17 @@ class Hub:
     # ProtocolError.
 
     async def join(self, member: Member, name: str, *, since: MessageId | None) -> None:
+        client = client_key(member.identity)
+        # Both refusals come before the broker is asked to follow, so a refused name creates no
+        # stream (but for a race between the client's connections, caught below).
+        self._tally.check(client, member.rooms, name)
         try:
+            if not await self._may_open(member, name):
+                raise ProtocolError(
+                    closecodes.ROOM_NOT_FOUND,
+                    f"room {name} does not exist, and this session may not create it",
+                    room=name,
+                )
             async with self.logs.held(name) as window:
                 if not member.open:
                     return
@@ -194,7 +215,10 @@ class Hub:
                 # its `joined` frame.
                 recovery = window.recover(since)
                 if name not in member.rooms:
+                    # Again: another connection of the client may have joined a room meanwhile.
+                    self._tally.check(client, member.rooms, name)
                     member.rooms.add(name)
+                    self._tally.add(client, name)
                     self._members.setdefault(name, set()).add(member)
                     self.logs.retain(name)
                 member.send(
@@ -213,6 +237,18 @@ class Hub:
             raise ProtocolError(
                 closecodes.UNAVAILABLE, f"cannot join {name} now: {exc}", room=name
             ) from None
+
+    async def _may_open(self, member: Member, name: str) -> bool:
+        """True when joining `name` creates nothing, or `member` may create it (DESIGN section
+        7). The broker is asked last: a preset room or one with local members exists."""
+        anyone = self._settings.room_creation == "anyone"
+        if member.access.may_create(name, anyone=anyone):
+            return True
+        return (
+            name in self._settings.rooms
+            or name in self._members
+            or (await self._broker.exists(name))
+        )
 
     def leave(self, member: Member, name: str) -> None:
         if name in member.rooms:
@@ -243,6 +279,7 @@ class Hub:
         if members is None or member not in members:
             return
         members.discard(member)
+        self._tally.remove(client_key(member.identity), name)
         if not members:
             del self._members[name]
         self.logs.release(name)
@@ -306,6 +343,7 @@ class Hub:
             "connections": len(self._sessions),
             "users_online": snapshot.users_online,
             "rooms": dict(rooms) if room_names else {},
+            "broker_blocked": self._broker.blocked is not None,
         }
 
     def drain(self, reason: str) -> None:

@@ -31,6 +31,11 @@ class ChatMetrics:
         self.broker_connected = Gauge(
             "chat_broker_connected", "1 while the broker connection is up", registry=r
         )
+        self.broker_blocked = Gauge(
+            "chat_broker_blocked",
+            "1 while the broker holds back this pod's writes (a RabbitMQ memory or disk alarm)",
+            registry=r,
+        )
         self.slow_consumers = Counter(
             "chat_slow_consumers_dropped", "Clients cut because their outbox overflowed", registry=r
         )

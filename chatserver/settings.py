@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from chatserver import contract
-from chatserver.contract import Env
+from chatserver.contract import Env, RoomCreation
 
 T = TypeVar("T")
 
@@ -52,6 +52,19 @@ class ChatSettings:
     outbox_bytes: int = contract.DEFAULT_OUTBOX_BYTES
     """Bytes queued for one client before it is cut as a slow consumer (`CHAT_OUTBOX_BYTES`);
     1 MiB is Centrifugo's default and holds hundreds of messages."""
+    max_rooms_per_connection: int = contract.DEFAULT_MAX_ROOMS_PER_CONNECTION
+    """Rooms one connection may have joined at once (`CHAT_MAX_ROOMS_PER_CONNECTION`); a `join`
+    beyond it is refused with `too_many_rooms`. Each joined room costs a stream consumer, each
+    new name a stream; 100 covers every preset room (`chat.rooms` lists at most 100)."""
+    max_rooms_per_client: int = contract.DEFAULT_MAX_ROOMS_PER_CLIENT
+    """Distinct rooms one client may have joined on this backend over all its connections
+    (`CHAT_MAX_ROOMS_PER_CLIENT`; the client is the token's `sub`, in open mode the `client`
+    id), so opening more sockets does not multiply the per-connection cap; 200 is two tabs of
+    different rooms."""
+    room_creation: RoomCreation = contract.DEFAULT_ROOM_CREATION
+    """Who may create a room that does not exist yet (`CHAT_ROOM_CREATION`): `anyone`, or
+    `preset` (only `rooms` and rooms that already exist may be joined, unless a token's `create`
+    claim says otherwise; DESIGN section 7)."""
     heartbeat_seconds: float = 25.0
     """Server WebSocket ping interval; a client that does not answer is closed. 25 s stays under
     the usual 60 s idle timeout of load balancers."""
@@ -121,6 +134,9 @@ class BackendSettings:
     """Bytes a new room's stream may keep (`CHAT_ROOM_MAX_BYTES`, its `x-max-length-bytes`). A
     broker policy can lower it for every room, new and old, but never raise it: RabbitMQ keeps
     the lesser of the two."""
+    memory_max_rooms: int = contract.DEFAULT_MEMORY_MAX_ROOMS
+    """The in-memory broker only: room logs kept before the least recently used unfollowed one
+    is forgotten (`CHAT_MEMORY_MAX_ROOMS`); 1000 is far more than people trying the chat use."""
     chat: ChatSettings = field(default_factory=ChatSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     listen: ListenSettings = field(default_factory=ListenSettings)
@@ -176,6 +192,7 @@ def _whole(minimum: int) -> Callable[[str], int]:
 
 
 _positive_int = _whole(1)
+_room_cap = _whole(contract.MIN_MAX_ROOMS)
 
 
 def _non_negative_float(raw: str) -> float:
@@ -209,6 +226,13 @@ def _rooms(raw: str) -> tuple[str, ...]:
     if bad:
         raise ValueError(f"invalid room names {bad}: must match {contract.ROOM_NAME_PATTERN}")
     return rooms
+
+
+def _room_creation(raw: str) -> RoomCreation:
+    for mode in contract.ROOM_CREATION_MODES:
+        if raw == mode:
+            return mode
+    raise ValueError(f"must be one of {', '.join(contract.ROOM_CREATION_MODES)}")
 
 
 def _origins(raw: str) -> frozenset[str]:
@@ -248,7 +272,19 @@ def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
         allowed_origins=_read(env, Env.CHAT_ALLOWED_ORIGINS, _origins, base.allowed_origins),
         max_frame_bytes=_read(env, Env.CHAT_MAX_FRAME_BYTES, _positive_int, base.max_frame_bytes),
         outbox_bytes=_read(env, Env.CHAT_OUTBOX_BYTES, _positive_int, base.outbox_bytes),
+        max_rooms_per_connection=_read(
+            env, Env.CHAT_MAX_ROOMS_PER_CONNECTION, _room_cap, base.max_rooms_per_connection
+        ),
+        max_rooms_per_client=_read(
+            env, Env.CHAT_MAX_ROOMS_PER_CLIENT, _room_cap, base.max_rooms_per_client
+        ),
+        room_creation=_read(env, Env.CHAT_ROOM_CREATION, _room_creation, base.room_creation),
     )
+    if len(settings.rooms) > settings.max_rooms_per_connection:
+        raise SettingsError(
+            f"{Env.CHAT_MAX_ROOMS_PER_CONNECTION}={settings.max_rooms_per_connection}: below the "
+            f"{len(settings.rooms)} rooms of {Env.CHAT_ROOMS}, which a client must be able to join"
+        )
     fits = contract.max_message_bytes_for(settings.max_frame_bytes)
     if settings.max_message_bytes > fits:
         raise SettingsError(
@@ -270,6 +306,9 @@ def backend_settings_from_env(
         rabbitmq_urls=_read(env, Env.RABBITMQ_URL, _amqp_urls, (), secret=True),
         room_max_bytes=_read(
             env, Env.CHAT_ROOM_MAX_BYTES, _whole(contract.ROOM_SEGMENT_BYTES), base.room_max_bytes
+        ),
+        memory_max_rooms=_read(
+            env, Env.CHAT_MEMORY_MAX_ROOMS, _positive_int, base.memory_max_rooms
         ),
         chat=chat_settings_from_env(env),
         auth=auth_settings_from_env(env),

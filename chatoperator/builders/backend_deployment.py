@@ -44,6 +44,9 @@ def backend_env(inp: BuildInput) -> list[dict[str, Any]]:
         plain_env(Env.CHAT_MAX_MESSAGE_BYTES, chat.max_message_bytes),
         plain_env(Env.CHAT_RATE_PER_SECOND, chat.rate_per_second),
         plain_env(Env.CHAT_RATE_BURST, chat.rate_burst),
+        plain_env(Env.CHAT_MAX_ROOMS_PER_CONNECTION, chat.max_rooms_per_connection),
+        plain_env(Env.CHAT_MAX_ROOMS_PER_CLIENT, chat.max_rooms_per_client),
+        plain_env(Env.CHAT_ROOM_CREATION, chat.room_creation),
         plain_env(Env.CHAT_DRAIN_SECONDS, DRAIN_SECONDS),
         plain_env(Env.CHAT_MAX_CONNECTIONS, cluster.spec.backend.max_connections),
         # A backend's clients are the frontend pods, each relaying many browsers from one

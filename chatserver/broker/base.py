@@ -74,6 +74,12 @@ class Broker(Protocol):
     def connected(self) -> bool:
         """True while writes can be confirmed and followed rooms are being delivered."""
 
+    @property
+    def blocked(self) -> str | None:
+        """Why the broker holds back every write right now (a RabbitMQ memory or disk alarm),
+        or None. While blocked, `append` and a `follow` that would write raise BrokerUnavailable
+        at once rather than wait for a confirm that cannot come."""
+
     async def start(self, listener: BrokerListener) -> None:
         """Begin connecting (and reconnecting, with backoff, for the broker's whole life).
 
@@ -94,6 +100,10 @@ class Broker(Protocol):
         or repeated; if the log was replaced meanwhile, it calls `on_log_reset` and delivers the
         new log from its oldest record. Raises BrokerUnavailable when not connected.
         """
+
+    async def exists(self, room: str) -> bool:
+        """True when the room's log exists already: joining it creates nothing. Raises
+        BrokerUnavailable when the broker cannot say."""
 
     async def unfollow(self, room: str) -> None:
         """Stop delivering the room (the last local member left). Idempotent."""

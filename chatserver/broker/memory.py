@@ -11,16 +11,23 @@ loop's FIFO order keeps each room's records in log order.
 A room's log is created on its first use with a new epoch (`ids.new_epoch` of the clock then), so
 a process started again, which starts with no log, never repeats an id of the one before;
 `drop_log` ends a log as deleting a RabbitMQ stream does.
+
+Rooms are bounded as well as their logs: beyond `max_rooms` logs, the least recently used log
+that no backend follows is forgotten (its room starts a new log, under a newer epoch, if it is
+named again), so clients naming ever new rooms cannot grow the process without end. A followed
+room is never forgotten; how many rooms are followed is bounded by the room caps of the hub.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chatserver import contract
 from chatserver.broker.base import BrokerListener, BrokerUnavailable, Record
 from chatserver.ids import new_epoch
 from chatserver.interchange import PresenceBeat
@@ -81,15 +88,33 @@ class _SharedState:
     """What every sibling broker sees: the logs and who listens to presence."""
 
     retention: int
+    max_rooms: int
     clock: Callable[[], float]
     rooms: dict[str, _RoomLog] = field(default_factory=dict)
+    """The logs, least recently used first."""
+    forgotten_epoch: int | None = None
+    """The newest epoch of a forgotten log: a room named again starts above it, so no id repeats
+    even within one millisecond."""
     presence_listeners: set[MemoryBroker] = field(default_factory=set)
 
     def room(self, name: str) -> _RoomLog:
-        log = self.rooms.get(name)
+        log = self.rooms.pop(name, None)
         if log is None:
-            log = self.rooms[name] = _RoomLog(self.retention, new_epoch(self.clock()))
+            log = _RoomLog(self.retention, new_epoch(self.clock(), after=self.forgotten_epoch))
+        self.rooms[name] = log  # now the most recently used
+        self._forget_idle(keep=name)
         return log
+
+    def _forget_idle(self, *, keep: str) -> None:
+        """Forget the least recently used unfollowed logs beyond `max_rooms`, never `keep`'s
+        (its caller is about to use it)."""
+        excess = len(self.rooms) - self.max_rooms
+        if excess <= 0:
+            return
+        idle = (n for n, log in self.rooms.items() if not log.followers and n != keep)
+        for name in list(itertools.islice(idle, excess)):
+            epoch = self.rooms.pop(name).epoch
+            self.forgotten_epoch = max(epoch, self.forgotten_epoch or epoch)
 
     def replace(self, name: str) -> _RoomLog:
         """A new, empty log for `name` in place of the current one, followed by the same."""
@@ -103,23 +128,31 @@ class MemoryBroker:
     """A `Broker` whose logs live in this process; see the module docstring."""
 
     def __init__(
-        self, *, retention: int = DEFAULT_RETENTION, clock: Callable[[], float] = time.time
+        self,
+        *,
+        retention: int = DEFAULT_RETENTION,
+        max_rooms: int = contract.DEFAULT_MEMORY_MAX_ROOMS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        if retention < 1:
-            raise ValueError(f"retention must be at least 1 record, got {retention}")
-        self._state = _SharedState(retention=retention, clock=clock)
+        if retention < 1 or max_rooms < 1:
+            raise ValueError(f"retention ({retention}) and max_rooms ({max_rooms}) must be >= 1")
+        self._state = _SharedState(retention=retention, max_rooms=max_rooms, clock=clock)
         self._listener: BrokerListener | None = None
         self._following: dict[str, _Follower] = {}
 
     def sibling(self) -> MemoryBroker:
         """Another broker on the same logs: a second backend of the same cluster."""
-        other = MemoryBroker(retention=self._state.retention, clock=self._state.clock)
+        other = MemoryBroker()
         other._state = self._state
         return other
 
     @property
     def connected(self) -> bool:
         return self._listener is not None
+
+    @property
+    def blocked(self) -> str | None:
+        return None  # it has no resource alarm: memory is the process's own
 
     async def start(self, listener: BrokerListener) -> None:
         self._listener = listener
@@ -142,6 +175,9 @@ class MemoryBroker:
         log.followers.append(follower)
         follower.deliver(log.after(after))
         return log.epoch
+
+    async def exists(self, room: str) -> bool:
+        return room in self._state.rooms
 
     async def unfollow(self, room: str) -> None:
         follower = self._following.pop(room, None)

@@ -22,6 +22,10 @@ Facts this relies on, checked on RabbitMQ 3.10.8 (Debian bookworm) with no plugi
 - a stream another connection has just created is declared-ok at once, before it can be used:
   consuming or publishing then closes the whole connection (see `stream_probe`), so a room's
   stream is first proven usable on a spare connection;
+- a memory or disk alarm (`rabbitmqctl set_vm_memory_high_watermark 0.0001`) makes RabbitMQ
+  stop reading a connection at its next publish and send it `connection.blocked` (aiormq
+  announces the capability), then `connection.unblocked` once the alarm clears; while blocked,
+  nothing written on the connection (a declare, a consume) is answered;
 - after a node restart AMQP answers about a second before the streams do: declaring one fails
   with NOT_FOUND ("home node ... is down"), which closes the channel; the supervisor counts that
   as a failed attempt and retries.
@@ -70,6 +74,7 @@ from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from pamqp.commands import Basic
 from pamqp.common import FieldTable
 
+from chatserver.broker.alarm import BlockedState
 from chatserver.broker.amqp_wire import (
     EPOCH_HEADER,
     KIND_EPOCH,
@@ -133,8 +138,9 @@ class RabbitMQSettings:
 
     publish_timeout: float = 10.0
     """Seconds `append` waits for a publisher confirm before giving up with BrokerUnavailable.
-    Confirms of persistent messages normally take milliseconds to a few hundred (fsync batching);
-    a longer wait means the broker is blocked (disk or memory alarm)."""
+    Confirms of persistent messages normally take milliseconds to a few hundred (fsync batching).
+    Once RabbitMQ says it blocked the connection (a disk or memory alarm, `alarm.py`), appends are
+    refused at once; only one already waiting for its confirm then waits this long."""
 
     follow_timeout: float = 10.0
     """Seconds `follow` waits to read a room's history up to its sync marker."""
@@ -240,6 +246,8 @@ class RabbitMQBroker:
         )
         self._listener: BrokerListener | None = None
         self._link: _Link | None = None
+        self._alarm: BlockedState | None = None
+        """The current connection's blocked state (None between connections)."""
         self._rooms: dict[str, _Follower] = {}
         # Deliveries of one loop iteration go to the listener in one call, acked with one frame.
         self._pending: list[tuple[_Follower, Record]] = []
@@ -250,6 +258,10 @@ class RabbitMQBroker:
     @property
     def connected(self) -> bool:
         return self._link is not None and self._link.usable
+
+    @property
+    def blocked(self) -> str | None:
+        return None if self._alarm is None else self._alarm.reason
 
     async def start(self, listener: BrokerListener) -> None:
         self._listener = listener
@@ -276,6 +288,7 @@ class RabbitMQBroker:
             if self._rooms.get(room) is not following or following.epoch is None:
                 raise BrokerUnavailable(f"cannot follow room {room!r}: the first attempt failed")
             return following.epoch
+        self._refuse_if_blocked()  # following a room appends a sync marker
         follower = self._rooms[room] = _Follower(room=room, last_offset=after)
         try:
             await self._consume(link, follower)
@@ -292,6 +305,16 @@ class RabbitMQBroker:
         assert follower.epoch is not None  # _catch_up returns once it is settled
         return follower.epoch
 
+    async def exists(self, room: str) -> bool:
+        check_name("room", room)
+        self._ready_link()
+        if room in self._rooms:
+            return True
+        try:
+            return await self._probe.exists(self._topology.room_stream(room))
+        except CONNECTION_ERRORS as exc:
+            raise BrokerUnavailable(f"cannot tell whether room {room!r} exists: {exc!r}") from exc
+
     async def unfollow(self, room: str) -> None:
         follower = self._rooms.pop(room, None)
         if follower is not None:
@@ -300,6 +323,7 @@ class RabbitMQBroker:
     async def append(self, room: str, body: bytes) -> None:
         check_name("room", room)
         link = self._ready_link()
+        self._refuse_if_blocked()
         try:
             await self._publish_to_room(link, room, body, self._stamped(room, KIND_RECORD))
         except CONNECTION_ERRORS as exc:
@@ -307,7 +331,7 @@ class RabbitMQBroker:
 
     async def publish_presence(self, beat: PresenceBeat) -> None:
         link = self._link
-        if link is None or not link.usable:
+        if link is None or not link.usable or self.blocked is not None:
             return  # best effort: the next beat after reconnecting makes up for it
         try:
             await link.publisher.basic_publish(
@@ -322,6 +346,8 @@ class RabbitMQBroker:
     # Connection life, driven by the supervisor.
 
     async def _on_up(self, connection: AbstractConnection) -> None:
+        self._alarm = BlockedState()
+        self._alarm.watch(connection)
         publisher = await connection.channel(publisher_confirms=True)
         consumer = await connection.channel(publisher_confirms=False)
         link = self._link = _Link(
@@ -352,6 +378,7 @@ class RabbitMQBroker:
             self._listener.on_connection_change(True)
 
     def _on_down(self) -> None:
+        self._alarm = None
         link, self._link = self._link, None
         if link is None:
             return
@@ -371,6 +398,12 @@ class RabbitMQBroker:
         if link is None or not link.usable:
             raise BrokerUnavailable("not connected to RabbitMQ")
         return link
+
+    def _refuse_if_blocked(self) -> None:
+        # A publish now would wait for the alarm to clear (up to `publish_timeout`): refuse at
+        # once, and the client retries with the same ref.
+        if (reason := self.blocked) is not None:
+            raise BrokerUnavailable(f"RabbitMQ holds back writes ({reason})")
 
     # Rooms.
 

@@ -423,3 +423,26 @@ def wait_until(chat: ChatPage, condition: Callable[[], bool], *, what: str) -> N
     while not condition():
         assert time.monotonic() < deadline, f"not within 60 s: {what}"
         chat.page.wait_for_timeout(100)
+
+
+def test_a_join_over_the_room_cap_or_of_a_room_none_may_create_is_said_by_the_room_list(
+    open_chat: OpenChat, spawn_chat: SpawnChat
+) -> None:
+    env = {"CHAT_MAX_ROOMS_PER_CONNECTION": "2", "CHAT_ROOM_CREATION": "preset"}
+    env["CHAT_ROOMS"] = "general,news,sport"
+    url = spawn_chat("dev", env=env).wait_ready().url
+    ada = open_chat(url)
+    ada.sign_in("Ada")
+    ada.expect_live()
+    room_error = ada.page.locator("#room-error")
+    ada.join("made-up")
+    expect(room_error).to_have_text(
+        "#made-up: That room does not exist, and you may not create it."
+    )
+    ada.join("news")
+    ada.join("sport")
+    expect(room_error).to_have_text(
+        "#sport: You are in as many rooms as this chat allows: leave one to join another."
+    )
+    expect(ada.page.locator("#room-list")).not_to_contain_text("sport")
+    ada.expect_live()  # the session goes on

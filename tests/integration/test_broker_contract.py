@@ -295,3 +295,16 @@ async def test_a_replaced_log_is_reported_and_delivered_from_its_start_under_a_n
     assert await late.broker.follow("general") == new
     await late.listener.until_records(1)
     assert late.listener.bodies("general") == [b"new"]
+
+
+async def test_a_room_exists_once_any_backend_used_it_and_asking_creates_nothing(
+    cluster: Cluster,
+) -> None:
+    a, b = await cluster.backend(), await cluster.backend()
+    assert not await a.broker.exists("unheard-of")
+    assert not await b.broker.exists("unheard-of")  # asking twice finds nothing made by asking
+    await a.broker.append("made", b"x")
+    assert await b.broker.exists("made")
+    await b.broker.follow("made")  # still usable after a refused passive declare on b
+    assert await b.broker.exists("made")
+    assert not await b.broker.exists("unheard-of")

@@ -64,6 +64,19 @@ def test_an_empty_list_allows_nothing() -> None:
     assert not Access(join=(), post=None).may_join("general")
 
 
+def test_without_a_create_claim_the_server_decides_who_creates_rooms() -> None:
+    access = Access(join=("team-*",), post=None)
+    assert access.may_create("team-a", anyone=True)
+    assert not access.may_create("team-a", anyone=False)
+
+
+def test_a_create_claim_decides_whatever_the_server_says() -> None:
+    access = Access(join=None, post=None, create=("team-*",))
+    assert access.may_create("team-a", anyone=False)
+    assert not access.may_create("general", anyone=True)
+    assert not Access(join=None, post=None, create=()).may_create("general", anyone=True)
+
+
 def test_open_allows_everything() -> None:
     assert OPEN.may_join("anything")
     assert OPEN.may_post("anything")

@@ -107,10 +107,10 @@ def refusal(verifier: TokenVerifier, token: str) -> str:
 def test_a_good_token_grants_its_claims() -> None:
     before = time.time()
     grant = hs_verifier(leeway=5).verify(
-        hs_token(name="Ada", rooms=["general", "team-*"], post=["team-*"])
+        hs_token(name="Ada", rooms=["general", "team-*"], post=["team-*"], create=["team-*"])
     )
     assert (grant.user, grant.name) == ("u-1", "Ada")
-    assert grant.access == Access(join=("general", "team-*"), post=("team-*",))
+    assert grant.access == Access(join=("general", "team-*"), post=("team-*",), create=("team-*",))
     assert before + 65 <= grant.expires_at <= time.time() + 65
 
 
@@ -132,6 +132,7 @@ def test_absent_claims_mean_all_rooms_and_the_sub_as_name() -> None:
         ({"name": 7}, "name"),
         ({"rooms": ["Bad Room"]}, "rooms"),
         ({"post": "general"}, "post"),
+        ({"create": True}, "create"),
     ],
 )
 def test_bad_claims_are_refused(overrides: dict[str, Any], reason: str) -> None:

@@ -118,3 +118,27 @@ async def test_a_dropped_log_restarts_its_followers_on_a_newer_epoch_after_what_
 def test_retention_below_one_is_rejected() -> None:
     with pytest.raises(ValueError, match="retention"):
         MemoryBroker(retention=0)
+
+
+async def test_beyond_max_rooms_the_least_recently_used_unfollowed_room_is_forgotten() -> None:
+    broker = MemoryBroker(max_rooms=2, clock=lambda: 1_000.0)  # every log made in one millisecond
+    listener = Collect()
+    await broker.start(listener)
+    first_epoch = await broker.follow("followed")
+    await broker.append("old", b"x")
+    await broker.append("newer", b"y")  # three logs: "old" is the idle one used least recently
+    assert [await broker.exists(r) for r in ("followed", "old", "newer")] == [True, False, True]
+    # Named again: a new, empty log whose epoch is above the forgotten one's, clock or not.
+    assert await broker.follow("old") > first_epoch
+    assert not listener.records
+
+
+async def test_a_followed_room_is_never_forgotten() -> None:
+    broker = MemoryBroker(max_rooms=1)
+    await broker.start(Collect())
+    for room in ("a", "b", "c"):
+        await broker.follow(room)
+    assert [await broker.exists(r) for r in ("a", "b", "c")] == [True, True, True]
+    await broker.unfollow("a")
+    await broker.append("d", b"x")
+    assert [await broker.exists(r) for r in ("a", "b", "c", "d")] == [False, True, True, True]

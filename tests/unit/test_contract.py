@@ -67,6 +67,10 @@ def edge_clusters() -> Iterator[tuple[str, Cluster]]:
         cluster_from_spec({"chat": {"rooms": ["r"] * rooms_schema["minItems"]}}),
     )
     yield (
+        "preset-rooms",
+        cluster_from_spec({"chat": {"roomCreation": "preset", "rooms": ["general", "news"]}}),
+    )
+    yield (
         "token-mode-and-origins",
         cluster_from_spec(
             {
@@ -149,6 +153,11 @@ def test_the_backend_reads_what_the_operator_writes_as_the_spec_says(
         spec.chat.rate_per_second,
         spec.chat.rate_burst,
     )
+    assert (chat.max_rooms_per_connection, chat.max_rooms_per_client, chat.room_creation) == (
+        spec.chat.max_rooms_per_connection,
+        spec.chat.max_rooms_per_client,
+        spec.chat.room_creation,
+    )
     assert chat.allowed_origins == {origin.lower() for origin in spec.auth.allowed_origins}
     assert chat.drain_seconds == DRAIN_SECONDS < TERMINATION_GRACE_SECONDS
     assert settings.listen.max_connections == spec.backend.max_connections
@@ -180,6 +189,8 @@ def test_the_frontend_reads_what_the_operator_writes_and_gets_nothing_else(
         (("maxMessageBytes",), contract.Env.CHAT_MAX_MESSAGE_BYTES),
         (("rateLimit", "burst"), contract.Env.CHAT_RATE_BURST),
         (("rateLimit", "messagesPerSecond"), contract.Env.CHAT_RATE_PER_SECOND),
+        (("maxRoomsPerConnection",), contract.Env.CHAT_MAX_ROOMS_PER_CONNECTION),
+        (("maxRoomsPerClient",), contract.Env.CHAT_MAX_ROOMS_PER_CLIENT),
     ],
 )
 def test_the_crds_least_values_are_the_servers_least(field: tuple[str, ...], variable: str) -> None:
@@ -190,6 +201,13 @@ def test_the_crds_least_values_are_the_servers_least(field: tuple[str, ...], var
     chat_settings_from_env({variable: str(least)})
     with pytest.raises(SettingsError, match=variable):
         chat_settings_from_env({variable: str(least - 1)})
+
+
+def test_the_crds_room_creation_modes_are_the_servers() -> None:
+    schema = chat_schema()["properties"]["roomCreation"]
+    assert schema["default"] == contract.DEFAULT_ROOM_CREATION
+    for mode in schema["enum"]:
+        assert chat_settings_from_env({contract.Env.CHAT_ROOM_CREATION: mode}).room_creation == mode
 
 
 def test_the_uis_copy_of_the_contract_is_current() -> None:

@@ -351,3 +351,71 @@ async def test_expired_sessions_are_told_and_closed_with_4001(make_hub: HubFacto
     assert later.closed_with == closecodes.SESSION_EXPIRED
     assert never.closed_with is None
     assert len(soon.of_type("error")) == 1  # told once
+
+
+async def refused_join(hub: Hub, member: RecordingMember, room: str) -> str:
+    """The code of the refusal of `member`'s join of `room` (which must be refused)."""
+    with pytest.raises(ProtocolError) as caught:
+        await hub.join(member, room, since=None)
+    assert caught.value.room == room
+    return caught.value.code
+
+
+async def test_a_connection_may_join_up_to_its_cap_and_rejoin_or_swap_rooms(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a", max_rooms_per_connection=2)
+    alice = await attached(hub, "alice", "one", "two")
+    assert await refused_join(hub, alice, "three") == closecodes.TOO_MANY_ROOMS
+    await hub.join(alice, "two", since=None)  # a room joined already is never refused
+    hub.leave(alice, "one")
+    await hub.join(alice, "three", since=None)
+    assert alice.rooms == {"two", "three"}
+
+
+async def test_a_clients_connections_share_one_cap_counting_each_room_once(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a", max_rooms_per_connection=3, max_rooms_per_client=3)
+    tab1 = await attached(hub, "alice", "one", "two", client="c1")
+    tab2 = await attached(hub, "alice", "two", "three", client="c1")
+    assert await refused_join(hub, tab2, "four") == closecodes.TOO_MANY_ROOMS
+    other = await attached(hub, "bob", "four", client="c2")  # another client: its own count
+    hub.detach(tab1)  # "one" is no longer the client's; "two" still is, through tab2
+    await hub.join(tab2, "four", since=None)
+    assert await refused_join(hub, tab2, "five") == closecodes.TOO_MANY_ROOMS
+    assert other.rooms == {"four"}
+
+
+async def test_a_refused_join_creates_no_room(make_hub: HubFactory) -> None:
+    hub = await make_hub("a", max_rooms_per_connection=1, room_creation="preset")
+    alice = await attached(hub, "alice", "general")
+    assert await refused_join(hub, alice, "capped") == closecodes.TOO_MANY_ROOMS
+    hub.leave(alice, "general")
+    assert await refused_join(hub, alice, "unheard-of") == closecodes.ROOM_NOT_FOUND
+    assert not await hub._broker.exists("capped")
+    assert not await hub._broker.exists("unheard-of")
+
+
+async def test_preset_creation_admits_preset_and_existing_rooms_only(
+    make_hub: HubFactory,
+) -> None:
+    open_hub = await make_hub("a")
+    await attached(open_hub, "alice", "made-before")
+    preset = await make_hub("b", room_creation="preset", rooms=("general", "news"))
+    bob = await attached(preset, "bob", "general", "news", "made-before")
+    assert await refused_join(preset, bob, "fresh") == closecodes.ROOM_NOT_FOUND
+    assert bob.rooms == {"general", "news", "made-before"}
+
+
+async def test_a_create_claim_overrides_the_servers_creation_rule(make_hub: HubFactory) -> None:
+    preset = await make_hub("a", room_creation="preset")
+    maker = RecordingMember("maker", access=Access(join=None, post=None, create=("team-*",)))
+    preset.attach(maker)
+    await preset.join(maker, "team-a", since=None)
+    assert await refused_join(preset, maker, "elsewhere") == closecodes.ROOM_NOT_FOUND
+    anyone = await make_hub("b")
+    barred = RecordingMember("barred", access=Access(join=None, post=None, create=()))
+    anyone.attach(barred)
+    assert await refused_join(anyone, barred, "brand-new") == closecodes.ROOM_NOT_FOUND
+    await anyone.join(barred, "team-a", since=None)  # it exists now: joining creates nothing

@@ -21,6 +21,8 @@ def test_contract_defaults() -> None:
     chat = backend.chat
     assert (chat.rooms, chat.history_size, chat.max_message_bytes) == (("general",), 100, 4096)
     assert (chat.rate_per_second, chat.rate_burst, chat.drain_seconds) == (10, 20, 10)
+    assert (chat.max_rooms_per_connection, chat.max_rooms_per_client) == (100, 200)
+    assert chat.room_creation == "anyone"
     frontend = frontend_settings_from_env({})
     assert (frontend.port, frontend.backend_urls) == (8080, ("http://localhost:3000",))
 
@@ -34,12 +36,19 @@ def test_values_are_read() -> None:
             "RABBITMQ_URL": "amqp://u:p@rabbit:5672/",
             "CHAT_ROOMS": "general, random",
             "CHAT_ALLOWED_ORIGINS": "https://Chat.Example.com",
+            "CHAT_MAX_ROOMS_PER_CONNECTION": "5",
+            "CHAT_MAX_ROOMS_PER_CLIENT": "7",
+            "CHAT_ROOM_CREATION": "preset",
+            "CHAT_MEMORY_MAX_ROOMS": "50",
         }
     )
     assert (backend.port, backend.pod, backend.cluster) == (4000, "b-1", "demo")
     assert backend.rabbitmq_urls == ("amqp://u:p@rabbit:5672/",)
     assert backend.chat.rooms == ("general", "random")
     assert backend.chat.allowed_origins == {"https://chat.example.com"}
+    assert (backend.chat.max_rooms_per_connection, backend.chat.max_rooms_per_client) == (5, 7)
+    assert backend.chat.room_creation == "preset"
+    assert backend.memory_max_rooms == 50
 
 
 def test_backend_url_may_list_several() -> None:
@@ -82,6 +91,10 @@ def test_a_bad_rabbitmq_url_is_refused_without_repeating_its_password(value: str
         ("CHAT_AUTH", "jwt-ish"),
         ("CHAT_AUTH", "JWT "),
         ("CHAT_AUTH_LEEWAY_SECONDS", "-1"),
+        ("CHAT_MAX_ROOMS_PER_CONNECTION", "0"),
+        ("CHAT_MAX_ROOMS_PER_CLIENT", "-3"),
+        ("CHAT_ROOM_CREATION", "nobody"),
+        ("CHAT_MEMORY_MAX_ROOMS", "0"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -143,3 +156,10 @@ def test_token_mode_reads_one_key_and_the_leeway() -> None:
 def test_token_mode_needs_exactly_one_usable_key(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         auth_settings_from_env({"CHAT_AUTH": "jwt", **env})
+
+
+def test_a_room_cap_below_the_preset_rooms_is_refused() -> None:
+    env = {"CHAT_ROOMS": "general,news,sport", "CHAT_MAX_ROOMS_PER_CONNECTION": "2"}
+    with pytest.raises(SettingsError, match="CHAT_MAX_ROOMS_PER_CONNECTION"):
+        backend_settings_from_env(env)
+    backend_settings_from_env({**env, "CHAT_MAX_ROOMS_PER_CONNECTION": "3"})

@@ -39,4 +39,6 @@ export const ERROR = Object.freeze({
   ROOM_LIMIT: "room_limit",
   FORBIDDEN: "forbidden",
   TOKEN_EXPIRED: "token_expired",
+  TOO_MANY_ROOMS: "too_many_rooms",
+  ROOM_NOT_FOUND: "room_not_found",
 });

@@ -201,7 +201,9 @@ class App {
 
   /** The server will not let this session into `room`: say so, and stop showing it. */
   onJoinRefused({ room, code, message }) {
-    this.notice.show(protocol.describeError(code, message));
+    const said = protocol.describeError(code, message);
+    if (protocol.ROOM_REFUSALS.has(code)) this.showRoomProblem(`#${room}: ${said}`);
+    else this.notice.show(said);
     this.forgetRoom(room);
   }
 

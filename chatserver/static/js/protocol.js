@@ -105,6 +105,13 @@ export const ping = () => ({ type: "ping" });
 /** Error codes after which the same `ref` may be sent again later (it was not accepted yet). */
 export const RETRYABLE_ERRORS = new Set([ERROR.UNAVAILABLE, ERROR.RATE_LIMITED]);
 
+/** Join refusals about the room itself, said next to the room list rather than in the banner. */
+export const ROOM_REFUSALS = new Set([
+  ERROR.TOO_MANY_ROOMS,
+  ERROR.ROOM_NOT_FOUND,
+  ERROR.ROOM_LIMIT,
+]);
+
 /** What to tell a person about an error frame, by code. */
 export function describeError(code, message) {
   switch (code) {
@@ -121,7 +128,11 @@ export function describeError(code, message) {
     case ERROR.UNAVAILABLE:
       return "The chat is briefly unavailable; retrying in a moment.";
     case ERROR.ROOM_LIMIT:
-      return "No new room can be made now: this chat holds as many rooms as it may. The rooms that exist still work.";
+      return "No new room can be made now: this chat holds as many as it may. The rooms that exist still work.";
+    case ERROR.TOO_MANY_ROOMS:
+      return "You are in as many rooms as this chat allows: leave one to join another.";
+    case ERROR.ROOM_NOT_FOUND:
+      return "That room does not exist, and you may not create it.";
     case ERROR.TOKEN_EXPIRED:
       return "Your session has expired: open the chat again with a new link to keep chatting.";
     default:
