@@ -17,7 +17,7 @@ import urllib.request
 from typing import Any
 
 from chatoperator.builders.broker_policy import BrokerPolicy, settings_digest
-from chatoperator.status.observed import BrokerVisit
+from chatoperator.status.observed import BrokerHeadroom, BrokerVisit
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,13 @@ def visit_broker(
         rooms = call("GET", "queues", policy.vhost, query=_count_query(policy.body["pattern"]))
         running = tuple(sorted(str(node["name"]) for node in nodes if node.get("running")))
         room_count = int(rooms["filtered_count"])
+        alarms = tuple(
+            f"{kind} on {node['name']}"
+            for node in nodes
+            for kind, field in (("memory", "mem_alarm"), ("disk", "disk_free_alarm"))
+            if node.get(field)
+        )
+        headroom = _busiest(nodes)
     except urllib.error.HTTPError as error:
         answer = error.read(_ERROR_TEXT_CHARS).decode(errors="replace").strip()
         return BrokerVisit(
@@ -79,7 +86,35 @@ def visit_broker(
         return BrokerVisit(
             body_digest, "Refused", f"unexpected answer from {policy.management_url}: {error!r}"
         )
-    return BrokerVisit(body_digest, "Applied", "", running_nodes=running, rooms=room_count)
+    return BrokerVisit(
+        body_digest,
+        "Applied",
+        "",
+        running_nodes=running,
+        rooms=room_count,
+        alarms=alarms,
+        headroom=headroom,
+    )
+
+
+def _busiest(nodes: list[dict[str, Any]]) -> BrokerHeadroom | None:
+    """The node nearest a limit, by the larger of its descriptor and memory shares. A node
+    reports its figures a few seconds after it starts: until then it is left out."""
+    fields = ("fd_used", "fd_total", "mem_used", "mem_limit")
+    reported = [
+        BrokerHeadroom(str(n["name"]), *(int(n[f]) for f in fields))
+        for n in nodes
+        if n.get("running") and all(isinstance(n.get(f), int) and n[f] >= 0 for f in fields)
+    ]
+    if not reported:
+        return None
+    return max(
+        reported,
+        key=lambda h: max(
+            h.file_descriptors_used / max(h.file_descriptors_limit, 1),
+            h.memory_used_bytes / max(h.memory_limit_bytes, 1),
+        ),
+    )
 
 
 def _count_query(pattern: str) -> str:

@@ -416,7 +416,20 @@ def _status_schema() -> Schema:
             },
             "backend": _obj({**counts, "selector": {"type": "string"}}),
             "frontend": _obj(counts),
-            "rabbitmq": _obj({"readyReplicas": {"type": "integer"}}),
+            "rabbitmq": _obj(
+                {
+                    "readyReplicas": {"type": "integer"},
+                    "busiestNode": _obj(
+                        {
+                            "name": {"type": "string"},
+                            "fileDescriptors": {"type": "string"},
+                            "memoryBytes": {"type": "string"},
+                        },
+                        description="The broker node nearest a limit, used/limit, as the"
+                        " management API reported it at the operator's last visit.",
+                    ),
+                }
+            ),
             "backends": {"type": "string", "description": "Ready/desired backends, e.g. 2/3."},
             "usersOnline": {"type": "integer"},
             "rooms": {

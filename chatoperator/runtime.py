@@ -200,7 +200,7 @@ class Runtime:
         )
         if not visit.applied:
             log.warning("cluster %s/%s: room policy not applied: %s", *key, visit.message)
-        if not visit.applied or len(visit.running_nodes) < target.nodes:
+        if not visit.applied or len(visit.running_nodes) < target.nodes or visit.alarms:
             self._visited.pop(key, None)  # visit again at the next pass, not only at resync
         if key in self.known and visit != self._broker_visits.get(key):
             self._broker_visits[key] = visit

@@ -64,6 +64,15 @@ def compute_status(observed: Observed, previous: Mapping[str, Any], now: str) ->
     }
     if observed.broker is not None:
         status["rabbitmq"] = {"readyReplicas": observed.broker.ready}
+        headroom = observed.broker_visit.headroom if observed.broker_visit else None
+        if headroom is not None:
+            status["rabbitmq"]["busiestNode"] = {
+                "name": headroom.node,
+                "fileDescriptors": (
+                    f"{headroom.file_descriptors_used}/{headroom.file_descriptors_limit}"
+                ),
+                "memoryBytes": f"{headroom.memory_used_bytes}/{headroom.memory_limit_bytes}",
+            }
     users = (
         observed.users_online if observed.users_online is not None else previous.get("usersOnline")
     )

@@ -53,6 +53,12 @@ def compute_broker_ready(
         ok, reason, message = True, "ExternalBroker", "using the broker of rabbitmq.external"
     elif broker.all_ready and (split := _split(observed)):
         ok, reason, message = False, "NotClustered", split
+    elif observed.broker_visit is not None and observed.broker_visit.alarms:
+        ok, reason = False, "ResourceAlarm"
+        message = (
+            "RabbitMQ blocks every publisher while a resource alarm is in force: "
+            + ", ".join(observed.broker_visit.alarms)
+        )
     elif broker.all_ready:
         ok, reason, message = True, "AllNodesReady", _count("rabbitmq", broker)
     else:

@@ -59,6 +59,19 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class BrokerHeadroom:
+    """What one broker node uses of what it may: every stream holds file descriptors and memory
+    on every node with a replica of it, idle or not."""
+
+    node: str
+    file_descriptors_used: int
+    file_descriptors_limit: int
+    memory_used_bytes: int
+    memory_limit_bytes: int
+    """The memory high watermark: past it the node raises a memory alarm."""
+
+
+@dataclass(frozen=True)
 class BrokerVisit:
     """What the operator's last visit to its broker's management API came to: the room policy
     put in place (or why not), and the cluster's nodes as the node that answered saw them."""
@@ -74,6 +87,10 @@ class BrokerVisit:
     """The broker nodes the answering node lists as running (none when it did not answer)."""
     rooms: int | None = None
     """Room streams on the broker (None when it did not answer)."""
+    alarms: tuple[str, ...] = ()
+    """Resource alarms in force (``memory on rabbit@...``): RabbitMQ blocks every publisher."""
+    headroom: BrokerHeadroom | None = None
+    """The busiest node's file descriptors and memory (None until the node has reported them)."""
 
     @property
     def applied(self) -> bool:

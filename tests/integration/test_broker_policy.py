@@ -8,7 +8,7 @@ import contextlib
 import json
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
@@ -22,6 +22,7 @@ from chatserver.contract import MAX_ROOM_MAX_BYTES
 from tests.fixtures.rabbitmq import RabbitMQNode
 from tests.integration.test_broker_contract import FAST_RECONNECT
 from tests.integration.test_rabbitmq_broker import brokers, start  # noqa: F401 - a fixture
+from tests.support.polling import eventually
 from tests.unit.clusters import cluster_from_spec
 
 pytestmark = pytest.mark.rabbitmq
@@ -131,3 +132,38 @@ async def test_refused_and_unreachable_are_told_apart(rabbitmq_management: Rabbi
     with socket_nobody_listens_on() as port:
         unreachable = await apply(replace(policy, management_url=f"http://127.0.0.1:{port}"))
     assert unreachable.startswith(f"Unreachable no answer from http://127.0.0.1:{port}")
+
+
+async def test_a_visit_reports_the_busiest_node_and_a_resource_alarm(
+    rabbitmq_management: RabbitMQNode,
+) -> None:
+    node = rabbitmq_management
+    policy = room_policy(node, f"t{uuid.uuid4().hex[:10]}", "2Mi")
+
+    def visit_until(wanted: Callable[[BrokerVisit], bool]) -> Callable[[], BrokerVisit | None]:
+        def check() -> BrokerVisit | None:
+            found = visit_broker(policy, username="guest", password="guest", timeout=10)
+            return found if wanted(found) else None
+
+        return check
+
+    # A node reports its figures a few seconds after it starts.
+    calm = await eventually(
+        visit_until(lambda v: v.headroom is not None), within=30, interval=1, what="figures"
+    )
+    assert calm.alarms == ()
+    headroom = calm.headroom
+    assert headroom is not None
+    assert headroom.node == node.nodename
+    assert 0 < headroom.file_descriptors_used < headroom.file_descriptors_limit
+    assert headroom.memory_used_bytes > 0
+    assert headroom.memory_limit_bytes > 0
+
+    await asyncio.to_thread(node.ctl, "set_vm_memory_high_watermark", "0.0001")
+    try:
+        blocked = await eventually(
+            visit_until(lambda v: bool(v.alarms)), within=30, interval=1, what="a memory alarm"
+        )
+        assert blocked.alarms == (f"memory on {node.nodename}",)
+    finally:
+        await asyncio.to_thread(node.ctl, "set_vm_memory_high_watermark", "0.4")

@@ -14,7 +14,7 @@ from chatoperator.builders.network_policy import OPERATOR_POD_LABELS, build_brok
 from chatoperator.spec import format_bytes, parse_bytes
 from chatoperator.status import compute_status
 from chatoperator.status.conditions import compute_room_retention
-from chatoperator.status.observed import BrokerVisit, RoomRetention
+from chatoperator.status.observed import BrokerHeadroom, BrokerVisit, RoomRetention
 from chatserver.broker.amqp_wire import Topology
 from chatserver.contract import MAX_ROOM_MAX_BYTES, Env
 from tests.unit.clusters import cluster_from_spec
@@ -172,3 +172,27 @@ def test_ready_pods_that_do_not_form_one_cluster_are_not_a_ready_broker() -> Non
     # A visit that got no answer says nothing about the nodes.
     unknown = observed(broker=ready(3), broker_visit=visit("d1", "Unreachable"))
     assert compute_status(unknown, {}, NOW)["phase"] == "Ready"
+
+
+def test_a_resource_alarm_makes_the_broker_not_ready_and_says_where() -> None:
+    alarmed = replace(visit("d1", "Applied", "rabbit@0"), alarms=("memory on rabbit@0",))
+    status = compute_status(observed(broker_visit=alarmed), {}, NOW)
+    (broker,) = [c for c in status["conditions"] if c["type"] == "BrokerReady"]
+    assert (broker["status"], broker["reason"]) == ("False", "ResourceAlarm")
+    assert broker["message"].endswith("memory on rabbit@0")
+
+
+def test_status_shows_the_busiest_nodes_use_of_its_limits() -> None:
+    headroom = BrokerHeadroom("rabbit@1", 120, 1048576, 90_000_000, 214_748_364)
+    seen = replace(visit("d1", "Applied", "rabbit@0"), rooms=12, headroom=headroom)
+    status = compute_status(observed(broker_visit=seen), {}, NOW)
+    assert status["rooms"] == "12/1000"
+    assert status["rabbitmq"]["busiestNode"] == {
+        "name": "rabbit@1",
+        "fileDescriptors": "120/1048576",
+        "memoryBytes": "90000000/214748364",
+    }
+    # A visit without figures leaves the room count as it was and shows no node.
+    again = compute_status(observed(broker_visit=visit("d1", "Unreachable")), status, NOW)
+    assert again["rooms"] == "12/1000"
+    assert "busiestNode" not in again["rabbitmq"]
