@@ -1,6 +1,6 @@
 """Visiting the operator's own RabbitMQ through its management API (HTTP, port 15672): keep the
-room policy and the queue limit in place, and read which nodes form the cluster and how many
-rooms exist.
+room policy and the queue limit in place, reclaim idle rooms, and read which nodes form the
+cluster and which rooms exist.
 
 The one place the operator talks to the broker. It reads what it keeps first and writes only
 when it differs, so a steady cluster costs the broker four GETs per resync.
@@ -14,6 +14,7 @@ import logging
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Collection
 from typing import Any
 
 from chatoperator.builders.broker_policy import BrokerPolicy, settings_digest
@@ -27,10 +28,15 @@ _ERROR_TEXT_CHARS = 200
 
 
 def visit_broker(
-    policy: BrokerPolicy, *, username: str, password: str, timeout: float
+    policy: BrokerPolicy,
+    *,
+    username: str,
+    password: str,
+    timeout: float,
+    reclaim: Collection[str] = (),
 ) -> BrokerVisit:
-    """Make the broker hold ``policy`` and list its running nodes; never raises for anything
-    the broker or the network does."""
+    """Make the broker hold ``policy``, delete the room streams of ``reclaim`` that are still
+    unused, and report what it saw; never raises for anything the broker or the network does."""
     body_digest = settings_digest(policy)
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
@@ -60,10 +66,22 @@ def visit_broker(
             body = json.dumps({"value": policy.max_queues}).encode()
             call("PUT", "vhost-limits", policy.vhost, _MAX_QUEUES, data=body)
             log.info("max-queues %d set on %s", policy.max_queues, policy.management_url)
-        # Only the count is wanted: one page of one name, filtered like the policy.
-        rooms = call("GET", "queues", policy.vhost, query=_count_query(policy.body["pattern"]))
+        streams = _room_streams(call, policy)
+        unused = {name for name, consumers in streams.items() if consumers == 0}
+        # Listed just now, so a room joined since the visit that found it idle is spared; one
+        # joined in the milliseconds before the delete loses its history (RabbitMQ's
+        # if-unused does not guard streams), and its backends resume it under a new epoch.
+        reclaimed = tuple(n for n in reclaim if n in unused and n not in policy.kept_streams)
+        for name in reclaimed:
+            try:
+                call("DELETE", "queues", policy.vhost, name)
+            except urllib.error.HTTPError as error:
+                if error.code != 404:
+                    raise
+            log.info("room stream %s reclaimed: unused for %d s", name, policy.idle_room_seconds)
         running = tuple(sorted(str(node["name"]) for node in nodes if node.get("running")))
-        room_count = int(rooms["filtered_count"])
+        room_count = len(streams) - len(reclaimed)
+        still_unused = tuple(sorted(unused - set(reclaimed) - policy.kept_streams))
         alarms = tuple(
             f"{kind} on {node['name']}"
             for node in nodes
@@ -94,6 +112,8 @@ def visit_broker(
         rooms=room_count,
         alarms=alarms,
         headroom=headroom,
+        unused_rooms=still_unused,
+        reclaimed=reclaimed,
     )
 
 
@@ -117,9 +137,27 @@ def _busiest(nodes: list[dict[str, Any]]) -> BrokerHeadroom | None:
     )
 
 
-def _count_query(pattern: str) -> str:
-    fields = {"page": 1, "page_size": 1, "columns": "name", "name": pattern, "use_regex": "true"}
-    return "?" + urllib.parse.urlencode(fields)
+_PAGE_SIZE = 500
+"""The management API's largest page."""
+
+
+def _room_streams(call: Callable[..., Any], policy: BrokerPolicy) -> dict[str, int]:
+    """Every room stream of the cluster (the policy's pattern), with its consumer count."""
+    streams: dict[str, int] = {}
+    most_pages = policy.max_queues // _PAGE_SIZE + 2  # the limit bounds the list
+    for page in range(1, most_pages + 1):
+        fields = {
+            "page": page,
+            "page_size": _PAGE_SIZE,
+            "columns": "name,consumers",
+            "name": policy.body["pattern"],
+            "use_regex": "true",
+        }
+        answer = call("GET", "queues", policy.vhost, query="?" + urllib.parse.urlencode(fields))
+        streams.update((str(q["name"]), int(q.get("consumers") or 0)) for q in answer["items"])
+        if page >= int(answer["page_count"]):
+            break
+    return streams
 
 
 def _holds(current: Any, wanted: dict[str, Any]) -> bool:

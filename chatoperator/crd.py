@@ -258,6 +258,14 @@ def _spec_schema() -> Schema:
                 " room is refused with room_limit (the broker's own queue limit, on the"
                 " operator's broker).",
             ),
+            "idleRoomSeconds": _int(
+                default=s.DEFAULT_IDLE_ROOM_SECONDS,
+                minimum=0,
+                maximum=10 * 365 * 24 * 3600,
+                description="Seconds a room nobody is in keeps its history before the operator"
+                " deletes its stream and frees its slot (0: never). The rooms of chat.rooms are"
+                " never deleted. Needs the operator's own broker.",
+            ),
             "historySize": _int(
                 default=s.DEFAULT_HISTORY_SIZE, minimum=contract.MIN_HISTORY_SIZE, maximum=10000
             ),

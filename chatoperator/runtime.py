@@ -28,6 +28,7 @@ from typing import Any
 
 from chatoperator.broker_admin import visit_broker
 from chatoperator.errors import InvalidSpec, NotPermitted, TransientError
+from chatoperator.idle_rooms import IdleRooms
 from chatoperator.kube import Kube
 from chatoperator.reconcile import BrokerTarget, PassResult, reconcile
 from chatoperator.settings import OperatorSettings
@@ -102,6 +103,8 @@ class Runtime:
     _visited: dict[Key, tuple[BrokerTarget, float]] = field(default_factory=dict)
     """What each cluster's last visit was for, and when (monotonic): a steady broker is visited
     again once per resync (one that restarted blank has lost the policy)."""
+    _idle_rooms: dict[Key, IdleRooms] = field(default_factory=dict)
+    """Each cluster's unused rooms and since when, for reclaiming them."""
     _visits: set[asyncio.Task[None]] = field(default_factory=set)
     """Visits under way (held, so none is collected before it ends)."""
 
@@ -117,6 +120,7 @@ class Runtime:
         self._failures.pop(key, None)
         self._broker_visits.pop(key, None)
         self._visited.pop(key, None)
+        self._idle_rooms.pop(key, None)
         retry = self._retries.pop(key, None)
         if retry is not None:
             retry.cancel()
@@ -191,13 +195,17 @@ class Runtime:
         task.add_done_callback(self._visits.discard)
 
     async def _visit(self, key: Key, target: BrokerTarget) -> None:
+        idle = self._idle_rooms.setdefault(key, IdleRooms())
         visit = await asyncio.to_thread(
             visit_broker,
             target.policy,
             username=target.username,
             password=target.password,
             timeout=self.settings.stats_timeout_seconds,
+            reclaim=idle.due(time.monotonic(), target.policy.idle_room_seconds),
         )
+        if visit.applied:
+            idle.saw(visit.unused_rooms, time.monotonic())
         if not visit.applied:
             log.warning("cluster %s/%s: room policy not applied: %s", *key, visit.message)
         if not visit.applied or len(visit.running_nodes) < target.nodes or visit.alarms:

@@ -44,6 +44,8 @@ DEFAULT_MAX_ROOMS = 1000
 """Rooms a cluster may hold at once: each is a stream, about 60 KiB of broker memory and two
 file descriptors per node even when idle, so 1000 fit the default 512Mi broker with room."""
 MAX_MAX_ROOMS = 100_000
+DEFAULT_IDLE_ROOM_SECONDS = 7 * 24 * 3600
+"""A room nobody has been in for a week gives its slot back (and its history goes with it)."""
 DEFAULT_HISTORY_SIZE = contract.DEFAULT_HISTORY_SIZE
 DEFAULT_MAX_MESSAGE_BYTES = contract.DEFAULT_MAX_MESSAGE_BYTES
 DEFAULT_RATE_PER_SECOND = contract.DEFAULT_RATE_PER_SECOND
@@ -123,6 +125,8 @@ class RabbitMQ:
 class Chat:
     rooms: tuple[str, ...]
     max_rooms: int
+    idle_room_seconds: int
+    """0: rooms are never reclaimed."""
     history_size: int
     max_message_bytes: int
     rate_per_second: int
@@ -245,6 +249,7 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
         chat=Chat(
             rooms=tuple(chat.get("rooms", DEFAULT_ROOMS)),
             max_rooms=int(chat.get("maxRooms", DEFAULT_MAX_ROOMS)),
+            idle_room_seconds=int(chat.get("idleRoomSeconds", DEFAULT_IDLE_ROOM_SECONDS)),
             history_size=int(chat.get("historySize", DEFAULT_HISTORY_SIZE)),
             max_message_bytes=int(chat.get("maxMessageBytes", DEFAULT_MAX_MESSAGE_BYTES)),
             rate_per_second=int(rate.get("messagesPerSecond", DEFAULT_RATE_PER_SECOND)),

@@ -41,6 +41,11 @@ class BrokerPolicy:
     name: str
     body: dict[str, Any]
     max_queues: int
+    kept_streams: frozenset[str]
+    """The streams of ``chat.rooms``, which always exist: never reclaimed, however idle."""
+    idle_room_seconds: int
+    """``chat.idleRoomSeconds``: a room stream nobody follows for this long is deleted (0:
+    never)."""
     """The virtual host's ``max-queues`` limit, which RabbitMQ enforces on every declare from
     any backend: ``chat.maxRooms`` room streams, plus the presence queue of each backend (one
     per backend connection), twice over for the surge of a rollout. So rooms never exceed
@@ -59,17 +64,20 @@ def build_room_policy(cluster: Cluster) -> BrokerPolicy | None:
     if broker.retention.max_age is not None:
         definition["max-age"] = broker.retention.max_age
     host = f"{child_name(cluster, RABBITMQ)}.{cluster.namespace}.svc"
+    prefix = room_stream_prefix(chat_cluster_name(cluster))
     return BrokerPolicy(
         management_url=f"http://{host}:{MANAGEMENT_PORT}",
         vhost=VHOST,
         name=POLICY_NAME,
         body={
-            "pattern": "^" + re.escape(room_stream_prefix(chat_cluster_name(cluster))),
+            "pattern": "^" + re.escape(prefix),
             "apply-to": "queues",
             "definition": definition,
             "priority": 0,
         },
         max_queues=cluster.spec.chat.max_rooms + 2 * _most_backends(cluster),
+        kept_streams=frozenset(prefix + room for room in cluster.spec.chat.rooms),
+        idle_room_seconds=cluster.spec.chat.idle_room_seconds,
     )
 
 

@@ -91,6 +91,10 @@ class BrokerVisit:
     """Resource alarms in force (``memory on rabbit@...``): RabbitMQ blocks every publisher."""
     headroom: BrokerHeadroom | None = None
     """The busiest node's file descriptors and memory (None until the node has reported them)."""
+    unused_rooms: tuple[str, ...] = ()
+    """Room streams nobody follows (those of ``chat.rooms`` left out): candidates to reclaim."""
+    reclaimed: tuple[str, ...] = ()
+    """Room streams this visit deleted, idle for ``chat.idleRoomSeconds``."""
 
     @property
     def applied(self) -> bool:

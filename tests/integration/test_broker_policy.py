@@ -17,6 +17,7 @@ from chatoperator.broker_admin import visit_broker
 from chatoperator.builders.broker_policy import BrokerPolicy, build_room_policy
 from chatoperator.builders.meta import chat_cluster_name
 from chatoperator.status.observed import BrokerVisit
+from chatserver.broker.amqp_wire import Topology
 from chatserver.broker.rabbitmq import RabbitMQBroker
 from chatserver.contract import MAX_ROOM_MAX_BYTES
 from tests.fixtures.rabbitmq import RabbitMQNode
@@ -167,3 +168,39 @@ async def test_a_visit_reports_the_busiest_node_and_a_resource_alarm(
         assert blocked.alarms == (f"memory on {node.nodename}",)
     finally:
         await asyncio.to_thread(node.ctl, "set_vm_memory_high_watermark", "0.4")
+
+
+async def test_a_visit_reclaims_only_idle_rooms_that_are_still_unused_and_never_preset_ones(
+    rabbitmq_management: RabbitMQNode,
+    brokers: list[RabbitMQBroker],  # noqa: F811
+) -> None:
+    node, namespace = rabbitmq_management, f"t{uuid.uuid4().hex[:10]}"
+    policy = room_policy(node, namespace, "2Mi")
+    chat_cluster = chat_cluster_name(cluster_from_spec({}, namespace=namespace))
+    writer, _ = await start(brokers, node, chat_cluster, settings=AS_THE_OPERATOR_DECLARES)
+    for room in ("general", "busy", "idle"):
+        await writer.append(room, RECORD)
+    reader, _ = await start(brokers, node, chat_cluster, settings=AS_THE_OPERATOR_DECLARES)
+    await reader.follow("busy")
+    topology = Topology(chat_cluster)
+    streams = {room: topology.room_stream(room) for room in ("general", "busy", "idle")}
+
+    def busy_counted() -> BrokerVisit | None:
+        # The management API counts consumers from statistics it refreshes every 5 s.
+        found = visit_broker(policy, username="guest", password="guest", timeout=10)
+        return found if streams["busy"] not in found.unused_rooms else None
+
+    seen = await eventually(busy_counted, within=30, interval=1, what="busy's consumer counted")
+    # general is a room of chat.rooms (the default): never a candidate.
+    assert seen.unused_rooms == (streams["idle"],)
+    assert seen.rooms == 3
+
+    reclaimed = await asyncio.to_thread(
+        visit_broker, policy, username="guest", password="guest", timeout=10,
+        reclaim=tuple(streams.values()),
+    )  # fmt: skip
+    assert reclaimed.reclaimed == (streams["idle"],)
+    assert reclaimed.rooms == 2
+    left = json.loads(node.ctl("list_queues", "name", "--formatter=json"))
+    assert {q["name"] for q in left} >= {streams["general"], streams["busy"]}
+    assert streams["idle"] not in {q["name"] for q in left}
