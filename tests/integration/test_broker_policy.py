@@ -45,6 +45,13 @@ def room_policy(node: RabbitMQNode, namespace: str, max_bytes: str) -> BrokerPol
     return replace(policy, management_url=node.management_url)
 
 
+def new_cluster(node: RabbitMQNode) -> tuple[BrokerPolicy, str]:
+    """The policy of a ChatCluster of its own (default spec), and its backends' CHAT_CLUSTER."""
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    policy = room_policy(node, namespace, "2Mi")
+    return policy, chat_cluster_name(cluster_from_spec({}, namespace=namespace))
+
+
 @contextlib.contextmanager
 def socket_nobody_listens_on() -> Iterator[int]:
     """A local port held (so no one else takes it) with no listener: connecting is refused."""
@@ -104,8 +111,8 @@ async def test_a_visit_keeps_what_the_operator_asks_and_counts_nodes_and_rooms(
     rabbitmq_management: RabbitMQNode,
     brokers: list[RabbitMQBroker],  # noqa: F811
 ) -> None:
-    node, namespace = rabbitmq_management, f"t{uuid.uuid4().hex[:10]}"
-    policy = room_policy(node, namespace, "2Mi")
+    node = rabbitmq_management
+    policy, chat_cluster = new_cluster(node)
     first = await visit(policy)
     assert first.reason == "Applied"
     assert first.running_nodes == (node.nodename,)
@@ -116,7 +123,6 @@ async def test_a_visit_keeps_what_the_operator_asks_and_counts_nodes_and_rooms(
     by_vhost = {row["vhost"]: json.loads(row["limits"]) for row in limits}
     assert by_vhost["/"] == {"max-queues": policy.max_queues}
 
-    chat_cluster = chat_cluster_name(cluster_from_spec({}, namespace=namespace))
     writer, _ = await start(brokers, node, chat_cluster, settings=AS_THE_OPERATOR_DECLARES)
     for room in ("general", "random"):
         await writer.append(room, RECORD)
@@ -174,9 +180,8 @@ async def test_a_visit_reclaims_only_idle_rooms_that_are_still_unused_and_never_
     rabbitmq_management: RabbitMQNode,
     brokers: list[RabbitMQBroker],  # noqa: F811
 ) -> None:
-    node, namespace = rabbitmq_management, f"t{uuid.uuid4().hex[:10]}"
-    policy = room_policy(node, namespace, "2Mi")
-    chat_cluster = chat_cluster_name(cluster_from_spec({}, namespace=namespace))
+    node = rabbitmq_management
+    policy, chat_cluster = new_cluster(node)
     writer, _ = await start(brokers, node, chat_cluster, settings=AS_THE_OPERATOR_DECLARES)
     for room in ("general", "busy", "idle"):
         await writer.append(room, RECORD)
