@@ -21,11 +21,12 @@ from typing import Any
 from chatoperator.builders import BY_ROLE, CHILDREN, BuildInput, Role
 from chatoperator.builders.broker_secret import (
     BrokerCredentials,
+    broker_url_digest,
     broker_url_ref,
     build_broker_secret,
 )
 from chatoperator.builders.broker_statefulset import broker_claim_name
-from chatoperator.builders.meta import BACKEND, RABBITMQ, child_name, digest, selector_labels
+from chatoperator.builders.meta import BACKEND, RABBITMQ, child_name, selector_labels
 from chatoperator.drift import applied_hash, needs_apply, with_applied_hash
 from chatoperator.errors import BrokerCredentialsLost, InvalidSpec, NotPermitted, TransientError
 from chatoperator.kube import Kube, Object
@@ -121,7 +122,7 @@ def _ensure_broker_secret(kube: Kube, body: Mapping[str, Any], cluster: Cluster)
     data = secret.get("data") or {}
     if ref.key not in data:
         raise InvalidSpec(f"Secret {ref.name} has no key {ref.key!r} with the broker's AMQP URL")
-    return digest(data[ref.key])  # the base64 text stands for the value just as well
+    return broker_url_digest(data[ref.key])
 
 
 def _refuse_new_credentials_for_an_existing_broker(kube: Kube, cluster: Cluster) -> None:

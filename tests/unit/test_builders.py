@@ -19,6 +19,7 @@ from chatoperator.builders.network_policy import (
     OPERATOR_POD_LABELS,
     build_backend_network_policy,
 )
+from chatoperator.render import to_yaml
 from chatoperator.spec import Cluster
 from tests.unit.clusters import (
     UID,
@@ -33,18 +34,6 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
 
 EXAMPLE_STEMS = sorted(example_bodies())
-
-
-class _GoldenDumper(yaml.SafeDumper):
-    """Multi-line strings (rabbitmq.conf) as literal blocks, so the golden files read well."""
-
-
-_GoldenDumper.add_representer(
-    str,
-    lambda dumper, value: dumper.represent_scalar(
-        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
-    ),
-)
 
 
 def wanted_children(
@@ -70,10 +59,11 @@ def pod_hash(children: list[dict[str, Any]], name: str) -> str:
 
 @pytest.mark.parametrize("stem", EXAMPLE_STEMS)
 def test_children_match_the_reviewed_golden_file(stem: str) -> None:
+    # Regenerate, then review the diff: UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit -k golden
     path = GOLDEN / f"{stem}.yaml"
     children = rendered(example_cluster(stem))
     if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(yaml.dump_all(children, Dumper=_GoldenDumper, sort_keys=False, width=100))
+        path.write_text(to_yaml(children))  # as `chatoperator render` prints them
     assert list(yaml.safe_load_all(path.read_text())) == children
 
 
