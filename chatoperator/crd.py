@@ -79,6 +79,19 @@ _RESOURCES = _obj(
 )
 
 
+def _ephemeral_storage(default_request: str, default_limit: str) -> Schema:
+    return _obj(
+        {
+            "request": {**_QUANTITY, "default": default_request},
+            "limit": {**_QUANTITY, "default": default_limit},
+        },
+        default={},
+        description="Ephemeral storage of each container (logs, /tmp, an emptyDir's data):"
+        " request and limit; every emptyDir of the pod gets the limit as its sizeLimit."
+        " An ephemeral-storage entry in resources, if any, wins.",
+    )
+
+
 def _secret_ref(default_key: str, description: str) -> Schema:
     return _obj(
         {"name": _NAME, "key": {"type": "string", "minLength": 1, "default": default_key}},
@@ -123,6 +136,9 @@ def _spec_schema() -> Schema:
             "resources": _RESOURCES,
             "autoscaling": autoscaling,
             "maxConnections": _max_connections("Open connections per backend pod"),
+            "ephemeralStorage": _ephemeral_storage(
+                s.DEFAULT_CHATSERVER_EPHEMERAL_REQUEST, s.DEFAULT_CHATSERVER_EPHEMERAL_LIMIT
+            ),
         },
         default={},
     )
@@ -149,6 +165,9 @@ def _spec_schema() -> Schema:
                 description="Open connections per frontend pod from one client address"
                 " (0: no cap); more are answered 503.",
             ),
+            "ephemeralStorage": _ephemeral_storage(
+                s.DEFAULT_CHATSERVER_EPHEMERAL_REQUEST, s.DEFAULT_CHATSERVER_EPHEMERAL_LIMIT
+            ),
         },
         default={},
     )
@@ -172,6 +191,9 @@ def _spec_schema() -> Schema:
                 },
                 required=["urlSecretRef"],
                 description="Use an existing broker: the operator then runs no RabbitMQ.",
+            ),
+            "ephemeralStorage": _ephemeral_storage(
+                s.DEFAULT_BROKER_EPHEMERAL_REQUEST, s.DEFAULT_BROKER_EPHEMERAL_LIMIT
             ),
         },
         default={},

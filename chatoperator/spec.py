@@ -29,6 +29,13 @@ DEFAULT_SERVICE_TYPE = "ClusterIP"
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 DEFAULT_SERVICE_PORT = 80
 DEFAULT_BROKER_REPLICAS = 1
+# Ephemeral storage per container (logs, /tmp and, for a broker without rabbitmq.storage, its
+# data): the request is what the scheduler reserves on the node, the limit where the kubelet
+# evicts the pod, and every emptyDir of the pod gets the limit as its sizeLimit.
+DEFAULT_CHATSERVER_EPHEMERAL_REQUEST = "64Mi"
+DEFAULT_CHATSERVER_EPHEMERAL_LIMIT = "256Mi"
+DEFAULT_BROKER_EPHEMERAL_REQUEST = "512Mi"
+DEFAULT_BROKER_EPHEMERAL_LIMIT = "2Gi"
 DEFAULT_EXTERNAL_URL_KEY = "url"
 # The chat settings' defaults are the chat server's own (chatserver/contract.py).
 DEFAULT_ROOMS = contract.DEFAULT_ROOMS
@@ -55,6 +62,14 @@ class SecretKeyRef:
 
 
 @dataclass(frozen=True)
+class EphemeralStorage:
+    """A container's ephemeral-storage request and limit, and its pod's emptyDir sizeLimit."""
+
+    request: str
+    limit: str
+
+
+@dataclass(frozen=True)
 class Autoscaling:
     enabled: bool
     min_replicas: int
@@ -68,6 +83,7 @@ class Backend:
     resources: Resources | None
     autoscaling: Autoscaling
     max_connections: int
+    ephemeral_storage: EphemeralStorage
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class Frontend:
     service_port: int
     max_connections: int
     max_connections_per_ip: int
+    ephemeral_storage: EphemeralStorage
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,7 @@ class RabbitMQ:
     storage: Storage | None
     external_url: SecretKeyRef | None
     """Set when the cluster uses an existing broker: then the operator runs none of its own."""
+    ephemeral_storage: EphemeralStorage
 
 
 @dataclass(frozen=True)
@@ -186,6 +204,11 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
                 ),
             ),
             max_connections=int(backend.get("maxConnections", DEFAULT_MAX_CONNECTIONS)),
+            ephemeral_storage=_ephemeral_storage(
+                backend.get("ephemeralStorage"),
+                DEFAULT_CHATSERVER_EPHEMERAL_REQUEST,
+                DEFAULT_CHATSERVER_EPHEMERAL_LIMIT,
+            ),
         ),
         frontend=Frontend(
             replicas=int(frontend.get("replicas", DEFAULT_FRONTEND_REPLICAS)),
@@ -195,6 +218,11 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
             max_connections=int(frontend.get("maxConnections", DEFAULT_MAX_CONNECTIONS)),
             max_connections_per_ip=int(
                 frontend.get("maxConnectionsPerClientIP", DEFAULT_MAX_CONNECTIONS_PER_IP)
+            ),
+            ephemeral_storage=_ephemeral_storage(
+                frontend.get("ephemeralStorage"),
+                DEFAULT_CHATSERVER_EPHEMERAL_REQUEST,
+                DEFAULT_CHATSERVER_EPHEMERAL_LIMIT,
             ),
         ),
         rabbitmq=RabbitMQ(
@@ -208,6 +236,11 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
                 else None
             ),
             external_url=_secret_key_ref(external, DEFAULT_EXTERNAL_URL_KEY),
+            ephemeral_storage=_ephemeral_storage(
+                broker.get("ephemeralStorage"),
+                DEFAULT_BROKER_EPHEMERAL_REQUEST,
+                DEFAULT_BROKER_EPHEMERAL_LIMIT,
+            ),
         ),
         chat=Chat(
             rooms=tuple(chat.get("rooms", DEFAULT_ROOMS)),
@@ -229,6 +262,16 @@ def _secret_key_ref(ref: Mapping[str, Any] | None, default_key: str) -> SecretKe
     if not ref:
         return None
     return SecretKeyRef(name=str(ref["name"]), key=str(ref.get("key", default_key)))
+
+
+def _ephemeral_storage(
+    given: Mapping[str, Any] | None, default_request: str, default_limit: str
+) -> EphemeralStorage:
+    given = given or {}
+    return EphemeralStorage(
+        request=str(given.get("request", default_request)),
+        limit=str(given.get("limit", default_limit)),
+    )
 
 
 def _resources(resources: Mapping[str, Mapping[str, int | str]] | None) -> Resources | None:

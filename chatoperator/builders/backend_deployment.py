@@ -60,6 +60,7 @@ def build_backend_deployment(inp: BuildInput) -> dict[str, Any]:
         env=backend_env(inp),
         config_extra=inp.broker_url_digest,
         resources=backend.resources or DEFAULT_RESOURCES,
+        ephemeral_storage=backend.ephemeral_storage,
     )
     # With autoscaling, replicas belong to the HPA: leaving the field out of the apply is what
     # keeps the operator from ever resetting them.

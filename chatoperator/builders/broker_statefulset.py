@@ -15,11 +15,14 @@ from chatoperator.builders.meta import (
     CONFIG_HASH_ANNOTATION,
     RABBITMQ,
     child_name,
+    container_resources,
     container_security_context,
     digest,
+    empty_dir,
     labels,
     metadata,
     pod_security_context,
+    prefer_other_nodes,
     selector_labels,
     spread_across_nodes,
 )
@@ -80,7 +83,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
     data_volume: list[dict[str, Any]] = []
     claim_templates: list[dict[str, Any]] = []
     if broker.storage is None:
-        data_volume = [{"name": DATA_VOLUME, "emptyDir": {}}]
+        data_volume = [empty_dir(DATA_VOLUME, broker.ephemeral_storage)]
     else:
         claim_spec: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
@@ -117,16 +120,20 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                 "securityContext": pod_security_context(RABBITMQ_UID),
                 "terminationGracePeriodSeconds": 60,
                 "topologySpreadConstraints": spread_across_nodes(cluster, RABBITMQ),
+                "affinity": prefer_other_nodes(cluster, RABBITMQ),
                 "initContainers": [
                     {
                         "name": "copy-erlang-cookie",
                         "image": broker.image,
                         "command": ["sh", "-c", _COPY_COOKIE],
                         "securityContext": container_security_context(),
-                        "resources": {
-                            "requests": {"cpu": "10m", "memory": "16Mi"},
-                            "limits": {"cpu": "100m", "memory": "32Mi"},
-                        },
+                        "resources": container_resources(
+                            {
+                                "requests": {"cpu": "10m", "memory": "16Mi"},
+                                "limits": {"cpu": "100m", "memory": "32Mi"},
+                            },
+                            broker.ephemeral_storage,
+                        ),
                         "volumeMounts": [
                             {"name": DATA_VOLUME, "mountPath": DATA_DIR},
                             {"name": "erlang-cookie", "mountPath": COOKIE_MOUNT, "readOnly": True},
@@ -184,7 +191,9 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                             "periodSeconds": 20,
                             "failureThreshold": 6,
                         },
-                        "resources": DEFAULT_RESOURCES,
+                        "resources": container_resources(
+                            DEFAULT_RESOURCES, broker.ephemeral_storage
+                        ),
                         "securityContext": container_security_context(),
                         # A node that fails at boot leaves its last log lines as the reason,
                         # which BrokerReady then shows.
@@ -202,7 +211,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                             "items": [{"key": COOKIE_KEY, "path": ".erlang.cookie"}],
                         },
                     },
-                    {"name": "tmp", "emptyDir": {}},
+                    empty_dir("tmp", broker.ephemeral_storage),
                 ],
             },
         },

@@ -9,15 +9,18 @@ from typing import Any
 from chatoperator.builders.meta import (
     CONFIG_HASH_ANNOTATION,
     child_name,
+    container_resources,
     container_security_context,
     digest,
+    empty_dir,
     labels,
     metadata,
     pod_security_context,
+    prefer_other_nodes,
     selector_labels,
     spread_across_nodes,
 )
-from chatoperator.spec import Cluster, Resources, SecretKeyRef
+from chatoperator.spec import Cluster, EphemeralStorage, Resources, SecretKeyRef
 from chatserver.contract import Env
 
 CHATSERVER_UID = 10001
@@ -44,6 +47,7 @@ class ChatserverPods:
     config_extra: str
     """Config the env does not show (a digest of a referenced Secret's value)."""
     resources: Resources
+    ephemeral_storage: EphemeralStorage
 
 
 def plain_env(name: str, value: str | int) -> dict[str, Any]:
@@ -84,6 +88,7 @@ def chatserver_deployment(
                 "securityContext": pod_security_context(CHATSERVER_UID),
                 "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                 "topologySpreadConstraints": spread_across_nodes(cluster, pods.component),
+                "affinity": prefer_other_nodes(cluster, pods.component),
                 "containers": [
                     {
                         "name": pods.component,
@@ -104,12 +109,12 @@ def chatserver_deployment(
                             "failureThreshold": 2,
                         },
                         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
-                        "resources": pods.resources,
+                        "resources": container_resources(pods.resources, pods.ephemeral_storage),
                         "securityContext": container_security_context(),
                         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                     }
                 ],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
+                "volumes": [empty_dir("tmp", pods.ephemeral_storage)],
             },
         },
     }

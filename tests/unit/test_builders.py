@@ -202,7 +202,8 @@ def test_broker_storage_becomes_a_claim_template_else_an_empty_dir() -> None:
         "demo-rabbitmq",
     )
     assert "volumeClaimTemplates" not in ephemeral["spec"]
-    assert {"name": "data", "emptyDir": {}} in ephemeral["spec"]["template"]["spec"]["volumes"]
+    data = {"name": "data", "emptyDir": {"sizeLimit": "2Gi"}}
+    assert data in ephemeral["spec"]["template"]["spec"]["volumes"]
     [claim] = stored["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert "data" not in [v["name"] for v in stored["spec"]["template"]["spec"]["volumes"]]
@@ -277,3 +278,32 @@ def test_backends_admit_only_the_frontend_pods_and_the_operators_pods() -> None:
     assert [p["port"] for p in rule["ports"]] == [3000]
     outside = build_backend_network_policy(BuildInput(cluster, "d"))
     assert outside["spec"]["ingress"][0]["from"] == rule["from"][:1]
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_every_container_has_ephemeral_storage_and_every_empty_dir_a_size_limit(stem: str) -> None:
+    for child in wanted_children(example_cluster(stem)):
+        if child["kind"] not in WORKLOAD_KINDS:
+            continue
+        pod = child["spec"]["template"]["spec"]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            assert "ephemeral-storage" in container["resources"]["requests"]
+            assert "ephemeral-storage" in container["resources"]["limits"]
+        for volume in pod["volumes"]:
+            assert "emptyDir" not in volume or volume["emptyDir"]["sizeLimit"]
+
+
+def test_ephemeral_storage_comes_from_the_spec_unless_resources_name_it() -> None:
+    spec = {
+        "backend": {
+            "ephemeralStorage": {"request": "1Gi", "limit": "3Gi"},
+            "resources": {"limits": {"cpu": "1", "ephemeral-storage": "5Gi"}},
+        }
+    }
+    backend = workload(wanted_children(cluster_from_spec(spec)), "Deployment", "demo-backend")
+    pod = backend["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"] == {
+        "limits": {"cpu": "1", "ephemeral-storage": "5Gi"},
+        "requests": {"ephemeral-storage": "1Gi"},
+    }
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}]
