@@ -36,8 +36,11 @@ from chatoperator.builders.network import (
 )
 from chatoperator.spec import Cluster
 
-RABBITMQ_UID = 999
-"""The ``rabbitmq`` user of the official image."""
+RABBITMQ_UID = 10002
+"""The ``rabbitmq`` user (and group) of chatcluster/rabbitmq, which hack/images.sh renumbers to
+it: at 10000 or above, clear of the host's accounts, and next to the chat server's 10001. The
+pod runs as this uid whatever the image's own user (the official image's is 999): ``fsGroup``
+gives it the data volume, and the image must not need files only its own user may read."""
 
 DATA_DIR = "/var/lib/rabbitmq"
 COOKIE_MOUNT = "/etc/rabbitmq-cookie"
@@ -50,9 +53,12 @@ DEFAULT_RESOURCES = {
 }
 
 # Erlang refuses a cookie file others can read, and a Secret volume cannot be owned by the
-# rabbitmq user, so an init container copies it into the data volume with mode 0600.
+# rabbitmq user, so an init container copies it into the data volume with mode 0600. Removed
+# first: a volume written under an earlier uid (999) holds a cookie this user could overwrite
+# (fsGroup makes it group-writable) but not chmod.
 _COPY_COOKIE = (
-    f"cp {COOKIE_MOUNT}/.erlang.cookie {DATA_DIR}/.erlang.cookie"
+    f"rm -f {DATA_DIR}/.erlang.cookie"
+    f" && cp {COOKIE_MOUNT}/.erlang.cookie {DATA_DIR}/.erlang.cookie"
     f" && chmod 600 {DATA_DIR}/.erlang.cookie"
 )
 

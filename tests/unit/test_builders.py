@@ -307,3 +307,9 @@ def test_ephemeral_storage_comes_from_the_spec_unless_resources_name_it() -> Non
         "requests": {"ephemeral-storage": "1Gi"},
     }
     assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}]
+
+
+def test_the_broker_runs_as_a_uid_and_gid_clear_of_host_accounts() -> None:
+    broker = workload(wanted_children(cluster_from_spec({})), "StatefulSet", "demo-rabbitmq")
+    context = broker["spec"]["template"]["spec"]["securityContext"]
+    assert min(context["runAsUser"], context["runAsGroup"], context["fsGroup"]) >= 10000
