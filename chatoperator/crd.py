@@ -70,6 +70,8 @@ _QUANTITY: Schema = {
     "x-kubernetes-int-or-string": True,
 }
 
+_LABELS: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
+
 _RESOURCES = _obj(
     {
         "requests": {"type": "object", "additionalProperties": _QUANTITY},
@@ -301,6 +303,28 @@ def _spec_schema() -> Schema:
             "rabbitmq": rabbitmq,
             "chat": chat,
             "auth": auth,
+            "networkPolicy": _obj(
+                {
+                    "egress": {
+                        "type": "boolean",
+                        "default": True,
+                        "description": "Limit each pod's connections to where it must connect"
+                        " (and DNS); false leaves egress open (an external broker on a port"
+                        " other than 5671/5672, a mesh sidecar).",
+                    },
+                    "metricsScraper": _obj(
+                        {
+                            "namespaceLabels": _LABELS,
+                            "podLabels": _LABELS,
+                        },
+                        minProperties=1,
+                        description="Pods that may read the backends' /metrics (port 3000):"
+                        " those matching podLabels in the namespaces matching namespaceLabels"
+                        " (without namespaceLabels: the ChatCluster's namespace).",
+                    ),
+                },
+                default={},
+            ),
             "paused": {
                 "type": "boolean",
                 "default": False,

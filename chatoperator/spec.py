@@ -130,6 +130,22 @@ class Auth:
 
 
 @dataclass(frozen=True)
+class Scraper:
+    """Who may read the backends' ``/metrics``: pods matching both label sets (an empty set
+    matches all; no namespace labels: the cluster's own namespace)."""
+
+    namespace_labels: Mapping[str, str] | None
+    pod_labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    egress: bool
+    """Each pod may connect only where it must (and to DNS); False leaves egress open."""
+    scraper: Scraper | None
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     image: str
     backend: Backend
@@ -137,6 +153,7 @@ class ClusterSpec:
     rabbitmq: RabbitMQ
     chat: Chat
     auth: Auth
+    network_policy: NetworkPolicy
     paused: bool
 
 
@@ -190,6 +207,8 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
     rate = chat.get("rateLimit") or {}
     auth = spec.get("auth") or {}
     auth_secret = auth.get("secretRef")
+    network = spec.get("networkPolicy") or {}
+    scraper = network.get("metricsScraper")
     return ClusterSpec(
         image=spec.get("image") or images.chatserver,
         backend=Backend(
@@ -253,6 +272,21 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
             mode=str(auth.get("mode", DEFAULT_AUTH_MODE)),
             secret=_secret_key_ref(auth_secret, DEFAULT_AUTH_SECRET_KEY),
             allowed_origins=tuple(auth.get("allowedOrigins", ())),
+        ),
+        network_policy=NetworkPolicy(
+            egress=bool(network.get("egress", True)),
+            scraper=(
+                Scraper(
+                    namespace_labels=(
+                        None
+                        if scraper.get("namespaceLabels") is None
+                        else dict(scraper["namespaceLabels"])
+                    ),
+                    pod_labels=dict(scraper.get("podLabels") or {}),
+                )
+                if scraper
+                else None
+            ),
         ),
         paused=bool(spec.get("paused", False)),
     )

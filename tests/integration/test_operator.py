@@ -243,7 +243,7 @@ def test_example_applies_and_becomes_ready_with_every_child(
     expected = {f"Deployment/{name}-backend", f"Deployment/{name}-frontend"}
     expected |= {f"Service/{name}-backend", f"Service/{name}-frontend"}
     expected |= {f"PodDisruptionBudget/{name}-backend", f"PodDisruptionBudget/{name}-frontend"}
-    expected |= {f"NetworkPolicy/{name}-backend"}
+    expected |= {f"NetworkPolicy/{name}-backend", f"NetworkPolicy/{name}-frontend"}
     if "external" not in spec["rabbitmq"]:
         expected |= {f"StatefulSet/{name}-rabbitmq", f"Service/{name}-rabbitmq"}
         expected |= {f"Service/{name}-rabbitmq-nodes", f"ConfigMap/{name}-rabbitmq"}

@@ -16,6 +16,7 @@ from chatoperator.builders.chatserver_pods import DRAIN_SECONDS, TERMINATION_GRA
 from chatoperator.builders.meta import CONFIG_HASH_ANNOTATION
 from chatoperator.builders.network import STREAM_REPLICATION_PORTS
 from chatoperator.builders.network_policy import (
+    CLUSTER_DNS_PODS,
     OPERATOR_POD_LABELS,
     build_backend_network_policy,
 )
@@ -313,3 +314,75 @@ def test_the_broker_runs_as_a_uid_and_gid_clear_of_host_accounts() -> None:
     broker = workload(wanted_children(cluster_from_spec({})), "StatefulSet", "demo-rabbitmq")
     context = broker["spec"]["template"]["spec"]["securityContext"]
     assert min(context["runAsUser"], context["runAsGroup"], context["fsGroup"]) >= 10000
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_every_pod_is_selected_by_a_policy_for_ingress_and_egress_with_dns(stem: str) -> None:
+    children = wanted_children(example_cluster(stem))
+    policies = [c for c in children if c["kind"] == "NetworkPolicy"]
+    for child in children:
+        if child["kind"] not in WORKLOAD_KINDS:
+            continue
+        labels = child["spec"]["template"]["metadata"]["labels"]
+        [policy] = [
+            p for p in policies if p["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        assert {"to": [CLUSTER_DNS_PODS]} in policy["spec"]["egress"]
+
+
+def test_egress_can_be_left_open() -> None:
+    cluster = cluster_from_spec({"networkPolicy": {"egress": False}})
+    for child in wanted_children(cluster):
+        if child["kind"] == "NetworkPolicy":
+            assert child["spec"]["policyTypes"] == ["Ingress"]
+            assert "egress" not in child["spec"]
+
+
+def test_frontends_admit_anyone_on_their_port_and_reach_only_the_backends() -> None:
+    policy = workload(wanted_children(cluster_from_spec({})), "NetworkPolicy", "demo-frontend")
+    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    to_backends, *_dns = policy["spec"]["egress"]
+    assert to_backends["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+        "backend"
+    )
+    assert to_backends["ports"] == [{"protocol": "TCP", "port": 3000}]
+
+
+def test_backends_reach_their_broker_only() -> None:
+    own = build_backend_network_policy(BuildInput(cluster_from_spec({}), "d"))
+    [to_broker, *_dns] = own["spec"]["egress"]
+    assert to_broker["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+        "rabbitmq"
+    )
+    external = cluster_from_spec({"rabbitmq": {"external": {"urlSecretRef": {"name": "b"}}}})
+    [anywhere, *_dns] = build_backend_network_policy(BuildInput(external, "d"))["spec"]["egress"]
+    assert anywhere == {
+        "ports": [{"protocol": "TCP", "port": 5672}, {"protocol": "TCP", "port": 5671}]
+    }
+
+
+def test_a_metrics_scraper_may_reach_the_backends() -> None:
+    spec = {
+        "networkPolicy": {
+            "metricsScraper": {
+                "namespaceLabels": {"kubernetes.io/metadata.name": "monitoring"},
+                "podLabels": {"app": "prometheus"},
+            }
+        }
+    }
+    policy = build_backend_network_policy(BuildInput(cluster_from_spec(spec), "d"))
+    assert policy["spec"]["ingress"][1] == {
+        "from": [
+            {
+                "podSelector": {"matchLabels": {"app": "prometheus"}},
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 3000}],
+    }
+    same_namespace = {"networkPolicy": {"metricsScraper": {"podLabels": {"app": "prometheus"}}}}
+    policy = build_backend_network_policy(BuildInput(cluster_from_spec(same_namespace), "d"))
+    assert policy["spec"]["ingress"][1]["from"] == [
+        {"podSelector": {"matchLabels": {"app": "prometheus"}}}
+    ]
