@@ -137,7 +137,7 @@ def test_backend_env_follows_the_contract() -> None:
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     assert container["command"] == ["chatserver", "backend"]
     assert env["PORT"] == "3000"
-    assert env["RABBITMQ_URL"] == {"secretKeyRef": {"name": "prod-rabbitmq", "key": "url"}}
+    assert env["RABBITMQ_URL_FILE"] == "/etc/chatcluster/broker/url"
     assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["CHAT_CLUSTER"] == "chat.prod"
     assert env["CHAT_ROOMS"] == "general,support,announcements"
@@ -147,7 +147,19 @@ def test_backend_env_follows_the_contract() -> None:
     assert env["CHAT_RATE_BURST"] == "10"
     assert env["CHAT_DRAIN_SECONDS"] == str(DRAIN_SECONDS)
     assert env["CHAT_AUTH"] == "jwt"
-    assert env["CHAT_AUTH_SECRET"] == {"secretKeyRef": {"name": "chat-jwt", "key": "secret"}}
+    assert env["CHAT_AUTH_SECRET_FILE"] == "/etc/chatcluster/auth/secret"
+    assert "RABBITMQ_URL" not in env
+    assert "CHAT_AUTH_SECRET" not in env
+    pod = backend["spec"]["template"]["spec"]
+    assert {"name": "broker", "mountPath": "/etc/chatcluster/broker", "readOnly": True} in (
+        pod["containers"][0]["volumeMounts"]
+    )
+    [auth] = [v for v in pod["volumes"] if v["name"] == "auth"]
+    assert auth["secret"] == {
+        "secretName": "chat-jwt",
+        "items": [{"key": "secret", "path": "secret"}],
+        "defaultMode": 0o440,
+    }
 
 
 def test_frontend_proxies_to_the_backend_service() -> None:
@@ -167,11 +179,10 @@ def test_external_broker_backends_read_the_given_secret_and_no_broker_is_built()
     assert not [
         c for c in children if c["metadata"]["labels"]["app.kubernetes.io/component"] == "rabbitmq"
     ]
-    [container] = workload(children, "Deployment", "shared-backend")["spec"]["template"]["spec"][
-        "containers"
-    ]
-    url = next(e for e in container["env"] if e["name"] == "RABBITMQ_URL")
-    assert url["valueFrom"] == {"secretKeyRef": {"name": "shared-broker", "key": "url"}}
+    pod = workload(children, "Deployment", "shared-backend")["spec"]["template"]["spec"]
+    [broker] = [v for v in pod["volumes"] if v["name"] == "broker"]
+    assert broker["secret"]["secretName"] == "shared-broker"
+    assert broker["secret"]["items"] == [{"key": "url", "path": "url"}]
 
 
 def test_autoscaling_leaves_backend_replicas_out_and_adds_an_hpa() -> None:
@@ -307,7 +318,7 @@ def test_ephemeral_storage_comes_from_the_spec_unless_resources_name_it() -> Non
         "limits": {"cpu": "1", "ephemeral-storage": "5Gi"},
         "requests": {"ephemeral-storage": "1Gi"},
     }
-    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}]
+    assert pod["volumes"][0] == {"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}
 
 
 def test_the_broker_runs_as_a_uid_and_gid_clear_of_host_accounts() -> None:
