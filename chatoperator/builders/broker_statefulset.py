@@ -52,14 +52,25 @@ DEFAULT_RESOURCES = {
     "limits": {"cpu": "1", "memory": "512Mi"},
 }
 
+CREDENTIALS_MOUNT = "/etc/rabbitmq-credentials"
+DEFAULT_USER_DIR = "/etc/rabbitmq-default-user"
+"""Where the init container writes the default user's config lines, which the broker reads
+(``RABBITMQ_CONFIG_FILES``): the credentials stay out of every container's environment."""
+
 # Erlang refuses a cookie file others can read, and a Secret volume cannot be owned by the
 # rabbitmq user, so an init container copies it into the data volume with mode 0600. Removed
 # first: a volume written under an earlier uid (999) holds a cookie this user could overwrite
-# (fsGroup makes it group-writable) but not chmod.
-_COPY_COOKIE = (
+# (fsGroup makes it group-writable) but not chmod. RabbitMQ reads its default user from its
+# environment or its config only, so the same container turns the credential files into a
+# config file, on a memory volume only this pod's user can read.
+_PREPARE = (
     f"rm -f {DATA_DIR}/.erlang.cookie"
     f" && cp {COOKIE_MOUNT}/.erlang.cookie {DATA_DIR}/.erlang.cookie"
     f" && chmod 600 {DATA_DIR}/.erlang.cookie"
+    " && umask 077"
+    " && printf 'default_user = %s\\ndefault_pass = %s\\n'"
+    f' "$(cat {CREDENTIALS_MOUNT}/{USERNAME_KEY})" "$(cat {CREDENTIALS_MOUNT}/{PASSWORD_KEY})"'
+    f" > {DEFAULT_USER_DIR}/10-default-user.conf"
 )
 
 
@@ -69,10 +80,6 @@ DATA_VOLUME = "data"
 def broker_claim_name(cluster: Cluster, ordinal: int) -> str:
     """The PersistentVolumeClaim the StatefulSet makes for pod ``ordinal`` (it outlives both)."""
     return f"{DATA_VOLUME}-{child_name(cluster, RABBITMQ)}-{ordinal}"
-
-
-def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
 def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
@@ -105,6 +112,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
         ]
     volume_mounts = [
         {"name": DATA_VOLUME, "mountPath": DATA_DIR},
+        {"name": "default-user", "mountPath": DEFAULT_USER_DIR, "readOnly": True},
         {"name": "config", "mountPath": "/etc/rabbitmq", "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
@@ -131,7 +139,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                     {
                         "name": "copy-erlang-cookie",
                         "image": broker.image,
-                        "command": ["sh", "-c", _COPY_COOKIE],
+                        "command": ["sh", "-c", _PREPARE],
                         "securityContext": container_security_context(),
                         "resources": container_resources(
                             {
@@ -143,6 +151,12 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                         "volumeMounts": [
                             {"name": DATA_VOLUME, "mountPath": DATA_DIR},
                             {"name": "erlang-cookie", "mountPath": COOKIE_MOUNT, "readOnly": True},
+                            {
+                                "name": "credentials",
+                                "mountPath": CREDENTIALS_MOUNT,
+                                "readOnly": True,
+                            },
+                            {"name": "default-user", "mountPath": DEFAULT_USER_DIR},
                         ],
                     }
                 ],
@@ -160,8 +174,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                                 "name": "RABBITMQ_NODENAME",
                                 "value": f"rabbit@$(MY_POD_NAME).{headless}.{cluster.namespace}",
                             },
-                            _secret_env("RABBITMQ_DEFAULT_USER", name, USERNAME_KEY),
-                            _secret_env("RABBITMQ_DEFAULT_PASS", name, PASSWORD_KEY),
+                            {"name": "RABBITMQ_CONFIG_FILES", "value": DEFAULT_USER_DIR},
                         ],
                         "ports": [
                             {"name": "amqp", "containerPort": AMQP_PORT, "protocol": "TCP"},
@@ -217,6 +230,19 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                             "items": [{"key": COOKIE_KEY, "path": ".erlang.cookie"}],
                         },
                     },
+                    {
+                        "name": "credentials",
+                        "secret": {
+                            "secretName": name,
+                            "items": [
+                                {"key": USERNAME_KEY, "path": USERNAME_KEY},
+                                {"key": PASSWORD_KEY, "path": PASSWORD_KEY},
+                            ],
+                            "defaultMode": 0o440,
+                        },
+                    },
+                    # A few bytes, in memory: the credentials never reach the node's disk.
+                    {"name": "default-user", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
                     empty_dir("tmp", broker.ephemeral_storage),
                 ],
             },

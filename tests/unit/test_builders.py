@@ -397,3 +397,27 @@ def test_a_metrics_scraper_may_reach_the_backends() -> None:
     assert policy["spec"]["ingress"][1]["from"] == [
         {"podSelector": {"matchLabels": {"app": "prometheus"}}}
     ]
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_no_container_gets_a_secret_in_its_environment(stem: str) -> None:
+    for child in wanted_children(example_cluster(stem)):
+        if child["kind"] not in WORKLOAD_KINDS:
+            continue
+        pod = child["spec"]["template"]["spec"]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            for env in container.get("env", []):
+                assert "secretKeyRef" not in env.get("valueFrom", {}), (child, env["name"])
+
+
+def test_the_broker_reads_its_default_user_from_a_config_file_written_from_the_secret() -> None:
+    broker = workload(wanted_children(cluster_from_spec({})), "StatefulSet", "demo-rabbitmq")
+    pod = broker["spec"]["template"]["spec"]
+    [prepare] = pod["initContainers"]
+    script = prepare["command"][-1]
+    assert "/etc/rabbitmq-credentials/username" in script
+    assert "> /etc/rabbitmq-default-user/10-default-user.conf" in script
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["RABBITMQ_CONFIG_FILES"] == "/etc/rabbitmq-default-user"
+    [memory] = [v for v in pod["volumes"] if v["name"] == "default-user"]
+    assert memory["emptyDir"]["medium"] == "Memory"
