@@ -292,13 +292,23 @@ def test_backends_admit_only_the_frontend_pods_and_the_operators_pods() -> None:
     assert outside["spec"]["ingress"][0]["from"] == rule["from"][:1]
 
 
+def pod_templates(stem: str) -> list[dict[str, Any]]:
+    """The pod specs of an example's workloads."""
+    return [
+        child["spec"]["template"]["spec"]
+        for child in wanted_children(example_cluster(stem))
+        if child["kind"] in WORKLOAD_KINDS
+    ]
+
+
+def all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
 @pytest.mark.parametrize("stem", EXAMPLE_STEMS)
 def test_every_container_has_ephemeral_storage_and_every_empty_dir_a_size_limit(stem: str) -> None:
-    for child in wanted_children(example_cluster(stem)):
-        if child["kind"] not in WORKLOAD_KINDS:
-            continue
-        pod = child["spec"]["template"]["spec"]
-        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+    for pod in pod_templates(stem):
+        for container in all_containers(pod):
             assert "ephemeral-storage" in container["resources"]["requests"]
             assert "ephemeral-storage" in container["resources"]["limits"]
         for volume in pod["volumes"]:
@@ -401,13 +411,10 @@ def test_a_metrics_scraper_may_reach_the_backends() -> None:
 
 @pytest.mark.parametrize("stem", EXAMPLE_STEMS)
 def test_no_container_gets_a_secret_in_its_environment(stem: str) -> None:
-    for child in wanted_children(example_cluster(stem)):
-        if child["kind"] not in WORKLOAD_KINDS:
-            continue
-        pod = child["spec"]["template"]["spec"]
-        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+    for pod in pod_templates(stem):
+        for container in all_containers(pod):
             for env in container.get("env", []):
-                assert "secretKeyRef" not in env.get("valueFrom", {}), (child, env["name"])
+                assert "secretKeyRef" not in env.get("valueFrom", {}), env["name"]
 
 
 def test_the_broker_reads_its_default_user_from_a_config_file_written_from_the_secret() -> None:
