@@ -26,6 +26,7 @@ import yaml
 
 from chatoperator.render import RenderSettings, render, to_yaml
 from chatoperator.settings import OperatorSettings
+from chatoperator.spec import Images
 
 ROOT = Path(__file__).parents[1]
 EXCEPTIONS = ROOT / "hack" / "scanners-exceptions.yaml"
@@ -83,7 +84,7 @@ def _write_sources(directory: Path, kubectl: str) -> None:
         (directory / example.name).write_text(to_yaml(objects))
 
 
-def _deployed_images(bundle: str) -> Any:
+def _deployed_images(bundle: str) -> Images:
     """The images the bundle's operator is configured with, read from its Deployment."""
     [deployment] = [
         doc for doc in yaml.safe_load_all(bundle) if doc and doc["kind"] == "Deployment"
