@@ -35,11 +35,18 @@ run: $(STAMP) ## The embedded default: a working chat at http://localhost:8080 (
 	$(BIN)/chatserver dev
 
 .PHONY: lint
-lint: $(STAMP) ## ruff, mypy (strict) and the import layering contracts
+lint: $(STAMP) k8s-binaries ## ruff, mypy (strict), the import layering contracts and the policy scanners
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(MAKE) --no-print-directory scan
+
+.PHONY: scan
+scan: $(STAMP) k8s-binaries ## checkov and kube-score over every example's render and deploy/ (exceptions: hack/scanners-exceptions.yaml)
+	$(BIN)/python hack/scan.py \
+		--kube-score "$$(bash hack/scanners.sh | tail -n 1)/kube-score" \
+		--kubectl "$$(bash hack/k8s-binaries.sh --cached-only | tail -n 1)/kubectl"
 
 .PHONY: test
 test: system-deps $(STAMP) k8s-binaries images lint ## Install everything the tests need, then lint and run every test

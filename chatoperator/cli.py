@@ -1,4 +1,5 @@
-"""``chatoperator run``: the operator; ``chatoperator crd``: print the CRD it serves."""
+"""``chatoperator run``: the operator; ``chatoperator crd``: print the CRD it serves;
+``chatoperator render``: print what it would create for a manifest."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import yaml
 
 from chatoperator import handlers  # noqa: F401  (importing registers the handlers with kopf)
 from chatoperator.crd import render_crd
+from chatoperator.errors import InvalidSpec
 from chatoperator.kube import Kube, connect
+from chatoperator.render import DEFAULT_OPERATOR_NAMESPACE, RenderSettings, render, to_yaml
 from chatoperator.runtime import Runtime
 from chatoperator.settings import OperatorSettings, SettingsError
 
@@ -49,6 +52,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--verbose", action="store_true", help="log every pass and API call")
     commands.add_parser("crd", help="print the ChatCluster CustomResourceDefinition as YAML")
+    render_command = commands.add_parser(
+        "render",
+        help="print every object the operator would create for a manifest (no cluster needed)",
+    )
+    render_command.add_argument(
+        "-f", "--filename", required=True, help="a file with ChatCluster manifests; - for stdin"
+    )
+    render_command.add_argument(
+        "--namespace", "-n", help="for objects that name none (default: default)"
+    )
+    render_command.add_argument(
+        "--operator-namespace",
+        default=DEFAULT_OPERATOR_NAMESPACE,
+        help="where the operator's pods run (default: %(default)s); empty: outside the cluster",
+    )
     return parser
 
 
@@ -82,9 +100,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = OperatorSettings.from_env()
     except SettingsError as exc:
-        print(f"chatoperator run: {exc}", file=sys.stderr)
+        print(f"chatoperator {args.command}: {exc}", file=sys.stderr)
         return 2
+    if args.command == "render":
+        return _render(args, settings)
     _run(args, settings)
+    return 0
+
+
+def _render(args: argparse.Namespace, settings: OperatorSettings) -> int:
+    try:
+        if args.filename == "-":
+            documents = list(yaml.safe_load_all(sys.stdin))
+        else:
+            with open(args.filename, encoding="utf-8") as manifest:
+                documents = list(yaml.safe_load_all(manifest))
+        objects = render(
+            documents,
+            RenderSettings(
+                images=settings.images,
+                namespace=args.namespace,
+                operator_namespace=args.operator_namespace or None,
+            ),
+        )
+    except (OSError, yaml.YAMLError, InvalidSpec) as exc:
+        print(f"chatoperator render: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(to_yaml(objects))
     return 0
 
 

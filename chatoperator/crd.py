@@ -70,6 +70,8 @@ _QUANTITY: Schema = {
     "x-kubernetes-int-or-string": True,
 }
 
+_LABELS: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
+
 _RESOURCES = _obj(
     {
         "requests": {"type": "object", "additionalProperties": _QUANTITY},
@@ -77,6 +79,19 @@ _RESOURCES = _obj(
     },
     description="Container requests/limits, as in a Pod; the operator's defaults otherwise.",
 )
+
+
+def _ephemeral_storage(default_request: str, default_limit: str) -> Schema:
+    return _obj(
+        {
+            "request": {**_QUANTITY, "default": default_request},
+            "limit": {**_QUANTITY, "default": default_limit},
+        },
+        default={},
+        description="Ephemeral storage of each container (logs, /tmp, an emptyDir's data):"
+        " request and limit; every emptyDir of the pod gets the limit as its sizeLimit."
+        " An ephemeral-storage entry in resources, if any, wins.",
+    )
 
 
 def _secret_ref(default_key: str, description: str) -> Schema:
@@ -123,6 +138,9 @@ def _spec_schema() -> Schema:
             "resources": _RESOURCES,
             "autoscaling": autoscaling,
             "maxConnections": _max_connections("Open connections per backend pod"),
+            "ephemeralStorage": _ephemeral_storage(
+                s.DEFAULT_CHATSERVER_EPHEMERAL_REQUEST, s.DEFAULT_CHATSERVER_EPHEMERAL_LIMIT
+            ),
         },
         default={},
     )
@@ -148,6 +166,9 @@ def _spec_schema() -> Schema:
                 maximum=contract.MAX_CONNECTIONS_CRD_LIMIT,
                 description="Open connections per frontend pod from one client address"
                 " (0: no cap); more are answered 503.",
+            ),
+            "ephemeralStorage": _ephemeral_storage(
+                s.DEFAULT_CHATSERVER_EPHEMERAL_REQUEST, s.DEFAULT_CHATSERVER_EPHEMERAL_LIMIT
             ),
         },
         default={},
@@ -201,6 +222,9 @@ def _spec_schema() -> Schema:
                 },
                 required=["urlSecretRef"],
                 description="Use an existing broker: the operator then runs no RabbitMQ.",
+            ),
+            "ephemeralStorage": _ephemeral_storage(
+                s.DEFAULT_BROKER_EPHEMERAL_REQUEST, s.DEFAULT_BROKER_EPHEMERAL_LIMIT
             ),
         },
         default={},
@@ -357,6 +381,28 @@ def _spec_schema() -> Schema:
             "rabbitmq": rabbitmq,
             "chat": chat,
             "auth": auth,
+            "networkPolicy": _obj(
+                {
+                    "egress": {
+                        "type": "boolean",
+                        "default": True,
+                        "description": "Limit each pod's connections to where it must connect"
+                        " (and DNS); false leaves egress open (an external broker on a port"
+                        " other than 5671/5672, a mesh sidecar).",
+                    },
+                    "metricsScraper": _obj(
+                        {
+                            "namespaceLabels": _LABELS,
+                            "podLabels": _LABELS,
+                        },
+                        minProperties=1,
+                        description="Pods that may read the backends' /metrics (port 3000):"
+                        " those matching podLabels in the namespaces matching namespaceLabels"
+                        " (without namespaceLabels: the ChatCluster's namespace).",
+                    ),
+                },
+                default={},
+            ),
             "paused": {
                 "type": "boolean",
                 "default": False,

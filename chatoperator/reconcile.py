@@ -25,11 +25,12 @@ from chatoperator.builders.broker_secret import (
     PASSWORD_KEY,
     USERNAME_KEY,
     BrokerCredentials,
+    broker_url_digest,
     broker_url_ref,
     build_broker_secret,
 )
 from chatoperator.builders.broker_statefulset import broker_claim_name
-from chatoperator.builders.meta import BACKEND, RABBITMQ, child_name, digest, selector_labels
+from chatoperator.builders.meta import BACKEND, RABBITMQ, child_name, selector_labels
 from chatoperator.drift import applied_hash, needs_apply, with_applied_hash
 from chatoperator.errors import BrokerCredentialsLost, InvalidSpec, NotPermitted, TransientError
 from chatoperator.kube import Kube, Object
@@ -100,7 +101,7 @@ def reconcile(
     else:
         try:
             broker_secret = _ensure_broker_secret(kube, body, cluster)
-            digest_of_url = digest(broker_secret[broker_url_ref(cluster).key])
+            digest_of_url = broker_url_digest(broker_secret[broker_url_ref(cluster).key])
             inp = BuildInput(cluster, digest_of_url, operator_namespace=settings.namespace)
             live = _apply_children(kube, body, inp)
         except InvalidSpec as error:

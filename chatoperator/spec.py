@@ -30,6 +30,13 @@ DEFAULT_SERVICE_TYPE = "ClusterIP"
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 DEFAULT_SERVICE_PORT = 80
 DEFAULT_BROKER_REPLICAS = 1
+# Ephemeral storage per container (logs, /tmp and, for a broker without rabbitmq.storage, its
+# data): the request is what the scheduler reserves on the node, the limit where the kubelet
+# evicts the pod, and every emptyDir of the pod gets the limit as its sizeLimit.
+DEFAULT_CHATSERVER_EPHEMERAL_REQUEST = "64Mi"
+DEFAULT_CHATSERVER_EPHEMERAL_LIMIT = "256Mi"
+DEFAULT_BROKER_EPHEMERAL_REQUEST = "512Mi"
+DEFAULT_BROKER_EPHEMERAL_LIMIT = "2Gi"
 DEFAULT_EXTERNAL_URL_KEY = "url"
 BYTES_SUFFIXES = {"": 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
 BYTES_PATTERN = "^([1-9][0-9]{0,11})(Ki|Mi|Gi)?$"
@@ -72,6 +79,14 @@ class SecretKeyRef:
 
 
 @dataclass(frozen=True)
+class EphemeralStorage:
+    """A container's ephemeral-storage request and limit, and its pod's emptyDir sizeLimit."""
+
+    request: str
+    limit: str
+
+
+@dataclass(frozen=True)
 class Autoscaling:
     enabled: bool
     min_replicas: int
@@ -85,6 +100,7 @@ class Backend:
     resources: Resources | None
     autoscaling: Autoscaling
     max_connections: int
+    ephemeral_storage: EphemeralStorage
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,7 @@ class Frontend:
     service_port: int
     max_connections: int
     max_connections_per_ip: int
+    ephemeral_storage: EphemeralStorage
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,7 @@ class RabbitMQ:
     retention: Retention
     external_url: SecretKeyRef | None
     """Set when the cluster uses an existing broker: then the operator runs none of its own."""
+    ephemeral_storage: EphemeralStorage
 
 
 @dataclass(frozen=True)
@@ -144,6 +162,22 @@ class Auth:
 
 
 @dataclass(frozen=True)
+class Scraper:
+    """Who may read the backends' ``/metrics``: pods matching both label sets (an empty set
+    matches all; no namespace labels: the cluster's own namespace)."""
+
+    namespace_labels: Mapping[str, str] | None
+    pod_labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    egress: bool
+    """Each pod may connect only where it must (and to DNS); False leaves egress open."""
+    scraper: Scraper | None
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     image: str
     backend: Backend
@@ -151,6 +185,7 @@ class ClusterSpec:
     rabbitmq: RabbitMQ
     chat: Chat
     auth: Auth
+    network_policy: NetworkPolicy
     paused: bool
 
 
@@ -205,6 +240,8 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
     rate = chat.get("rateLimit") or {}
     auth = spec.get("auth") or {}
     auth_secret = auth.get("secretRef")
+    network = spec.get("networkPolicy") or {}
+    scraper = network.get("metricsScraper")
     return ClusterSpec(
         image=spec.get("image") or images.chatserver,
         backend=Backend(
@@ -219,6 +256,11 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
                 ),
             ),
             max_connections=int(backend.get("maxConnections", DEFAULT_MAX_CONNECTIONS)),
+            ephemeral_storage=_ephemeral_storage(
+                backend.get("ephemeralStorage"),
+                DEFAULT_CHATSERVER_EPHEMERAL_REQUEST,
+                DEFAULT_CHATSERVER_EPHEMERAL_LIMIT,
+            ),
         ),
         frontend=Frontend(
             replicas=int(frontend.get("replicas", DEFAULT_FRONTEND_REPLICAS)),
@@ -228,6 +270,11 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
             max_connections=int(frontend.get("maxConnections", DEFAULT_MAX_CONNECTIONS)),
             max_connections_per_ip=int(
                 frontend.get("maxConnectionsPerClientIP", DEFAULT_MAX_CONNECTIONS_PER_IP)
+            ),
+            ephemeral_storage=_ephemeral_storage(
+                frontend.get("ephemeralStorage"),
+                DEFAULT_CHATSERVER_EPHEMERAL_REQUEST,
+                DEFAULT_CHATSERVER_EPHEMERAL_LIMIT,
             ),
         ),
         rabbitmq=RabbitMQ(
@@ -245,6 +292,11 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
                 max_age=retention.get("maxAge"),
             ),
             external_url=_secret_key_ref(external, DEFAULT_EXTERNAL_URL_KEY),
+            ephemeral_storage=_ephemeral_storage(
+                broker.get("ephemeralStorage"),
+                DEFAULT_BROKER_EPHEMERAL_REQUEST,
+                DEFAULT_BROKER_EPHEMERAL_LIMIT,
+            ),
         ),
         chat=Chat(
             rooms=tuple(chat.get("rooms", DEFAULT_ROOMS)),
@@ -264,6 +316,21 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
             mode=str(auth.get("mode", DEFAULT_AUTH_MODE)),
             secret=_secret_key_ref(auth_secret, DEFAULT_AUTH_SECRET_KEY),
             allowed_origins=tuple(auth.get("allowedOrigins", ())),
+        ),
+        network_policy=NetworkPolicy(
+            egress=bool(network.get("egress", True)),
+            scraper=(
+                Scraper(
+                    namespace_labels=(
+                        None
+                        if scraper.get("namespaceLabels") is None
+                        else dict(scraper["namespaceLabels"])
+                    ),
+                    pod_labels=dict(scraper.get("podLabels") or {}),
+                )
+                if scraper
+                else None
+            ),
         ),
         paused=bool(spec.get("paused", False)),
     )
@@ -289,6 +356,16 @@ def _secret_key_ref(ref: Mapping[str, Any] | None, default_key: str) -> SecretKe
     if not ref:
         return None
     return SecretKeyRef(name=str(ref["name"]), key=str(ref.get("key", default_key)))
+
+
+def _ephemeral_storage(
+    given: Mapping[str, Any] | None, default_request: str, default_limit: str
+) -> EphemeralStorage:
+    given = given or {}
+    return EphemeralStorage(
+        request=str(given.get("request", default_request)),
+        limit=str(given.get("limit", default_limit)),
+    )
 
 
 def _resources(resources: Mapping[str, Mapping[str, int | str]] | None) -> Resources | None:

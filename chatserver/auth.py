@@ -12,11 +12,13 @@ chooses how it is checked (no `none`, no HS token "signed" with a public key as 
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import secrets
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -26,7 +28,14 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from chatserver.access import Access, BadPatterns, Identity, parse_patterns
 from chatserver.contract import MAX_NAME_CHARS
-from chatserver.settings import AuthSettings, SettingsError
+from chatserver.settings import (
+    AuthSettings,
+    SettingsError,
+    check_secret_length,
+    read_secret_file,
+)
+
+log = logging.getLogger(__name__)
 
 AUDIENCE: Final = "chatcluster"
 MAX_USER_CHARS = 128
@@ -116,12 +125,20 @@ class Grant:
 
 
 class TokenVerifier:
-    """Checks tokens against one configured key: signature, `exp`, `nbf`, `aud`, then claims."""
+    """Checks tokens against one configured key: signature, `exp`, `nbf`, `aud`, then claims.
 
-    def __init__(self, key: Any, algorithms: tuple[str, ...], *, leeway: float) -> None:
+    A key read from a file (`AuthSettings.key_file`) is read again when the file changes: a
+    Secret volume replaces its files in place, so a rotated key takes effect without a restart.
+    The check is one `stat` per token; a changed file that holds no usable key keeps the key in
+    use (and says so in the log) rather than refusing every token.
+    """
+
+    def __init__(self, settings: AuthSettings, key: Any, algorithms: tuple[str, ...]) -> None:
+        self._settings = settings
         self._key = key
         self._algorithms = list(algorithms)
-        self.leeway = leeway
+        self._file_stamp = _stamp(settings.key_file)
+        self.leeway = settings.leeway_seconds
         """Seconds of clock skew tolerated on `exp` and `nbf`."""
 
     @classmethod
@@ -129,18 +146,30 @@ class TokenVerifier:
         """None in open mode; raises SettingsError for a key the server cannot use."""
         if settings.mode == "none":
             return None
-        if settings.secret is not None:
-            if settings.secret.lstrip().startswith("-----BEGIN"):
-                raise SettingsError("CHAT_AUTH_SECRET: holds a PEM key; use CHAT_AUTH_PUBLIC_KEY")
-            return cls(settings.secret.encode(), _HMAC_ALGORITHMS, leeway=settings.leeway_seconds)
-        assert settings.public_key is not None, "settings require a secret or a public key"
+        return cls(settings, *_key_of(settings))
+
+    def _reload_if_changed(self) -> None:
+        path = self._settings.key_file
+        stamp = _stamp(path)
+        if path is None or stamp == self._file_stamp:
+            return
+        self._file_stamp = stamp
         try:
-            key = load_pem_public_key(settings.public_key.encode())
-        except ValueError as exc:
-            raise SettingsError(f"CHAT_AUTH_PUBLIC_KEY: not a PEM public key ({exc})") from None
-        return cls(key, _algorithms_of(key), leeway=settings.leeway_seconds)
+            text = read_secret_file(path, "the token key file")
+            if self._settings.secret is not None:
+                check_secret_length(text)
+                settings = replace(self._settings, secret=text)
+            else:
+                settings = replace(self._settings, public_key=text.strip())
+            self._key, algorithms = _key_of(settings)
+        except SettingsError as exc:
+            log.warning("token key file %s changed but is not usable, kept the key: %s", path, exc)
+            return
+        self._algorithms = list(algorithms)
+        log.info("token key file %s changed: verifying with the new key", path)
 
     def verify(self, token: str) -> Grant:
+        self._reload_if_changed()
         try:
             claims = jwt.decode(
                 token,
@@ -159,6 +188,31 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise TokenRefused(f"invalid token: {exc}") from None
         return _grant(claims, leeway=self.leeway)
+
+
+def _key_of(settings: AuthSettings) -> tuple[Any, tuple[str, ...]]:
+    """The verification key and the algorithms it admits; SettingsError if it is unusable."""
+    if settings.secret is not None:
+        if settings.secret.lstrip().startswith("-----BEGIN"):
+            raise SettingsError("CHAT_AUTH_SECRET: holds a PEM key; use CHAT_AUTH_PUBLIC_KEY")
+        return settings.secret.encode(), _HMAC_ALGORITHMS
+    assert settings.public_key is not None, "settings require a secret or a public key"
+    try:
+        key = load_pem_public_key(settings.public_key.encode())
+    except ValueError as exc:
+        raise SettingsError(f"CHAT_AUTH_PUBLIC_KEY: not a PEM public key ({exc})") from None
+    return key, _algorithms_of(key)
+
+
+def _stamp(path: str | None) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or rewritten (a Secret volume swaps a symlink)."""
+    if path is None:
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
 def _algorithms_of(key: object) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from chatserver.auth import TokenVerifier
 from chatserver.backend import add_backend, create_backend_app, drain_backend
 from chatserver.broker.base import Broker
 from chatserver.broker.memory import MemoryBroker
+from chatserver.contract import Env
 from chatserver.frontend import (
     add_ui_routes,
     create_frontend_app,
@@ -89,7 +90,9 @@ def _prepare(command: str, env: Mapping[str, str]) -> Callable[[], Coroutine[Any
 
     if command == "dev":
         dev_env = {"HOST": "127.0.0.1", **env}
-        dev_env.pop("RABBITMQ_URL", None)  # dev is the embedded default: memory broker only
+        # dev is the embedded default: memory broker only, whichever way a URL is given.
+        dev_env.pop(Env.RABBITMQ_URL, None)
+        dev_env.pop(Env.RABBITMQ_URL_FILE, None)
         settings = backend_settings_from_env(dev_env, default_port=DEV_PORT)
     else:
         settings = backend_settings_from_env(env)

@@ -36,6 +36,7 @@ class Env:
     HOST: Final = "HOST"
     POD_NAME: Final = "POD_NAME"
     RABBITMQ_URL: Final = "RABBITMQ_URL"
+    RABBITMQ_URL_FILE: Final = "RABBITMQ_URL_FILE"
     CHAT_CLUSTER: Final = "CHAT_CLUSTER"
     CHAT_ROOMS: Final = "CHAT_ROOMS"
     CHAT_HISTORY_SIZE: Final = "CHAT_HISTORY_SIZE"
@@ -57,6 +58,8 @@ class Env:
     CHAT_AUTH: Final = "CHAT_AUTH"
     CHAT_AUTH_SECRET: Final = "CHAT_AUTH_SECRET"
     CHAT_AUTH_PUBLIC_KEY: Final = "CHAT_AUTH_PUBLIC_KEY"
+    CHAT_AUTH_SECRET_FILE: Final = "CHAT_AUTH_SECRET_FILE"
+    CHAT_AUTH_PUBLIC_KEY_FILE: Final = "CHAT_AUTH_PUBLIC_KEY_FILE"
     CHAT_AUTH_LEEWAY_SECONDS: Final = "CHAT_AUTH_LEEWAY_SECONDS"
     BACKEND_URL: Final = "BACKEND_URL"
 
@@ -73,6 +76,7 @@ BACKEND_ENV: Final = (
             Env.HOST,
             Env.POD_NAME,
             Env.RABBITMQ_URL,
+            Env.RABBITMQ_URL_FILE,
             Env.CHAT_CLUSTER,
             Env.CHAT_ROOMS,
             Env.CHAT_HISTORY_SIZE,
@@ -91,6 +95,8 @@ BACKEND_ENV: Final = (
             Env.CHAT_AUTH,
             Env.CHAT_AUTH_SECRET,
             Env.CHAT_AUTH_PUBLIC_KEY,
+            Env.CHAT_AUTH_SECRET_FILE,
+            Env.CHAT_AUTH_PUBLIC_KEY_FILE,
             Env.CHAT_AUTH_LEEWAY_SECONDS,
         }
     )

@@ -95,6 +95,10 @@ class AuthSettings:
     """`CHAT_AUTH_SECRET`: the HMAC key of HS256/384/512 tokens."""
     public_key: str | None = field(default=None, repr=False)
     """`CHAT_AUTH_PUBLIC_KEY`: a PEM public key (RSA, EC or Ed25519) of signed tokens."""
+    key_file: str | None = None
+    """`CHAT_AUTH_SECRET_FILE` or `CHAT_AUTH_PUBLIC_KEY_FILE`, instead of the variable: the file
+    the key was read from. The verifier reads it again when it changes, so a rotated key (a
+    Secret volume updated in place) takes effect without a restart."""
     leeway_seconds: float = 5.0
     """`CHAT_AUTH_LEEWAY_SECONDS`: clock skew tolerated between the token issuer and this server
     on `exp` and `nbf`; a session ends this long after its token's `exp`."""
@@ -303,7 +307,13 @@ def backend_settings_from_env(
         port=_read(env, Env.PORT, _port, default_port),
         pod=env.get(Env.POD_NAME, "").strip() or base.pod,
         cluster=_read(env, Env.CHAT_CLUSTER, _cluster, base.cluster),
-        rabbitmq_urls=_read(env, Env.RABBITMQ_URL, _amqp_urls, (), secret=True),
+        rabbitmq_urls=_read(
+            {Env.RABBITMQ_URL: secret_value(env, Env.RABBITMQ_URL)[0] or ""},
+            Env.RABBITMQ_URL,
+            _amqp_urls,
+            (),
+            secret=True,
+        ),
         room_max_bytes=_read(
             env, Env.CHAT_ROOM_MAX_BYTES, _whole(contract.ROOM_SEGMENT_BYTES), base.room_max_bytes
         ),
@@ -342,8 +352,9 @@ def auth_settings_from_env(env: Mapping[str, str]) -> AuthSettings:
     must stop the server, never leave it silently open."""
     mode = env.get(Env.CHAT_AUTH, "").strip() or "none"
     # The secret is used byte for byte, as the token issuer uses it.
-    secret = env.get(Env.CHAT_AUTH_SECRET) or None
-    public_key = env.get(Env.CHAT_AUTH_PUBLIC_KEY, "").strip() or None
+    secret, secret_file = secret_value(env, Env.CHAT_AUTH_SECRET)
+    public_key, public_key_file = secret_value(env, Env.CHAT_AUTH_PUBLIC_KEY)
+    public_key = (public_key or "").strip() or None
     leeway = _read(
         env, Env.CHAT_AUTH_LEEWAY_SECONDS, _non_negative_float, AuthSettings().leeway_seconds
     )
@@ -356,9 +367,40 @@ def auth_settings_from_env(env: Mapping[str, str]) -> AuthSettings:
             "CHAT_AUTH=jwt needs exactly one of CHAT_AUTH_SECRET (HMAC) and "
             "CHAT_AUTH_PUBLIC_KEY (PEM)"
         )
+    check_secret_length(secret)
+    return AuthSettings(
+        mode="jwt",
+        secret=secret,
+        public_key=public_key,
+        key_file=secret_file or public_key_file,
+        leeway_seconds=leeway,
+    )
+
+
+def check_secret_length(secret: str | None) -> None:
     if secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
         raise SettingsError(f"CHAT_AUTH_SECRET: must be at least {MIN_SECRET_BYTES} bytes")
-    return AuthSettings(mode="jwt", secret=secret, public_key=public_key, leeway_seconds=leeway)
+
+
+def secret_value(env: Mapping[str, str], name: str) -> tuple[str | None, str | None]:
+    """A secret from the variable ``name`` or from the file ``<name>_FILE`` names (a mounted
+    Secret: it stays out of the environment, which every process of the pod and its crash
+    dumps can read): ``(value, file)``; ``(None, None)`` when neither is set."""
+    path = env.get(f"{name}_FILE", "").strip()
+    if not path:
+        return env.get(name) or None, None
+    if env.get(name):
+        raise SettingsError(f"{name} and {name}_FILE: set one of them")
+    return read_secret_file(path, f"{name}_FILE"), path
+
+
+def read_secret_file(path: str, variable: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.__class__.__name__
+        raise SettingsError(f"{variable}={path!r}: cannot read it ({reason})") from None
 
 
 def _amqp_urls(raw: str) -> tuple[str, ...]:

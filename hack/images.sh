@@ -145,11 +145,12 @@ build_image() {
 
 # Debian's rabbitmq-server (3.10: stream queues, the management, prometheus and stream plugins) in a
 # debootstrapped root of its own, its user renumbered to the uid the operator's StatefulSet runs as
-# (RABBITMQ_UID in chatoperator/builders/broker_statefulset.py). Named by a hash of this recipe and
-# the entrypoint, like the base.
+# (RABBITMQ_UID in chatoperator/builders/broker_statefulset.py). Named by a hash of this recipe, the
+# uid and the entrypoint, like the base.
 ensure_rabbitmq_image() {
-  local hash mirror rootfs tarball build_tag
-  hash=$({ declare -f ensure_rabbitmq_image; cat "$ROOT/deploy/rabbitmq/entrypoint.sh"; } \
+  local hash mirror rootfs tarball build_tag old_uid old_gid
+  hash=$({ declare -f ensure_rabbitmq_image; echo "$RABBITMQ_UID"
+           cat "$ROOT/deploy/rabbitmq/entrypoint.sh"; } \
     | sha256sum | cut -c1-12)
   build_tag=chatcluster/rabbitmq-build:$hash
   tarball=$CACHE/rabbitmq-bookworm-$hash.tar
@@ -162,9 +163,17 @@ ensure_rabbitmq_image() {
       debootstrap --variant=minbase --include=rabbitmq-server bookworm "$rootfs" "$mirror" \
         >"$CACHE/debootstrap-rabbitmq.log" 2>&1 \
         || fail "debootstrap failed; see $CACHE/debootstrap-rabbitmq.log"
-      chroot "$rootfs" groupmod --gid 999 rabbitmq
-      chroot "$rootfs" usermod --uid 999 --gid 999 rabbitmq
-      chroot "$rootfs" chown -R 999:999 /var/lib/rabbitmq /var/log/rabbitmq
+      # Renumbered above the range of host accounts (policy scanners flag a uid or gid below
+      # 10000: a container escaping as a host account's uid acts as that account). usermod and
+      # groupmod renumber no file outside the home, so every file the package gave the old ids
+      # (data, logs, /etc/rabbitmq) is handed over by number.
+      old_uid=$(chroot "$rootfs" id -u rabbitmq)
+      old_gid=$(chroot "$rootfs" id -g rabbitmq)
+      chroot "$rootfs" groupmod --gid "$RABBITMQ_UID" rabbitmq
+      chroot "$rootfs" usermod --uid "$RABBITMQ_UID" --gid "$RABBITMQ_UID" rabbitmq
+      find "$rootfs" -xdev -uid "$old_uid" -exec chown -h "$RABBITMQ_UID" {} +
+      find "$rootfs" -xdev -gid "$old_gid" -exec chgrp -h "$RABBITMQ_UID" {} +
+      chroot "$rootfs" chown -R "$RABBITMQ_UID:$RABBITMQ_UID" /var/lib/rabbitmq /var/log/rabbitmq
       install -m 0755 "$ROOT/deploy/rabbitmq/entrypoint.sh" "$rootfs/usr/local/bin/chatcluster-rabbitmq"
       rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* \
         "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/doc/*
@@ -175,7 +184,7 @@ ensure_rabbitmq_image() {
     step "importing $build_tag"
     docker import \
       --change 'ENV LANG=C.UTF-8 HOME=/var/lib/rabbitmq RABBITMQ_LOG_BASE=/var/lib/rabbitmq/log' \
-      --change 'USER 999:999' \
+      --change "USER $RABBITMQ_UID:$RABBITMQ_UID" \
       --change 'EXPOSE 5672 5552 15672 15692 4369 25672' \
       --change 'ENTRYPOINT ["/usr/local/bin/chatcluster-rabbitmq"]' \
       "$tarball" "$build_tag" >/dev/null
@@ -248,6 +257,9 @@ VERSION=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], 
 SERVER_IMAGE=chatcluster/chatserver:$VERSION
 OPERATOR_IMAGE=chatcluster/operator:$VERSION
 RABBITMQ_IMAGE=chatcluster/rabbitmq:$VERSION
+# The broker's user, read from the builder whose StatefulSet runs it, so the two cannot differ.
+RABBITMQ_UID=$("$WHEEL_PYTHON" -c \
+  'from chatoperator.builders.broker_statefulset import RABBITMQ_UID; print(RABBITMQ_UID)')
 PAUSE_IMAGE=chatcluster/pause:$VERSION
 COREDNS_IMAGE=chatcluster/coredns:$VERSION
 NODE_IMAGES=("$SERVER_IMAGE" "$OPERATOR_IMAGE" "$RABBITMQ_IMAGE" "$PAUSE_IMAGE" "$COREDNS_IMAGE")
@@ -260,6 +272,10 @@ build_image chatserver.Dockerfile "$SERVER_IMAGE"
 build_image operator.Dockerfile "$OPERATOR_IMAGE"
 smoke
 ensure_rabbitmq_image
+uid=$(docker run --rm --network=none --entrypoint id "$RABBITMQ_IMAGE" -u):$(
+  docker run --rm --network=none --entrypoint id "$RABBITMQ_IMAGE" -g)
+[ "$uid" = "$RABBITMQ_UID:$RABBITMQ_UID" ] \
+  || fail "$RABBITMQ_IMAGE runs as $uid, not $RABBITMQ_UID:$RABBITMQ_UID"
 build_pause_image
 build_coredns_image
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' \

@@ -29,6 +29,7 @@ from chatoperator.builders.meta import BACKEND, FRONTEND, NODES, RABBITMQ, child
 from chatoperator.builders.network_policy import (
     build_backend_network_policy,
     build_broker_network_policy,
+    build_frontend_network_policy,
 )
 from chatoperator.builders.services import (
     build_backend_service,
@@ -58,6 +59,7 @@ class Role(enum.Enum):
     FRONTEND_SERVICE = "frontend service"
     FRONTEND = "frontend"
     FRONTEND_BUDGET = "frontend budget"
+    FRONTEND_NETWORK_POLICY = "frontend network policy"
 
 
 _API_VERSIONS = {
@@ -173,6 +175,13 @@ CHILDREN: tuple[Child, ...] = (
         "PodDisruptionBudget",
         FRONTEND,
         _of_cluster(build_frontend_budget),
+        _always,
+    ),
+    Child(
+        Role.FRONTEND_NETWORK_POLICY,
+        "NetworkPolicy",
+        FRONTEND,
+        _of_cluster(build_frontend_network_policy),
         _always,
     ),
 )

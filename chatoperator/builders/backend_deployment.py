@@ -8,10 +8,10 @@ from chatoperator.builders.broker_secret import broker_url_ref
 from chatoperator.builders.chatserver_pods import (
     DRAIN_SECONDS,
     ChatserverPods,
+    SecretFile,
     chatserver_deployment,
     origins_env,
     plain_env,
-    secret_env,
 )
 from chatoperator.builders.inputs import BuildInput
 from chatoperator.builders.meta import BACKEND, chat_cluster_name
@@ -25,6 +25,15 @@ DEFAULT_RESOURCES = {
 }
 
 
+def backend_secret_files(inp: BuildInput) -> list[SecretFile]:
+    """The broker URL and, in token mode, the token key: files, never environment variables."""
+    cluster = inp.cluster
+    files = [SecretFile(Env.RABBITMQ_URL, broker_url_ref(cluster), "broker", "url")]
+    if cluster.spec.auth.secret is not None:
+        files.append(SecretFile(Env.CHAT_AUTH_SECRET, cluster.spec.auth.secret, "auth", "secret"))
+    return files
+
+
 def backend_env(inp: BuildInput) -> list[dict[str, Any]]:
     """Everything ``chatserver backend`` reads (``chatserver.contract.BACKEND_ENV``) that the
     spec sets. (The order is part of the config hash: reordering rolls every backend.)"""
@@ -34,9 +43,8 @@ def backend_env(inp: BuildInput) -> list[dict[str, Any]]:
         plain_env(Env.PORT, BACKEND_PORT),
         {"name": Env.POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         plain_env(Env.CHAT_AUTH, auth.mode),
-        *([secret_env(Env.CHAT_AUTH_SECRET, auth.secret)] if auth.secret is not None else []),
+        *(secret.env() for secret in backend_secret_files(inp)),
         *origins_env(cluster),
-        secret_env(Env.RABBITMQ_URL, broker_url_ref(cluster)),
         plain_env(Env.CHAT_CLUSTER, chat_cluster_name(cluster)),
         plain_env(Env.CHAT_ROOM_MAX_BYTES, room_stream_max_bytes(cluster)),
         plain_env(Env.CHAT_ROOMS, ",".join(chat.rooms)),
@@ -74,6 +82,8 @@ def build_backend_deployment(inp: BuildInput) -> dict[str, Any]:
         env=backend_env(inp),
         config_extra=inp.broker_url_digest,
         resources=backend.resources or DEFAULT_RESOURCES,
+        ephemeral_storage=backend.ephemeral_storage,
+        secret_files=backend_secret_files(inp),
     )
     # With autoscaling, replicas belong to the HPA: leaving the field out of the apply is what
     # keeps the operator from ever resetting them.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chatoperator.builders.meta import RABBITMQ, child_name, metadata
+from chatoperator.builders.meta import RABBITMQ, child_name, digest, metadata
 from chatoperator.builders.network import AMQP_PORT
 from chatoperator.spec import Cluster, SecretKeyRef
 
@@ -30,6 +30,13 @@ def broker_url_ref(cluster: Cluster) -> SecretKeyRef:
     """Where the backends read ``RABBITMQ_URL``: the external broker's Secret, or ours."""
     external = cluster.spec.rabbitmq.external_url
     return external or SecretKeyRef(name=child_name(cluster, RABBITMQ), key=URL_KEY)
+
+
+def broker_url_digest(encoded_url: str) -> str:
+    """What the backends' config hash holds of the AMQP URL: a digest of the Secret's
+    base64 ``data`` value as the API returns it (it stands for the value just as well, and the
+    URL itself never enters an object)."""
+    return digest(encoded_url)
 
 
 def build_broker_secret(cluster: Cluster, credentials: BrokerCredentials) -> dict[str, Any]:

@@ -15,11 +15,14 @@ from chatoperator.builders.meta import (
     CONFIG_HASH_ANNOTATION,
     RABBITMQ,
     child_name,
+    container_resources,
     container_security_context,
     digest,
+    empty_dir,
     labels,
     metadata,
     pod_security_context,
+    prefer_other_nodes,
     selector_labels,
     spread_across_nodes,
 )
@@ -33,8 +36,11 @@ from chatoperator.builders.network import (
 )
 from chatoperator.spec import Cluster
 
-RABBITMQ_UID = 999
-"""The ``rabbitmq`` user of the official image."""
+RABBITMQ_UID = 10002
+"""The ``rabbitmq`` user (and group) of chatcluster/rabbitmq, which hack/images.sh renumbers to
+it: at 10000 or above, clear of the host's accounts, and next to the chat server's 10001. The
+pod runs as this uid whatever the image's own user (the official image's is 999): ``fsGroup``
+gives it the data volume, and the image must not need files only its own user may read."""
 
 DATA_DIR = "/var/lib/rabbitmq"
 COOKIE_MOUNT = "/etc/rabbitmq-cookie"
@@ -46,11 +52,25 @@ DEFAULT_RESOURCES = {
     "limits": {"cpu": "1", "memory": "512Mi"},
 }
 
+CREDENTIALS_MOUNT = "/etc/rabbitmq-credentials"
+DEFAULT_USER_DIR = "/etc/rabbitmq-default-user"
+"""Where the init container writes the default user's config lines, which the broker reads
+(``RABBITMQ_CONFIG_FILES``): the credentials stay out of every container's environment."""
+
 # Erlang refuses a cookie file others can read, and a Secret volume cannot be owned by the
-# rabbitmq user, so an init container copies it into the data volume with mode 0600.
-_COPY_COOKIE = (
-    f"cp {COOKIE_MOUNT}/.erlang.cookie {DATA_DIR}/.erlang.cookie"
+# rabbitmq user, so an init container copies it into the data volume with mode 0600. Removed
+# first: a volume written under an earlier uid (999) holds a cookie this user could overwrite
+# (fsGroup makes it group-writable) but not chmod. RabbitMQ reads its default user from its
+# environment or its config only, so the same container turns the credential files into a
+# config file, on a memory volume only this pod's user can read.
+_PREPARE = (
+    f"rm -f {DATA_DIR}/.erlang.cookie"
+    f" && cp {COOKIE_MOUNT}/.erlang.cookie {DATA_DIR}/.erlang.cookie"
     f" && chmod 600 {DATA_DIR}/.erlang.cookie"
+    " && umask 077"
+    " && printf 'default_user = %s\\ndefault_pass = %s\\n'"
+    f' "$(cat {CREDENTIALS_MOUNT}/{USERNAME_KEY})" "$(cat {CREDENTIALS_MOUNT}/{PASSWORD_KEY})"'
+    f" > {DEFAULT_USER_DIR}/10-default-user.conf"
 )
 
 
@@ -60,10 +80,6 @@ DATA_VOLUME = "data"
 def broker_claim_name(cluster: Cluster, ordinal: int) -> str:
     """The PersistentVolumeClaim the StatefulSet makes for pod ``ordinal`` (it outlives both)."""
     return f"{DATA_VOLUME}-{child_name(cluster, RABBITMQ)}-{ordinal}"
-
-
-def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
 def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
@@ -80,7 +96,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
     data_volume: list[dict[str, Any]] = []
     claim_templates: list[dict[str, Any]] = []
     if broker.storage is None:
-        data_volume = [{"name": DATA_VOLUME, "emptyDir": {}}]
+        data_volume = [empty_dir(DATA_VOLUME, broker.ephemeral_storage)]
     else:
         claim_spec: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
@@ -96,6 +112,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
         ]
     volume_mounts = [
         {"name": DATA_VOLUME, "mountPath": DATA_DIR},
+        {"name": "default-user", "mountPath": DEFAULT_USER_DIR, "readOnly": True},
         {"name": "config", "mountPath": "/etc/rabbitmq", "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
@@ -117,19 +134,29 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                 "securityContext": pod_security_context(RABBITMQ_UID),
                 "terminationGracePeriodSeconds": 60,
                 "topologySpreadConstraints": spread_across_nodes(cluster, RABBITMQ),
+                "affinity": prefer_other_nodes(cluster, RABBITMQ),
                 "initContainers": [
                     {
                         "name": "copy-erlang-cookie",
                         "image": broker.image,
-                        "command": ["sh", "-c", _COPY_COOKIE],
+                        "command": ["sh", "-c", _PREPARE],
                         "securityContext": container_security_context(),
-                        "resources": {
-                            "requests": {"cpu": "10m", "memory": "16Mi"},
-                            "limits": {"cpu": "100m", "memory": "32Mi"},
-                        },
+                        "resources": container_resources(
+                            {
+                                "requests": {"cpu": "10m", "memory": "16Mi"},
+                                "limits": {"cpu": "100m", "memory": "32Mi"},
+                            },
+                            broker.ephemeral_storage,
+                        ),
                         "volumeMounts": [
                             {"name": DATA_VOLUME, "mountPath": DATA_DIR},
                             {"name": "erlang-cookie", "mountPath": COOKIE_MOUNT, "readOnly": True},
+                            {
+                                "name": "credentials",
+                                "mountPath": CREDENTIALS_MOUNT,
+                                "readOnly": True,
+                            },
+                            {"name": "default-user", "mountPath": DEFAULT_USER_DIR},
                         ],
                     }
                 ],
@@ -147,8 +174,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                                 "name": "RABBITMQ_NODENAME",
                                 "value": f"rabbit@$(MY_POD_NAME).{headless}.{cluster.namespace}",
                             },
-                            _secret_env("RABBITMQ_DEFAULT_USER", name, USERNAME_KEY),
-                            _secret_env("RABBITMQ_DEFAULT_PASS", name, PASSWORD_KEY),
+                            {"name": "RABBITMQ_CONFIG_FILES", "value": DEFAULT_USER_DIR},
                         ],
                         "ports": [
                             {"name": "amqp", "containerPort": AMQP_PORT, "protocol": "TCP"},
@@ -184,7 +210,9 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                             "periodSeconds": 20,
                             "failureThreshold": 6,
                         },
-                        "resources": DEFAULT_RESOURCES,
+                        "resources": container_resources(
+                            DEFAULT_RESOURCES, broker.ephemeral_storage
+                        ),
                         "securityContext": container_security_context(),
                         # A node that fails at boot leaves its last log lines as the reason,
                         # which BrokerReady then shows.
@@ -202,7 +230,20 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                             "items": [{"key": COOKIE_KEY, "path": ".erlang.cookie"}],
                         },
                     },
-                    {"name": "tmp", "emptyDir": {}},
+                    {
+                        "name": "credentials",
+                        "secret": {
+                            "secretName": name,
+                            "items": [
+                                {"key": USERNAME_KEY, "path": USERNAME_KEY},
+                                {"key": PASSWORD_KEY, "path": PASSWORD_KEY},
+                            ],
+                            "defaultMode": 0o440,
+                        },
+                    },
+                    # A few bytes, in memory: the credentials never reach the node's disk.
+                    {"name": "default-user", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+                    empty_dir("tmp", broker.ephemeral_storage),
                 ],
             },
         },

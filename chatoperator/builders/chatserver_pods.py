@@ -9,15 +9,18 @@ from typing import Any
 from chatoperator.builders.meta import (
     CONFIG_HASH_ANNOTATION,
     child_name,
+    container_resources,
     container_security_context,
     digest,
+    empty_dir,
     labels,
     metadata,
     pod_security_context,
+    prefer_other_nodes,
     selector_labels,
     spread_across_nodes,
 )
-from chatoperator.spec import Cluster, Resources, SecretKeyRef
+from chatoperator.spec import Cluster, EphemeralStorage, Resources, SecretKeyRef
 from chatserver.contract import Env
 
 CHATSERVER_UID = 10001
@@ -44,14 +47,52 @@ class ChatserverPods:
     config_extra: str
     """Config the env does not show (a digest of a referenced Secret's value)."""
     resources: Resources
+    ephemeral_storage: EphemeralStorage
+    secret_files: Sequence[SecretFile] = ()
+    """Credentials the process reads from files (their ``*_FILE`` variables are in ``env``)."""
 
 
 def plain_env(name: str, value: str | int) -> dict[str, Any]:
     return {"name": name, "value": str(value)}
 
 
-def secret_env(name: str, ref: SecretKeyRef) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+SECRETS_DIR = "/etc/chatcluster"
+SECRET_FILE_MODE = 0o440
+"""Read-only, for the pod's user and its group (``fsGroup``): files hold credentials."""
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A Secret key mounted read-only as ``/etc/chatcluster/<volume>/<file>``, its path in the
+    ``<variable>_FILE`` the process reads: a credential in a file stays out of the environment
+    (which every process of the pod inherits), and a rotated one reaches the file in place."""
+
+    variable: str
+    """The setting, e.g. ``CHAT_AUTH_SECRET`` (the env var is ``CHAT_AUTH_SECRET_FILE``)."""
+    ref: SecretKeyRef
+    volume: str
+    file: str
+
+    @property
+    def path(self) -> str:
+        return f"{SECRETS_DIR}/{self.volume}/{self.file}"
+
+    def env(self) -> dict[str, Any]:
+        return plain_env(f"{self.variable}_FILE", self.path)
+
+    def pod_volume(self) -> dict[str, Any]:
+        items = [{"key": self.ref.key, "path": self.file}]
+        return {
+            "name": self.volume,
+            "secret": {
+                "secretName": self.ref.name,
+                "items": items,
+                "defaultMode": SECRET_FILE_MODE,
+            },
+        }
+
+    def mount(self) -> dict[str, Any]:
+        return {"name": self.volume, "mountPath": f"{SECRETS_DIR}/{self.volume}", "readOnly": True}
 
 
 def origins_env(cluster: Cluster) -> list[dict[str, Any]]:
@@ -84,6 +125,7 @@ def chatserver_deployment(
                 "securityContext": pod_security_context(CHATSERVER_UID),
                 "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                 "topologySpreadConstraints": spread_across_nodes(cluster, pods.component),
+                "affinity": prefer_other_nodes(cluster, pods.component),
                 "containers": [
                     {
                         "name": pods.component,
@@ -104,12 +146,18 @@ def chatserver_deployment(
                             "failureThreshold": 2,
                         },
                         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
-                        "resources": pods.resources,
+                        "resources": container_resources(pods.resources, pods.ephemeral_storage),
                         "securityContext": container_security_context(),
-                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        "volumeMounts": [
+                            {"name": "tmp", "mountPath": "/tmp"},
+                            *(secret.mount() for secret in pods.secret_files),
+                        ],
                     }
                 ],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
+                "volumes": [
+                    empty_dir("tmp", pods.ephemeral_storage),
+                    *(secret.pod_volume() for secret in pods.secret_files),
+                ],
             },
         },
     }

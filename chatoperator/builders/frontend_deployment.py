@@ -41,5 +41,6 @@ def build_frontend_deployment(cluster: Cluster) -> dict[str, Any]:
         env=env,
         config_extra="",
         resources=frontend.resources or DEFAULT_RESOURCES,
+        ephemeral_storage=frontend.ephemeral_storage,
     )
     return chatserver_deployment(cluster, pods, replicas=frontend.replicas)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Starts Debian's RabbitMQ in the foreground as the image's user (uid 999), as the operator's
+# Starts Debian's RabbitMQ in the foreground as the image's user (uid 10002), as the operator's
 # StatefulSet runs it: config and enabled_plugins from /etc/rabbitmq (a ConfigMap), data and the
 # Erlang cookie in /var/lib/rabbitmq, a read-only root filesystem.
 set -eu

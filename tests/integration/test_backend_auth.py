@@ -240,3 +240,25 @@ async def test_a_resend_is_recognised_by_who_sent_it_not_only_by_client_and_ref(
         ("Alice", "alice's words"),
         ("Bob", "bob's words"),
     ]
+
+
+async def test_a_rotated_key_file_is_used_without_a_restart(
+    spawn_chat: SpawnChat, connect: Connect, tmp_path: Path
+) -> None:
+    """The operator mounts the token key from a Secret; rotating the Secret replaces the file
+    (a new file renamed over the old, as a Secret volume does) under the running backend."""
+    key_file = tmp_path / "secret"
+    key_file.write_text(SECRET)
+    process = spawn_chat(
+        "backend", env={"CHAT_AUTH": "jwt", "CHAT_AUTH_SECRET_FILE": str(key_file)}
+    )
+    await asyncio.to_thread(process.wait_ready)
+    await connect(process.url, token())
+    rotated = "rotated-secret-0123456789abcdefghij"
+    fresh = tmp_path / "secret.new"
+    fresh.write_text(rotated)
+    fresh.replace(key_file)
+    body = {"sub": "u-2", "aud": "chatcluster", "exp": time.time() + 300}
+    client = await connect(process.url, jwt.encode(body, rotated, algorithm="HS256"))
+    assert client.welcome["user"] == "u-2"
+    assert await handshake_status(process.url, token=token()) == 401

@@ -8,6 +8,7 @@ given by CHATCLUSTER_KUBECONFIG; tests/e2e/test_real_node.py covers what only ru
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -23,6 +24,9 @@ from typing import Any
 import pytest
 import yaml
 
+from chatoperator.builders.meta import CONFIG_HASH_ANNOTATION
+from chatoperator.drift import APPLIED_HASH_ANNOTATION, contains
+from chatoperator.render import GENERATED, UID_PLACEHOLDER
 from tests.fixtures.k8s import Cluster
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
@@ -239,7 +243,7 @@ def test_example_applies_and_becomes_ready_with_every_child(
     expected = {f"Deployment/{name}-backend", f"Deployment/{name}-frontend"}
     expected |= {f"Service/{name}-backend", f"Service/{name}-frontend"}
     expected |= {f"PodDisruptionBudget/{name}-backend", f"PodDisruptionBudget/{name}-frontend"}
-    expected |= {f"NetworkPolicy/{name}-backend"}
+    expected |= {f"NetworkPolicy/{name}-backend", f"NetworkPolicy/{name}-frontend"}
     if "external" not in spec["rabbitmq"]:
         expected |= {f"StatefulSet/{name}-rabbitmq", f"Service/{name}-rabbitmq"}
         expected |= {f"Service/{name}-rabbitmq-nodes", f"ConfigMap/{name}-rabbitmq"}
@@ -258,6 +262,80 @@ def test_example_applies_and_becomes_ready_with_every_child(
         labels = child["metadata"]["labels"]
         assert labels["app.kubernetes.io/instance"] == name
         assert labels["app.kubernetes.io/managed-by"] == "chatcluster-operator"
+
+
+SERVER_FILLED_METADATA = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "managedFields",
+    "generation",
+)
+
+
+def rendered(manifest: Path, namespace: str) -> list[dict[str, Any]]:
+    """`chatoperator render` for the test's operator: its default images, outside the cluster."""
+    command = [sys.executable, "-m", "chatoperator.cli", "render", "-f", str(manifest)]
+    command += ["-n", namespace, "--operator-namespace="]
+    result = subprocess.run(
+        command, cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True
+    )
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def as_rendered(live: dict[str, Any], owner_uid: str) -> dict[str, Any]:
+    """A live child with what the API server and the generator fill in put back as render shows
+    it: server metadata and status dropped, placeholders where render has them."""
+    obj = {key: value for key, value in live.items() if key != "status"}
+    meta = {k: v for k, v in live["metadata"].items() if k not in SERVER_FILLED_METADATA}
+    annotations = {
+        k: v for k, v in meta.pop("annotations", {}).items() if k != APPLIED_HASH_ANNOTATION
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    for ref in meta["ownerReferences"]:
+        assert ref["uid"] == owner_uid
+        ref["uid"] = UID_PLACEHOLDER
+    obj["metadata"] = meta
+    return obj
+
+
+@pytest.mark.parametrize("manifest", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_render_is_what_the_operator_applies(
+    k8s_cluster: Cluster, k8s_namespace: str, operator: Operator, manifest: Path
+) -> None:
+    name = cluster_name(manifest)
+    apply_file(k8s_cluster, manifest, k8s_namespace)
+    wait_phase(k8s_cluster, k8s_namespace, name, "Ready")
+    uid = get_json(k8s_cluster, "-n", k8s_namespace, f"chatcluster/{name}")["metadata"]["uid"]
+    children = get_json(k8s_cluster, "-n", k8s_namespace, f"{CHILD_KINDS},secrets")["items"]
+    live = {
+        f"{c['kind']}/{c['metadata']['name']}": as_rendered(c, uid)
+        for c in children
+        if c["metadata"].get("ownerReferences")
+    }
+    expected = {
+        f"{o['kind']}/{o['metadata']['name']}": o for o in rendered(manifest, k8s_namespace)
+    }
+    assert set(live) == set(expected)
+    for key, want in expected.items():
+        got = live[key]
+        if want["kind"] == "Secret":
+            # Generated values: the same keys, and the URL as rendered around the credentials.
+            placeholders = want.pop("stringData")
+            data = {k: base64.b64decode(v).decode() for k, v in got.pop("data").items()}
+            assert set(data) == set(placeholders)
+            pattern = re.escape(placeholders["url"]).replace(re.escape(GENERATED), "[^:@]+")
+            assert re.fullmatch(pattern, data["url"])
+        annotations = (
+            want.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
+        )
+        if annotations.get(CONFIG_HASH_ANNOTATION) == GENERATED:
+            annotations[CONFIG_HASH_ANNOTATION] = got["spec"]["template"]["metadata"][
+                "annotations"
+            ][CONFIG_HASH_ANNOTATION]
+        # Every field render shows, with its value; the API server's defaults come on top.
+        assert contains(got, want), f"{key}: rendered {want}\nlive {got}"
 
 
 def test_status_conditions_columns_and_no_finalizer(

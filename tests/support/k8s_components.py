@@ -252,8 +252,19 @@ def fake_node(name: str) -> dict[str, Any]:
             },
         },
         "status": {
-            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            # ephemeral-storage too: every pod the operator makes requests some.
+            "allocatable": {
+                "cpu": "32",
+                "memory": "256Gi",
+                "ephemeral-storage": "100Gi",
+                "pods": "110",
+            },
+            "capacity": {
+                "cpu": "32",
+                "memory": "256Gi",
+                "ephemeral-storage": "100Gi",
+                "pods": "110",
+            },
         },
     }
 

@@ -22,7 +22,7 @@ from chatserver.auth import (
     refreshed_identity,
     token_identity,
 )
-from chatserver.settings import AuthSettings, SettingsError
+from chatserver.settings import AuthSettings, SettingsError, auth_settings_from_env
 
 ALLOWED = frozenset({"https://chat.example.com"})
 
@@ -218,3 +218,38 @@ def test_a_refresh_keeps_the_user_and_the_client() -> None:
     assert renamed == Identity(user="u-1", name="Ada L.", client="tab-1", verified=True)
     with pytest.raises(TokenRefused, match="another user"):
         refreshed_identity(current, hs_verifier().verify(hs_token(sub="u-2")))
+
+
+def rotate(path: Any, text: str) -> None:
+    """Replace a key file the way a Secret volume does: a new file renamed over the old one."""
+    fresh = path.with_name(path.name + ".new")
+    fresh.write_text(text)
+    fresh.replace(path)
+
+
+def file_verifier(path: Any) -> TokenVerifier:
+    settings = auth_settings_from_env({"CHAT_AUTH": "jwt", "CHAT_AUTH_SECRET_FILE": str(path)})
+    verifier = TokenVerifier.from_settings(settings)
+    assert verifier is not None
+    return verifier
+
+
+def test_a_rotated_key_file_is_read_again_without_a_restart(tmp_path: Any) -> None:
+    path = tmp_path / "secret"
+    path.write_text(SECRET)
+    verifier = file_verifier(path)
+    assert verifier.verify(hs_token()).user == "u-1"
+    rotated = "r" * 40
+    rotate(path, rotated)
+    assert verifier.verify(hs_token(rotated)).user == "u-1"
+    assert refusal(verifier, hs_token(SECRET)).startswith("invalid token")
+
+
+def test_a_rotated_key_file_without_a_usable_key_keeps_the_key_in_use(tmp_path: Any) -> None:
+    path = tmp_path / "secret"
+    path.write_text(SECRET)
+    verifier = file_verifier(path)
+    rotate(path, "too short")
+    assert verifier.verify(hs_token()).user == "u-1"
+    path.unlink()  # between a volume's swaps, for an instant
+    assert verifier.verify(hs_token()).user == "u-1"

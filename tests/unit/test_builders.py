@@ -16,9 +16,11 @@ from chatoperator.builders.chatserver_pods import DRAIN_SECONDS, TERMINATION_GRA
 from chatoperator.builders.meta import CONFIG_HASH_ANNOTATION
 from chatoperator.builders.network import STREAM_REPLICATION_PORTS
 from chatoperator.builders.network_policy import (
+    CLUSTER_DNS_PODS,
     OPERATOR_POD_LABELS,
     build_backend_network_policy,
 )
+from chatoperator.render import to_yaml
 from chatoperator.spec import Cluster
 from tests.unit.clusters import (
     UID,
@@ -33,18 +35,6 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
 
 EXAMPLE_STEMS = sorted(example_bodies())
-
-
-class _GoldenDumper(yaml.SafeDumper):
-    """Multi-line strings (rabbitmq.conf) as literal blocks, so the golden files read well."""
-
-
-_GoldenDumper.add_representer(
-    str,
-    lambda dumper, value: dumper.represent_scalar(
-        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
-    ),
-)
 
 
 def wanted_children(
@@ -70,10 +60,11 @@ def pod_hash(children: list[dict[str, Any]], name: str) -> str:
 
 @pytest.mark.parametrize("stem", EXAMPLE_STEMS)
 def test_children_match_the_reviewed_golden_file(stem: str) -> None:
+    # Regenerate, then review the diff: UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit -k golden
     path = GOLDEN / f"{stem}.yaml"
     children = rendered(example_cluster(stem))
     if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(yaml.dump_all(children, Dumper=_GoldenDumper, sort_keys=False, width=100))
+        path.write_text(to_yaml(children))  # as `chatoperator render` prints them
     assert list(yaml.safe_load_all(path.read_text())) == children
 
 
@@ -146,7 +137,7 @@ def test_backend_env_follows_the_contract() -> None:
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     assert container["command"] == ["chatserver", "backend"]
     assert env["PORT"] == "3000"
-    assert env["RABBITMQ_URL"] == {"secretKeyRef": {"name": "prod-rabbitmq", "key": "url"}}
+    assert env["RABBITMQ_URL_FILE"] == "/etc/chatcluster/broker/url"
     assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["CHAT_CLUSTER"] == "chat.prod"
     assert env["CHAT_ROOMS"] == "general,support,announcements"
@@ -156,7 +147,19 @@ def test_backend_env_follows_the_contract() -> None:
     assert env["CHAT_RATE_BURST"] == "10"
     assert env["CHAT_DRAIN_SECONDS"] == str(DRAIN_SECONDS)
     assert env["CHAT_AUTH"] == "jwt"
-    assert env["CHAT_AUTH_SECRET"] == {"secretKeyRef": {"name": "chat-jwt", "key": "secret"}}
+    assert env["CHAT_AUTH_SECRET_FILE"] == "/etc/chatcluster/auth/secret"
+    assert "RABBITMQ_URL" not in env
+    assert "CHAT_AUTH_SECRET" not in env
+    pod = backend["spec"]["template"]["spec"]
+    assert {"name": "broker", "mountPath": "/etc/chatcluster/broker", "readOnly": True} in (
+        pod["containers"][0]["volumeMounts"]
+    )
+    [auth] = [v for v in pod["volumes"] if v["name"] == "auth"]
+    assert auth["secret"] == {
+        "secretName": "chat-jwt",
+        "items": [{"key": "secret", "path": "secret"}],
+        "defaultMode": 0o440,
+    }
 
 
 def test_frontend_proxies_to_the_backend_service() -> None:
@@ -176,11 +179,10 @@ def test_external_broker_backends_read_the_given_secret_and_no_broker_is_built()
     assert not [
         c for c in children if c["metadata"]["labels"]["app.kubernetes.io/component"] == "rabbitmq"
     ]
-    [container] = workload(children, "Deployment", "shared-backend")["spec"]["template"]["spec"][
-        "containers"
-    ]
-    url = next(e for e in container["env"] if e["name"] == "RABBITMQ_URL")
-    assert url["valueFrom"] == {"secretKeyRef": {"name": "shared-broker", "key": "url"}}
+    pod = workload(children, "Deployment", "shared-backend")["spec"]["template"]["spec"]
+    [broker] = [v for v in pod["volumes"] if v["name"] == "broker"]
+    assert broker["secret"]["secretName"] == "shared-broker"
+    assert broker["secret"]["items"] == [{"key": "url", "path": "url"}]
 
 
 def test_autoscaling_leaves_backend_replicas_out_and_adds_an_hpa() -> None:
@@ -212,7 +214,8 @@ def test_broker_storage_becomes_a_claim_template_else_an_empty_dir() -> None:
         "demo-rabbitmq",
     )
     assert "volumeClaimTemplates" not in ephemeral["spec"]
-    assert {"name": "data", "emptyDir": {}} in ephemeral["spec"]["template"]["spec"]["volumes"]
+    data = {"name": "data", "emptyDir": {"sizeLimit": "2Gi"}}
+    assert data in ephemeral["spec"]["template"]["spec"]["volumes"]
     [claim] = stored["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert "data" not in [v["name"] for v in stored["spec"]["template"]["spec"]["volumes"]]
@@ -287,3 +290,141 @@ def test_backends_admit_only_the_frontend_pods_and_the_operators_pods() -> None:
     assert [p["port"] for p in rule["ports"]] == [3000]
     outside = build_backend_network_policy(BuildInput(cluster, "d"))
     assert outside["spec"]["ingress"][0]["from"] == rule["from"][:1]
+
+
+def pod_templates(stem: str) -> list[dict[str, Any]]:
+    """The pod specs of an example's workloads."""
+    return [
+        child["spec"]["template"]["spec"]
+        for child in wanted_children(example_cluster(stem))
+        if child["kind"] in WORKLOAD_KINDS
+    ]
+
+
+def all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_every_container_has_ephemeral_storage_and_every_empty_dir_a_size_limit(stem: str) -> None:
+    for pod in pod_templates(stem):
+        for container in all_containers(pod):
+            assert "ephemeral-storage" in container["resources"]["requests"]
+            assert "ephemeral-storage" in container["resources"]["limits"]
+        for volume in pod["volumes"]:
+            assert "emptyDir" not in volume or volume["emptyDir"]["sizeLimit"]
+
+
+def test_ephemeral_storage_comes_from_the_spec_unless_resources_name_it() -> None:
+    spec = {
+        "backend": {
+            "ephemeralStorage": {"request": "1Gi", "limit": "3Gi"},
+            "resources": {"limits": {"cpu": "1", "ephemeral-storage": "5Gi"}},
+        }
+    }
+    backend = workload(wanted_children(cluster_from_spec(spec)), "Deployment", "demo-backend")
+    pod = backend["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"] == {
+        "limits": {"cpu": "1", "ephemeral-storage": "5Gi"},
+        "requests": {"ephemeral-storage": "1Gi"},
+    }
+    assert pod["volumes"][0] == {"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}
+
+
+def test_the_broker_runs_as_a_uid_and_gid_clear_of_host_accounts() -> None:
+    broker = workload(wanted_children(cluster_from_spec({})), "StatefulSet", "demo-rabbitmq")
+    context = broker["spec"]["template"]["spec"]["securityContext"]
+    assert min(context["runAsUser"], context["runAsGroup"], context["fsGroup"]) >= 10000
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_every_pod_is_selected_by_a_policy_for_ingress_and_egress_with_dns(stem: str) -> None:
+    children = wanted_children(example_cluster(stem))
+    policies = [c for c in children if c["kind"] == "NetworkPolicy"]
+    for child in children:
+        if child["kind"] not in WORKLOAD_KINDS:
+            continue
+        labels = child["spec"]["template"]["metadata"]["labels"]
+        [policy] = [
+            p for p in policies if p["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        assert {"to": [CLUSTER_DNS_PODS]} in policy["spec"]["egress"]
+
+
+def test_egress_can_be_left_open() -> None:
+    cluster = cluster_from_spec({"networkPolicy": {"egress": False}})
+    for child in wanted_children(cluster):
+        if child["kind"] == "NetworkPolicy":
+            assert child["spec"]["policyTypes"] == ["Ingress"]
+            assert "egress" not in child["spec"]
+
+
+def test_frontends_admit_anyone_on_their_port_and_reach_only_the_backends() -> None:
+    policy = workload(wanted_children(cluster_from_spec({})), "NetworkPolicy", "demo-frontend")
+    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    to_backends, *_dns = policy["spec"]["egress"]
+    assert to_backends["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+        "backend"
+    )
+    assert to_backends["ports"] == [{"protocol": "TCP", "port": 3000}]
+
+
+def test_backends_reach_their_broker_only() -> None:
+    own = build_backend_network_policy(BuildInput(cluster_from_spec({}), "d"))
+    [to_broker, *_dns] = own["spec"]["egress"]
+    assert to_broker["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+        "rabbitmq"
+    )
+    external = cluster_from_spec({"rabbitmq": {"external": {"urlSecretRef": {"name": "b"}}}})
+    [anywhere, *_dns] = build_backend_network_policy(BuildInput(external, "d"))["spec"]["egress"]
+    assert anywhere == {
+        "ports": [{"protocol": "TCP", "port": 5672}, {"protocol": "TCP", "port": 5671}]
+    }
+
+
+def test_a_metrics_scraper_may_reach_the_backends() -> None:
+    spec = {
+        "networkPolicy": {
+            "metricsScraper": {
+                "namespaceLabels": {"kubernetes.io/metadata.name": "monitoring"},
+                "podLabels": {"app": "prometheus"},
+            }
+        }
+    }
+    policy = build_backend_network_policy(BuildInput(cluster_from_spec(spec), "d"))
+    assert policy["spec"]["ingress"][1] == {
+        "from": [
+            {
+                "podSelector": {"matchLabels": {"app": "prometheus"}},
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 3000}],
+    }
+    same_namespace = {"networkPolicy": {"metricsScraper": {"podLabels": {"app": "prometheus"}}}}
+    policy = build_backend_network_policy(BuildInput(cluster_from_spec(same_namespace), "d"))
+    assert policy["spec"]["ingress"][1]["from"] == [
+        {"podSelector": {"matchLabels": {"app": "prometheus"}}}
+    ]
+
+
+@pytest.mark.parametrize("stem", EXAMPLE_STEMS)
+def test_no_container_gets_a_secret_in_its_environment(stem: str) -> None:
+    for pod in pod_templates(stem):
+        for container in all_containers(pod):
+            for env in container.get("env", []):
+                assert "secretKeyRef" not in env.get("valueFrom", {}), env["name"]
+
+
+def test_the_broker_reads_its_default_user_from_a_config_file_written_from_the_secret() -> None:
+    broker = workload(wanted_children(cluster_from_spec({})), "StatefulSet", "demo-rabbitmq")
+    pod = broker["spec"]["template"]["spec"]
+    [prepare] = pod["initContainers"]
+    script = prepare["command"][-1]
+    assert "/etc/rabbitmq-credentials/username" in script
+    assert "> /etc/rabbitmq-default-user/10-default-user.conf" in script
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["RABBITMQ_CONFIG_FILES"] == "/etc/rabbitmq-default-user"
+    [memory] = [v for v in pod["volumes"] if v["name"] == "default-user"]
+    assert memory["emptyDir"]["medium"] == "Memory"

@@ -115,14 +115,28 @@ class ReadRecorder(dict[str, str]):
         return super().__getitem__(key)
 
 
-def container_env(deployment: Mapping[str, Any]) -> ReadRecorder:
-    """The env the kubelet gives the container, with Secret keys and the pod name filled in."""
-    [container] = deployment["spec"]["template"]["spec"]["containers"]
+def container_env(deployment: Mapping[str, Any], root: Path) -> ReadRecorder:
+    """The env the kubelet gives the container, with Secret keys and the pod name filled in, and
+    its Secret volumes written under ``root`` (``*_FILE`` paths moved there with them)."""
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    moved = {}
+    for volume in pod["volumes"]:
+        if "secret" in volume:
+            directory = root / mounts[volume["name"]].lstrip("/")
+            directory.mkdir(parents=True)
+            for item in volume["secret"]["items"]:
+                (directory / item["path"]).write_text(SECRETS[item["key"]])
+            moved[mounts[volume["name"]]] = str(directory)
     env = {}
     for item in container["env"]:
         source = item.get("valueFrom", {})
         if "value" in item:
             env[item["name"]] = item["value"]
+            if item["name"].endswith("_FILE"):
+                directory, _, file = item["value"].rpartition("/")
+                env[item["name"]] = f"{moved[directory]}/{file}"
         elif source.get("fieldRef", {}).get("fieldPath") == "metadata.name":
             env[item["name"]] = POD
         else:
@@ -132,9 +146,9 @@ def container_env(deployment: Mapping[str, Any]) -> ReadRecorder:
 
 @pytest.mark.parametrize(("label", "cluster"), CLUSTERS, ids=[label for label, _ in CLUSTERS])
 def test_the_backend_reads_what_the_operator_writes_as_the_spec_says(
-    label: str, cluster: Cluster
+    label: str, cluster: Cluster, tmp_path: Path
 ) -> None:
-    env = container_env(build_backend_deployment(BuildInput(cluster, "digest")))
+    env = container_env(build_backend_deployment(BuildInput(cluster, "digest")), tmp_path)
     assert set(env) <= contract.BACKEND_ENV
     settings = backend_settings_from_env(env)  # what `chatserver backend` does at start
     TokenVerifier.from_settings(settings.auth)
@@ -168,9 +182,9 @@ def test_the_backend_reads_what_the_operator_writes_as_the_spec_says(
 
 @pytest.mark.parametrize(("label", "cluster"), CLUSTERS, ids=[label for label, _ in CLUSTERS])
 def test_the_frontend_reads_what_the_operator_writes_and_gets_nothing_else(
-    label: str, cluster: Cluster
+    label: str, cluster: Cluster, tmp_path: Path
 ) -> None:
-    env = container_env(build_frontend_deployment(cluster))
+    env = container_env(build_frontend_deployment(cluster), tmp_path)
     assert set(env) <= contract.FRONTEND_ENV
     settings = frontend_settings_from_env(env)
     assert set(env) <= env.read, "written but never read"

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from chatoperator.crd import render_crd
+from chatoperator.defaulting import with_defaults
 from chatoperator.settings import OperatorSettings
 from chatoperator.spec import parse_spec
 
@@ -21,14 +22,7 @@ def version() -> dict[str, Any]:
 
 def schema_defaults(schema: dict[str, Any]) -> Any:
     """The object the API server's defaulting makes of ``spec: {}``."""
-    if schema.get("type") != "object" or "properties" not in schema:
-        return schema.get("default")
-    result = {}
-    for name, sub in schema["properties"].items():
-        if "default" in sub:
-            value = schema_defaults(sub) if sub.get("type") == "object" else sub["default"]
-            result[name] = value
-    return result
+    return with_defaults({}, schema)
 
 
 def test_committed_crd_is_up_to_date() -> None:

@@ -163,3 +163,25 @@ def test_a_room_cap_below_the_preset_rooms_is_refused() -> None:
     with pytest.raises(SettingsError, match="CHAT_MAX_ROOMS_PER_CONNECTION"):
         backend_settings_from_env(env)
     backend_settings_from_env({**env, "CHAT_MAX_ROOMS_PER_CONNECTION": "3"})
+
+
+def test_secrets_are_read_from_the_files_their_file_variables_name(tmp_path: Path) -> None:
+    url, key = tmp_path / "url", tmp_path / "secret"
+    url.write_text("amqp://u:p@broker:5672/%2F\n")  # a trailing newline is not part of a URL
+    key.write_text(SECRET)
+    backend = backend_settings_from_env(
+        {"RABBITMQ_URL_FILE": str(url), "CHAT_AUTH": "jwt", "CHAT_AUTH_SECRET_FILE": str(key)}
+    )
+    assert backend.rabbitmq_urls == ("amqp://u:p@broker:5672/%2F",)
+    assert (backend.auth.secret, backend.auth.key_file) == (SECRET, str(key))
+
+
+def test_a_secret_given_twice_or_unreadable_stops_the_server(tmp_path: Path) -> None:
+    url = tmp_path / "url"
+    url.write_text("amqp://u:secret-pass@broker/")
+    with pytest.raises(SettingsError, match="RABBITMQ_URL and RABBITMQ_URL_FILE"):
+        backend_settings_from_env({"RABBITMQ_URL": "amqp://b/", "RABBITMQ_URL_FILE": str(url)})
+    with pytest.raises(SettingsError, match=r"CHAT_AUTH_SECRET_FILE=.*cannot read it"):
+        auth_settings_from_env(
+            {"CHAT_AUTH": "jwt", "CHAT_AUTH_SECRET_FILE": str(tmp_path / "absent")}
+        )
