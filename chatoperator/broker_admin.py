@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable, Collection
 from typing import Any
 
-from chatoperator.builders.broker_policy import BrokerPolicy, settings_digest
+from chatoperator.builders.broker_policy import BrokerPolicy, queue_limit, settings_digest
 from chatoperator.status.observed import BrokerHeadroom, BrokerVisit
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,13 @@ def visit_broker(
             body = json.dumps(policy.body).encode()
             call("PUT", "policies", policy.vhost, policy.name, data=body)
             log.info("policy %s set on %s: %s", policy.name, policy.management_url, policy.body)
+        descriptors = [int(n["fd_total"]) for n in nodes if isinstance(n.get("fd_total"), int)]
+        allowed, max_queues = queue_limit(policy, min(descriptors, default=None))
         limits = call("GET", "vhost-limits", policy.vhost)
-        if not limits or limits[0]["value"].get(_MAX_QUEUES) != policy.max_queues:
-            body = json.dumps({"value": policy.max_queues}).encode()
+        if not limits or limits[0]["value"].get(_MAX_QUEUES) != max_queues:
+            body = json.dumps({"value": max_queues}).encode()
             call("PUT", "vhost-limits", policy.vhost, _MAX_QUEUES, data=body)
-            log.info("max-queues %d set on %s", policy.max_queues, policy.management_url)
+            log.info("max-queues %d set on %s", max_queues, policy.management_url)
         streams = _room_streams(call, policy)
         unused = {name for name, consumers in streams.items() if consumers == 0}
         # Listed just now, so a room joined since the visit that found it idle is spared; one
@@ -110,6 +112,7 @@ def visit_broker(
         "",
         running_nodes=running,
         rooms=room_count,
+        allowed_rooms=allowed,
         alarms=alarms,
         headroom=headroom,
         unused_rooms=still_unused,
@@ -144,7 +147,7 @@ _PAGE_SIZE = 500
 def _room_streams(call: Callable[..., Any], policy: BrokerPolicy) -> dict[str, int]:
     """Every room stream of the cluster (the policy's pattern), with its consumer count."""
     streams: dict[str, int] = {}
-    most_pages = policy.max_queues // _PAGE_SIZE + 2  # the limit bounds the list
+    most_pages = queue_limit(policy, None)[1] // _PAGE_SIZE + 2  # the limit bounds the list
     for page in range(1, most_pages + 1):
         fields = {
             "page": page,

@@ -308,7 +308,6 @@ def _observed(
         backend_selector=",".join(f"{k}={v}" for k, v in selector_labels(cluster, BACKEND).items()),
         url=_frontend_url(cluster, live.get(Role.FRONTEND_SERVICE)),
         retention=retention,
-        max_rooms=cluster.spec.chat.max_rooms,
         broker_visit=None if cluster.external_broker else broker_visit,
     )
 

@@ -149,7 +149,7 @@ build_image() {
 # uid and the entrypoint, like the base.
 ensure_rabbitmq_image() {
   local hash mirror rootfs tarball build_tag old_uid old_gid
-  hash=$({ declare -f ensure_rabbitmq_image; echo "$RABBITMQ_UID"
+  hash=$({ declare -f ensure_rabbitmq_image; echo "$RABBITMQ_UID $DESCRIPTOR_FLOOR"
            cat "$ROOT/deploy/rabbitmq/entrypoint.sh"; } \
     | sha256sum | cut -c1-12)
   build_tag=chatcluster/rabbitmq-build:$hash
@@ -184,6 +184,7 @@ ensure_rabbitmq_image() {
     step "importing $build_tag"
     docker import \
       --change 'ENV LANG=C.UTF-8 HOME=/var/lib/rabbitmq RABBITMQ_LOG_BASE=/var/lib/rabbitmq/log' \
+      --change "ENV CHATCLUSTER_DESCRIPTOR_FLOOR=$DESCRIPTOR_FLOOR" \
       --change "USER $RABBITMQ_UID:$RABBITMQ_UID" \
       --change 'EXPOSE 5672 5552 15672 15692 4369 25672' \
       --change 'ENTRYPOINT ["/usr/local/bin/chatcluster-rabbitmq"]' \
@@ -260,6 +261,9 @@ RABBITMQ_IMAGE=chatcluster/rabbitmq:$VERSION
 # The broker's user, read from the builder whose StatefulSet runs it, so the two cannot differ.
 RABBITMQ_UID=$("$WHEEL_PYTHON" -c \
   'from chatoperator.builders.broker_statefulset import RABBITMQ_UID; print(RABBITMQ_UID)')
+# The least descriptor limit it starts with, read from where the room cap counts on it.
+DESCRIPTOR_FLOOR=$("$WHEEL_PYTHON" -c \
+  'from chatoperator.builders.broker_policy import DESCRIPTOR_FLOOR; print(DESCRIPTOR_FLOOR)')
 PAUSE_IMAGE=chatcluster/pause:$VERSION
 COREDNS_IMAGE=chatcluster/coredns:$VERSION
 NODE_IMAGES=("$SERVER_IMAGE" "$OPERATOR_IMAGE" "$RABBITMQ_IMAGE" "$PAUSE_IMAGE" "$COREDNS_IMAGE")

@@ -24,6 +24,19 @@ def node_name(cluster: Cluster, ordinal: int) -> str:
     return f"rabbit@{pod}.{headless_service_name(cluster)}.{cluster.namespace}"
 
 
+MEMORY_LIMIT = "1Gi"
+"""The broker container's memory (request and limit). An idle node with the management,
+Prometheus and stream plugins takes about 140 MB, and every room stream 45-60 KiB more on every
+node with a replica (measured, issue 17)."""
+MEMORY_LIMIT_BYTES = 1024**3
+MEMORY_HIGH_WATERMARK = 0.6
+"""The share of ``MEMORY_LIMIT`` past which the node raises a memory alarm and blocks
+publishers. RabbitMQ 3.10 does not read a cgroup v1 limit: it took the host's memory (10 GB of
+a 24 GiB machine, measured in a 512Mi pod), so it would be OOM-killed long before any alarm.
+The total is therefore given (``total_memory_available_override_value``); 0.6 of it leaves the
+rest for the garbage collector's peaks."""
+
+
 def node_settings(cluster: Cluster) -> str:
     """What a running node reads only at boot: a change restarts the nodes (the StatefulSet's
     config hash covers it)."""
@@ -34,6 +47,8 @@ def node_settings(cluster: Cluster) -> str:
             "log.file = false",
             "cluster_formation.peer_discovery_backend = classic_config",
             "queue_leader_locator = balanced",
+            f"total_memory_available_override_value = {MEMORY_LIMIT_BYTES}",
+            f"vm_memory_high_watermark.relative = {MEMORY_HIGH_WATERMARK}",
             "",
         ]
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from chatoperator.builders.broker_config import (
     ENABLED_PLUGINS,
+    MEMORY_LIMIT,
     advanced_config,
     headless_service_name,
     node_settings,
@@ -48,8 +49,8 @@ COOKIE_MOUNT = "/etc/rabbitmq-cookie"
 # Memory request equals the limit: a broker evicted or OOM-killed under node pressure loses
 # its queues' leadership, so it gets the Guaranteed memory class.
 DEFAULT_RESOURCES = {
-    "requests": {"cpu": "200m", "memory": "512Mi"},
-    "limits": {"cpu": "1", "memory": "512Mi"},
+    "requests": {"cpu": "200m", "memory": MEMORY_LIMIT},
+    "limits": {"cpu": "1", "memory": MEMORY_LIMIT},
 }
 
 CREDENTIALS_MOUNT = "/etc/rabbitmq-credentials"

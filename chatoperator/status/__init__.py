@@ -80,7 +80,7 @@ def compute_status(observed: Observed, previous: Mapping[str, Any], now: str) ->
         status["usersOnline"] = users
     visit = observed.broker_visit
     if visit is not None and visit.rooms is not None:
-        status["rooms"] = f"{visit.rooms}/{observed.max_rooms}"
+        status["rooms"] = f"{visit.rooms}/{visit.allowed_rooms}"
     elif observed.broker is not None and "rooms" in previous:
         status["rooms"] = previous["rooms"]  # the last count stays until a visit gets another
     return status

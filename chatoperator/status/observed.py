@@ -87,6 +87,9 @@ class BrokerVisit:
     """The broker nodes the answering node lists as running (none when it did not answer)."""
     rooms: int | None = None
     """Room streams on the broker (None when it did not answer)."""
+    allowed_rooms: int | None = None
+    """The rooms the broker may hold: ``chat.maxRooms``, or fewer when its nodes' descriptor
+    limit cannot hold that many (None when it did not answer)."""
     alarms: tuple[str, ...] = ()
     """Resource alarms in force (``memory on rabbit@...``): RabbitMQ blocks every publisher."""
     headroom: BrokerHeadroom | None = None
@@ -126,8 +129,6 @@ class Observed:
     backend_selector: str
     url: str
     retention: RoomRetention
-    max_rooms: int
-    """``chat.maxRooms``."""
     broker_visit: BrokerVisit | None
     """The operator's last visit to its own broker's management API; None before the first (and
     with an external broker)."""

@@ -4,8 +4,17 @@
 # Erlang cookie in /var/lib/rabbitmq, a read-only root filesystem.
 set -eu
 
-# Every stream keeps files open: use all the descriptors the runtime allows.
+# Every stream keeps files open: use all the descriptors the runtime allows, and refuse to start
+# with fewer than the floor the operator's room cap counts on (DESCRIPTOR_FLOOR in
+# chatoperator/builders/broker_policy.py, set in this image's environment): out of descriptors,
+# RabbitMQ 3.10 fails every stream read of every room until it restarts.
 ulimit -n "$(ulimit -Hn)"
+descriptors=$(ulimit -n)
+if [ "$descriptors" != unlimited ] && [ "$descriptors" -lt "${CHATCLUSTER_DESCRIPTOR_FLOOR:?}" ]; then
+  echo "chatcluster-rabbitmq: only $descriptors file descriptors, below the floor of" \
+    "$CHATCLUSTER_DESCRIPTOR_FLOOR: raise the container runtime's nofile limit" >&2
+  exit 78
+fi
 
 # RABBITMQ_DEFAULT_USER/PASS are not read by the server itself: hand them over as a config file
 # of their own (the ConfigMap's directory is read-only), readable by this user only.

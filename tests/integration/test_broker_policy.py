@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from chatoperator.broker_admin import visit_broker
-from chatoperator.builders.broker_policy import BrokerPolicy, build_room_policy
+from chatoperator.builders.broker_policy import BrokerPolicy, build_room_policy, queue_limit
 from chatoperator.builders.meta import chat_cluster_name
 from chatoperator.status.observed import BrokerVisit
 from chatserver.broker.amqp_wire import Topology
@@ -121,7 +121,7 @@ async def test_a_visit_keeps_what_the_operator_asks_and_counts_nodes_and_rooms(
     assert json.loads(listed["definition"]) == policy.body["definition"]
     limits = json.loads(node.ctl("list_vhost_limits", "--global", "--formatter=json"))
     by_vhost = {row["vhost"]: json.loads(row["limits"]) for row in limits}
-    assert by_vhost["/"] == {"max-queues": policy.max_queues}
+    assert by_vhost["/"] == {"max-queues": queue_limit(policy, None)[1]}
 
     writer, _ = await start(brokers, node, chat_cluster, settings=AS_THE_OPERATOR_DECLARES)
     for room in ("general", "random"):

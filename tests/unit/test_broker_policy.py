@@ -9,7 +9,7 @@ import pytest
 
 from chatoperator.builders import BuildInput
 from chatoperator.builders.backend_deployment import backend_env
-from chatoperator.builders.broker_policy import build_room_policy
+from chatoperator.builders.broker_policy import build_room_policy, most_backends, queue_limit
 from chatoperator.builders.network_policy import OPERATOR_POD_LABELS, build_broker_network_policy
 from chatoperator.spec import format_bytes, parse_bytes
 from chatoperator.status import compute_status
@@ -184,7 +184,9 @@ def test_a_resource_alarm_makes_the_broker_not_ready_and_says_where() -> None:
 
 def test_status_shows_the_busiest_nodes_use_of_its_limits() -> None:
     headroom = BrokerHeadroom("rabbit@1", 120, 1048576, 90_000_000, 214_748_364)
-    seen = replace(visit("d1", "Applied", "rabbit@0"), rooms=12, headroom=headroom)
+    seen = replace(
+        visit("d1", "Applied", "rabbit@0"), rooms=12, allowed_rooms=1000, headroom=headroom
+    )
     status = compute_status(observed(broker_visit=seen), {}, NOW)
     assert status["rooms"] == "12/1000"
     assert status["rabbitmq"]["busiestNode"] == {
@@ -196,3 +198,16 @@ def test_status_shows_the_busiest_nodes_use_of_its_limits() -> None:
     again = compute_status(observed(broker_visit=visit("d1", "Unreachable")), status, NOW)
     assert again["rooms"] == "12/1000"
     assert "busiestNode" not in again["rabbitmq"]
+
+
+def test_the_room_cap_is_what_the_brokers_descriptors_hold_when_that_is_less() -> None:
+    policy = build_room_policy(cluster_from_spec({"chat": {"maxRooms": 1000}}))
+    assert policy is not None
+    assert policy.backends == 2
+    # Each room: 2 descriptors on the node, and 2 for each backend that reads it.
+    assert queue_limit(policy, None) == (1000, 1004)
+    assert queue_limit(policy, 1048576) == (1000, 1004)
+    assert queue_limit(policy, 1024) == ((1024 - 128) // 6, (1024 - 128) // 6 + 4)
+    assert queue_limit(policy, 100) == (0, 4)
+    autoscaled = {"backend": {"autoscaling": {"enabled": True, "maxReplicas": 7}}}
+    assert most_backends(cluster_from_spec(autoscaled)) == 7

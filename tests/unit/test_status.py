@@ -32,7 +32,6 @@ def observed(**changes: Any) -> Observed:
         backend_selector="app.kubernetes.io/instance=demo",
         url="http://demo-frontend.chat.svc:80",
         retention=RoomRetention(summary="2Mi", policy_digest=APPLIED.body_digest),
-        max_rooms=1000,
         broker_visit=APPLIED,
     )
     return replace(base, **changes)
