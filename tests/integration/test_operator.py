@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from chatoperator.builders.meta import CONFIG_HASH_ANNOTATION
 from chatoperator.drift import APPLIED_HASH_ANNOTATION, contains
 from chatoperator.render import GENERATED, UID_PLACEHOLDER
 from tests.fixtures.k8s import Cluster
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 
@@ -44,19 +44,13 @@ CHILD_KINDS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Operator:
     """`chatoperator run` as a subprocess with the operator ServiceAccount's credentials."""
 
     kubeconfig: Path
     log_path: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
