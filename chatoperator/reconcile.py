@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatoperator.allowlist import SECRET_LABEL_VALUE, labelled, named_secrets, refused_images
 from chatoperator.builders import BY_ROLE, CHILDREN, BuildInput, Role
 from chatoperator.builders.broker_policy import BrokerPolicy, build_room_policy, settings_digest
 from chatoperator.builders.broker_secret import (
@@ -100,6 +101,7 @@ def reconcile(
         live = _observe(kube, cluster)
     else:
         try:
+            _check_allowed(kube, cluster, settings)
             broker_secret = _ensure_broker_secret(kube, body, cluster)
             digest_of_url = broker_url_digest(broker_secret[broker_url_ref(cluster).key])
             inp = BuildInput(cluster, digest_of_url, operator_namespace=settings.namespace)
@@ -161,6 +163,26 @@ def _broker_target(
     except (KeyError, ValueError):
         return None  # a hand-made Secret without them: the condition says the policy waits
     return BrokerTarget(policy, nodes, username=username, password=password)
+
+
+def _check_allowed(kube: Kube, cluster: Cluster, settings: OperatorSettings) -> None:
+    """Refuse (InvalidSpec) what the operator's installer does not allow a ChatCluster to name."""
+    images = refused_images(cluster, settings.allowed_images, settings.images)
+    if images:
+        raise InvalidSpec(
+            f"image {', '.join(images)} is not allowed here: the operator admits only"
+            f" {', '.join(settings.allowed_images)} (CHATCLUSTER_ALLOWED_IMAGES)"
+        )
+    label = settings.secret_label
+    if label is None:
+        return
+    for name in named_secrets(cluster):
+        secret = kube.get("v1", "Secret", namespace=cluster.namespace, name=name)
+        if secret is not None and not labelled(secret, label):
+            raise InvalidSpec(
+                f"Secret {name} may not be named by a ChatCluster: the operator requires the"
+                f" label {label}={SECRET_LABEL_VALUE} on such Secrets (CHATCLUSTER_SECRET_LABEL)"
+            )
 
 
 def _ensure_broker_secret(

@@ -49,6 +49,15 @@ class OperatorSettings:
     max_retry_delay_seconds: float = 300.0
     """The longest wait between retries, so a long outage still ends in a pass soon after."""
 
+    allowed_images: tuple[str, ...] = ()
+    """Image patterns (``fnmatch``) a ChatCluster's ``image`` and ``rabbitmq.image`` must match
+    (``CHATCLUSTER_ALLOWED_IMAGES``, comma-separated); none: any image. The default images are
+    always allowed."""
+
+    secret_label: str | None = None
+    """A label a Secret must carry as ``<label>=true`` for a ChatCluster to name it
+    (``CHATCLUSTER_SECRET_LABEL``); None: any Secret of the ChatCluster's namespace."""
+
     def retry_delay(self, attempt: int) -> float:
         """Exponential backoff: the delay after ``attempt`` failures in a row (0-based)."""
         return float(min(self.retry_delay_seconds * 2**attempt, self.max_retry_delay_seconds))
@@ -78,6 +87,8 @@ class OperatorSettings:
             retry_delay_seconds=_read(
                 env, "CHATCLUSTER_RETRY_DELAY_SECONDS", _positive_seconds, cls.retry_delay_seconds
             ),
+            allowed_images=_read(env, "CHATCLUSTER_ALLOWED_IMAGES", _patterns, ()),
+            secret_label=env.get("CHATCLUSTER_SECRET_LABEL", "").strip() or None,
         )
 
 
@@ -100,6 +111,13 @@ def _positive_seconds(raw: str) -> float:
     if not 0 < value < math.inf:
         raise ValueError("must be a number of seconds > 0")
     return value
+
+
+def _patterns(raw: str) -> tuple[str, ...]:
+    patterns = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for pattern in patterns:
+        _image(pattern)
+    return patterns
 
 
 def _image(raw: str) -> str:

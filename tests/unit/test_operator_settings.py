@@ -64,3 +64,17 @@ def test_the_cli_exits_2_with_the_variable_named() -> None:
     )
     assert done.returncode == 2
     assert "CHATCLUSTER_RESYNC_SECONDS='often'" in done.stderr
+
+
+def test_the_allowlists_are_read_and_a_pattern_with_spaces_is_refused() -> None:
+    settings = OperatorSettings.from_env(
+        {
+            "CHATCLUSTER_ALLOWED_IMAGES": " registry.example/chat/* , chatcluster/*",
+            "CHATCLUSTER_SECRET_LABEL": "chatcluster.dev/usable",
+        }
+    )
+    assert settings.allowed_images == ("registry.example/chat/*", "chatcluster/*")
+    assert settings.secret_label == "chatcluster.dev/usable"
+    assert OperatorSettings.from_env({}).allowed_images == ()
+    with pytest.raises(SettingsError, match="CHATCLUSTER_ALLOWED_IMAGES"):
+        OperatorSettings.from_env({"CHATCLUSTER_ALLOWED_IMAGES": "a b/*"})

@@ -198,3 +198,40 @@ def test_broker_ready_says_why_the_broker_pods_are_not_ready() -> None:
         "rabbitmq 0/1 ready: demo-rabbitmq-0: rabbitmq CrashLoopBackOff,"
         " last exit 1 (Error), Error: inconsistent cluster"
     )
+
+
+def test_an_image_the_operator_does_not_allow_is_refused_with_the_rule() -> None:
+    settings = OperatorSettings.from_env({"CHATCLUSTER_ALLOWED_IMAGES": "registry.example/chat/*"})
+    body = copy.deepcopy(example_bodies()["minimal"])
+    body["spec"] = {"image": "attacker.example/miner:1"}
+    kube = FakeKube()
+
+    result = reconcile(kube, body, settings=settings)
+
+    assert (result.phase, result.retry) == ("Degraded", False)
+    reason = degraded(kube)
+    assert reason["reason"] == "InvalidSpec"
+    assert "attacker.example/miner:1 is not allowed" in reason["message"]
+    assert "CHATCLUSTER_ALLOWED_IMAGES" in reason["message"]
+    assert not [key for key in kube.objects if key[0] in ("Deployment", "StatefulSet")]
+
+    body["spec"] = {"image": "registry.example/chat/chatserver:2"}
+    assert reconcile(kube, body, settings=settings).failure is None
+    # The operator's own defaults are always allowed: a ChatCluster that names no image.
+    assert reconcile(FakeKube(), example_bodies()["minimal"], settings=settings).failure is None
+
+
+def test_a_secret_without_the_operators_label_may_not_be_named() -> None:
+    settings = OperatorSettings.from_env({"CHATCLUSTER_SECRET_LABEL": "chatcluster.dev/usable"})
+    body = example_bodies()["external-broker"]
+    url = base64.b64encode(b"amqp://chat:pw@rabbitmq.messaging.svc:5672/%2F").decode()
+    secret = {"metadata": {"name": "shared-broker", "labels": {}}, "data": {"url": url}}
+    kube = FakeKube()
+    kube.objects[("Secret", "shared-broker")] = secret
+
+    reconcile(kube, body, settings=settings)
+    assert degraded(kube)["reason"] == "InvalidSpec"
+    assert "label chatcluster.dev/usable=true" in degraded(kube)["message"]
+
+    secret["metadata"]["labels"] = {"chatcluster.dev/usable": "true"}
+    assert reconcile(kube, body, settings=settings).failure is None
