@@ -379,6 +379,7 @@ class RabbitMQBroker:
 
     def _on_down(self) -> None:
         self._alarm = None
+        self._probe.forget_connection()
         link, self._link = self._link, None
         if link is None:
             return

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
@@ -60,6 +60,8 @@ class StreamProbe:
         self._channel: AbstractChannel | None = None
         self._opening = asyncio.Lock()
         self._closed = False
+        self._closing: set[asyncio.Future[None]] = set()
+        """Forgotten connections being closed (held, so none is collected first)."""
 
     async def wait_ready(self, stream: str) -> None:
         """Return once `stream`, already declared, accepts a consumer; TimeoutError after
@@ -80,7 +82,7 @@ class StreamProbe:
         channel (404), which is why it is asked here and not on a channel the broker uses."""
         channel = await self._open_channel()
         try:
-            async with asyncio.timeout(self._connect_timeout):
+            async with self._answer_in_time():
                 await channel.queue_declare(stream, passive=True)
         except aiormq.exceptions.ChannelNotFoundEntity:
             return False
@@ -91,19 +93,42 @@ class StreamProbe:
         closed) costs the probe's channel only; RoomLimitReached for that refusal."""
         channel = await self._open_channel()
         try:
-            async with asyncio.timeout(self._connect_timeout):
+            async with self._answer_in_time():
                 await channel.queue_declare(stream, durable=True, arguments=arguments)
         except aiormq.exceptions.ChannelPreconditionFailed as exc:
             if QUEUE_LIMIT_REPLY not in str(exc):
                 raise
             raise RoomLimitReached(f"the broker holds as many rooms as it may: {exc}") from None
 
+    def forget_connection(self) -> None:
+        """The main connection was lost, and its node may be gone: a connection to a vanished
+        pod hears nothing until heartbeats are missed (about 30 s), so every question on it
+        would wait out its timeout. The next question opens a new connection instead."""
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and not connection.is_closed:
+            closing = asyncio.ensure_future(self._close_quietly(connection))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+    @contextlib.asynccontextmanager
+    async def _answer_in_time(self) -> AsyncIterator[None]:
+        """One question's time limit; a connection that let it pass is forgotten."""
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                yield
+        except TimeoutError:
+            self.forget_connection()
+            raise
+
+    async def _close_quietly(self, connection: AbstractConnection) -> None:
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await asyncio.wait_for(connection.close(), self._connect_timeout)
+
     async def close(self) -> None:
         self._closed = True
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await asyncio.wait_for(connection.close(), self._connect_timeout)
+            await self._close_quietly(connection)
 
     async def _try_consume(self, stream: str) -> None:
         channel = await self._open_channel()
@@ -121,8 +146,7 @@ class StreamProbe:
             url = self._node_url()
             if self._connection is not None and self._connection_url != url:
                 stale, self._connection, self._channel = self._connection, None, None
-                with contextlib.suppress(*CONNECTION_ERRORS):
-                    await asyncio.wait_for(stale.close(), self._connect_timeout)
+                await self._close_quietly(stale)
             if self._channel is not None and not self._channel.is_closed:
                 return self._channel
             if self._connection is None or self._connection.is_closed:

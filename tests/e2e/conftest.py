@@ -111,10 +111,11 @@ class ChatPage:
         self.composer.fill(text)
         self.composer.press("Enter")
 
-    def expect_delivered(self, text: str) -> None:
-        """`text` is shown exactly once, and not as pending."""
-        expect(self.message(text)).to_have_count(1)
-        expect(self.message(text)).not_to_have_class(re.compile(r"\bpending\b"))
+    def expect_delivered(self, text: str, *, within_ms: float | None = None) -> None:
+        """`text` is shown exactly once, and not as pending (within Playwright's default time
+        unless `within_ms` says otherwise)."""
+        expect(self.message(text)).to_have_count(1, timeout=within_ms)
+        expect(self.message(text)).not_to_have_class(re.compile(r"\bpending\b"), timeout=within_ms)
 
     def watch_connection(self) -> None:
         """Record from now on every state the status bar shows, however brief, when it showed it

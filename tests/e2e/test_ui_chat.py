@@ -63,6 +63,28 @@ def test_markup_in_a_message_is_shown_as_text_and_runs_nothing(
     # The open_chat fixture fails the test if any page opened a dialog or threw.
 
 
+def test_an_address_in_a_message_is_a_safe_link_and_the_message_says_its_pod(
+    open_chat: OpenChat, dev_url: str
+) -> None:
+    writer = open_chat(dev_url)
+    writer.sign_in("Ada")
+    reader = open_chat(dev_url)
+    reader.sign_in("Grace")
+    text = "notes at https://example.com/notes?id=1. not javascript:alert(1)"
+    writer.send(text)
+
+    reader.expect_delivered(text)
+    links = reader.message(text).locator(".text a")
+    expect(links).to_have_count(1)
+    expect(links).to_have_attribute("href", "https://example.com/notes?id=1")
+    expect(links).to_have_attribute("rel", "noopener noreferrer")
+    expect(links).to_have_attribute("target", "_blank")
+    expect(reader.message(text).locator(".text")).to_have_text(text)
+    expect(reader.message(text).locator(".time")).to_have_attribute(
+        "title", re.compile(r" · via dev-\d+$")
+    )
+
+
 def test_a_room_name_is_checked_before_joining(open_chat: OpenChat, dev_url: str) -> None:
     page = open_chat(dev_url)
     page.sign_in("Ada")

@@ -446,3 +446,34 @@ def test_the_client_paces_its_frames_to_the_servers_rate(run_module: Any) -> Non
     # 80 % of the server's bucket: 16 at once, then 8 a second.
     assert (result["atOnce"], result["afterASecond"]) == (16, 24)
     assert result["all"] == [f"room-{n}" for n in range(30)]
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("no address here", ["no address here"]),
+        ("see https://example.com.", ["see ", {"url": "https://example.com"}, "."]),
+        (
+            "(a map: http://maps.example/a?b=1&c=2#x)",
+            ["(a map: ", {"url": "http://maps.example/a?b=1&c=2#x"}, ")"],
+        ),
+        (
+            "https://en.wikipedia.org/wiki/Mercury_(planet), the planet",
+            [{"url": "https://en.wikipedia.org/wiki/Mercury_(planet)"}, ", the planet"],
+        ),
+        (
+            "http://a.example http://b.example",
+            [{"url": "http://a.example"}, " ", {"url": "http://b.example"}],
+        ),
+        (
+            "javascript:alert(1) data:text/html,x ftp://f.example",
+            ["javascript:alert(1) data:text/html,x ftp://f.example"],
+        ),
+        ('<a href="https://x.example">', ['<a href="', {"url": "https://x.example"}, '">']),
+        ("https:// nothing", ["https:// nothing"]),
+    ],
+)
+def test_only_http_addresses_in_a_message_become_links(
+    run_module: Any, text: str, parts: list[Any]
+) -> None:
+    assert run_module("links.js", f"m => m.linkParts({json.dumps(text)})") == parts

@@ -4,6 +4,7 @@
 
 import { h } from "../dom.js";
 import { clockTime, continuesGroup, dayLabel, fullTime, hueOf, initials, localDay } from "../format.js";
+import { linkParts } from "../links.js";
 import { RESET_AT_TOP } from "../roomlog.js";
 
 /** Within this many pixels of the bottom, the list follows new messages. */
@@ -138,10 +139,17 @@ function messageElement(entry, onDiscard) {
         " ",
         time,
       ),
-      h("p", { class: "text" }, entry.text),
+      h("p", { class: "text" }, ...linkParts(entry.text).map(textOrLink)),
       state,
     ),
   );
+}
+
+function textOrLink(part) {
+  if (typeof part === "string") return part;
+  // A new tab that cannot reach back into this page (noopener) and is not told where the
+  // reader came from (noreferrer).
+  return h("a", { href: part.url, target: "_blank", rel: "noopener noreferrer" }, part.url);
 }
 
 /** Bring an element in line with its entry: grouping, time (the server's once known), state. */
@@ -155,8 +163,10 @@ function updateMessage(el, entry, { continued, live }) {
   if (time.dateTime !== iso) {
     time.dateTime = iso;
     time.textContent = clockTime(entry.ts);
-    time.title = fullTime(entry.ts);
   }
+  // Which backend pod accepted the message: the seed's pod identification, per message.
+  const title = entry.pod ? `${fullTime(entry.ts)} · via ${entry.pod}` : fullTime(entry.ts);
+  if (time.title !== title) time.title = title;
   const state = el.querySelector(".state");
   const text = stateText(entry, live);
   state.hidden = text === null;
