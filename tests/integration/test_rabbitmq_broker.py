@@ -230,3 +230,25 @@ async def test_backends_using_a_new_room_at_once_all_succeed_and_stay_connected(
         assert sorted((r.room, r.body) for r in listener.records) == sorted(
             (f"new-{i}", b"first") for i in range(40)
         )
+
+
+async def test_one_backend_making_many_new_rooms_at_once_makes_them_all(
+    rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
+) -> None:
+    # Every new room is asked about on the stream probe's connection first, and a missing one
+    # answers 404, which closes the channel it was asked on. When the questions shared one
+    # channel, that 404 failed every other question waiting on it, and joins of other new
+    # rooms answered `unavailable` (seen at 48 joins in flight: "no queue ... idle-91" for
+    # idle-106).
+    broker, listener = await start(brokers, rabbitmq, new_cluster())
+    rooms = [f"burst-{i}" for i in range(48)]
+
+    async with asyncio.timeout(60):
+        await asyncio.gather(*(broker.follow(room) for room in rooms))
+        await asyncio.gather(*(broker.append(room, room.encode()) for room in rooms))
+        await listener.until_records(len(rooms))
+
+    assert sorted((r.room, r.body) for r in listener.records) == [
+        (room, room.encode()) for room in sorted(rooms)
+    ]
+    assert listener.changes == [True]
