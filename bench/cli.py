@@ -1,7 +1,9 @@
 """`python -m bench`: run the scenarios against each system, print a table, write the results.
 
 `--scenario kill` (not in the default run) kills one chatcluster backend under load and
-measures how its clients recover (`bench.killrun`).
+measures how its clients recover (`bench.killrun`). `--scenario capacity` (not in the default
+run either) grows one RabbitMQ node to thousands of idle rooms and measures what each costs
+(`bench.capacity`).
 
 Every system gets the same RabbitMQ node, the same scenario and fresh server processes; runs are
 sequential, so they never share the CPU with each other (only with whatever else runs on the
@@ -23,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import killreport, procstat, report
+from bench import capacity, killreport, procstat, report
 from bench.killrun import run_kill
 from bench.loadgen import CpuSample, RunFailed, run_load
 from bench.scenarios import DEFAULTS, KILL, VICTIM, Scenario, ScenarioError, plan_clients
@@ -31,6 +33,7 @@ from bench.servers import SPECS, ServerError, private_rabbitmq, running_servers
 from bench.wire import WIRES
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CAPACITY = "capacity"
 GENERATOR_BUSY = 0.9
 """Share of one core above which the generator, not the servers, may be what limits a run."""
 
@@ -48,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         old.unlink()
     command = _command(argv)
     try:
+        if CAPACITY in (args.scenario or ()):
+            _run_capacity(args.sizes, logdir=logs, output=args.output, context=_context(command))
+        if not scenarios:
+            return 0
         with private_rabbitmq() as (node, broker_pids):
             for scenario in scenarios:
                 context = _context(command)
@@ -73,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for system in args.systems
                 ]
                 _report(scenario, rows, output=args.output, context=context)
-    except (RunFailed, ServerError) as exc:
+    except (RunFailed, ServerError, capacity.CapacityError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     print(f"results in {args.output}")
@@ -90,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=[*names, KILL.name],
+        choices=[*names, KILL.name, CAPACITY],
         help=f"run only this scenario (repeatable; default: {', '.join(names)})",
     )
     parser.add_argument(
@@ -106,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, help="messages per second, all senders together")
     parser.add_argument("--duration", type=float, help="seconds of sending per run")
     parser.add_argument("--servers", type=int, help="server processes per system (default 2)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=list(capacity.DEFAULT_SIZES),
+        help="capacity: the idle rooms to grow the broker to, in turn",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where JSON and PNG go")
     return parser
 
@@ -187,6 +201,24 @@ def _run_kill(
     )
     if rows:
         killreport.write_chart(stem.with_suffix(".png"), scenario=scenario, rows=rows)
+
+
+def _run_capacity(
+    sizes: Sequence[int], *, logdir: Path, output: Path, context: dict[str, Any]
+) -> None:
+    print(_conditions(context), flush=True)
+    steps = capacity.run_capacity(sizes, logdir=logdir)
+    print(capacity.table(steps), flush=True)
+    results = {
+        "steps": [dataclasses.asdict(step) for step in steps],
+        "per_room": [dataclasses.asdict(cost) for cost in capacity.per_room(steps)],
+    }
+    report.write_json(
+        (output / CAPACITY).with_suffix(".json"),
+        scenario={"name": CAPACITY, "sizes": sorted(sizes), **capacity.LAYOUT},
+        results=results,
+        context=context,
+    )
 
 
 def _report(

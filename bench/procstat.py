@@ -20,12 +20,13 @@ def parse_cpu_ticks(stat: str) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-def parse_peak_rss_bytes(status: str) -> int:
-    """Peak resident set size from the text of /proc/<pid>/status (`VmHWM:`, in kB)."""
+def parse_memory_bytes(status: str, field: str) -> int:
+    """A memory field of the text of /proc/<pid>/status, in bytes: `VmHWM` (peak resident set)
+    or `VmRSS` (resident now); the file gives kB."""
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise ValueError("no VmHWM line: the process is a zombie or a kernel thread")
+    raise ValueError(f"no {field} line: the process is a zombie or a kernel thread")
 
 
 def cpu_seconds(pids: Iterable[int]) -> float:
@@ -36,7 +37,16 @@ def cpu_seconds(pids: Iterable[int]) -> float:
 
 def peak_rss_bytes(pids: Iterable[int]) -> int:
     """Peak resident memory of these processes so far, summed."""
-    return sum(parse_peak_rss_bytes((_PROC / str(pid) / "status").read_text()) for pid in pids)
+    return _memory_bytes(pids, "VmHWM")
+
+
+def rss_bytes(pids: Iterable[int]) -> int:
+    """Resident memory of these processes now, summed."""
+    return _memory_bytes(pids, "VmRSS")
+
+
+def _memory_bytes(pids: Iterable[int], field: str) -> int:
+    return sum(parse_memory_bytes((_PROC / str(pid) / "status").read_text(), field) for pid in pids)
 
 
 def pids_with_argument(argument: str) -> list[int]:

@@ -117,12 +117,13 @@ def grid(columns: Sequence[tuple[str, str, str]], rows: Sequence[object]) -> lis
 def write_json(
     path: Path,
     *,
-    scenario: Scenario,
+    scenario: Scenario | Mapping[str, Any],
     results: Mapping[str, Any],
     context: Mapping[str, Any],
 ) -> None:
     """The scenario, the conditions of its run and `results` (by system) as one document."""
-    document = {"scenario": asdict(scenario), "context": dict(context), "results": results}
+    described = asdict(scenario) if isinstance(scenario, Scenario) else dict(scenario)
+    document = {"scenario": described, "context": dict(context), "results": results}
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
 
 

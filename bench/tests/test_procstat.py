@@ -15,14 +15,15 @@ def test_cpu_ticks_are_utime_plus_stime_after_the_command_name() -> None:
     assert procstat.parse_cpu_ticks(STAT) == 325
 
 
-def test_peak_rss_is_read_in_bytes() -> None:
+def test_peak_and_current_rss_are_read_in_bytes() -> None:
     status = "Name:\tpython\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n"
-    assert procstat.parse_peak_rss_bytes(status) == 2048 * 1024
+    assert procstat.parse_memory_bytes(status, "VmHWM") == 2048 * 1024
+    assert procstat.parse_memory_bytes(status, "VmRSS") == 1024 * 1024
 
 
 def test_status_without_memory_lines_is_refused() -> None:
     with pytest.raises(ValueError, match="VmHWM"):
-        procstat.parse_peak_rss_bytes("Name:\tkthreadd\n")
+        procstat.parse_memory_bytes("Name:\tkthreadd\n", "VmHWM")
 
 
 def test_own_cpu_time_grows_while_busy() -> None:
