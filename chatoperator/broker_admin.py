@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable, Collection
 from typing import Any
 
+from chatoperator.builders.broker_capacity import NodeLimits
 from chatoperator.builders.broker_policy import BrokerPolicy, queue_limit, settings_digest
 from chatoperator.status.observed import BrokerHeadroom, BrokerVisit
 
@@ -61,8 +62,7 @@ def visit_broker(
             body = json.dumps(policy.body).encode()
             call("PUT", "policies", policy.vhost, policy.name, data=body)
             log.info("policy %s set on %s: %s", policy.name, policy.management_url, policy.body)
-        descriptors = [int(n["fd_total"]) for n in nodes if isinstance(n.get("fd_total"), int)]
-        allowed, max_queues = queue_limit(policy, min(descriptors, default=None))
+        allowed, max_queues = queue_limit(policy, _smallest_limits(nodes))
         limits = call("GET", "vhost-limits", policy.vhost)
         if not limits or limits[0]["value"].get(_MAX_QUEUES) != max_queues:
             body = json.dumps({"value": max_queues}).encode()
@@ -117,6 +117,20 @@ def visit_broker(
         headroom=headroom,
         unused_rooms=still_unused,
         reclaimed=reclaimed,
+    )
+
+
+def _smallest_limits(nodes: list[dict[str, Any]]) -> NodeLimits | None:
+    """The least descriptors and memory a node may use, over the nodes that report them (a
+    node does a few seconds after it starts); None while none does."""
+    reported = [
+        n for n in nodes if all(isinstance(n.get(f), int) for f in ("fd_total", "mem_limit"))
+    ]
+    if not reported:
+        return None
+    return NodeLimits(
+        descriptors=min(int(n["fd_total"]) for n in reported),
+        memory_bytes=min(int(n["mem_limit"]) for n in reported),
     )
 
 

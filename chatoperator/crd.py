@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatoperator import spec as s
+from chatoperator.builders import broker_capacity
 from chatserver import contract
 
 Schema = dict[str, Any]
@@ -177,6 +178,21 @@ def _spec_schema() -> Schema:
         {
             "image": {"type": "string", "minLength": 1},
             "replicas": _int(default=s.DEFAULT_BROKER_REPLICAS, minimum=1, maximum=9),
+            "memory": {
+                "type": "string",
+                "pattern": s.BYTES_PATTERN,
+                "default": s.DEFAULT_BROKER_MEMORY,
+                "description": "Each broker node's memory, request and limit (RabbitMQ raises"
+                f" its memory alarm at {broker_capacity.MEMORY_HIGH_WATERMARK_PERCENT}% of it);"
+                f" {s.MIN_BROKER_MEMORY} to {s.MAX_BROKER_MEMORY}. It must hold chat.maxRooms.",
+                "x-kubernetes-validations": [
+                    _rule(
+                        f"quantity(self).compareTo(quantity('{s.MIN_BROKER_MEMORY}')) >= 0"
+                        f" && quantity(self).compareTo(quantity('{s.MAX_BROKER_MEMORY}')) <= 0",
+                        f"rabbitmq.memory is {s.MIN_BROKER_MEMORY} to {s.MAX_BROKER_MEMORY}",
+                    )
+                ],
+            },
             "storage": _obj(
                 {
                     "size": {"type": "string", "pattern": _QUANTITY_PATTERN},
@@ -420,9 +436,47 @@ def _spec_schema() -> Schema:
                 f" {contract.ROOM_RECORD_OVERHEAD_BYTES}) + {contract.ROOM_SEGMENT_BYTES} bytes;"
                 " raise it, or lower historySize or maxMessageBytes",
                 fieldPath=".rabbitmq.retention.maxBytes",
-            )
+            ),
+            *_room_capacity_rules(),
         ],
     )
+
+
+def _room_capacity_rules() -> list[dict[str, str]]:
+    """``chat.maxRooms`` against what one node of the operator's broker holds, every room read
+    by the most backends (``broker_capacity``); an external broker is its owner's to size."""
+    rooms = "self.chat.maxRooms"
+    backends = (
+        "(self.backend.autoscaling.enabled ? self.backend.autoscaling.maxReplicas"
+        " : self.backend.replicas)"
+    )
+    memory = "quantity(self.rabbitmq.memory).asInteger()"
+    own_broker = "has(self.rabbitmq.external) || "
+    cap = broker_capacity
+    per_room = (
+        "each room is read by every backend (backend.autoscaling.maxReplicas when autoscaling,"
+        " else backend.replicas), and a broker node needs for it"
+    )
+    return [
+        _rule(
+            own_broker + cap.descriptors_rule(rooms, backends),
+            f"chat.maxRooms is more than a broker node's file descriptors hold: {per_room}"
+            f" {cap.CENTI_DESCRIPTORS_PER_ROOM / 100:g}"
+            f" + {cap.CENTI_DESCRIPTORS_PER_READER / 100:g} x backends descriptors,"
+            f" and a node is sized for {cap.DESCRIPTOR_FLOOR}"
+            f" (less {cap.DESCRIPTOR_RESERVE} of its own); lower chat.maxRooms or the backends",
+            fieldPath=".chat.maxRooms",
+        ),
+        _rule(
+            own_broker + cap.memory_rule(rooms, backends, memory),
+            f"rabbitmq.memory cannot hold chat.maxRooms rooms: {per_room}"
+            f" {cap.MEMORY_PER_ROOM // 1024} KiB + {cap.MEMORY_PER_READER // 1024} KiB x backends,"
+            f" within {cap.MEMORY_HIGH_WATERMARK_PERCENT}% of rabbitmq.memory less"
+            f" {cap.MEMORY_RESERVE // 1024**2} MiB; raise rabbitmq.memory, or lower chat.maxRooms"
+            " or the backends",
+            fieldPath=".rabbitmq.memory",
+        ),
+    ]
 
 
 def _with_full_defaults(schema: Schema) -> Schema:

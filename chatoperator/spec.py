@@ -30,6 +30,12 @@ DEFAULT_SERVICE_TYPE = "ClusterIP"
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 DEFAULT_SERVICE_PORT = 80
 DEFAULT_BROKER_REPLICAS = 1
+DEFAULT_BROKER_MEMORY = "2Gi"
+"""Each broker node's memory (request and limit), as the RabbitMQ cluster operator's default:
+with the node's own 256 MiB, it holds the default 1000 rooms read by up to 13 backends as
+``broker_capacity`` counts them (the default autoscaling goes to 10)."""
+MIN_BROKER_MEMORY = "512Mi"
+MAX_BROKER_MEMORY = "256Gi"
 # Ephemeral storage per container (logs, /tmp and, for a broker without rabbitmq.storage, its
 # data): the request is what the scheduler reserves on the node, the limit where the kubelet
 # evicts the pod, and every emptyDir of the pod gets the limit as its sizeLimit.
@@ -137,6 +143,12 @@ class RabbitMQ:
     external_url: SecretKeyRef | None
     """Set when the cluster uses an existing broker: then the operator runs none of its own."""
     ephemeral_storage: EphemeralStorage
+    memory: str
+    """Each node's memory, request and limit (``8Gi``)."""
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_bytes(self.memory)
 
 
 @dataclass(frozen=True)
@@ -297,6 +309,7 @@ def parse_spec(spec: Mapping[str, Any], *, images: Images) -> ClusterSpec:
                 DEFAULT_BROKER_EPHEMERAL_REQUEST,
                 DEFAULT_BROKER_EPHEMERAL_LIMIT,
             ),
+            memory=str(broker.get("memory", DEFAULT_BROKER_MEMORY)),
         ),
         chat=Chat(
             rooms=tuple(chat.get("rooms", DEFAULT_ROOMS)),

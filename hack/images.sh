@@ -263,7 +263,7 @@ RABBITMQ_UID=$("$WHEEL_PYTHON" -c \
   'from chatoperator.builders.broker_statefulset import RABBITMQ_UID; print(RABBITMQ_UID)')
 # The least descriptor limit it starts with, read from where the room cap counts on it.
 DESCRIPTOR_FLOOR=$("$WHEEL_PYTHON" -c \
-  'from chatoperator.builders.broker_policy import DESCRIPTOR_FLOOR; print(DESCRIPTOR_FLOOR)')
+  'from chatoperator.builders.broker_capacity import DESCRIPTOR_FLOOR; print(DESCRIPTOR_FLOOR)')
 PAUSE_IMAGE=chatcluster/pause:$VERSION
 COREDNS_IMAGE=chatcluster/coredns:$VERSION
 NODE_IMAGES=("$SERVER_IMAGE" "$OPERATOR_IMAGE" "$RABBITMQ_IMAGE" "$PAUSE_IMAGE" "$COREDNS_IMAGE")

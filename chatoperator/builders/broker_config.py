@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatoperator.builders.broker_capacity import MEMORY_HIGH_WATERMARK_PERCENT
 from chatoperator.builders.meta import NODES, RABBITMQ, child_name, metadata
 from chatoperator.builders.network import AMQP_PORT, STREAM_REPLICATION_PORTS
 from chatoperator.spec import Cluster
@@ -24,22 +25,14 @@ def node_name(cluster: Cluster, ordinal: int) -> str:
     return f"rabbit@{pod}.{headless_service_name(cluster)}.{cluster.namespace}"
 
 
-MEMORY_LIMIT = "1Gi"
-"""The broker container's memory (request and limit). An idle node with the management,
-Prometheus and stream plugins takes about 140 MB, and every room stream 45-60 KiB more on every
-node with a replica (measured, issue 17)."""
-MEMORY_LIMIT_BYTES = 1024**3
-MEMORY_HIGH_WATERMARK = 0.6
-"""The share of ``MEMORY_LIMIT`` past which the node raises a memory alarm and blocks
-publishers. RabbitMQ 3.10 does not read a cgroup v1 limit: it took the host's memory (10 GB of
-a 24 GiB machine, measured in a 512Mi pod), so it would be OOM-killed long before any alarm.
-The total is therefore given (``total_memory_available_override_value``); 0.6 of it leaves the
-rest for the garbage collector's peaks."""
-
-
 def node_settings(cluster: Cluster) -> str:
     """What a running node reads only at boot: a change restarts the nodes (the StatefulSet's
-    config hash covers it)."""
+    config hash covers it).
+
+    RabbitMQ 3.10 does not read a cgroup v1 memory limit: it took the host's memory (10 GB of a
+    24 GiB machine, measured in a 512Mi pod), so it would be OOM-killed long before any alarm.
+    The container's memory is therefore given (``total_memory_available_override_value``),
+    with the watermark ``broker_capacity`` sizes the rooms against."""
     return "\n".join(
         [
             f"listeners.tcp.default = {AMQP_PORT}",
@@ -47,8 +40,8 @@ def node_settings(cluster: Cluster) -> str:
             "log.file = false",
             "cluster_formation.peer_discovery_backend = classic_config",
             "queue_leader_locator = balanced",
-            f"total_memory_available_override_value = {MEMORY_LIMIT_BYTES}",
-            f"vm_memory_high_watermark.relative = {MEMORY_HIGH_WATERMARK}",
+            f"total_memory_available_override_value = {cluster.spec.rabbitmq.memory_bytes}",
+            f"vm_memory_high_watermark.relative = {MEMORY_HIGH_WATERMARK_PERCENT / 100}",
             "",
         ]
     )

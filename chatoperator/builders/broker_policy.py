@@ -1,7 +1,7 @@
 """What the operator keeps on its own broker: the RabbitMQ policy ``chatcluster-rooms``, the
 retention and replica count of every room stream (``spec.rabbitmq.retention``,
 ``spec.rabbitmq.replicas``), and the virtual host's queue limit (``spec.chat.maxRooms``, or
-fewer when the broker's file descriptors cannot hold that many).
+fewer when the broker's file descriptors or memory cannot hold that many: ``broker_capacity``).
 
 A policy, not the streams' own arguments: arguments are fixed when a stream is declared, while
 RabbitMQ applies a changed policy to the streams that exist (measured on 3.10.8: raising and
@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chatoperator.builders.broker_capacity import NodeLimits, rooms_within
 from chatoperator.builders.meta import RABBITMQ, chat_cluster_name, child_name, digest
 from chatoperator.builders.network import MANAGEMENT_PORT
 from chatoperator.spec import Cluster
@@ -87,39 +88,14 @@ def settings_digest(policy: BrokerPolicy) -> str:
     return digest([policy.body, policy.max_rooms, policy.backends])
 
 
-# What a room costs a broker node in file descriptors, for as long as it exists (measured on
-# Debian's RabbitMQ 3.10.8, issue 17): every node with a replica of its stream keeps the
-# segment and index files open, read or not, and a backend that reads it (one with a member in
-# the room) holds the pair it reads open too. Counted as if every backend read every room on one
-# node: the worst case, so the cap holds whoever joins where. Out of descriptors, RabbitMQ 3.10
-# fails every stream read of every room with INTERNAL_ERROR until it restarts; out of memory it
-# raises an alarm and blocks publishers until memory is freed (BrokerReady says so).
-DESCRIPTORS_PER_ROOM = 2
-DESCRIPTORS_PER_READER = 2
-DESCRIPTOR_RESERVE = 128
-"""The node's own files, its listeners and its client connections (an idle node with the
-management plugin had 36 open, measured; each backend adds two connections)."""
-DESCRIPTOR_FLOOR = 16384
-"""The least descriptor limit the project's RabbitMQ image starts with: its entrypoint raises
-the soft limit to the hard one and refuses to start below this (the test node's runtime gives
-20000; containerd and Docker usually 1048576). At the floor a node holds the default 1000 rooms
-read by up to 6 backends in the worst case of ``rooms_within``."""
-
-
-def rooms_within(descriptors: int, backends: int) -> int:
-    """The most rooms a node with this descriptor limit holds, read by ``backends``."""
-    per_room = DESCRIPTORS_PER_ROOM + DESCRIPTORS_PER_READER * backends
-    return max(0, (descriptors - DESCRIPTOR_RESERVE) // per_room)
-
-
-def queue_limit(policy: BrokerPolicy, descriptors: int | None) -> tuple[int, int]:
-    """(rooms allowed, the virtual host's ``max-queues``), for the smallest descriptor limit of
-    the broker's nodes (None: not reported yet). The limit counts every queue: the rooms, plus
-    the presence queue of each backend connection, twice over for the surge of a rollout; so
-    rooms exceed the rooms allowed by no more than the backend slots a cluster leaves unused."""
+def queue_limit(policy: BrokerPolicy, limits: NodeLimits | None) -> tuple[int, int]:
+    """(rooms allowed, the virtual host's ``max-queues``), for the smallest limits the broker's
+    nodes report (None: not reported yet). The limit counts every queue: the rooms, plus the
+    presence queue of each backend connection, twice over for the surge of a rollout; so rooms
+    exceed the rooms allowed by no more than the backend slots a cluster leaves unused."""
     rooms = policy.max_rooms
-    if descriptors is not None:
-        rooms = min(rooms, rooms_within(descriptors, policy.backends))
+    if limits is not None:
+        rooms = min(rooms, rooms_within(limits, policy.backends))
     return rooms, rooms + 2 * policy.backends
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from chatoperator.builders.broker_config import (
     ENABLED_PLUGINS,
-    MEMORY_LIMIT,
     advanced_config,
     headless_service_name,
     node_settings,
@@ -46,12 +45,15 @@ gives it the data volume, and the image must not need files only its own user ma
 DATA_DIR = "/var/lib/rabbitmq"
 COOKIE_MOUNT = "/etc/rabbitmq-cookie"
 
-# Memory request equals the limit: a broker evicted or OOM-killed under node pressure loses
-# its queues' leadership, so it gets the Guaranteed memory class.
-DEFAULT_RESOURCES = {
-    "requests": {"cpu": "200m", "memory": MEMORY_LIMIT},
-    "limits": {"cpu": "1", "memory": MEMORY_LIMIT},
-}
+
+def broker_resources(memory: str) -> dict[str, dict[str, str]]:
+    """Memory request equals the limit: a broker evicted or OOM-killed under node pressure
+    loses its queues' leadership, so it gets the Guaranteed memory class."""
+    return {
+        "requests": {"cpu": "200m", "memory": memory},
+        "limits": {"cpu": "1", "memory": memory},
+    }
+
 
 CREDENTIALS_MOUNT = "/etc/rabbitmq-credentials"
 DEFAULT_USER_DIR = "/etc/rabbitmq-default-user"
@@ -212,7 +214,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                             "failureThreshold": 6,
                         },
                         "resources": container_resources(
-                            DEFAULT_RESOURCES, broker.ephemeral_storage
+                            broker_resources(broker.memory), broker.ephemeral_storage
                         ),
                         "securityContext": container_security_context(),
                         # A node that fails at boot leaves its last log lines as the reason,

@@ -6,7 +6,7 @@ set -eu
 
 # Every stream keeps files open: use all the descriptors the runtime allows, and refuse to start
 # with fewer than the floor the operator's room cap counts on (DESCRIPTOR_FLOOR in
-# chatoperator/builders/broker_policy.py, set in this image's environment): out of descriptors,
+# chatoperator/builders/broker_capacity.py, set in this image's environment): out of descriptors,
 # RabbitMQ 3.10 fails every stream read of every room until it restarts.
 ulimit -n "$(ulimit -Hn)"
 descriptors=$(ulimit -n)

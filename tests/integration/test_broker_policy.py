@@ -172,8 +172,17 @@ async def test_a_visit_reports_the_busiest_node_and_a_resource_alarm(
             visit_until(lambda v: bool(v.alarms)), within=30, interval=1, what="a memory alarm"
         )
         assert blocked.alarms == (f"memory on {node.nodename}",)
+        # The cap follows the memory the node may use: none is left for a room.
+        assert blocked.allowed_rooms == 0
     finally:
         await asyncio.to_thread(node.ctl, "set_vm_memory_high_watermark", "0.4")
+        # The virtual host's limit is the node's, for every test after this one.
+        await eventually(
+            visit_until(lambda v: v.allowed_rooms == policy.max_rooms),
+            within=30,
+            interval=1,
+            what="the room cap back",
+        )
 
 
 async def test_a_visit_reclaims_only_idle_rooms_that_are_still_unused_and_never_preset_ones(

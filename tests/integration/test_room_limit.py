@@ -13,7 +13,8 @@ from dataclasses import replace
 import pytest
 
 from chatoperator.broker_admin import visit_broker
-from chatoperator.builders.broker_policy import build_room_policy, rooms_within
+from chatoperator.builders.broker_capacity import NodeLimits, rooms_within
+from chatoperator.builders.broker_policy import build_room_policy
 from chatoperator.builders.meta import chat_cluster_name
 from chatoperator.status.observed import BrokerVisit
 from tests.fixtures.chatprocs import SpawnChat
@@ -100,7 +101,9 @@ async def test_a_broker_with_few_descriptors_gets_a_cap_it_can_hold_and_keeps_wo
     # As the operator does once the broker reports its limits.
     visit = await eventually(visited, within=30, interval=1, what="the node's descriptor limit")
     allowed = visit.allowed_rooms
-    assert allowed == rooms_within(FEW_DESCRIPTORS, policy.backends)
+    assert visit.headroom is not None
+    limits = NodeLimits(FEW_DESCRIPTORS, visit.headroom.memory_limit_bytes)
+    assert allowed == rooms_within(limits, policy.backends)
     backends = await start_backends(
         spawn_chat, small_broker.url, chat_cluster_name(cluster), policy.backends
     )

@@ -9,6 +9,7 @@ import pytest
 
 from chatoperator.builders import BuildInput
 from chatoperator.builders.backend_deployment import backend_env
+from chatoperator.builders.broker_capacity import NodeLimits
 from chatoperator.builders.broker_policy import build_room_policy, most_backends, queue_limit
 from chatoperator.builders.network_policy import OPERATOR_POD_LABELS, build_broker_network_policy
 from chatoperator.spec import format_bytes, parse_bytes
@@ -19,6 +20,10 @@ from chatserver.broker.amqp_wire import Topology
 from chatserver.contract import MAX_ROOM_MAX_BYTES, Env
 from tests.unit.clusters import cluster_from_spec
 from tests.unit.test_status import observed, ready
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
 
 NOW = "2026-01-01T00:05:00Z"
 
@@ -200,14 +205,21 @@ def test_status_shows_the_busiest_nodes_use_of_its_limits() -> None:
     assert "busiestNode" not in again["rabbitmq"]
 
 
-def test_the_room_cap_is_what_the_brokers_descriptors_hold_when_that_is_less() -> None:
+def test_the_room_cap_is_what_the_brokers_descriptors_and_memory_hold_when_that_is_less() -> None:
     policy = build_room_policy(cluster_from_spec({"chat": {"maxRooms": 1000}}))
     assert policy is not None
     assert policy.backends == 2
-    # Each room: 2 descriptors on the node, and 2 for each backend that reads it.
+    plenty = NodeLimits(descriptors=1048576, memory_bytes=64 * GIB)
     assert queue_limit(policy, None) == (1000, 1004)
-    assert queue_limit(policy, 1048576) == (1000, 1004)
-    assert queue_limit(policy, 1024) == ((1024 - 128) // 6, (1024 - 128) // 6 + 4)
-    assert queue_limit(policy, 100) == (0, 4)
+    assert queue_limit(policy, plenty) == (1000, 1004)
+    # Each room: 2 descriptors on the node, and 1.25 for each backend that reads it.
+    few_descriptors = replace(plenty, descriptors=1024)
+    assert queue_limit(policy, few_descriptors) == (199, 203)  # (1024 - 128) / 4.5
+    # Each room: 144 KiB of the node's memory, and 64 KiB for each backend that reads it;
+    # 256 MiB are the node's own.
+    little_memory = replace(plenty, memory_bytes=256 * MIB + 100 * (144 + 2 * 64) * KIB)
+    assert queue_limit(policy, little_memory) == (100, 104)
+    assert queue_limit(policy, replace(plenty, memory_bytes=100 * MIB)) == (0, 4)
+    assert queue_limit(policy, replace(plenty, descriptors=100)) == (0, 4)
     autoscaled = {"backend": {"autoscaling": {"enabled": True, "maxReplicas": 7}}}
     assert most_backends(cluster_from_spec(autoscaled)) == 7
