@@ -248,6 +248,8 @@ async def _dispatch(
         await hub.join(connection, frame.room, since=frame.since)
     elif isinstance(frame, protocol.Leave):
         hub.leave(connection, frame.room)
+    elif isinstance(frame, protocol.Older):
+        await hub.older(connection, frame)
     else:
         assert verifier is not None, "the gate admits a refresh only where tokens are used"
         _refresh(frame, connection, hub, verifier)

@@ -40,6 +40,7 @@ class Env:
     CHAT_CLUSTER: Final = "CHAT_CLUSTER"
     CHAT_ROOMS: Final = "CHAT_ROOMS"
     CHAT_HISTORY_SIZE: Final = "CHAT_HISTORY_SIZE"
+    CHAT_HISTORY_PAGE_MAX: Final = "CHAT_HISTORY_PAGE_MAX"
     CHAT_MAX_MESSAGE_BYTES: Final = "CHAT_MAX_MESSAGE_BYTES"
     CHAT_RATE_PER_SECOND: Final = "CHAT_RATE_PER_SECOND"
     CHAT_RATE_BURST: Final = "CHAT_RATE_BURST"
@@ -80,6 +81,7 @@ BACKEND_ENV: Final = (
             Env.CHAT_CLUSTER,
             Env.CHAT_ROOMS,
             Env.CHAT_HISTORY_SIZE,
+            Env.CHAT_HISTORY_PAGE_MAX,
             Env.CHAT_MAX_MESSAGE_BYTES,
             Env.CHAT_RATE_PER_SECOND,
             Env.CHAT_RATE_BURST,
@@ -128,6 +130,9 @@ DEFAULT_ROOMS: Final = ("general",)
 DEFAULT_HISTORY_SIZE: Final = 100
 MIN_HISTORY_SIZE: Final = 1
 """A backend keeps at least one message per room: its window is also the dedupe window."""
+MAX_HISTORY_PAGE: Final = 1000
+"""The most `CHAT_HISTORY_PAGE_MAX` may be: messages of one `older` page, each up to
+`maxMessageBytes`, held by the backend at once."""
 DEFAULT_MAX_MESSAGE_BYTES: Final = 4096
 MIN_MAX_MESSAGE_BYTES: Final = 1
 DEFAULT_MAX_FRAME_BYTES: Final = 64 * 1024

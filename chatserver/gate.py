@@ -8,7 +8,7 @@ token bucket's and the abuse window's).
    a client pays for what touches the broker and keepalives stay free.
 3. Access: a `join` must be within the session's `rooms` claim and a `send` within its `post`
    claim (`forbidden`); a `refresh` needs a server that uses tokens (`bad_request`).
-4. State: a `send` goes only to a room this connection has joined (`not_joined`).
+4. State: a `send` or an `older` goes only to a room this connection has joined (`not_joined`).
 
 A refused frame has no effect and is answered with an `error` (with the `send`'s `ref`, or the
 `join`'s `room`). Refusals for what the client got wrong count towards abuse, whether the gate
@@ -91,6 +91,8 @@ class FrameGate:
                 raise ProtocolError(
                     closecodes.NOT_JOINED, f"join {frame.room} before sending", ref=ref
                 )
+        if isinstance(frame, protocol.Older) and frame.room not in session.rooms:
+            raise ProtocolError(closecodes.NOT_JOINED, f"join {frame.room} before reading it back")
         if isinstance(frame, protocol.Refresh) and not self._tokens:
             raise ProtocolError(closecodes.BAD_REQUEST, "this server does not use tokens")
         return frame

@@ -274,6 +274,20 @@ class Hub:
             ) from None
         member.send(protocol.encode_ack(ref=request.ref, id=message_id))
 
+    async def older(self, member: Member, request: protocol.Older) -> None:
+        """A page of a joined room's messages before `request.before`, for this member only."""
+        page_max = self._settings.history_page_max
+        limit = min(request.limit or page_max, page_max)
+        try:
+            page = await self.logs.older(request.room, before=request.before, limit=limit)
+        except BrokerUnavailable as exc:
+            raise ProtocolError(
+                closecodes.UNAVAILABLE, f"cannot read {request.room} back now: {exc}"
+            ) from None
+        member.send(
+            protocol.encode_older(room=request.room, messages=page.frames, start=page.start)
+        )
+
     def _remove_member(self, member: Member, name: str) -> None:
         members = self._members.get(name)
         if members is None or member not in members:

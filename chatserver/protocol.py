@@ -70,6 +70,19 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
+class Older:
+    """A page of the room's messages before `before` (added to v1 by issue 13)."""
+
+    room: str
+    before: MessageId
+    """The oldest message the client shows. Whether it can be placed in the room's log is the
+    log's question, as for `Join.since`."""
+    limit: int | None
+    """Messages wanted (positive), None for the server's page size; the server cuts it to
+    its configured maximum."""
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     pass
 
@@ -81,7 +94,7 @@ class Refresh:
     token: str = field(repr=False)
 
 
-ClientFrame = Join | Leave | Send | Ping | Refresh
+ClientFrame = Join | Leave | Send | Older | Ping | Refresh
 
 
 def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame:
@@ -103,6 +116,8 @@ def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame
         return Join(room=_room(obj), since=since_id)
     if kind == "leave":
         return Leave(room=_room(obj))
+    if kind == "older":
+        return _parse_older(obj)
     if kind == "ping":
         return Ping()
     if kind == "refresh":
@@ -139,6 +154,18 @@ def _parse_send(obj: Mapping[str, Any], *, max_text_bytes: int) -> Send:
             closecodes.TOO_LARGE, f"text is {size} bytes, over {max_text_bytes}", ref=ref
         )
     return Send(room=room, text=text, ref=ref)
+
+
+def _parse_older(obj: Mapping[str, Any]) -> Older:
+    room = _room(obj)
+    before = obj.get("before")
+    before_id = parse_id(before) if isinstance(before, str) else None
+    if before_id is None:
+        raise ProtocolError(closecodes.BAD_REQUEST, "before: must be a message id (string)")
+    limit = obj.get("limit")
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise ProtocolError(closecodes.BAD_REQUEST, "limit: must be a positive whole number")
+    return Older(room=room, before=before_id, limit=limit)
 
 
 def _room(obj: Mapping[str, Any]) -> str:
@@ -206,18 +233,20 @@ def encode_joined(
     """`history` holds encoded `message` frames, spliced in as they are (not re-encoded).
     `reset` (an extension of v1) says the `since` asked for is not in the room's log: `history`
     is the latest window, to replace whatever the client holds of the room."""
-    head = orjson.dumps({"type": "joined", "room": room, "members": members})
+    fields = {"type": "joined", "room": room, "members": members, "truncated": truncated}
+    return _with_frames({**fields, "reset": reset}, "history", history)
+
+
+def encode_older(*, room: str, messages: Iterable[bytes], start: bool) -> bytes:
+    """The answer to `older` (added to v1 by issue 13): `messages` are encoded `message`
+    frames, oldest first, spliced in as they are; `start` says nothing older is retained."""
+    return _with_frames({"type": "older", "room": room, "start": start}, "messages", messages)
+
+
+def _with_frames(fields: Mapping[str, object], key: str, frames: Iterable[bytes]) -> bytes:
+    """`fields` as a JSON object ending with `key`: a list of frames encoded already."""
     return b"".join(
-        (
-            head[:-1],
-            b',"history":[',
-            b",".join(history),
-            b'],"truncated":',
-            b"true" if truncated else b"false",
-            b',"reset":',
-            b"true" if reset else b"false",
-            b"}",
-        )
+        (orjson.dumps(fields)[:-1], b',"', key.encode(), b'":[', b",".join(frames), b"]}")
     )
 
 

@@ -17,6 +17,10 @@ repeat a key already in the window is a retry that raced its original, perhaps t
 another backend: every backend reads the same log, so all of them drop that same record, and the
 send waiting for it gets the original's id.
 
+Reading back. A window holds only the newest messages; `older` reads a page before a given id
+from the log itself (`Broker.read_before`), decoded and encoded as the live path does, for the
+one client that asked: nothing of it enters the window or reaches other members.
+
 Epochs. A window holds one incarnation of the room's log. When the broker says the log was
 replaced (`reset`), or a record of another epoch arrives, the room gets a new, empty window of
 that epoch: ids of the old one cannot be placed in it, so a `join since=` one of them gets the
@@ -36,8 +40,8 @@ from dataclasses import dataclass, field
 from chatserver import protocol, wsframe
 from chatserver.access import Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record
-from chatserver.history import RoomHistory, StoredMessage
-from chatserver.ids import format_id
+from chatserver.history import DedupeKey, RoomHistory, StoredMessage
+from chatserver.ids import MessageId, format_id
 from chatserver.interchange import BadRecord, MessageRecord, decode_record, encode_record
 from chatserver.metrics import ChatMetrics
 from chatserver.settings import ChatSettings
@@ -53,6 +57,16 @@ class _Followed:
     holds: int = 0
     """Local members, joins waiting for the follow and sends waiting for their record."""
     follow: asyncio.Future[int] | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class OlderPage:
+    """What `older` answers."""
+
+    frames: Sequence[bytes]
+    """Encoded `message` frames, oldest first."""
+    start: bool
+    """Nothing older is retained (or the id asked about is not of this log)."""
 
 
 class RoomLogs:
@@ -189,6 +203,46 @@ class RoomLogs:
         self._metrics.messages_in.inc()
         return message_id
 
+    # Reading back.
+
+    async def older(self, name: str, *, before: MessageId, limit: int) -> OlderPage:
+        """Up to `limit` messages before `before` in a room held now, oldest first. An id of
+        another epoch (or from before epochs) gets an empty page at the start: nothing older of
+        the log it names is here. Raises BrokerUnavailable when the log cannot be read within
+        `history_page_timeout_seconds`."""
+        room = self._rooms[name]
+        window = room.window
+        if window is None or window.last_offset is None or before.epoch != window.epoch:
+            return OlderPage(frames=[], start=True)
+        # An id past what this backend has read (another backend gave it a moment ago): all
+        # this one has read is older. The broker is only asked for offsets it delivered.
+        end = min(before.offset, window.last_offset + 1)
+        room.holds += 1  # the member may leave while the log is read
+        try:
+            async with asyncio.timeout(self._settings.history_page_timeout_seconds):
+                read = await self._broker.read_before(
+                    name, epoch=window.epoch, before=end, limit=limit
+                )
+        except TimeoutError:
+            raise BrokerUnavailable("timeout") from None
+        finally:
+            self._release(room)
+        if room.window is not window:  # the log was replaced while it was read
+            return OlderPage(frames=[], start=True)
+        frames: list[bytes] = []
+        keys: set[DedupeKey] = set()
+        for record in read.records:
+            message = _decode(record)
+            if message is None:
+                continue
+            key = (message.sub, message.client, message.ref)
+            # A retry that raced its original is dropped, as the live path drops it (within
+            # the page: a pair split across two pages shows twice).
+            if key not in keys:
+                keys.add(key)
+                frames.append(_message_frame(record, message))
+        return OlderPage(frames=frames, start=read.start)
+
     # Delivered records.
 
     def take(self, records: Sequence[Record]) -> dict[str, list[StoredMessage]]:
@@ -219,13 +273,8 @@ class RoomLogs:
                 "skipped a repeated record", extra={"room": room.name, "offset": record.offset}
             )
             return None
-        try:
-            message = decode_record(record.body)
-        except BadRecord as exc:
-            log.warning(
-                "skipped a record",
-                extra={"room": room.name, "offset": record.offset, "error": str(exc)},
-            )
+        message = _decode(record)
+        if message is None:
             return None
         key = (message.sub, message.client, message.ref)
         original = window.find(key)
@@ -234,16 +283,7 @@ class RoomLogs:
             self._metrics.duplicates.inc()
             self._settle(message.publish_id, original.id)
             return None
-        message_id = format_id(record.epoch, record.offset)
-        frame = protocol.encode_message(
-            room=room.name,
-            id=message_id,
-            user=message.user,
-            text=message.text,
-            ts=message.ts,
-            pod=message.pod,
-            sub=message.sub,
-        )
+        frame = _message_frame(record, message)
         stored = StoredMessage(
             epoch=record.epoch,
             offset=record.offset,
@@ -253,7 +293,7 @@ class RoomLogs:
         )
         window.add(stored)
         self._metrics.fanout_latency.observe(max(0.0, now - message.ts))
-        self._settle(message.publish_id, message_id)
+        self._settle(message.publish_id, stored.id)
         return stored
 
     def _settle(self, publish_id: str, message_id: str) -> None:
@@ -262,3 +302,27 @@ class RoomLogs:
         arrived = self._pending.get(publish_id)
         if arrived is not None and not arrived.done():
             arrived.set_result(message_id)
+
+
+def _decode(record: Record) -> MessageRecord | None:
+    """The message in a record, or None (logged) for one this release cannot read."""
+    try:
+        return decode_record(record.body)
+    except BadRecord as exc:
+        log.warning(
+            "skipped a record",
+            extra={"room": record.room, "offset": record.offset, "error": str(exc)},
+        )
+        return None
+
+
+def _message_frame(record: Record, message: MessageRecord) -> bytes:
+    return protocol.encode_message(
+        room=record.room,
+        id=format_id(record.epoch, record.offset),
+        user=message.user,
+        text=message.text,
+        ts=message.ts,
+        pod=message.pod,
+        sub=message.sub,
+    )

@@ -33,11 +33,18 @@ class ChatSettings:
     history_size: int = contract.DEFAULT_HISTORY_SIZE
     """Messages kept per room in each backend's window (`CHAT_HISTORY_SIZE`); `join` replays
     at most this many, and dedupe of resent `ref`s covers the same window."""
+    history_page_max: int = contract.DEFAULT_HISTORY_SIZE
+    """Messages of one `older` page at most (`CHAT_HISTORY_PAGE_MAX`, unset: `history_size`,
+    at most `contract.MAX_HISTORY_PAGE`): a client's `limit` is cut to it, so what one request
+    makes the backend read and hold is bounded here, not by the client."""
+    history_page_timeout_seconds: float = 5.0
+    """How long an `older` request may take (its read of the room's log included) before it is
+    answered `unavailable`."""
     max_message_bytes: int = contract.DEFAULT_MAX_MESSAGE_BYTES
     """Largest `text` of a `send`, in UTF-8 bytes (`CHAT_MAX_MESSAGE_BYTES`)."""
     rate_per_second: float = contract.DEFAULT_RATE_PER_SECOND
     """Token bucket refill per connection (`CHAT_RATE_PER_SECOND`), charged by every frame that
-    touches the broker (`send`, `join`, `leave`); `ping` is free."""
+    touches the broker (`send`, `join`, `leave`, `older`); `ping` is free."""
     rate_burst: int = contract.DEFAULT_RATE_BURST
     """Token bucket size (`CHAT_RATE_BURST`): a client may briefly go this far above the rate."""
     drain_seconds: float = contract.DEFAULT_DRAIN_SECONDS
@@ -255,12 +262,26 @@ def _urls(raw: str) -> tuple[str, ...]:
     return tuple(u.rstrip("/") for u in urls)
 
 
+def _history_page(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > contract.MAX_HISTORY_PAGE:
+        raise ValueError(f"must be at most {contract.MAX_HISTORY_PAGE}")
+    return value
+
+
 def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
     base = ChatSettings()
+    history_size = _read(
+        env, Env.CHAT_HISTORY_SIZE, _whole(contract.MIN_HISTORY_SIZE), base.history_size
+    )
     settings = ChatSettings(
         rooms=_read(env, Env.CHAT_ROOMS, _rooms, base.rooms),
-        history_size=_read(
-            env, Env.CHAT_HISTORY_SIZE, _whole(contract.MIN_HISTORY_SIZE), base.history_size
+        history_size=history_size,
+        history_page_max=_read(
+            env,
+            Env.CHAT_HISTORY_PAGE_MAX,
+            _history_page,
+            min(history_size, contract.MAX_HISTORY_PAGE),
         ),
         max_message_bytes=_read(
             env,

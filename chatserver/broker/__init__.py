@@ -11,7 +11,8 @@ from chatserver.broker.base import (
     Broker,
     BrokerListener,
     BrokerUnavailable,
+    OlderRecords,
     Record,
 )
 
-__all__ = ["Broker", "BrokerListener", "BrokerUnavailable", "Record"]
+__all__ = ["Broker", "BrokerListener", "BrokerUnavailable", "OlderRecords", "Record"]

@@ -49,6 +49,16 @@ class Record:
     """Exactly the bytes given to `Broker.append`."""
 
 
+@dataclass(frozen=True, slots=True)
+class OlderRecords:
+    """What `Broker.read_before` found: a page of a room's log read back from an offset."""
+
+    records: Sequence[Record]
+    """Oldest first."""
+    start: bool
+    """Nothing older is retained: `records` begin at the oldest record the broker keeps."""
+
+
 class BrokerListener(Protocol):
     """Receives what the broker delivers. Called on the event loop; must not block or await."""
 
@@ -100,6 +110,13 @@ class Broker(Protocol):
         or repeated; if the log was replaced meanwhile, it calls `on_log_reset` and delivers the
         new log from its oldest record. Raises BrokerUnavailable when not connected.
         """
+
+    async def read_before(self, room: str, *, epoch: int, before: int, limit: int) -> OlderRecords:
+        """The last `limit` (at least 1) records before offset `before` of the room's log of
+        `epoch`, as retained now: a read of its own, apart from the delivery of followed rooms,
+        which it never holds up. `before` must be an offset this broker delivered; the records
+        come labelled with `epoch` (a broker that sees the log is of another epoch answers none,
+        with `start`). Raises BrokerUnavailable when not connected."""
 
     async def exists(self, room: str) -> bool:
         """True when the room's log exists already: joining it creates nothing. Raises

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chatserver import contract
-from chatserver.broker.base import BrokerListener, BrokerUnavailable, Record
+from chatserver.broker.base import BrokerListener, BrokerUnavailable, OlderRecords, Record
 from chatserver.ids import new_epoch
 from chatserver.interchange import PresenceBeat
 
@@ -175,6 +175,14 @@ class MemoryBroker:
         log.followers.append(follower)
         follower.deliver(log.after(after))
         return log.epoch
+
+    async def read_before(self, room: str, *, epoch: int, before: int, limit: int) -> OlderRecords:
+        self._require_listener()
+        log = self._state.rooms.get(room)
+        if log is None or log.epoch != epoch:
+            return OlderRecords(records=[], start=True)
+        older = [r for r in log.records if r.offset < before]
+        return OlderRecords(records=older[-limit:], start=len(older) <= limit)
 
     async def exists(self, room: str) -> bool:
         return room in self._state.rooms

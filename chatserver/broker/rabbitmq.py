@@ -51,6 +51,11 @@ the arguments a queue was declared with. The rule, the same for every reader:
 Reading from the first entry costs a resumed room a replay of its stream (at most
 `retention_bytes`), as the room's first join on a backend always did.
 
+Reading back (`read_before`, a page of older records for a client): a channel and short-lived
+consumers of its own, at a numeric `x-stream-offset`, never the followers' consumer, so delivery
+to the hub never waits for it; RabbitMQ starts a consumer asked for an offset retention dropped
+at the oldest entry kept.
+
 Connection loss: the supervisor reconnects, and every followed room is consumed again and
 caught up (its epoch settled) before the broker is usable; records up to the last delivered
 offset are dropped as above, so a listener sees each record exactly once across broker
@@ -87,7 +92,7 @@ from chatserver.broker.amqp_wire import (
     delivery_offset,
     header_epoch,
 )
-from chatserver.broker.base import BrokerListener, BrokerUnavailable, Record
+from chatserver.broker.base import BrokerListener, BrokerUnavailable, OlderRecords, Record
 from chatserver.broker.stream_probe import StreamProbe
 from chatserver.broker.supervisor import CONNECTION_ERRORS, ConnectionSupervisor
 from chatserver.contract import DEFAULT_ROOM_MAX_BYTES, ROOM_SEGMENT_BYTES
@@ -149,6 +154,14 @@ class RabbitMQSettings:
     """Seconds a room's first use on a connection waits for its stream to accept consumers
     (milliseconds unless the broker is away or overloaded)."""
 
+    older_reads: int = 4
+    """`read_before` calls reading at once; more wait their turn (within `older_timeout`). Each
+    holds a channel and reads at most a page of entries at a time, so a crowd of people
+    scrolling back costs the broker and this backend a bounded amount, whatever they ask."""
+
+    older_timeout: float = 5.0
+    """Seconds one `read_before` may take, waiting for its turn included."""
+
 
 @dataclass(eq=False, slots=True)
 class _Link:
@@ -156,6 +169,8 @@ class _Link:
 
     publisher: AbstractChannel
     """Publisher-confirm channel: appends, presence beats and declarations."""
+    connection: AbstractConnection
+    """For the channels of `read_before`, one per read."""
     consumer: AbstractChannel
     """Room streams and the presence queue; carries the per-consumer prefetch."""
     lost: asyncio.Future[None]
@@ -254,6 +269,7 @@ class RabbitMQBroker:
         self._flush_scheduled = False
         self._unacked: tuple[_Link, int] | None = None
         self._acks: set[asyncio.Task[None]] = set()
+        self._older_reads = asyncio.Semaphore(settings.older_reads)
 
     @property
     def connected(self) -> bool:
@@ -305,6 +321,24 @@ class RabbitMQBroker:
         assert follower.epoch is not None  # _catch_up returns once it is settled
         return follower.epoch
 
+    async def read_before(self, room: str, *, epoch: int, before: int, limit: int) -> OlderRecords:
+        stream = self._topology.room_stream(room)
+        link = self._ready_link()
+        try:
+            async with asyncio.timeout(self._settings.older_timeout), self._older_reads:
+                # A channel of its own: the read's consumers, their prefetch and any error they
+                # meet stay apart from the channel that delivers the followed rooms.
+                channel = await link.connection.channel(publisher_confirms=False)
+                try:
+                    return await _read_back(
+                        channel, stream, room=room, epoch=epoch, before=before, limit=limit
+                    )
+                finally:
+                    with contextlib.suppress(*CONNECTION_ERRORS):
+                        await channel.close()
+        except CONNECTION_ERRORS as exc:
+            raise BrokerUnavailable(f"cannot read room {room!r} back: {exc!r}") from exc
+
     async def exists(self, room: str) -> bool:
         check_name("room", room)
         self._ready_link()
@@ -352,6 +386,7 @@ class RabbitMQBroker:
         consumer = await connection.channel(publisher_confirms=False)
         link = self._link = _Link(
             publisher=publisher,
+            connection=connection,
             consumer=consumer,
             lost=asyncio.get_running_loop().create_future(),
         )
@@ -628,6 +663,63 @@ class RabbitMQBroker:
             return
         if self._listener is not None:
             self._listener.on_presence(beat)
+
+
+async def _read_back(
+    channel: AbstractChannel, stream: str, *, room: str, epoch: int, before: int, limit: int
+) -> OlderRecords:
+    """`read_before` on a channel of its own: ranges of `limit` entries, going back from
+    `before` until they hold `limit` records or reach the oldest entry retained (sync markers
+    and epoch claims sit between records, so one range may hold fewer)."""
+    (oldest,) = await _read_entries(channel, stream, start="first", until=0, count=1)
+    first = delivery_offset(oldest.header.properties.headers)
+    records: list[Record] = []
+    end = before
+    while len(records) < limit and end > first:
+        start = max(first, end - limit)
+        entries = await _read_entries(
+            channel, stream, start=start, until=end - 1, count=end - start + 1
+        )
+        records[:0] = [
+            Record(room, epoch, offset, entry.body)
+            for entry in entries
+            if (offset := delivery_offset(entry.header.properties.headers)) < end
+            and (entry.header.properties.headers or {}).get(KIND_HEADER) == KIND_RECORD
+        ]
+        end = start
+    return OlderRecords(records=records[-limit:], start=end <= first and len(records) <= limit)
+
+
+async def _read_entries(
+    channel: AbstractChannel,
+    stream: str,
+    *,
+    start: int | str,
+    until: int,
+    count: int,
+) -> list[DeliveredMessage]:
+    """The stream's entries from `start` (an offset, or "first") up to the first at or past
+    offset `until`, at most `count` of them. Nothing is acked: a prefetch of `count` lets them
+    all come (a consumer starting at an offset retention dropped starts at the oldest entry
+    kept, so never more of them)."""
+    entries: list[DeliveredMessage] = []
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def on_delivery(message: DeliveredMessage) -> None:
+        if not done.done():
+            entries.append(message)
+            if delivery_offset(message.header.properties.headers) >= until:
+                done.set_result(None)
+
+    await channel.basic_qos(prefetch_count=count)
+    ok = await channel.basic_consume(stream, on_delivery, arguments={"x-stream-offset": start})
+    try:
+        await done
+    finally:
+        if ok.consumer_tag is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await channel.basic_cancel(ok.consumer_tag)
+    return entries
 
 
 def _delivery_tag(message: DeliveredMessage) -> int:

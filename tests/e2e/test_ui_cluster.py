@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import WebSocketRoute, expect
 
-from tests.e2e.conftest import OpenChat
+from tests.e2e.conftest import ChatPage, OpenChat
 from tests.fixtures.chatprocs import ChatProcess, SpawnChat
 from tests.fixtures.rabbitmq import RabbitMQNode
 
@@ -29,10 +29,12 @@ class Cluster:
     frontend_b_url: str
 
 
-@pytest.fixture
-def cluster(spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str) -> Cluster:
+def start_cluster(
+    spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, name: str, *, env: dict[str, str] | None = None
+) -> Cluster:
+    """Two backends (with `env`) and their two frontends, ready."""
     backend_a, backend_b = (
-        spawn_chat("backend", rabbitmq_url=rabbitmq.url, cluster=chat_cluster_name, pod=pod)
+        spawn_chat("backend", rabbitmq_url=rabbitmq.url, cluster=name, pod=pod, env=env)
         for pod in ("backend-a", "backend-b")
     )
     frontend_a = spawn_chat("frontend", backend_urls=[backend_a.url, backend_b.url])
@@ -42,14 +44,24 @@ def cluster(spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: st
     return Cluster(backend_a, backend_b, frontend_a.url, frontend_b.url)
 
 
-def test_pages_on_two_backends_chat_with_each_other(open_chat: OpenChat, cluster: Cluster) -> None:
+@pytest.fixture
+def cluster(spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str) -> Cluster:
+    return start_cluster(spawn_chat, rabbitmq, chat_cluster_name)
+
+
+def ada_and_grace(open_chat: OpenChat, cluster: Cluster) -> tuple[ChatPage, ChatPage]:
+    """Ada signed in on backend A, Grace on backend B."""
     ada = open_chat(cluster.frontend_a_url)
     ada.sign_in("Ada")
     grace = open_chat(cluster.frontend_b_url)
     grace.sign_in("Grace")
-
     expect(ada.pod).to_have_text("backend-a")
     expect(grace.pod).to_have_text("backend-b")
+    return ada, grace
+
+
+def test_pages_on_two_backends_chat_with_each_other(open_chat: OpenChat, cluster: Cluster) -> None:
+    ada, grace = ada_and_grace(open_chat, cluster)
     for page in (ada, grace):
         expect(page.users_online).to_have_text("2 people online")
         expect(page.room_members).to_have_text("2 members")

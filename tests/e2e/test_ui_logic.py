@@ -199,6 +199,72 @@ def test_a_truncated_history_marks_the_gap_before_its_first_new_message(
     assert gaps == [None, "8", None, ["1", "2", "8", "9"]]
 
 
+def test_older_messages_go_above_once_and_only_when_asked_for(run_module: Any) -> None:
+    shown = run_module(
+        "roomlog.js",
+        """m => {
+          const msg = (id) => ({id, user: "grace", text: "t" + id, ts: 1});
+          const log = new m.RoomLog("general");
+          const empty = log.olderRequest(0);
+          log.addHistory([msg("5-10"), msg("5-11")], false, "ada");
+          const unasked = log.addOlder([msg("5-9")], false, "ada");  // nobody asked: ignored
+          const asked = log.olderRequest(1000);
+          const whileWaiting = log.olderRequest(2000);
+          const added = log.addOlder(
+            [msg("4-3"), msg("5-7"), msg("5-8"), msg("5-10"), msg("5-12")], false, "ada");
+          const afterPage = log.entries().map(e => e.id);
+          const next = log.olderRequest(3000);
+          log.olderLost();                                     // its connection went away
+          const again = log.olderRequest(3500);
+          log.addOlder([msg("5-6")], true, "ada");
+          return {empty, unasked, asked, whileWaiting, added, afterPage, next, again,
+                  start: log.olderStart, atStart: log.olderRequest(99999),
+                  last: log.entries().map(e => e.id)};
+        }""",
+    )
+    assert shown == {
+        "empty": None,
+        "unasked": 0,
+        "asked": "5-10",
+        "whileWaiting": None,
+        # Another epoch, what is shown already and what is not before the first: left out.
+        "added": 2,
+        "afterPage": ["5-7", "5-8", "5-10", "5-11"],
+        "next": "5-7",
+        "again": "5-7",
+        "start": True,
+        "atStart": None,
+        "last": ["5-6", "5-7", "5-8", "5-10", "5-11"],
+    }
+
+
+def test_an_unanswered_older_request_is_asked_again_and_a_reset_forgets_the_start(
+    run_module: Any,
+) -> None:
+    shown = run_module(
+        "roomlog.js",
+        """m => {
+          const msg = (id) => ({id, user: "grace", text: id, ts: 1});
+          const log = new m.RoomLog("general");
+          log.addHistory([msg("5-1")], false, "ada");
+          const first = log.olderRequest(0);
+          const retried = log.olderRequest(m.OLDER_RETRY_MS);
+          log.addOlder([msg("5-0")], true, "ada");
+          const start = log.olderStart;
+          log.addHistory([msg("6-0")], false, "ada", true);   // the room's log started again
+          return {first, retried, start, afterReset: log.olderStart,
+                  next: log.olderRequest(2 * m.OLDER_RETRY_MS)};
+        }""",
+    )
+    assert shown == {
+        "first": "5-1",
+        "retried": "5-1",
+        "start": True,
+        "afterReset": False,
+        "next": "6-0",
+    }
+
+
 def test_message_ids_follow_the_order_rule_within_and_across_epochs(run_module: Any) -> None:
     ordered = run_module(
         "ids.js",

@@ -308,3 +308,52 @@ async def test_a_room_exists_once_any_backend_used_it_and_asking_creates_nothing
     await b.broker.follow("made")  # still usable after a refused passive declare on b
     assert await b.broker.exists("made")
     assert not await b.broker.exists("unheard-of")
+
+
+async def test_read_before_pages_back_to_the_oldest_record_past_what_lies_between(
+    cluster: Cluster,
+) -> None:
+    writer, other, reader = (
+        await cluster.backend(),
+        await cluster.backend(),
+        await cluster.backend(),
+    )
+    await writer.broker.follow("general")
+    for n in range(5):
+        await writer.broker.append("general", b"m%d" % n)
+    await other.broker.follow("general")  # on RabbitMQ: a sync marker between the records
+    for n in range(5, 10):
+        await writer.broker.append("general", b"m%d" % n)
+    epoch = await reader.broker.follow("general")
+    newest = reader.listener.records[-1]
+
+    pages: list[list[bytes]] = []
+    before, start = newest.offset, False
+    while not start:
+        page = await reader.broker.read_before("general", epoch=epoch, before=before, limit=4)
+        assert len(page.records) <= 4
+        assert page.start or len(page.records) == 4
+        pages.insert(0, [r.body for r in page.records])
+        if page.records:
+            before = page.records[0].offset
+        start = page.start
+
+    assert [body for page in pages for body in page] == reader.listener.bodies("general")[:-1]
+    assert pages[-1] == [b"m5", b"m6", b"m7", b"m8"]
+    assert all(r.epoch == epoch for r in reader.listener.records)
+
+
+async def test_read_before_more_than_is_left_answers_the_rest_and_the_start(
+    cluster: Cluster,
+) -> None:
+    backend = await cluster.backend()
+    epoch = await backend.broker.follow("general")
+    for n in range(3):
+        await backend.broker.append("general", b"m%d" % n)
+    await backend.listener.until_records(3)
+    third = backend.listener.records[2]
+
+    page = await backend.broker.read_before("general", epoch=epoch, before=third.offset, limit=100)
+
+    assert ([r.body for r in page.records], page.start) == ([b"m0", b"m1"], True)
+    assert page.records == backend.listener.records[:2]

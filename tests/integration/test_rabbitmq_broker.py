@@ -131,6 +131,35 @@ async def test_a_stream_whose_epoch_claim_retention_dropped_still_reads_the_same
     assert listener.bodies("general")[-1].startswith(b"119")
 
 
+async def test_reading_back_stops_at_the_oldest_record_retention_kept(
+    rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
+) -> None:
+    small = replace(FAST_RECONNECT, retention_bytes=16_000, segment_bytes=4_000)
+    cluster = new_cluster()
+    writer, seen = await start(brokers, rabbitmq, cluster, settings=small)
+    epoch = await writer.follow("general")
+    for i in range(120):  # about 60 KB: several segments, the oldest dropped
+        await writer.append("general", b"%03d" % i + b"x" * 500)
+    await seen.until_records(120)
+    late, retained = await start(brokers, rabbitmq, cluster, settings=small)
+    await late.follow("general")
+    dropped, newest = seen.records[0], seen.records[-1]
+    assert retained.records[0].offset > dropped.offset
+
+    pages: list[bytes] = []
+    page = await writer.read_before("general", epoch=epoch, before=newest.offset, limit=25)
+    while page.records:
+        pages[:0] = [r.body for r in page.records]
+        if page.start:
+            break
+        before = page.records[0].offset
+        page = await writer.read_before("general", epoch=epoch, before=before, limit=25)
+
+    assert pages == retained.bodies("general")[:-1]
+    gone = await writer.read_before("general", epoch=epoch, before=dropped.offset + 1, limit=25)
+    assert (gone.records, gone.start) == ([], True)
+
+
 async def test_a_consumer_cancelled_by_the_broker_is_a_failure_and_recovers(
     rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
 ) -> None:

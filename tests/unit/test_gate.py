@@ -11,7 +11,8 @@ import pytest
 from chatserver import closecodes
 from chatserver.access import OPEN, Access
 from chatserver.gate import FrameGate
-from chatserver.protocol import Join, Ping, ProtocolError, Refresh, Send
+from chatserver.ids import MessageId
+from chatserver.protocol import Join, Older, Ping, ProtocolError, Refresh, Send
 from chatserver.settings import ChatSettings
 
 TEAM_ONLY = Access(join=("team-*", "general"), post=("team-*",))
@@ -90,6 +91,21 @@ def test_a_send_outside_the_post_claim_is_forbidden_with_its_ref() -> None:
 def test_a_send_to_a_room_not_joined_is_refused_with_its_ref() -> None:
     send = frame(type="send", room="lobby", text="hi", ref="r1")
     assert refusal(gate(), send, FakeSession()) == (closecodes.NOT_JOINED, "r1")
+
+
+def test_reading_back_a_room_not_joined_is_refused_and_a_joined_one_admitted() -> None:
+    older = frame(type="older", room="lobby", before="1-5")
+    assert refusal(gate(), older, FakeSession()) == (closecodes.NOT_JOINED, None)
+    admitted = gate().admit(older, FakeSession(rooms={"lobby"}))
+    assert admitted == Older("lobby", MessageId(1, 5), None)
+
+
+def test_reading_back_spends_a_token() -> None:
+    limited = gate(rate_burst=1, rate_per_second=1.0)
+    session = FakeSession(rooms={"lobby"})
+    older = frame(type="older", room="lobby", before="1-5")
+    limited.admit(older, session)
+    assert refusal(limited, older, session) == (closecodes.RATE_LIMITED, None)
 
 
 def test_access_is_checked_before_membership() -> None:

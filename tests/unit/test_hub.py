@@ -20,7 +20,7 @@ from chatserver.hub import Hub
 from chatserver.ids import parse_id
 from chatserver.interchange import MessageRecord, encode_record
 from chatserver.metrics import ChatMetrics
-from chatserver.protocol import ProtocolError, Send
+from chatserver.protocol import Older, ProtocolError, Send
 from chatserver.settings import ChatSettings
 from tests.unit.rfc6455 import text_frame_payloads
 
@@ -254,6 +254,37 @@ async def test_join_since_an_id_of_a_replaced_log_gets_the_latest_window_marked_
         joined = bob.of_type("joined")[0]
         assert [m["text"] for m in joined["history"]] == ["after"]
         assert (joined["reset"], joined["truncated"]) == (True, False)
+
+
+async def test_older_answers_one_member_a_page_cut_to_the_configured_size(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a", history_size=2, history_page_max=3)
+    alice = await attached(hub, "alice", "lobby")
+    ids = [await say(hub, alice, "lobby", f"m{n}", ref=f"r{n}") for n in range(6)]
+    bob = await attached(hub, "bob", "lobby")
+    oldest_shown = parse_id(bob.of_type("joined")[0]["history"][0]["id"])
+    assert oldest_shown is not None
+
+    await hub.older(bob, Older("lobby", oldest_shown, limit=1000))
+
+    (page,) = bob.of_type("older")
+    assert [(m["id"], m["text"]) for m in page["messages"]] == [
+        (ids[n], f"m{n}") for n in (1, 2, 3)
+    ]
+    assert (page["room"], page["start"]) == ("lobby", False)
+    assert alice.of_type("older") == []
+
+
+async def test_older_with_the_broker_gone_answers_unavailable(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice", "lobby")
+    last = parse_id(await say(hub, alice, "lobby", "hi", ref="r1"))
+    assert last is not None
+    await hub._broker.close()
+    with pytest.raises(ProtocolError) as caught:
+        await hub.older(alice, Older("lobby", last, limit=None))
+    assert (caught.value.code, caught.value.room) == (closecodes.UNAVAILABLE, None)
 
 
 async def test_a_room_left_by_everyone_is_rebuilt_from_the_log(make_hub: HubFactory) -> None:

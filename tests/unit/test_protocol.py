@@ -12,6 +12,7 @@ from chatserver.ids import LEGACY_EPOCH, MessageId
 from chatserver.protocol import (
     Join,
     Leave,
+    Older,
     Ping,
     ProtocolError,
     Refresh,
@@ -97,6 +98,12 @@ def test_a_join_since_an_id_from_before_epochs_is_accepted_as_the_legacy_epoch()
     assert parse(frame) == Join("ok", MessageId(LEGACY_EPOCH, 17))
 
 
+def test_older_parses_with_and_without_a_limit() -> None:
+    frame = {"type": "older", "room": "ok", "before": "5-17"}
+    assert parse(frame) == Older("ok", MessageId(5, 17), None)
+    assert parse({**frame, "limit": 30}) == Older("ok", MessageId(5, 17), 30)
+
+
 def test_leave_and_ping_parse() -> None:
     assert parse({"type": "leave", "room": "general"}) == Leave("general")
     assert parse({"type": "ping"}) == Ping()
@@ -120,6 +127,14 @@ def test_leave_and_ping_parse() -> None:
         ('{"type": "send", "room": "ok", "text": 1, "ref": "r"}', closecodes.BAD_REQUEST),
         ('{"type": "send", "room": "ok", "text": "hi"}', closecodes.BAD_REQUEST),
         ('{"type": "send", "room": "ok", "text": "   ", "ref": "r"}', closecodes.BAD_REQUEST),
+        ('{"type": "older", "room": "ok"}', closecodes.BAD_REQUEST),
+        ('{"type": "older", "room": "ok", "before": 17}', closecodes.BAD_REQUEST),
+        ('{"type": "older", "room": "ok", "before": "x-1"}', closecodes.BAD_REQUEST),
+        ('{"type": "older", "room": "ok", "before": "1-2", "limit": 0}', closecodes.BAD_REQUEST),
+        ('{"type": "older", "room": "ok", "before": "1-2", "limit": 2.5}', closecodes.BAD_REQUEST),
+        ('{"type": "older", "room": "ok", "before": "1-2", "limit": true}', closecodes.BAD_REQUEST),
+        ('{"type": "older", "room": "ok", "before": "1-2", "limit": "9"}', closecodes.BAD_REQUEST),
+        ('{"type": "older", "room": "No", "before": "1-2"}', closecodes.INVALID_ROOM),
     ],
 )
 def test_bad_frames_get_the_contract_code(data: str, code: str) -> None:
@@ -160,6 +175,22 @@ def test_joined_splices_encoded_history_as_valid_json() -> None:
     assert (decoded["type"], decoded["members"], decoded["truncated"]) == ("joined", 2, True)
     assert decoded["reset"] is False
     assert b"\n" not in joined
+
+
+def test_an_older_page_splices_its_messages_oldest_first_with_the_start_flag() -> None:
+    messages = [
+        protocol.encode_message(room="r", id=f"1-{i}", user="u", text="t", ts=1.5, pod="p")
+        for i in range(2)
+    ]
+    page = orjson.loads(protocol.encode_older(room="r", messages=messages, start=True))
+    assert page == {
+        "type": "older",
+        "room": "r",
+        "messages": [orjson.loads(m) for m in messages],
+        "start": True,
+    }
+    empty = orjson.loads(protocol.encode_older(room="r", messages=[], start=False))
+    assert (empty["messages"], empty["start"]) == ([], False)
 
 
 def test_empty_history_encodes() -> None:

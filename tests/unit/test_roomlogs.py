@@ -14,10 +14,10 @@ from chatserver.access import Identity
 from chatserver.broker.base import BrokerUnavailable, Record
 from chatserver.broker.memory import MemoryBroker
 from chatserver.history import StoredMessage
-from chatserver.ids import parse_id
+from chatserver.ids import LEGACY_EPOCH, MessageId, parse_id
 from chatserver.interchange import MessageRecord, PresenceBeat, decode_record, encode_record
 from chatserver.metrics import ChatMetrics
-from chatserver.roomlogs import RoomLogs
+from chatserver.roomlogs import OlderPage, RoomLogs
 from chatserver.settings import ChatSettings
 
 ALICE = Identity(user="alice", name="alice", client="tab1")
@@ -240,3 +240,76 @@ async def test_a_replaced_log_gets_a_new_window_and_its_ids_never_repeat_an_old_
     # Dedupe goes on in the new log: a retry through the other backend gets the same id.
     assert await first.logs.append("lobby", identity=ALICE, ref="r2", text="after") == new
     assert len(first.broker._state.room("lobby").records) == 1
+
+
+def page_texts(frames: Sequence[bytes]) -> list[str]:
+    return [orjson.loads(frame)["text"] for frame in frames]
+
+
+async def said(backend: Backend, text: str, *, ref: str) -> MessageId:
+    """Append a message to `lobby` through `backend`; its id."""
+    message_id = parse_id(await backend.logs.append("lobby", identity=ALICE, ref=ref, text=text))
+    assert message_id is not None
+    return message_id
+
+
+async def test_older_pages_back_from_an_id_to_the_first_message(
+    make_backend: BackendFactory,
+) -> None:
+    backend = await make_backend("a")
+    await backend.member_of("lobby")
+    ids = [await said(backend, f"m{n}", ref=f"r{n}") for n in range(7)]
+
+    newer = await backend.logs.older("lobby", before=ids[6], limit=3)
+    assert (page_texts(newer.frames), newer.start) == (["m3", "m4", "m5"], False)
+    assert [orjson.loads(f)["id"] for f in newer.frames] == [str(i) for i in ids[3:6]]
+    oldest = await backend.logs.older("lobby", before=ids[3], limit=3)
+    assert (page_texts(oldest.frames), oldest.start) == (["m0", "m1", "m2"], True)
+    assert await backend.logs.older("lobby", before=ids[0], limit=3) == OlderPage([], True)
+
+
+async def test_older_than_an_id_of_another_log_is_an_empty_page_at_the_start(
+    make_backend: BackendFactory,
+) -> None:
+    backend = await make_backend("a")
+    await backend.member_of("lobby")
+    message_id = await said(backend, "t", ref="r")
+    for other in (MessageId(message_id.epoch - 1, 5), MessageId(LEGACY_EPOCH, 5)):
+        assert await backend.logs.older("lobby", before=other, limit=3) == OlderPage([], True)
+
+
+async def test_older_than_an_id_this_backend_has_not_read_yet_pages_from_its_newest(
+    make_backend: BackendFactory,
+) -> None:
+    lagging, writer = await members_on_two_backends(make_backend, "lobby")
+    await said(writer, "m0", ref="r0")
+    lagging.deaf = True
+    await said(writer, "m1", ref="r1")
+    newest = await said(writer, "m2", ref="r2")
+
+    page = await lagging.logs.older("lobby", before=newest, limit=10)
+
+    assert (page_texts(page.frames), page.start) == (["m0"], True)
+
+
+async def test_older_leaves_out_a_retry_that_raced_its_original(
+    make_backend: BackendFactory,
+) -> None:
+    first, second = await members_on_two_backends(make_backend, "lobby")
+    await asyncio.gather(said(first, "racy", ref="dup"), said(second, "racy", ref="dup"))
+    last = await said(first, "after", ref="r")
+
+    page = await second.logs.older("lobby", before=last, limit=10)
+
+    assert page_texts(page.frames) == ["racy"]
+
+
+async def test_older_when_the_broker_is_away_raises_broker_unavailable(
+    make_backend: BackendFactory,
+) -> None:
+    backend = await make_backend("a")
+    await backend.member_of("lobby")
+    last = await said(backend, "t", ref="r")
+    await backend.broker.close()
+    with pytest.raises(BrokerUnavailable):
+        await backend.logs.older("lobby", before=last, limit=10)

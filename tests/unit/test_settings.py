@@ -51,6 +51,16 @@ def test_values_are_read() -> None:
     assert backend.memory_max_rooms == 50
 
 
+def test_the_older_page_size_defaults_to_the_history_size_within_its_bound() -> None:
+    def page_max(env: dict[str, str]) -> int:
+        return backend_settings_from_env(env).chat.history_page_max
+
+    assert page_max({}) == 100
+    assert page_max({"CHAT_HISTORY_SIZE": "40"}) == 40
+    assert page_max({"CHAT_HISTORY_SIZE": "5000"}) == 1000
+    assert page_max({"CHAT_HISTORY_SIZE": "40", "CHAT_HISTORY_PAGE_MAX": "25"}) == 25
+
+
 def test_backend_url_may_list_several() -> None:
     settings = frontend_settings_from_env({"BACKEND_URL": "http://a:3000/, http://b:3000"})
     assert settings.backend_urls == ("http://a:3000", "http://b:3000")
@@ -84,6 +94,8 @@ def test_a_bad_rabbitmq_url_is_refused_without_repeating_its_password(value: str
         ("PORT", "http"),
         ("PORT", "70000"),
         ("CHAT_HISTORY_SIZE", "0"),
+        ("CHAT_HISTORY_PAGE_MAX", "0"),
+        ("CHAT_HISTORY_PAGE_MAX", "1001"),
         ("CHAT_RATE_PER_SECOND", "-1"),
         ("CHAT_ROOMS", "general,Bad Room"),
         ("CHAT_ALLOWED_ORIGINS", "https://x.example/path"),

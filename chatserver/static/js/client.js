@@ -129,6 +129,12 @@ export class ChatClient extends EventTarget {
     return ref;
   }
 
+  /** Ask for the messages of `room` before the id `before` (answered by an `older` frame);
+   * dropped when not live: the caller asks again once it wants them. */
+  older(room, before) {
+    this._transmit(protocol.older(room, before));
+  }
+
   /** Forget a send the server refused, so that it is not retried. */
   forget(ref) {
     this._outbox.delete(ref);

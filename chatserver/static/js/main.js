@@ -6,7 +6,7 @@ import { byId } from "./dom.js";
 import { hueOf, initials } from "./format.js";
 import * as prefs from "./prefs.js";
 import * as protocol from "./protocol.js";
-import { RoomLog } from "./roomlog.js";
+import { OLDER_RETRY_MS, RoomLog } from "./roomlog.js";
 import { Drawer } from "./view/drawer.js";
 import { MessageList } from "./view/messages.js";
 import { NameDialog } from "./view/namedialog.js";
@@ -44,6 +44,7 @@ class App {
     };
     this.messages = new MessageList(byId("messages"), byId("jump-latest"), {
       onDiscard: (ref) => this.discard(ref),
+      onOlder: (room) => this.requestOlder(room),
     });
     this.status = new StatusBar({
       connection: byId("connection"),
@@ -147,6 +148,7 @@ class App {
       case "welcome":
         this.me = frame.user;
         this.renderMe();
+        for (const log of this.logs.values()) log.olderLost();
         if (frame.protocol !== protocol.PROTOCOL_VERSION) {
           // An old page cached across an upgrade: it may misread what the server sends.
           this.notice.show("The chat server was updated: reload the page to keep chatting.");
@@ -165,6 +167,9 @@ class App {
         if (entry && !entry.mine && (log.name !== this.active || document.hidden)) log.unread += 1;
         break;
       }
+      case "older":
+        this.logs.get(frame.room)?.addOlder(frame.messages ?? [], frame.start === true, this.me);
+        break;
       case "presence":
         for (const [room, members] of Object.entries(frame.rooms ?? {})) {
           const log = this.logs.get(room);
@@ -261,6 +266,15 @@ class App {
     this.el.input.value = "";
     this.fitComposer();
     this.renderAll();
+  }
+
+  /** The messages of `room` before the first one shown, if there may be some to ask for. */
+  requestOlder(room) {
+    const before = this.client.live ? this.logs.get(room)?.olderRequest(Date.now()) : null;
+    if (!before) return;
+    this.client.older(room, before);
+    // Unanswered (refused, or lost with its connection), it is asked for again after this.
+    setTimeout(() => this.renderChat(), OLDER_RETRY_MS);
   }
 
   /** A failed send the person dismissed (from the active room's list). */

@@ -99,6 +99,8 @@ export function tokenFromFragment(hash) {
 export const join = (room, since) =>
   since === undefined || since === null ? { type: "join", room } : { type: "join", room, since };
 export const leave = (room) => ({ type: "leave", room });
+/** The server's page of messages before `before` (its page size: no `limit`). */
+export const older = (room, before) => ({ type: "older", room, before });
 export const send = (room, text, ref) => ({ type: "send", room, text, ref });
 export const ping = () => ({ type: "ping" });
 

@@ -18,8 +18,12 @@
 // the list (what it held is gone from the server); a live message of a newer epoch than the last
 // one shown keeps what is shown and starts the new log below it. Either way the list says that
 // earlier messages are no longer available (`resetAt`).
+//
+// Older messages (`older`, added to v1 by issue 13) are asked for before the oldest message shown
+// and go above it; only messages of that message's log and before it are taken, so an answer
+// that arrives after the list changed (a reset, a reconnect) cannot put anything out of order.
 
-import { newerEpoch, sameEpoch } from "./ids.js";
+import { compareIds, newerEpoch, sameEpoch } from "./ids.js";
 
 /** Messages a room keeps in the page: many histories' worth, yet bounded for a tab left open
  * for days. */
@@ -27,6 +31,10 @@ const MAX_ENTRIES = 2000;
 
 /** `resetAt` when the whole list comes from the new log. */
 export const RESET_AT_TOP = "top";
+
+/** How long an `older` request awaits its answer before it may be asked again: one refused (the
+ * server busy) or lost with its connection. */
+export const OLDER_RETRY_MS = 6_000;
 
 export class RoomLog {
   constructor(name) {
@@ -38,9 +46,13 @@ export class RoomLog {
     /** Where the room's log started again: RESET_AT_TOP, the id of the new log's first message
      * shown, or null. */
     this.resetAt = null;
+    /** Nothing older than the first message shown is retained: asking for more is pointless. */
+    this.olderStart = false;
     this._confirmed = [];
     this._pending = [];
     this._ids = new Set();
+    /** When the `older` request awaiting its answer was made, or null. */
+    this._olderAskedAt = null;
   }
 
   /** Entries in display order: the shared log, then our messages still pending. */
@@ -70,22 +82,44 @@ export class RoomLog {
     if (newest && newerEpoch(message.id, newest.id)) this.resetAt = message.id;
     this._ids.add(message.id);
     const own = this._takeAcked(message.id);
-    const entry = {
-      key: own ? own.key : "id:" + message.id,
-      id: message.id,
-      user: message.user,
-      sub: message.sub,
-      text: message.text,
-      ts: message.ts,
-      pod: message.pod,
-      mine: message.user === me,
-      status: "sent",
-      /** Possibly the broadcast of a send still awaiting its ack (see the top). */
-      held: !own && message.user === me && this._awaitingAck(),
-    };
+    /** Possibly the broadcast of a send still awaiting its ack (see the top). */
+    const held = !own && message.user === me && this._awaitingAck();
+    const entry = confirmedEntry(message, me, { key: own?.key, held });
     this._confirmed.push(entry);
     this._trim();
     return entry;
+  }
+
+  /** The id to ask older messages before, now (`now` in ms), or null: nothing shown, nothing
+   * older retained, the list full, or a request still awaiting its answer. Counts as asked. */
+  olderRequest(now) {
+    const oldest = this._confirmed[0];
+    const waiting = this._olderAskedAt !== null && now - this._olderAskedAt < OLDER_RETRY_MS;
+    if (!oldest || this.olderStart || waiting || this._confirmed.length >= MAX_ENTRIES) return null;
+    this._olderAskedAt = now;
+    return oldest.id;
+  }
+
+  /** The connection the request went out on is gone, and its answer with it. */
+  olderLost() {
+    this._olderAskedAt = null;
+  }
+
+  /** An `older` answer: messages oldest first, `start` when nothing before them is retained.
+   * Returns how many were added above what is shown. */
+  addOlder(messages, start, me) {
+    const oldest = this._confirmed[0];
+    if (!oldest || this._olderAskedAt === null) return 0; // not asked for by this list
+    this._olderAskedAt = null;
+    const fits = messages.filter(
+      (m) => !this._ids.has(m.id) && sameEpoch(m.id, oldest.id) && compareIds(m.id, oldest.id) < 0,
+    );
+    // The newest of them, as many as the list has room for: they join the messages shown.
+    const taken = fits.slice(Math.max(0, fits.length - (MAX_ENTRIES - this._confirmed.length)));
+    if (start && taken.length === fits.length) this.olderStart = true;
+    for (const message of taken) this._ids.add(message.id);
+    this._confirmed.unshift(...taken.map((m) => confirmedEntry(m, me, { held: false })));
+    return taken.length;
   }
 
   /** Forget every message shown: the room's log was replaced. Our pending sends stay (those
@@ -95,6 +129,8 @@ export class RoomLog {
     this._ids.clear();
     this.gapBefore = null;
     this.resetAt = RESET_AT_TOP;
+    this.olderStart = false;
+    this._olderAskedAt = null;
   }
 
   _awaitingAck() {
@@ -116,9 +152,10 @@ export class RoomLog {
   _trim() {
     const excess = this._confirmed.length - MAX_ENTRIES;
     if (excess <= 0) return;
-    // Ids older than the window cannot come back: resumes ask only for messages after the
-    // newest one seen, and a full history is never longer than this window.
+    // Ids older than the window come back only when asked for again (`older`): resumes ask only
+    // for messages after the newest one seen, and a full history is never longer than this.
     for (const dropped of this._confirmed.splice(0, excess)) this._ids.delete(dropped.id);
+    this.olderStart = false;
   }
 
   addPending(ref, text, me, now) {
@@ -179,4 +216,21 @@ export class RoomLog {
     this._pending = this._pending.filter((p) => p.ref !== ref);
     this._releaseHeld();
   }
+}
+
+/** The entry of a message of the room's log; `key` is that of our own pending entry it takes
+ * over, if any. */
+function confirmedEntry(message, me, { key, held }) {
+  return {
+    key: key ?? "id:" + message.id,
+    id: message.id,
+    user: message.user,
+    sub: message.sub,
+    text: message.text,
+    ts: message.ts,
+    pod: message.pod,
+    mine: message.user === me,
+    status: "sent",
+    held,
+  };
 }

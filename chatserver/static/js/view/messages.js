@@ -1,6 +1,7 @@
 // The message list of the active room. Elements are keyed (server id, or the local ref while a
 // send is pending), so a re-render after each frame moves and updates existing elements instead
-// of rebuilding them: focus, selection and scroll position survive.
+// of rebuilding them: focus, selection and scroll position survive. Scrolled near the top, it
+// asks for older messages (`onOlder`), and what goes in above keeps the reader's place.
 
 import { h } from "../dom.js";
 import { clockTime, continuesGroup, dayLabel, fullTime, hueOf, initials, localDay } from "../format.js";
@@ -9,13 +10,18 @@ import { RESET_AT_TOP } from "../roomlog.js";
 
 /** Within this many pixels of the bottom, the list follows new messages. */
 const STICKY_PX = 80;
+/** Within this many pixels of the top, older messages are asked for: before the reader gets
+ * there, so they are usually in place when they do. */
+const OLDER_PX = 300;
 
 export class MessageList {
-  /** `jump` is the "new messages" button shown when messages arrive below the reader's view. */
-  constructor(list, jump, { onDiscard }) {
+  /** `jump` is the "new messages" button shown when messages arrive below the reader's view;
+   * `onOlder(room)` asks for the messages before the first one shown. */
+  constructor(list, jump, { onDiscard, onOlder }) {
     this._list = list;
     this._jump = jump;
     this._onDiscard = onDiscard;
+    this._onOlder = onOlder;
     this._elements = new Map();
     this._room = null;
     jump.addEventListener("click", () => {
@@ -24,6 +30,7 @@ export class MessageList {
     });
     list.addEventListener("scroll", () => {
       if (this._nearBottom()) jump.hidden = true;
+      this._askOlderNearTop();
     });
   }
 
@@ -37,6 +44,10 @@ export class MessageList {
     }
     const follow = switched || this._nearBottom();
     const lastBefore = this._list.lastElementChild;
+    // The first message shown stays where the reader sees it when older ones go in above: its
+    // bottom edge, as its top moves when it joins the group of an older message by its author.
+    const anchor = follow ? null : this._list.querySelector(".msg");
+    const anchorBottom = anchor?.getBoundingClientRect().bottom;
     const wanted = log ? this._wanted(log, live) : [];
     const keep = new Set(wanted.map((el) => el.dataset.key));
     for (const [key, el] of this._elements) {
@@ -50,8 +61,19 @@ export class MessageList {
       if (el !== cursor) this._list.insertBefore(el, cursor);
       else cursor = cursor.nextElementSibling;
     }
-    if (follow || wanted.at(-1)?.classList.contains("mine")) this.scrollToEnd();
-    else if (wanted.at(-1) !== lastBefore) this._jump.hidden = false;
+    const newLast = wanted.at(-1) !== lastBefore;
+    if (follow || (newLast && wanted.at(-1)?.classList.contains("mine"))) this.scrollToEnd();
+    else {
+      if (anchor?.isConnected) {
+        this._list.scrollTop += anchor.getBoundingClientRect().bottom - anchorBottom;
+      }
+      if (newLast) this._jump.hidden = false;
+    }
+    this._askOlderNearTop();
+  }
+
+  _askOlderNearTop() {
+    if (this._room !== null && this._list.scrollTop < OLDER_PX) this._onOlder(this._room);
   }
 
   scrollToEnd() {
@@ -68,6 +90,13 @@ export class MessageList {
   _wanted(log, live) {
     const wanted = [];
     let previous;
+    if (log.entries()[0]?.id) {
+      const top = this._element("older", () => h("li", { class: "older", role: "status" }));
+      const text = log.olderStart ? `Beginning of #${log.name}` : "Loading earlier messages…";
+      if (top.textContent !== text) top.textContent = text;
+      top.classList.toggle("start", log.olderStart);
+      wanted.push(top);
+    }
     if (log.resetAt === RESET_AT_TOP) wanted.push(this._element("reset", () => resetNotice()));
     for (const entry of log.entries()) {
       if (entry.id !== null && entry.id === log.resetAt) {
