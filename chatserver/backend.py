@@ -130,6 +130,9 @@ async def handle_readyz(request: web.Request) -> web.Response:
     if (blocked := hub.broker_blocked) is not None:
         # Sends and new rooms would be refused: let the load balancer pick another backend.
         return web.Response(status=503, text=f"broker blocked: {blocked}\n")
+    if hub.room_limit_reached:
+        # Still ready: every room that exists works, on this backend as on any other.
+        return web.Response(text="ready; new rooms refused: the cluster holds all it may\n")
     return web.Response(text="ready\n")
 
 

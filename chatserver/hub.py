@@ -98,6 +98,8 @@ class Hub:
             per_client=settings.max_rooms_per_client,
         )
         metrics.broker_blocked.set_function(lambda: float(broker.blocked is not None))
+        metrics.room_limit_reached.set_function(lambda: float(broker.room_limit_reached))
+        metrics.rooms_followed.set_function(lambda: float(self.logs.followed))
         self.logs = RoomLogs(broker, pod=pod, settings=settings, metrics=metrics, clock=clock)
         self.presence = Presence(
             broker,
@@ -115,6 +117,10 @@ class Hub:
     @property
     def broker_connected(self) -> bool:
         return self._broker.connected
+
+    @property
+    def room_limit_reached(self) -> bool:
+        return self._broker.room_limit_reached
 
     @property
     def broker_blocked(self) -> str | None:
@@ -358,6 +364,7 @@ class Hub:
             "users_online": snapshot.users_online,
             "rooms": dict(rooms) if room_names else {},
             "broker_blocked": self._broker.blocked is not None,
+            "room_limit_reached": self._broker.room_limit_reached,
         }
 
     def drain(self, reason: str) -> None:

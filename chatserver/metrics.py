@@ -36,6 +36,17 @@ class ChatMetrics:
             "1 while the broker holds back this pod's writes (a RabbitMQ memory or disk alarm)",
             registry=r,
         )
+        self.room_limit_reached = Gauge(
+            "chat_room_limit_reached",
+            "1 while the broker refused the last new room this pod asked for (the cluster's room"
+            " cap); existing rooms are unaffected",
+            registry=r,
+        )
+        self.rooms_followed = Gauge(
+            "chat_rooms_followed",
+            "Rooms this pod reads from the broker (one per room with a local member)",
+            registry=r,
+        )
         self.slow_consumers = Counter(
             "chat_slow_consumers_dropped", "Clients cut because their outbox overflowed", registry=r
         )

@@ -91,6 +91,11 @@ class RoomLogs:
         self._pending: dict[str, asyncio.Future[str]] = {}
         """publish_id -> the send waiting for that record to come back."""
 
+    @property
+    def followed(self) -> int:
+        """Rooms held now (read from the broker, their windows in memory)."""
+        return len(self._rooms)
+
     # Holds.
 
     @contextlib.asynccontextmanager

@@ -90,6 +90,12 @@ class Broker(Protocol):
         or None. While blocked, `append` and a `follow` that would write raise BrokerUnavailable
         at once rather than wait for a confirm that cannot come."""
 
+    @property
+    def room_limit_reached(self) -> bool:
+        """The broker refused the last room this backend asked it to create (its room cap:
+        `chat.maxRooms`, or fewer when its nodes cannot hold that many); the next room it
+        creates clears it. Rooms that exist are unaffected."""
+
     async def start(self, listener: BrokerListener) -> None:
         """Begin connecting (and reconnecting, with backoff, for the broker's whole life).
 

@@ -154,6 +154,10 @@ class MemoryBroker:
     def blocked(self) -> str | None:
         return None  # it has no resource alarm: memory is the process's own
 
+    @property
+    def room_limit_reached(self) -> bool:
+        return False  # it forgets the least recently used unfollowed log instead of refusing
+
     async def start(self, listener: BrokerListener) -> None:
         self._listener = listener
         self._state.presence_listeners.add(self)

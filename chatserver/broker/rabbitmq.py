@@ -92,7 +92,13 @@ from chatserver.broker.amqp_wire import (
     delivery_offset,
     header_epoch,
 )
-from chatserver.broker.base import BrokerListener, BrokerUnavailable, OlderRecords, Record
+from chatserver.broker.base import (
+    BrokerListener,
+    BrokerUnavailable,
+    OlderRecords,
+    Record,
+    RoomLimitReached,
+)
 from chatserver.broker.stream_probe import StreamProbe
 from chatserver.broker.supervisor import CONNECTION_ERRORS, ConnectionSupervisor
 from chatserver.contract import DEFAULT_ROOM_MAX_BYTES, ROOM_SEGMENT_BYTES
@@ -270,6 +276,7 @@ class RabbitMQBroker:
         self._unacked: tuple[_Link, int] | None = None
         self._acks: set[asyncio.Task[None]] = set()
         self._older_reads = asyncio.Semaphore(settings.older_reads)
+        self._room_limit_reached = False
 
     @property
     def connected(self) -> bool:
@@ -278,6 +285,10 @@ class RabbitMQBroker:
     @property
     def blocked(self) -> str | None:
         return None if self._alarm is None else self._alarm.reason
+
+    @property
+    def room_limit_reached(self) -> bool:
+        return self._room_limit_reached
 
     async def start(self, listener: BrokerListener) -> None:
         self._listener = listener
@@ -455,14 +466,19 @@ class RabbitMQBroker:
         # A new one is declared on the probe's connection too: a broker that refuses it (its
         # queue limit reached) closes that channel, not one every room uses.
         if not await self._probe.exists(stream):
-            await self._probe.declare(
-                stream,
-                {
-                    "x-queue-type": "stream",
-                    "x-max-length-bytes": self._settings.retention_bytes,
-                    "x-stream-max-segment-size-bytes": self._settings.segment_bytes,
-                },
-            )
+            try:
+                await self._probe.declare(
+                    stream,
+                    {
+                        "x-queue-type": "stream",
+                        "x-max-length-bytes": self._settings.retention_bytes,
+                        "x-stream-max-segment-size-bytes": self._settings.segment_bytes,
+                    },
+                )
+            except RoomLimitReached:
+                self._room_limit_reached = True
+                raise
+            self._room_limit_reached = False
         await link.publisher.queue_bind(stream, self._topology.rooms_exchange, routing_key=room)
         # The stream may have been created by another backend a moment ago and still be
         # starting: using it now would close this connection, interrupting every room on it.

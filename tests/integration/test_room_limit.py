@@ -124,6 +124,12 @@ async def test_a_broker_with_few_descriptors_gets_a_cap_it_can_hold_and_keeps_wo
             raise AssertionError(f"{made} rooms made, and no room_limit")
         # Never fewer than allowed; more only by the backend slots left unused.
         assert allowed <= made <= allowed + 2 * policy.backends
+        # The refusing backend says so, and stays ready: existing rooms work.
+        refusing = backends[0]
+        assert refusing.stats()["room_limit_reached"] is True
+        assert "new rooms refused" in refusing.get("/readyz")
+        assert "chat_room_limit_reached 1.0" in refusing.get("/metrics")
+        assert backends[1].stats()["room_limit_reached"] is False
 
         joined = await grace.join("general")
         assert [m["text"] for m in joined["history"]] == ["before the cap"]
