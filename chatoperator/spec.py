@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from chatoperator.errors import InvalidSpec
@@ -355,6 +356,31 @@ def parse_bytes(quantity: str) -> int:
     if match is None:
         raise ValueError(f"not a size in bytes: {quantity!r}")
     return int(match[1]) * BYTES_SUFFIXES[match[2] or ""]
+
+
+_QUANTITY = re.compile(
+    r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:([eE][+-]?[0-9]+)|([KMGTPE]i)|([numkMGTPE]))?"
+)
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": "1e-9", "u": "1e-6", "m": "1e-3", "k": "1e3", "M": "1e6", "G": "1e9"}
+_DECIMAL |= {"T": "1e12", "P": "1e15", "E": "1e18"}
+
+
+def quantity_bytes(quantity: str | int) -> int:
+    """A Kubernetes quantity of bytes, whole (``512Mi``, ``1G``, ``1.5Gi``, ``2e9``), rounded
+    up as Kubernetes rounds memory."""
+    match = _QUANTITY.fullmatch(str(quantity).lstrip("+"))
+    if match is None:
+        raise ValueError(f"not a quantity: {quantity!r}")
+    number, exponent, binary, decimal = match.groups()
+    value = Decimal(number)
+    if exponent:
+        value *= Decimal(f"1{exponent}")
+    elif binary:
+        value *= _BINARY[binary]
+    elif decimal:
+        value *= Decimal(_DECIMAL[decimal])
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
 def format_bytes(size: int) -> str:

@@ -41,6 +41,7 @@ class Env:
     CHAT_ROOMS: Final = "CHAT_ROOMS"
     CHAT_HISTORY_SIZE: Final = "CHAT_HISTORY_SIZE"
     CHAT_HISTORY_PAGE_MAX: Final = "CHAT_HISTORY_PAGE_MAX"
+    CHAT_HISTORY_MAX_BYTES: Final = "CHAT_HISTORY_MAX_BYTES"
     CHAT_MAX_MESSAGE_BYTES: Final = "CHAT_MAX_MESSAGE_BYTES"
     CHAT_RATE_PER_SECOND: Final = "CHAT_RATE_PER_SECOND"
     CHAT_RATE_BURST: Final = "CHAT_RATE_BURST"
@@ -82,6 +83,7 @@ BACKEND_ENV: Final = (
             Env.CHAT_ROOMS,
             Env.CHAT_HISTORY_SIZE,
             Env.CHAT_HISTORY_PAGE_MAX,
+            Env.CHAT_HISTORY_MAX_BYTES,
             Env.CHAT_MAX_MESSAGE_BYTES,
             Env.CHAT_RATE_PER_SECOND,
             Env.CHAT_RATE_BURST,
@@ -130,6 +132,12 @@ DEFAULT_ROOMS: Final = ("general",)
 DEFAULT_HISTORY_SIZE: Final = 100
 MIN_HISTORY_SIZE: Final = 1
 """A backend keeps at least one message per room: its window is also the dedupe window."""
+DEFAULT_HISTORY_MAX_BYTES: Final = 1024 * 1024
+"""Bytes one room's window may hold on a backend (`CHAT_HISTORY_MAX_BYTES`), beyond which its
+oldest messages leave the window before `historySize` is reached: what a backend holds per
+followed room is bounded by configuration, not by what clients send. The operator derives it
+from the backend's memory and `chat.maxRooms`."""
+MIN_HISTORY_MAX_BYTES: Final = 64 * 1024
 MAX_HISTORY_PAGE: Final = 1000
 """The most `CHAT_HISTORY_PAGE_MAX` may be: messages of one `older` page, each up to
 `maxMessageBytes`, held by the backend at once."""

@@ -20,6 +20,12 @@ backend. The client id and ref are the client's own choice; token mode's verifie
 one user's retry from matching another's send (open mode has none: None)."""
 
 
+STORED_MESSAGE_OVERHEAD_BYTES = 416
+"""A stored message's objects beyond its two encodings (403 bytes measured with tracemalloc):
+the slots object, the bytes headers, the dedupe key and its strings, the deque and dict
+entries."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
     epoch: int
@@ -33,6 +39,12 @@ class StoredMessage:
     @property
     def id(self) -> str:
         return format_id(self.epoch, self.offset)
+
+    @property
+    def size(self) -> int:
+        """Bytes it holds in a window: both encodings, and a fixed share for the objects
+        around them."""
+        return len(self.frame) + len(self.wire) + STORED_MESSAGE_OVERHEAD_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +62,15 @@ class Recovery:
 class RoomHistory:
     """The last `size` messages of one room's log of epoch `epoch`, in log order."""
 
-    __slots__ = ("_by_key", "_evicted_upto", "_messages", "_size", "epoch")
+    __slots__ = ("_by_key", "_bytes", "_evicted_upto", "_max_bytes", "_messages", "_size", "epoch")
 
-    def __init__(self, size: int, *, epoch: int) -> None:
+    def __init__(self, size: int, *, max_bytes: int, epoch: int) -> None:
         if size < 1:
             raise ValueError(f"history size must be at least 1, got {size}")
         self.epoch = epoch
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._messages: deque[StoredMessage] = deque()
         self._by_key: dict[DedupeKey, StoredMessage] = {}
         self._evicted_upto: int | None = None
@@ -85,10 +99,20 @@ class RoomHistory:
             raise ValueError(f"duplicate key {message.key}: check find() first")
         self._messages.append(message)
         self._by_key[message.key] = message
-        if len(self._messages) > self._size:
+        self._bytes += message.size
+        # The newest message always stays: the window is also the dedupe window.
+        while len(self._messages) > self._size or (
+            self._bytes > self._max_bytes and len(self._messages) > 1
+        ):
             evicted = self._messages.popleft()
             del self._by_key[evicted.key]
+            self._bytes -= evicted.size
             self._evicted_upto = evicted.offset
+
+    @property
+    def size_bytes(self) -> int:
+        """What the retained messages hold, as `StoredMessage.size` counts it."""
+        return self._bytes
 
     def recover(self, since: MessageId | None) -> Recovery:
         """Every retained message after `since` (all of them when None), in order; the whole

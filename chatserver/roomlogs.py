@@ -150,7 +150,9 @@ class RoomLogs:
         return await self._broker.follow(name, after=None)
 
     def _new_window(self, epoch: int) -> RoomHistory:
-        return RoomHistory(self._settings.history_size, epoch=epoch)
+        return RoomHistory(
+            self._settings.history_size, max_bytes=self._settings.history_max_bytes, epoch=epoch
+        )
 
     def reset(self, name: str, epoch: int) -> None:
         """The broker replaced the room's log by a new incarnation, `epoch`."""
@@ -288,13 +290,16 @@ class RoomLogs:
             self._metrics.duplicates.inc()
             self._settle(message.publish_id, original.id)
             return None
-        frame = _message_frame(record, message)
+        encoded = _message_frame(record, message)
+        wire = wsframe.encode_text(encoded)
         stored = StoredMessage(
             epoch=record.epoch,
             offset=record.offset,
             key=key,
-            frame=frame,
-            wire=wsframe.encode_text(frame),
+            # A copy cut from `wire`, not orjson's own output: that sits in a buffer of at least
+            # 4 KiB however short the frame (measured with tracemalloc), and a window keeps it.
+            frame=wire[len(wire) - len(encoded) :],
+            wire=wire,
         )
         window.add(stored)
         self._metrics.fanout_latency.observe(max(0.0, now - message.ts))

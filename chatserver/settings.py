@@ -33,6 +33,9 @@ class ChatSettings:
     history_size: int = contract.DEFAULT_HISTORY_SIZE
     """Messages kept per room in each backend's window (`CHAT_HISTORY_SIZE`); `join` replays
     at most this many, and dedupe of resent `ref`s covers the same window."""
+    history_max_bytes: int = contract.DEFAULT_HISTORY_MAX_BYTES
+    """Bytes of one room's window at most (`CHAT_HISTORY_MAX_BYTES`, as `StoredMessage.size`
+    counts them); past it the oldest messages leave the window, the newest always stays."""
     history_page_max: int = contract.DEFAULT_HISTORY_SIZE
     """Messages of one `older` page at most (`CHAT_HISTORY_PAGE_MAX`, unset: `history_size`,
     at most `contract.MAX_HISTORY_PAGE`): a client's `limit` is cut to it, so what one request
@@ -277,6 +280,12 @@ def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
     settings = ChatSettings(
         rooms=_read(env, Env.CHAT_ROOMS, _rooms, base.rooms),
         history_size=history_size,
+        history_max_bytes=_read(
+            env,
+            Env.CHAT_HISTORY_MAX_BYTES,
+            _whole(contract.MIN_HISTORY_MAX_BYTES),
+            base.history_max_bytes,
+        ),
         history_page_max=_read(
             env,
             Env.CHAT_HISTORY_PAGE_MAX,

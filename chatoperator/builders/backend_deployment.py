@@ -16,7 +16,8 @@ from chatoperator.builders.chatserver_pods import (
 from chatoperator.builders.inputs import BuildInput
 from chatoperator.builders.meta import BACKEND, chat_cluster_name
 from chatoperator.builders.network import BACKEND_PORT
-from chatoperator.spec import Cluster
+from chatoperator.spec import Cluster, quantity_bytes
+from chatserver import contract
 from chatserver.contract import MAX_ROOM_MAX_BYTES, Env
 
 DEFAULT_RESOURCES = {
@@ -49,6 +50,7 @@ def backend_env(inp: BuildInput) -> list[dict[str, Any]]:
         plain_env(Env.CHAT_ROOM_MAX_BYTES, room_stream_max_bytes(cluster)),
         plain_env(Env.CHAT_ROOMS, ",".join(chat.rooms)),
         plain_env(Env.CHAT_HISTORY_SIZE, chat.history_size),
+        plain_env(Env.CHAT_HISTORY_MAX_BYTES, window_max_bytes(cluster)),
         plain_env(Env.CHAT_MAX_MESSAGE_BYTES, chat.max_message_bytes),
         plain_env(Env.CHAT_RATE_PER_SECOND, chat.rate_per_second),
         plain_env(Env.CHAT_RATE_BURST, chat.rate_burst),
@@ -61,6 +63,24 @@ def backend_env(inp: BuildInput) -> list[dict[str, Any]]:
         # address: a cap per address would cap a whole frontend.
         plain_env(Env.CHAT_MAX_CONNECTIONS_PER_IP, 0),
     ]
+
+
+BACKEND_OWN_MEMORY = 64 * 1024**2
+"""A backend's memory before any room or connection (about 50 MiB idle, measured)."""
+
+
+def window_max_bytes(cluster: Cluster) -> int:
+    """``CHAT_HISTORY_MAX_BYTES``: half of the backend's memory limit above its own, shared out
+    among ``chat.maxRooms`` windows (the other half is for connections and their outboxes), so
+    a backend that follows every room the cluster may hold, each window full of the largest
+    messages, stays within its limit. Between the server's least and its default; without a
+    memory limit, the default."""
+    resources = cluster.spec.backend.resources or DEFAULT_RESOURCES
+    limit = resources.get("limits", {}).get("memory")
+    if limit is None:
+        return contract.DEFAULT_HISTORY_MAX_BYTES
+    share = (quantity_bytes(limit) - BACKEND_OWN_MEMORY) // 2 // cluster.spec.chat.max_rooms
+    return max(contract.MIN_HISTORY_MAX_BYTES, min(contract.DEFAULT_HISTORY_MAX_BYTES, share))
 
 
 def room_stream_max_bytes(cluster: Cluster) -> int:

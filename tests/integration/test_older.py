@@ -96,3 +96,35 @@ async def test_bad_reads_back_get_the_contract_errors_and_harm_no_one(
         assert [f for f in bystander.frames if f["type"] == "error"] == []
     finally:
         await asyncio.gather(client.close(), bystander.close())
+
+
+async def test_a_window_holds_its_configured_bytes_and_the_rest_is_read_back(
+    spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
+) -> None:
+    # Large messages would make a backend hold historySize of them per followed room (2.3 MiB
+    # per full room, measured by the hardening review): the window is bounded in bytes too.
+    window_bytes = 64 * 1024
+    env = {**SMALL_PAGES, "CHAT_HISTORY_SIZE": "100", "CHAT_HISTORY_PAGE_MAX": "100"}
+    backend = spawn_chat(
+        "backend",
+        rabbitmq_url=rabbitmq.url,
+        cluster=chat_cluster_name,
+        env={**env, "CHAT_HISTORY_MAX_BYTES": str(window_bytes)},
+    )
+    await asyncio.to_thread(backend.wait_ready)
+    writer = await ChatClient.connect(backend.url, name="writer")
+    reader = await ChatClient.connect(backend.url, name="reader")
+    try:
+        await writer.join("big")
+        text = "\u00e9" * 2000  # 4000 bytes, the default maxMessageBytes is 4096
+        ids = [(await writer.say("big", f"{n} {text}"))["id"] for n in range(40)]
+
+        shown = (await reader.join("big"))["history"]
+        # Each message is kept twice (its frame and its WebSocket frame): about 8 KB.
+        assert 1 <= len(shown) < window_bytes // 8000 + 1
+        assert [m["id"] for m in shown] == ids[-len(shown) :]
+        page = await older(reader, "big", shown[0]["id"], limit=100)
+        assert [m["id"] for m in page["messages"]] == ids[: -len(shown)]
+        assert page["start"]
+    finally:
+        await asyncio.gather(writer.close(), reader.close())

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from chatoperator.builders import CHILDREN, BuildInput
+from chatoperator.builders.backend_deployment import window_max_bytes
 from chatoperator.builders.broker_secret import BrokerCredentials, build_broker_secret
 from chatoperator.builders.broker_statefulset import broker_claim_name
 from chatoperator.builders.chatserver_pods import DRAIN_SECONDS, TERMINATION_GRACE_SECONDS
@@ -22,6 +23,7 @@ from chatoperator.builders.network_policy import (
 )
 from chatoperator.render import to_yaml
 from chatoperator.spec import Cluster
+from chatserver import contract
 from tests.unit.clusters import (
     UID,
     cluster_from_spec,
@@ -160,6 +162,27 @@ def test_backend_env_follows_the_contract() -> None:
         "items": [{"key": "secret", "path": "secret"}],
         "defaultMode": 0o440,
     }
+
+
+def test_each_rooms_window_gets_its_share_of_half_the_backends_memory() -> None:
+    def window(spec: dict[str, Any]) -> int:
+        return window_max_bytes(cluster_from_spec(spec))
+
+    mib = 1024**2
+    # Defaults: 256Mi, less 64 MiB of the backend's own, halved, over 1000 rooms.
+    assert window({}) == 96 * mib // 1000
+    assert window({"chat": {"maxRooms": 100}}) == 96 * mib // 100
+    # Bounded by the server's default above and its least below.
+    assert window({"chat": {"maxRooms": 10}}) == contract.DEFAULT_HISTORY_MAX_BYTES
+    assert window({"chat": {"maxRooms": 100_000}}) == contract.MIN_HISTORY_MAX_BYTES
+    # Any quantity form; no limit at all leaves the server's default.
+    limited = {
+        "backend": {"resources": {"limits": {"memory": "1.064G"}}},
+        "chat": {"maxRooms": 500},
+    }
+    assert window(limited) == (1_064_000_000 - 64 * mib) // 2 // 500
+    unlimited = {"backend": {"resources": {"requests": {"memory": "1Gi"}}}}
+    assert window(unlimited) == contract.DEFAULT_HISTORY_MAX_BYTES
 
 
 def test_frontend_proxies_to_the_backend_service() -> None:

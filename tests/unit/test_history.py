@@ -24,7 +24,7 @@ def message(offset: int, ref: str | None = None) -> StoredMessage:
 
 
 def filled(size: int, offsets: range | list[int]) -> RoomHistory:
-    history = RoomHistory(size, epoch=EPOCH)
+    history = RoomHistory(size, max_bytes=1 << 30, epoch=EPOCH)
     for offset in offsets:
         history.add(message(offset))
     return history
@@ -85,7 +85,7 @@ def test_duplicate_keys_are_refused() -> None:
 
 
 def test_last_offset_tracks_the_newest_message_seen() -> None:
-    assert RoomHistory(2, epoch=EPOCH).last_offset is None
+    assert RoomHistory(2, max_bytes=1 << 30, epoch=EPOCH).last_offset is None
     assert filled(2, [4, 9, 12]).last_offset == 12
 
 
@@ -102,7 +102,7 @@ def test_a_since_not_in_this_log_gets_the_whole_window_marked_reset(since: Messa
 
 
 def test_a_since_in_an_empty_log_is_a_reset() -> None:
-    recovery = RoomHistory(3, epoch=EPOCH).recover(at(0))
+    recovery = RoomHistory(3, max_bytes=1 << 30, epoch=EPOCH).recover(at(0))
     assert (recovery.frames, recovery.reset) == ([], True)
 
 
@@ -112,6 +112,31 @@ def test_a_since_in_this_log_is_no_reset() -> None:
 
 
 def test_a_message_of_another_epoch_is_refused() -> None:
-    history = RoomHistory(3, epoch=EPOCH + 1)
+    history = RoomHistory(3, max_bytes=1 << 30, epoch=EPOCH + 1)
     with pytest.raises(ValueError, match="epoch"):
         history.add(message(0))
+
+
+def sized(offset: int, text_bytes: int) -> StoredMessage:
+    frame = b"x" * text_bytes
+    return StoredMessage(
+        epoch=EPOCH, offset=offset, key=("c", f"r{offset}"), frame=frame, wire=b"\x81" + frame
+    )
+
+
+def test_the_window_keeps_no_more_bytes_than_its_bound_and_the_newest_always() -> None:
+    one = sized(0, 1000).size
+    history = RoomHistory(100, max_bytes=3 * one, epoch=EPOCH)
+    for offset in range(10):
+        history.add(sized(offset, 1000))
+        assert history.size_bytes <= 3 * one
+
+    recovery = history.recover(None)
+    assert len(recovery.frames) == 3  # far below the 100 messages the count allows
+    # Messages past the bound left the window as if by count: a `since` before them is told.
+    assert history.recover(at(5)).truncated
+    # One message larger than the whole bound still stays: the window is the dedupe window.
+    history.add(sized(10, 10 * one))
+    assert [len(frame) for frame in history.recover(None).frames] == [10 * one]
+    assert history.find(("c", "r10")) is not None
+    assert history.find(("c", "r9")) is None
