@@ -121,7 +121,9 @@ def _broker(settings: BackendSettings) -> Broker:
             "RABBITMQ_URL is not set: in-memory broker, so this process is the whole cluster "
             "(other backends would not see its rooms)"
         )
-        return MemoryBroker(max_rooms=settings.memory_max_rooms)
+        return MemoryBroker(
+            retention_bytes=settings.room_max_bytes, max_rooms=settings.memory_max_rooms
+        )
     from chatserver.broker.rabbitmq import (  # noqa: PLC0415 - aiormq only when used
         RabbitMQBroker,
         RabbitMQSettings,

@@ -33,8 +33,9 @@ from chatserver.ids import new_epoch
 from chatserver.interchange import PresenceBeat
 
 DEFAULT_RETENTION = 10_000
-"""Records kept per room: far above the hub's history window (100 by default), small enough
-that a long `chatserver dev` session stays a few MiB per busy room."""
+"""Records kept per room at most: far above the hub's history window (100 by default). Bytes
+bound a log too (`CHAT_ROOM_MAX_BYTES`, as a stream's retention), so large messages cannot make
+one hold 10 000 of them."""
 
 
 @dataclass(eq=False, slots=True)
@@ -65,18 +66,24 @@ class _Follower:
 @dataclass(slots=True)
 class _RoomLog:
     retention: int
+    retention_bytes: int
     epoch: int
-    records: deque[Record] = field(init=False)
+    records: deque[Record] = field(default_factory=deque)
+    size_bytes: int = 0
+    """The bodies of `records`, summed."""
     next_offset: int = 0
     followers: list[_Follower] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.records = deque(maxlen=self.retention)
 
     def add(self, room: str, body: bytes) -> Record:
         record = Record(room=room, epoch=self.epoch, offset=self.next_offset, body=body)
         self.next_offset += 1
         self.records.append(record)
+        self.size_bytes += len(body)
+        # Like a stream's retention, except that the newest record always stays.
+        while len(self.records) > self.retention or (
+            self.size_bytes > self.retention_bytes and len(self.records) > 1
+        ):
+            self.size_bytes -= len(self.records.popleft().body)
         return record
 
     def after(self, offset: int | None) -> list[Record]:
@@ -88,6 +95,7 @@ class _SharedState:
     """What every sibling broker sees: the logs and who listens to presence."""
 
     retention: int
+    retention_bytes: int
     max_rooms: int
     clock: Callable[[], float]
     rooms: dict[str, _RoomLog] = field(default_factory=dict)
@@ -100,7 +108,7 @@ class _SharedState:
     def room(self, name: str) -> _RoomLog:
         log = self.rooms.pop(name, None)
         if log is None:
-            log = _RoomLog(self.retention, new_epoch(self.clock(), after=self.forgotten_epoch))
+            log = self._new_log(new_epoch(self.clock(), after=self.forgotten_epoch))
         self.rooms[name] = log  # now the most recently used
         self._forget_idle(keep=name)
         return log
@@ -119,9 +127,12 @@ class _SharedState:
     def replace(self, name: str) -> _RoomLog:
         """A new, empty log for `name` in place of the current one, followed by the same."""
         old = self.room(name)
-        log = self.rooms[name] = _RoomLog(self.retention, new_epoch(self.clock(), after=old.epoch))
+        log = self.rooms[name] = self._new_log(new_epoch(self.clock(), after=old.epoch))
         log.followers = old.followers
         return log
+
+    def _new_log(self, epoch: int) -> _RoomLog:
+        return _RoomLog(self.retention, self.retention_bytes, epoch)
 
 
 class MemoryBroker:
@@ -131,12 +142,18 @@ class MemoryBroker:
         self,
         *,
         retention: int = DEFAULT_RETENTION,
+        retention_bytes: int = contract.DEFAULT_ROOM_MAX_BYTES,
         max_rooms: int = contract.DEFAULT_MEMORY_MAX_ROOMS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if retention < 1 or max_rooms < 1:
-            raise ValueError(f"retention ({retention}) and max_rooms ({max_rooms}) must be >= 1")
-        self._state = _SharedState(retention=retention, max_rooms=max_rooms, clock=clock)
+        if min(retention, retention_bytes, max_rooms) < 1:
+            raise ValueError(
+                f"retention ({retention}), retention_bytes ({retention_bytes}) and max_rooms"
+                f" ({max_rooms}) must be >= 1"
+            )
+        self._state = _SharedState(
+            retention=retention, retention_bytes=retention_bytes, max_rooms=max_rooms, clock=clock
+        )
         self._listener: BrokerListener | None = None
         self._following: dict[str, _Follower] = {}
 

@@ -43,6 +43,24 @@ async def test_retention_keeps_only_the_newest_records() -> None:
     assert [(r.offset, r.body) for r in listener.records] == [(2, b"2"), (3, b"3"), (4, b"4")]
 
 
+async def test_retention_in_bytes_keeps_the_newest_records_and_always_the_last() -> None:
+    broker = MemoryBroker(retention_bytes=25)
+    listener = Collect()
+    await broker.start(listener)
+    for i in range(5):
+        await broker.append("general", b"%d" % i * 10)  # 10 bytes each
+    await broker.append("huge", b"x" * 100)
+
+    await broker.follow("general")
+    await broker.follow("huge")
+
+    assert [(r.room, r.offset) for r in listener.records] == [
+        ("general", 3),
+        ("general", 4),
+        ("huge", 0),
+    ]
+
+
 async def test_start_reports_connected_and_close_refuses_later_calls() -> None:
     broker = MemoryBroker()
     listener = Collect()
