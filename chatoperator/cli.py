@@ -82,6 +82,9 @@ def _run(args: argparse.Namespace, settings: OperatorSettings) -> None:
     # Peering when deploy/ installed kopf's peering CRD; alone (with a warning) otherwise.
     # (kopf.run's peering_name= would make the CRD mandatory, even with --standalone.)
     kopf_settings.peering.name = PEERING_NAME
+    # Told its namespaces, it serves those and the CRDs there at start: it must not need to list
+    # every namespace (a namespaced install may not; kopf would retry for a minute first).
+    kopf_settings.scanning.disabled = bool(args.namespace)
     kopf.run(
         settings=kopf_settings,
         standalone=args.standalone,

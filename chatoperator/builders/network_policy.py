@@ -116,7 +116,7 @@ def build_frontend_network_policy(cluster: Cluster) -> dict[str, Any]:
 
 
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "chatcluster-operator"}
-"""The labels of the operator's pods in deploy/operator.yaml."""
+"""The labels of the operator's pods in deploy/base/operator.yaml."""
 
 
 def _operator_pods(inp: BuildInput) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ OPERATOR_NAMESPACE = "chatcluster-system"
 RESTRICTED = "pod-security.kubernetes.io/enforce"
 READY = "--timeout=300s"
 RESYNC_SECONDS = 30
-"""The operator's default resync period (CHATCLUSTER_RESYNC_SECONDS in deploy/operator.yaml)."""
+"""The operator's default resync period (CHATCLUSTER_RESYNC_SECONDS, deploy/base/operator.yaml)."""
 BROKER_CLIENT_PORTS = (AMQP_PORT, STREAM_PORT)
 PAGE_TRIES = 12
 """New connections tried before two pages land on different backend pods."""

@@ -50,12 +50,15 @@ class Operator:
 
     kubeconfig: Path
     log_path: Path
+    namespaces: tuple[str, ...] = ()
+    """Watched with `--namespace`; none: every namespace."""
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         command = [sys.executable, "-m", "chatoperator.cli", "run", "--standalone"]
         command += [f"--liveness=http://127.0.0.1:{self.port}/healthz"]
+        command += [f"--namespace={namespace}" for namespace in self.namespaces]
         env = {
             "KUBECONFIG": str(self.kubeconfig),
             "PATH": "/usr/bin:/bin",
@@ -104,6 +107,19 @@ class Operator:
         while len(self.passes(namespace, name)) <= more_than:
             assert time.monotonic() < deadline, f"no new pass in {timeout} s:\n{self.log()}"
             time.sleep(0.2)
+
+
+def account_kubeconfig(cluster: Cluster, account: str, directory: Path) -> Path:
+    """A kubeconfig for the operator namespace's ServiceAccount `account` (a 2 h token)."""
+    token = cluster.kubectl(
+        "create", "token", account, "-n", OPERATOR_NAMESPACE, "--duration=2h"
+    ).stdout.strip()
+    config = json.loads(cluster.kubectl("config", "view", "--raw", "--minify", "-o=json").stdout)
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = account
+    kubeconfig = directory / "kubeconfig"
+    kubeconfig.write_text(json.dumps(config))
+    return kubeconfig
 
 
 def get_json(cluster: Cluster, *args: str) -> Any:
@@ -180,17 +196,8 @@ def operator(k8s_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> 
         "crd/chatclusters.chatcluster.dev", "crd/clusterkopfpeerings.kopf.dev",
     )  # fmt: skip
     k8s_cluster.kubectl("apply", "-k", str(ROOT / "deploy" / "peering"))
-    token = k8s_cluster.kubectl(
-        "create", "token", "chatcluster-operator", "-n", OPERATOR_NAMESPACE, "--duration=2h"
-    ).stdout.strip()
-    config = json.loads(
-        k8s_cluster.kubectl("config", "view", "--raw", "--minify", "-o=json").stdout
-    )
-    config["users"] = [{"name": "chatcluster-operator", "user": {"token": token}}]
-    config["contexts"][0]["context"]["user"] = "chatcluster-operator"
     directory = tmp_path_factory.mktemp("operator")
-    kubeconfig = directory / "kubeconfig"
-    kubeconfig.write_text(json.dumps(config))
+    kubeconfig = account_kubeconfig(k8s_cluster, "chatcluster-operator", directory)
     running = Operator(kubeconfig=kubeconfig, log_path=directory / "operator.log")
     running.start()
     yield running

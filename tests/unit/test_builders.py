@@ -299,7 +299,7 @@ def test_backends_admit_only_the_frontend_pods_and_the_operators_pods() -> None:
     frontend_labels = workload(wanted_children(cluster), "Deployment", "demo-frontend")["spec"][
         "selector"
     ]["matchLabels"]
-    deploy = Path(__file__).parents[2] / "deploy" / "operator.yaml"
+    deploy = Path(__file__).parents[2] / "deploy" / "base" / "operator.yaml"
     (operator,) = [d for d in yaml.safe_load_all(deploy.read_text()) if d["kind"] == "Deployment"]
     operator_labels = operator["spec"]["template"]["metadata"]["labels"]
     assert rule["from"] == [
