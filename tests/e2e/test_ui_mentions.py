@@ -162,3 +162,19 @@ def test_a_hidden_tab_is_told_of_mentions_and_its_room_once_even_across_a_failov
     ]:
         ada.expect_delivered(text)
     assert len(notifications(ada)) == 3
+
+
+def test_notifications_stay_off_when_the_browser_does_not_allow_them(
+    open_chat: OpenChat, spawn_chat: SpawnChat
+) -> None:
+    ada = open_chat(spawn_chat("dev").wait_ready().url)
+    ada.sign_in("Ada")
+    switch = ada.page.get_by_role("switch", name="Notifications")
+    switch.click()
+    # Headless Chromium dismisses the browser's question: still not asked, so asked again later.
+    expect(switch).to_have_attribute("aria-checked", "false")
+    assert ada.page.evaluate("() => Notification.permission") == "default"
+    expect(switch).to_be_enabled()
+    expect(ada.page.locator("#notify-hint")).to_have_text(
+        "Mentions of you, and the open room, while this tab is hidden."
+    )

@@ -14,8 +14,8 @@ const HINT = {
 };
 
 export class Notifications {
-  /** `toggle` is the switch, `hint` its description; `onOpen(room)` runs when a notification
-   * is clicked. */
+  /** `setting` holds the switch (`toggle`) and what it does (`hint`); `onOpen(room)` runs when
+   * a notification is clicked. */
   constructor({ setting, toggle, hint }, { onOpen }) {
     this._toggle = toggle;
     this._hint = hint;
@@ -23,6 +23,11 @@ export class Notifications {
     // No Notification API (an iOS page not added to the home screen, an old browser): no switch.
     setting.hidden = !("Notification" in window);
     toggle.addEventListener("click", () => this._flip());
+    // The person may allow or block notifications in the browser's site settings meanwhile.
+    navigator.permissions
+      ?.query({ name: "notifications" })
+      .then((status) => status.addEventListener("change", () => this._render()))
+      .catch(() => {}); // no such permission to watch in this browser: the switch still works
     this._render();
   }
 
