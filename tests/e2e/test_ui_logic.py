@@ -543,3 +543,67 @@ def test_only_http_addresses_in_a_message_become_links(
     run_module: Any, text: str, parts: list[Any]
 ) -> None:
     assert run_module("links.js", f"m => m.linkParts({json.dumps(text)})") == parts
+
+
+PEOPLE = {"me": "Ada Lovelace", "names": ["Grace Hopper", "Grace", "Linus", "Zoë Ñúñez"]}
+"""The reader and the names a room has seen, for the mention finder."""
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("no mention here", ["no mention here"]),
+        ("@Ada Lovelace, look", [{"mention": "@Ada Lovelace", "me": True}, ", look"]),
+        ("hey @ada!", ["hey ", {"mention": "@ada", "me": True}, "!"]),
+        ("@ADA LOVELACE.", [{"mention": "@ADA LOVELACE", "me": True}, "."]),
+        # The longest name seen wins; a name ends where a word ends.
+        ("@grace hopper: hi", [{"mention": "@grace hopper", "me": False}, ": hi"]),
+        ("@Grace, hi", [{"mention": "@Grace", "me": False}, ", hi"]),
+        ("@Adam?", [{"mention": "@Adam", "me": False}, "?"]),
+        ("ask @zoë ñúñez", ["ask ", {"mention": "@zoë ñúñez", "me": False}]),
+        ("@日本語 ok", [{"mention": "@日本語", "me": False}, " ok"]),
+        ("@new.person-x.", [{"mention": "@new.person-x", "me": False}, "."]),
+        ("mail ada@example.com", ["mail ada@example.com"]),
+        ("@ alone, and @", ["@ alone, and @"]),
+        ("@@ada", ["@", {"mention": "@ada", "me": True}]),
+        (
+            "@Ada see https://x.example/@ada, @linus",
+            [
+                {"mention": "@Ada", "me": True},
+                " see ",
+                {"url": "https://x.example/@ada"},
+                ", ",
+                {"mention": "@linus", "me": False},
+            ],
+        ),
+    ],
+)
+def test_mentions_are_found_by_the_longest_name_seen_and_links_keep_theirs(
+    run_module: Any, text: str, parts: list[Any]
+) -> None:
+    found = run_module(
+        "mentions.js", f"m => m.messageParts({json.dumps(text)}, {json.dumps(PEOPLE)})"
+    )
+    assert found == parts
+
+
+def test_a_message_mentions_the_reader_only_by_their_name_or_its_first_word(
+    run_module: Any,
+) -> None:
+    texts = ["@Ada hi", "@ada lovelace", "@Lovelace", "ada@lovelace.org", "https://x.example/@ada"]
+    found = run_module(
+        "mentions.js", f"m => {json.dumps(texts)}.map(t => m.mentionsMe(t, {json.dumps(PEOPLE)}))"
+    )
+    assert found == [True, True, False, False, False]
+    anonymous = run_module("mentions.js", "m => m.mentionsMe('@ada', {me: null, names: []})")
+    assert anonymous is False
+
+
+@pytest.mark.parametrize(
+    ("unread", "mentions", "mark"),
+    [(0, 0, ""), (3, 0, "3"), (1, 1, "@"), (3, 1, "3@"), (3, 3, "3@")],
+)
+def test_the_unread_mark_counts_messages_and_flags_mentions(
+    run_module: Any, unread: int, mentions: int, mark: str
+) -> None:
+    assert run_module("mentions.js", f"m => m.unreadMark({unread}, {mentions})") == mark

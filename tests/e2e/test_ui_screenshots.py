@@ -19,11 +19,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CONVERSATION = [
     ("Grace Hopper", "Morning! The autoscaling example is merged: backends now scale on CPU."),
     ("Linus", "Nice. Does the operator still write replicas when the HPA is on?"),
-    ("Grace Hopper", "No, it steps back and lets the HPA own the count."),
+    ("Grace Hopper", "@Linus no, it steps back and lets the HPA own the count."),
     ("Grace Hopper", "I ran the kill test three times: every tab came back on the other pod."),
     ("Ada", "Lovely. I'll try the production example on the staging cluster after lunch."),
     ("Ada", "Anyone up for reviewing the dashboard PR? It's small, promise."),
-    ("Linus", "Sure, send it over in #design-review."),
+    ("Linus", "@Ada sure, send it over in #design-review."),
 ]
 
 
@@ -54,6 +54,10 @@ def test_screenshots_of_the_main_views(
         page.join("design-review")
         page.select_room("general")
         page.expect_delivered(CONVERSATION[-1][1])
+        # Ada's name is highlighted, Linus's only tinted; the sidebar shows the notifications
+        # switch.
+        expect(page.message(CONVERSATION[-1][1]).locator("mark.mention")).to_have_text("@Ada")
+        expect(page.message(CONVERSATION[2][1]).locator("span.mention")).to_have_text("@Linus")
         expect(page.users_online).to_contain_text("people online")
         return page
 

@@ -4,6 +4,7 @@
 import { ChatClient } from "./client.js";
 import { byId } from "./dom.js";
 import { hueOf, initials } from "./format.js";
+import { mentionsMe, unreadMark } from "./mentions.js";
 import * as prefs from "./prefs.js";
 import * as protocol from "./protocol.js";
 import { OLDER_RETRY_MS, RoomLog } from "./roomlog.js";
@@ -11,6 +12,7 @@ import { Drawer } from "./view/drawer.js";
 import { MessageList } from "./view/messages.js";
 import { NameDialog } from "./view/namedialog.js";
 import { Notice } from "./view/notice.js";
+import { Notifications } from "./view/notifications.js";
 import { renderRoomChrome } from "./view/room.js";
 import { renderRooms } from "./view/rooms.js";
 import { StatusBar } from "./view/status.js";
@@ -55,6 +57,10 @@ class App {
       retry: byId("retry-now"),
     });
     this.notice = new Notice(byId("notice"));
+    this.notifications = new Notifications(
+      { setting: byId("notify-setting"), toggle: byId("notify-toggle"), hint: byId("notify-hint") },
+      { onOpen: (room) => this.select(room) },
+    );
     this.drawer = new Drawer({
       app: this.el.app,
       toggle: byId("rooms-toggle"),
@@ -136,7 +142,7 @@ class App {
     document.addEventListener("visibilitychange", () => {
       const log = this.logs.get(this.active);
       if (!document.hidden && log?.unread) {
-        log.unread = 0;
+        log.markRead();
         this.renderAll();
       }
     });
@@ -164,7 +170,7 @@ class App {
       case "message": {
         const log = this.logs.get(frame.room);
         const entry = log?.addMessage(frame, this.me);
-        if (entry && !entry.mine && (log.name !== this.active || document.hidden)) log.unread += 1;
+        if (entry && !entry.mine) this.onNewMessage(log, entry);
         break;
       }
       case "older":
@@ -184,6 +190,20 @@ class App {
         return;
     }
     this.renderAll();
+  }
+
+  /** Someone else's message, live and new to this page (never history, never a replay: the
+   * log shows each id once). It is unread unless the reader is looking at its room; a hidden
+   * tab notifies of mentions of the reader in any room, and of every message in the open one. */
+  onNewMessage(log, entry) {
+    const mention = mentionsMe(entry.text, { me: this.me, names: log.authors() });
+    if (log.name !== this.active || document.hidden) {
+      log.unread += 1;
+      if (mention) log.mentions += 1;
+    }
+    if (document.hidden && (mention || log.name === this.active)) {
+      this.notifications.show({ room: log.name, user: entry.user, text: entry.text, mention });
+    }
   }
 
   onAck({ ref, room, id }) {
@@ -250,7 +270,7 @@ class App {
     this.active = room;
     prefs.setActiveRoom(room);
     const log = this.logs.get(room);
-    if (log) log.unread = 0;
+    log?.markRead();
     this.drawer.set(false);
     this.renderAll();
     if (log) this.el.input.focus();
@@ -322,14 +342,18 @@ class App {
   renderAll() {
     renderRooms(this.el.roomList, this.logs, this.active, { onSelect: (room) => this.select(room) });
     this.renderChat();
-    const unread = [...this.logs.values()].reduce((sum, log) => sum + log.unread, 0);
-    document.title = (unread ? `(${unread}) ` : "") + (this.active ? `#${this.active} · ` : "") + "chatcluster";
+    const logs = [...this.logs.values()];
+    const mark = unreadMark(
+      logs.reduce((sum, log) => sum + log.unread, 0),
+      logs.reduce((sum, log) => sum + log.mentions, 0),
+    );
+    document.title = (mark ? `(${mark}) ` : "") + (this.active ? `#${this.active} · ` : "") + "chatcluster";
   }
 
   renderChat() {
     const log = this.logs.get(this.active) ?? null;
     renderRoomChrome(this.el, log);
-    this.messages.render(log, { live: this.client.live });
+    this.messages.render(log, { live: this.client.live, me: this.me });
   }
 }
 

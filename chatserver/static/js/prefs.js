@@ -7,6 +7,7 @@ const KEY = {
   client: "chatcluster.client",
   rooms: "chatcluster.rooms",
   active: "chatcluster.activeRoom",
+  notify: "chatcluster.notify",
 };
 
 export const DEFAULT_ROOMS = ["general"];
@@ -54,3 +55,7 @@ export const setRooms = (names) => write(KEY.rooms, JSON.stringify(names));
 
 export const activeRoom = () => read(KEY.active);
 export const setActiveRoom = (room) => write(KEY.active, room);
+
+/** Whether the person turned browser notifications on (the browser's permission aside). */
+export const notifying = () => read(KEY.notify) === "on";
+export const setNotifying = (on) => write(KEY.notify, on ? "on" : null);

@@ -41,6 +41,8 @@ export class RoomLog {
     this.name = name;
     this.members = null;
     this.unread = 0;
+    /** How many of the unread messages mention the reader. */
+    this.mentions = 0;
     /** Id of the first message after a gap: the server no longer had everything in between. */
     this.gapBefore = null;
     /** Where the room's log started again: RESET_AT_TOP, the id of the new log's first message
@@ -58,6 +60,17 @@ export class RoomLog {
   /** Entries in display order: the shared log, then our messages still pending. */
   entries() {
     return this._confirmed.filter((e) => !e.held).concat(this._pending);
+  }
+
+  /** The reader has seen the room: nothing in it is unread. */
+  markRead() {
+    this.unread = 0;
+    this.mentions = 0;
+  }
+
+  /** The names of everyone whose messages are shown, for finding mentions of them. */
+  authors() {
+    return [...new Set(this._confirmed.map((e) => e.user))];
   }
 
   /** The history of a `joined` frame; `truncated` says some messages before it are lost, `reset`

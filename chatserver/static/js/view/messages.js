@@ -5,7 +5,7 @@
 
 import { h } from "../dom.js";
 import { clockTime, continuesGroup, dayLabel, fullTime, hueOf, initials, localDay } from "../format.js";
-import { linkParts } from "../links.js";
+import { messageParts } from "../mentions.js";
 import { RESET_AT_TOP } from "../roomlog.js";
 
 /** Within this many pixels of the bottom, the list follows new messages. */
@@ -34,8 +34,9 @@ export class MessageList {
     });
   }
 
-  /** Show `log` (a RoomLog, or null); `live` says whether pending sends are on their way. */
-  render(log, { live }) {
+  /** Show `log` (a RoomLog, or null); `live` says whether pending sends are on their way, `me`
+   * is the reader's name (their mentions are highlighted). */
+  render(log, { live, me }) {
     const switched = log?.name !== this._room;
     if (switched) {
       this._list.replaceChildren();
@@ -48,7 +49,7 @@ export class MessageList {
     // bottom edge, as its top moves when it joins the group of an older message by its author.
     const anchor = follow ? null : this._list.querySelector(".msg");
     const anchorBottom = anchor?.getBoundingClientRect().bottom;
-    const wanted = log ? this._wanted(log, live) : [];
+    const wanted = log ? this._wanted(log, { live, people: { me, names: log.authors() } }) : [];
     const keep = new Set(wanted.map((el) => el.dataset.key));
     for (const [key, el] of this._elements) {
       if (!keep.has(key)) {
@@ -87,7 +88,7 @@ export class MessageList {
   }
 
   /** The elements the list should contain, in order, created or updated as needed. */
-  _wanted(log, live) {
+  _wanted(log, { live, people }) {
     const wanted = [];
     let previous;
     if (log.entries()[0]?.id) {
@@ -109,7 +110,7 @@ export class MessageList {
         const day = localDay(entry.ts);
         wanted.push(this._element("day:" + day, () => daySeparator(entry.ts)));
       }
-      const el = this._element(entry.key, () => messageElement(entry, this._onDiscard));
+      const el = this._element(entry.key, () => messageElement(entry, people, this._onDiscard));
       updateMessage(el, entry, { continued: continuesGroup(previous, entry), live });
       wanted.push(el);
       previous = entry;
@@ -144,7 +145,8 @@ function daySeparator(ts) {
   return h("li", { class: "day", role: "separator" }, h("span", {}, dayLabel(ts)));
 }
 
-function messageElement(entry, onDiscard) {
+/** A message's element; `people` (the reader and the names seen) say which `@` are mentions. */
+function messageElement(entry, people, onDiscard) {
   const time = h("time", { class: "time" });
   const state = h("p", { class: "state", hidden: true }, h("span", { class: "state-text" }));
   const discard = h(
@@ -153,9 +155,10 @@ function messageElement(entry, onDiscard) {
     "Remove",
   );
   state.append(" ", discard);
+  const parts = messageParts(entry.text, people);
   return h(
     "li",
-    { class: "msg" },
+    { class: "msg" + (!entry.mine && parts.some((part) => part.me) ? " mentions-me" : "") },
     h("div", { class: "avatar", style: { "--hue": hueOf(entry.user) }, "aria-hidden": "true" }, initials(entry.user)),
     h(
       "div",
@@ -168,14 +171,16 @@ function messageElement(entry, onDiscard) {
         " ",
         time,
       ),
-      h("p", { class: "text" }, ...linkParts(entry.text).map(textOrLink)),
+      h("p", { class: "text" }, ...parts.map(partElement)),
       state,
     ),
   );
 }
 
-function textOrLink(part) {
+function partElement(part) {
   if (typeof part === "string") return part;
+  // The reader's own name is marked (a highlight screen readers can announce); others' are styled.
+  if (part.mention) return h(part.me ? "mark" : "span", { class: "mention" }, part.mention);
   // A new tab that cannot reach back into this page (noopener) and is not told where the
   // reader came from (noreferrer).
   return h("a", { href: part.url, target: "_blank", rel: "noopener noreferrer" }, part.url);

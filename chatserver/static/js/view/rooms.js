@@ -1,7 +1,9 @@
-// The room list: one button per joined room, with its member count and unread badge.
+// The room list: one button per joined room, with its member count and unread badge ("3", or
+// "3@" when a message mentions the reader).
 
 import { h } from "../dom.js";
 import { plural } from "../format.js";
+import { unreadMark } from "../mentions.js";
 
 export function renderRooms(list, logs, active, { onSelect }) {
   const items = [...logs.values()].map((log) => {
@@ -10,6 +12,7 @@ export function renderRooms(list, logs, active, { onSelect }) {
       log.name,
       log.members === null ? null : plural(log.members, "member", "members"),
       log.unread > 0 ? plural(log.unread, "unread message", "unread messages") : null,
+      log.mentions > 0 ? plural(log.mentions, "mention of you", "mentions of you") : null,
     ]
       .filter(Boolean)
       .join(", ");
@@ -29,7 +32,11 @@ export function renderRooms(list, logs, active, { onSelect }) {
         h("span", { class: "hash", "aria-hidden": "true" }, "#"),
         h("span", { class: "room-name" }, log.name),
         log.unread > 0
-          ? h("span", { class: "badge", "aria-hidden": "true" }, String(Math.min(log.unread, 99)))
+          ? h(
+              "span",
+              { class: "badge" + (log.mentions > 0 ? " mention" : ""), "aria-hidden": "true" },
+              unreadMark(Math.min(log.unread, 99), log.mentions),
+            )
           : h("span", { class: "count", "aria-hidden": "true" }, log.members === null ? "" : String(log.members)),
       ),
     );
