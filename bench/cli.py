@@ -23,11 +23,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import killreport, procstat, report
+from bench import killreport, report
 from bench.killrun import run_kill
 from bench.loadgen import CpuSample, RunFailed, run_load
+from bench.redisnode import RedisError
 from bench.scenarios import DEFAULTS, KILL, VICTIM, Scenario, ScenarioError, plan_clients
-from bench.servers import SPECS, ServerError, private_rabbitmq, running_servers
+from bench.servers import (
+    SPECS,
+    Broker,
+    ServerError,
+    private_rabbitmq,
+    running_servers,
+    server_count,
+)
 from bench.wire import WIRES
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         old.unlink()
     command = _command(argv)
     try:
-        with private_rabbitmq() as (node, broker_pids):
+        with private_rabbitmq() as rabbitmq:
             for scenario in scenarios:
                 context = _context(command)
                 print(_conditions(context), flush=True)
@@ -56,24 +64,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     _run_kill(
                         scenario,
                         args.systems,
-                        rabbitmq_url=node.url,
+                        rabbitmq=rabbitmq,
                         logdir=logs,
                         output=args.output,
                         context=context,
                     )
                     continue
                 rows = [
-                    _run(
-                        system,
-                        scenario,
-                        rabbitmq_url=node.url,
-                        broker_pids=broker_pids,
-                        logdir=logs,
-                    )
+                    _run(system, scenario, rabbitmq=rabbitmq, logdir=logs)
                     for system in args.systems
                 ]
                 _report(scenario, rows, output=args.output, context=context)
-    except (RunFailed, ServerError) as exc:
+    except (RunFailed, ServerError, RedisError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     print(f"results in {args.output}")
@@ -124,19 +126,19 @@ def _scenarios(args: argparse.Namespace) -> list[Scenario]:
     return scenarios
 
 
-def _run(
-    system: str, scenario: Scenario, *, rabbitmq_url: str, broker_pids: list[int], logdir: Path
-) -> report.Figures:
+def _run(system: str, scenario: Scenario, *, rabbitmq: Broker, logdir: Path) -> report.Figures:
     cluster = f"bench{uuid.uuid4().hex[:10]}"
+    # A single-node system gets every client on its one node (the same clients and rooms).
+    scenario = dataclasses.replace(scenario, servers=server_count(system, scenario.servers))
     with running_servers(
-        system, rabbitmq_url=rabbitmq_url, cluster=cluster, count=scenario.servers, logdir=logdir
+        system, rabbitmq=rabbitmq, cluster=cluster, count=scenario.servers, logdir=logdir
     ) as servers:
 
         def sample_cpu() -> CpuSample:
             own = os.times()
             return CpuSample(
                 servers=servers.cpu_seconds(),
-                broker=procstat.cpu_seconds(broker_pids),
+                broker=servers.broker_cpu_seconds(),
                 generator=own.user + own.system,
             )
 
@@ -144,14 +146,14 @@ def _run(
             run_load(scenario, WIRES[system], urls=servers.urls, sample_cpu=sample_cpu)
         )
         peak_rss = servers.peak_rss_bytes()
-    return report.figures(system, result, server_peak_rss_bytes=peak_rss)
+    return report.figures(system, result, servers=scenario.servers, server_peak_rss_bytes=peak_rss)
 
 
 def _run_kill(
     scenario: Scenario,
     systems: Sequence[str],
     *,
-    rabbitmq_url: str,
+    rabbitmq: Broker,
     logdir: Path,
     output: Path,
     context: dict[str, Any],
@@ -163,7 +165,7 @@ def _run_kill(
         cluster = f"bench{uuid.uuid4().hex[:10]}"
         with running_servers(
             system,
-            rabbitmq_url=rabbitmq_url,
+            rabbitmq=rabbitmq,
             cluster=cluster,
             count=scenario.servers,
             logdir=logdir,

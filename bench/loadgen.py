@@ -87,6 +87,9 @@ class LoadResult:
     expected: int
     """Deliveries owed: each acked message times the members of its room."""
     delivered: int
+    """Distinct deliveries: a message counts once per client, however often it arrives."""
+    duplicates: int
+    """Arrivals of a message the client had already received."""
     latencies_ns: list[int]
     wall_seconds: float
     cpu: CpuSample
@@ -121,6 +124,7 @@ class _Tally:
     acked: int = 0
     expected: int = 0
     delivered: int = 0
+    duplicates: int = 0
     warm: int = 0
     closed_by_server: int = 0
     join_retries: int = 0
@@ -152,9 +156,15 @@ class _Client:
         self.join_refusal: Refused | None = None
         self.warm_from: set[int] = set()
         """Senders whose warmup message this client has received."""
+        self.received: set[int] = set()
+        """Send times of the measured messages received (a message's identity in the run)."""
         self.closing = False
         self._seq = itertools.count(1)
         self.reader = asyncio.create_task(self._read())
+
+    async def open(self, client_id: str) -> None:
+        hello = self.wire.hello(client_id=client_id, seq=next(self._seq))
+        await open_session(self.ws, hello, self.ready, self.tally)
 
     async def join(self) -> None:
         await join_retrying(self._try_join, self.plan.room, self.tally)
@@ -194,7 +204,10 @@ class _Client:
                     match event:
                         case Delivered(text):
                             sent_ns = decode_text(text)
-                            if sent_ns is not None:
+                            if sent_ns in self.received:
+                                tally.duplicates += 1
+                            elif sent_ns is not None:
+                                self.received.add(sent_ns)
                                 tally.delivered += 1
                                 tally.latencies_ns.append(received_ns - sent_ns)
                             else:
@@ -223,9 +236,14 @@ class _Client:
 
 
 async def run_load(
-    scenario: Scenario, wire: Wire, *, urls: list[str], sample_cpu: Callable[[], CpuSample]
+    scenario: Scenario,
+    new_wire: Callable[[], Wire],
+    *,
+    urls: list[str],
+    sample_cpu: Callable[[], CpuSample],
 ) -> LoadResult:
-    """Drive one system (its server processes at `urls`) through the scenario."""
+    """Drive one system (its server processes at `urls`, spoken to through a `new_wire()` per
+    connection) through the scenario."""
     tally = _Tally()
     plans = plan_clients(scenario)
     connector = aiohttp.TCPConnector(limit=0)
@@ -234,14 +252,15 @@ async def run_load(
         try:
 
             async def connect(plan: ClientPlan) -> None:
+                wire, client_id = new_wire(), f"bench-{plan.index}"
                 ws = await session.ws_connect(
-                    urls[plan.server] + wire.path(client_id=f"bench-{plan.index}"),
+                    urls[plan.server] + wire.path(client_id=client_id),
                     max_msg_size=0,
                     autoping=True,
                 )
                 client = _Client(plan, wire, ws=ws, tally=tally)
                 clients.append(client)
-                await until(client.ready, tally)
+                await client.open(client_id)
                 await client.join()
 
             await connect_all(plans, connect)
@@ -261,6 +280,7 @@ async def run_load(
         acked=tally.acked,
         expected=tally.expected,
         delivered=tally.delivered,
+        duplicates=tally.duplicates,
         latencies_ns=tally.latencies_ns,
         wall_seconds=wall,
         cpu=after - before,
@@ -282,6 +302,15 @@ async def connect_all(
 
     async with asyncio.timeout(CONNECT_TIMEOUT):
         await asyncio.gather(*(gated(plan) for plan in plans))
+
+
+async def open_session(
+    ws: aiohttp.ClientWebSocketResponse, hello: str | None, ready: asyncio.Event, state: RunState
+) -> None:
+    """Send the `hello` frame if the protocol opens with the client, then wait for `ready`."""
+    if hello is not None:
+        await ws.send_str(hello)
+    await until(ready, state)
 
 
 async def join_retrying(
