@@ -1,7 +1,8 @@
 """`python -m bench`: run the scenarios against each system, print a table, write the results.
 
 `--scenario kill` (not in the default run) kills one chatcluster backend under load and
-measures how its clients recover (`bench.killrun`).
+measures how its clients recover (`bench.killrun`). `--scenario idle` holds 10,000 idle
+connections and measures their memory; the larger scenarios are named in bench/README.md.
 
 Every system gets the same RabbitMQ node, the same scenario and fresh server processes; runs are
 sequential, so they never share the CPU with each other (only with whatever else runs on the
@@ -16,18 +17,28 @@ import dataclasses
 import datetime
 import os
 import platform
+import resource
 import sys
 import uuid
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from bench import killreport, report
+from bench import killreport, procstat, report
 from bench.killrun import run_kill
-from bench.loadgen import CpuSample, RunFailed, run_load
+from bench.loadgen import CpuSample, MemorySample, RunFailed, run_idle, run_load
 from bench.redisnode import RedisError
-from bench.scenarios import DEFAULTS, KILL, VICTIM, Scenario, ScenarioError, plan_clients
+from bench.scenarios import (
+    DEFAULTS,
+    IDLE,
+    KILL,
+    LARGER,
+    VICTIM,
+    Scenario,
+    ScenarioError,
+    plan_clients,
+)
 from bench.servers import (
     SPECS,
     Broker,
@@ -55,13 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for old in logs.glob("*.log"):  # the servers' logs of the last run only
         old.unlink()
     command = _command(argv)
+    _raise_descriptor_limit()
     try:
         with private_rabbitmq() as rabbitmq:
             for scenario in scenarios:
                 context = _context(command)
                 print(_conditions(context), flush=True)
-                if scenario.name == KILL.name:
-                    _run_kill(
+                if (own_run := _OWN_RUNS.get(scenario.name)) is not None:
+                    own_run(
                         scenario,
                         args.systems,
                         rabbitmq=rabbitmq,
@@ -92,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=[*names, KILL.name],
+        choices=[*names, *(s.name for s in LARGER), IDLE.name, KILL.name],
         help=f"run only this scenario (repeatable; default: {', '.join(names)})",
     )
     parser.add_argument(
@@ -108,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, help="messages per second, all senders together")
     parser.add_argument("--duration", type=float, help="seconds of sending per run")
     parser.add_argument("--servers", type=int, help="server processes per system (default 2)")
+    parser.add_argument("--stalled", type=int, help="members that stop reading (`stalled`)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where JSON and PNG go")
     return parser
 
@@ -116,8 +129,8 @@ def _scenarios(args: argparse.Namespace) -> list[Scenario]:
     if args.scenario is None:
         chosen = list(DEFAULTS)
     else:
-        chosen = [s for s in (*DEFAULTS, KILL) if s.name in args.scenario]
-    fields = ("subscribers", "senders", "rooms", "rate", "duration", "servers")
+        chosen = [s for s in (*DEFAULTS, *LARGER, IDLE, KILL) if s.name in args.scenario]
+    fields = ("subscribers", "senders", "rooms", "rate", "duration", "servers", "stalled")
     overrides = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     scenarios = [dataclasses.replace(scenario, **overrides) for scenario in chosen]
     for scenario in scenarios:
@@ -126,10 +139,21 @@ def _scenarios(args: argparse.Namespace) -> list[Scenario]:
     return scenarios
 
 
+def _fitted(system: str, scenario: Scenario) -> Scenario:
+    """A single-node system gets every client on its one node (the same clients and rooms)."""
+    return dataclasses.replace(scenario, servers=server_count(system, scenario.servers))
+
+
+def _raise_descriptor_limit() -> None:
+    """Soft file descriptor limit up to the hard one: the generator holds a socket per client
+    (10,000 in `idle`), and the servers it starts inherit the limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def _run(system: str, scenario: Scenario, *, rabbitmq: Broker, logdir: Path) -> report.Figures:
     cluster = f"bench{uuid.uuid4().hex[:10]}"
-    # A single-node system gets every client on its one node (the same clients and rooms).
-    scenario = dataclasses.replace(scenario, servers=server_count(system, scenario.servers))
+    scenario = _fitted(system, scenario)
     with running_servers(
         system, rabbitmq=rabbitmq, cluster=cluster, count=scenario.servers, logdir=logdir
     ) as servers:
@@ -147,6 +171,46 @@ def _run(system: str, scenario: Scenario, *, rabbitmq: Broker, logdir: Path) -> 
         )
         peak_rss = servers.peak_rss_bytes()
     return report.figures(system, result, servers=scenario.servers, server_peak_rss_bytes=peak_rss)
+
+
+def _run_idle(
+    scenario: Scenario,
+    systems: Sequence[str],
+    *,
+    rabbitmq: Broker,
+    logdir: Path,
+    output: Path,
+    context: dict[str, Any],
+) -> None:
+    rows = []
+    for system in systems:
+        fitted = _fitted(system, scenario)
+        with running_servers(
+            system,
+            rabbitmq=rabbitmq,
+            cluster=f"bench{uuid.uuid4().hex[:10]}",
+            count=fitted.servers,
+            logdir=logdir,
+        ) as servers:
+
+            def sample_memory() -> MemorySample:
+                return MemorySample(
+                    server_rss=procstat.rss_bytes(servers.pids),
+                    tcp_buffers=procstat.tcp_buffer_bytes(),
+                    socket_slabs=procstat.socket_slab_bytes(),
+                )
+
+            result = asyncio.run(
+                run_idle(fitted, WIRES[system], urls=servers.urls, sample_memory=sample_memory)
+            )
+        rows.append(report.idle_figures(system, result, servers=fitted.servers))
+    print(report.idle_table(scenario, rows), flush=True)
+    stem = output / scenario.name
+    results = {row.system: dataclasses.asdict(row) for row in rows}
+    report.write_json(
+        stem.with_suffix(".json"), scenario=scenario, results=results, context=context
+    )
+    report.write_idle_chart(stem.with_suffix(".png"), scenario=scenario, rows=rows)
 
 
 def _run_kill(
@@ -189,6 +253,10 @@ def _run_kill(
     )
     if rows:
         killreport.write_chart(stem.with_suffix(".png"), scenario=scenario, rows=rows)
+
+
+_OWN_RUNS: Final = {KILL.name: _run_kill, IDLE.name: _run_idle}
+"""Scenarios with a run and a report of their own; the others are load runs (`_run`)."""
 
 
 def _report(

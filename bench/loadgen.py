@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -42,7 +43,9 @@ from bench.wire import (
 )
 
 CONNECT_TIMEOUT: Final = 60.0
-"""Seconds for all clients to connect and join (a busy 2-core machine is slow at handshakes)."""
+"""Seconds for all clients to connect and join (a busy 2-core machine is slow at handshakes)..."""
+CONNECT_TIMEOUT_PER_CLIENT: Final = 0.02
+"""...plus this per client: thousands of Python handshakes take tens of seconds."""
 CONNECT_CONCURRENCY: Final = 32
 """Handshakes in flight at once: a burst of hundreds would measure the accept queue instead."""
 WARMUP_TIMEOUT: Final = 30.0
@@ -54,6 +57,9 @@ JOIN_RETRY_DELAY: Final = 0.2
 contract lets a client retry then, as a real one would."""
 WARMUP_REF: Final = "w"
 """Prefix of the `ref`s of warmup messages, whose acks are not part of the measure."""
+STALLED_RECEIVE_BUFFER: Final = 4096
+"""Bytes of a stalled client's socket receive buffer (the kernel doubles it): its backlog
+reaches the server after a few dozen messages instead of megabytes."""
 DRAIN_TIMEOUT: Final = 10.0
 """Seconds after the last scheduled send for the stragglers; what has not arrived then is lost."""
 
@@ -180,7 +186,29 @@ class _Client:
         frame = self.wire.send(room=self.plan.room, text=text, ref=ref, seq=next(self._seq))
         await self.ws.send_str(frame)
 
+    async def stall(self) -> None:
+        """Stop reading, the connection left open, as a client behind a dead network would:
+        the socket is no longer read and its receive buffer is shrunk, so what the server
+        writes piles up in the server's send buffer, then in the server."""
+        self.closing = True  # whatever happens to it now is not the server's doing
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+        self.ws.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, STALLED_RECEIVE_BUFFER
+        )
+        self._transport().pause_reading()
+
+    def _transport(self) -> asyncio.Transport:
+        # aiohttp reads into its own 128 KiB queue whether or not the client reads it, and has
+        # no public way to stop: the connection's transport is reached through its response.
+        transport = self.ws._response.connection and self.ws._response.connection.transport
+        assert transport is not None, "the WebSocket's connection is gone"
+        return transport
+
     async def close(self) -> None:
+        if self.plan.stalls and not self.ws.closed:
+            self._transport().resume_reading()  # else the closing handshake waits for nothing
         self.closing = True
         await self.ws.close()
         self.reader.cancel()
@@ -214,7 +242,7 @@ class _Client:
                                 self._warmed_by(warmup_sender(text))
                         case Acked(ref) if not ref.startswith(WARMUP_REF):
                             tally.acked += 1
-                            tally.expected += self.plan.room_size
+                            tally.expected += self.plan.room_owed
                         case Joined():
                             self.join_answered.set()
                         case Refused(ref=None) if not self.join_answered.is_set():
@@ -245,35 +273,16 @@ async def run_load(
     """Drive one system (its server processes at `urls`, spoken to through a `new_wire()` per
     connection) through the scenario."""
     tally = _Tally()
-    plans = plan_clients(scenario)
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        clients: list[_Client] = []
-        try:
-
-            async def connect(plan: ClientPlan) -> None:
-                wire, client_id = new_wire(), f"bench-{plan.index}"
-                ws = await session.ws_connect(
-                    urls[plan.server] + wire.path(client_id=client_id),
-                    max_msg_size=0,
-                    autoping=True,
-                )
-                client = _Client(plan, wire, ws=ws, tally=tally)
-                clients.append(client)
-                await client.open(client_id)
-                await client.join()
-
-            await connect_all(plans, connect)
-            senders = [client for client in clients if client.plan.sends]
-            # A room without a sender has nothing to prove, nor to measure.
-            listeners = sum(client.plan.room_senders > 0 for client in clients)
-            await _warm_up(senders, listeners, tally)
-            before, started = sample_cpu(), time.monotonic()
-            await send_on_schedule(scenario, senders, tally)
-            await _drain(tally)
-            wall, after = time.monotonic() - started, sample_cpu()
-        finally:
-            await asyncio.gather(*(client.close() for client in clients))
+    async with _connected(scenario, new_wire, urls=urls, tally=tally) as clients:
+        senders = [client for client in clients if client.plan.sends]
+        # A room without a sender has nothing to prove, nor to measure.
+        listeners = sum(client.plan.room_senders > 0 for client in clients)
+        await _warm_up(senders, listeners, tally)
+        await asyncio.gather(*(client.stall() for client in clients if client.plan.stalls))
+        before, started = sample_cpu(), time.monotonic()
+        await send_on_schedule(scenario, senders, tally)
+        await _drain(tally)
+        wall, after = time.monotonic() - started, sample_cpu()
     raise_on_failure(tally)
     return LoadResult(
         sent=tally.sent,
@@ -289,6 +298,80 @@ async def run_load(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class IdleResult:
+    """Memory of one idle run: after every client joined and sat idle, minus before any."""
+
+    connections: int
+    connect_seconds: float
+    server_rss_bytes: int
+    """Growth of the servers' resident memory (VmRSS, summed)."""
+    tcp_buffer_bytes: int
+    """Growth of the machine's TCP buffer memory (both ends of every connection are here)."""
+    socket_slab_bytes: int
+    """Growth of the machine's socket objects in the kernel (both ends, as above)."""
+    join_retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySample:
+    server_rss: int
+    tcp_buffers: int
+    socket_slabs: int
+
+
+async def run_idle(
+    scenario: Scenario,
+    new_wire: Callable[[], Wire],
+    *,
+    urls: list[str],
+    sample_memory: Callable[[], MemorySample],
+) -> IdleResult:
+    """Connect and join every client of the scenario, leave them idle for its duration, and
+    measure what they cost the servers and the kernel."""
+    tally = _Tally()
+    before, started = sample_memory(), time.monotonic()
+    async with _connected(scenario, new_wire, urls=urls, tally=tally) as clients:
+        connected = time.monotonic() - started
+        await asyncio.sleep(scenario.duration)  # let the servers' allocators settle
+        raise_on_failure(tally)
+        after = sample_memory()
+        connections = len(clients)
+    return IdleResult(
+        connections=connections,
+        connect_seconds=connected,
+        server_rss_bytes=after.server_rss - before.server_rss,
+        tcp_buffer_bytes=after.tcp_buffers - before.tcp_buffers,
+        socket_slab_bytes=after.socket_slabs - before.socket_slabs,
+        join_retries=tally.join_retries,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _connected(
+    scenario: Scenario, new_wire: Callable[[], Wire], *, urls: list[str], tally: _Tally
+) -> AsyncIterator[list[_Client]]:
+    """Every client of the scenario connected and joined; all closed on the way out."""
+    clients: list[_Client] = []
+
+    async def connect(plan: ClientPlan) -> None:
+        wire, client_id = new_wire(), f"bench-{plan.index}"
+        ws = await session.ws_connect(
+            urls[plan.server] + wire.path(client_id=client_id), max_msg_size=0, autoping=True
+        )
+        client = _Client(plan, wire, ws=ws, tally=tally)
+        clients.append(client)
+        await client.open(client_id)
+        await client.join()
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        try:
+            await connect_all(plan_clients(scenario), connect)
+            yield clients
+        finally:
+            await asyncio.gather(*(client.close() for client in clients))
+
+
 async def connect_all(
     plans: Sequence[ClientPlan], connect: Callable[[ClientPlan], Awaitable[None]]
 ) -> None:
@@ -300,7 +383,7 @@ async def connect_all(
         async with gate:
             await connect(plan)
 
-    async with asyncio.timeout(CONNECT_TIMEOUT):
+    async with asyncio.timeout(CONNECT_TIMEOUT + CONNECT_TIMEOUT_PER_CLIENT * len(plans)):
         await asyncio.gather(*(gated(plan) for plan in plans))
 
 

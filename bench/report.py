@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from bench.loadgen import LoadResult
+from bench.loadgen import IdleResult, LoadResult
 from bench.scenarios import Scenario
 
 
@@ -88,6 +88,81 @@ def figures(
 
 def _per(deliveries: int, cpu_seconds: float) -> float:
     return deliveries / cpu_seconds if cpu_seconds else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class IdleFigures:
+    """One system in the idle scenario. Per connection: divided by the connections held."""
+
+    system: str
+    servers: int
+    connections: int
+    connect_seconds: float
+    server_rss_mib: float
+    """Growth of the servers' resident memory, all connections."""
+    server_kib_per_connection: float
+    kernel_buffer_kib_per_connection: float
+    """TCP buffer memory, both ends of the loopback connection (the generator's end too)."""
+    kernel_socket_kib_per_connection: float
+    """The kernel's socket objects (slab), both ends as above."""
+    join_retries: int
+
+
+def idle_figures(system: str, result: IdleResult, *, servers: int) -> IdleFigures:
+    per = max(1, result.connections) * 1024
+    return IdleFigures(
+        system=system,
+        servers=servers,
+        connections=result.connections,
+        connect_seconds=result.connect_seconds,
+        server_rss_mib=result.server_rss_bytes / 2**20,
+        server_kib_per_connection=result.server_rss_bytes / per,
+        kernel_buffer_kib_per_connection=result.tcp_buffer_bytes / per,
+        kernel_socket_kib_per_connection=result.socket_slab_bytes / per,
+        join_retries=result.join_retries,
+    )
+
+
+_IDLE_COLUMNS = (
+    ("system", "{}", "system"),
+    ("srv", "{}", "servers"),
+    ("connections", "{}", "connections"),
+    ("connect s", "{:.1f}", "connect_seconds"),
+    ("srv RSS +MiB", "{:.1f}", "server_rss_mib"),
+    ("srv KiB/conn", "{:.1f}", "server_kib_per_connection"),
+    ("kernel buffers KiB/conn", "{:.2f}", "kernel_buffer_kib_per_connection"),
+    ("kernel sockets KiB/conn", "{:.2f}", "kernel_socket_kib_per_connection"),
+)
+
+
+def idle_table(scenario: Scenario, rows: Sequence[IdleFigures]) -> str:
+    return "\n".join(
+        [
+            f"{scenario.name}: {scenario.subscribers} connections in {scenario.rooms} rooms on "
+            f"{scenario.servers} servers (srv: fewer for a single-node system), idle "
+            f"{scenario.duration:g} s; kernel figures count both ends of each connection",
+            *grid(_IDLE_COLUMNS, rows),
+        ]
+    )
+
+
+def write_idle_chart(path: Path, *, scenario: Scenario, rows: Sequence[IdleFigures]) -> None:
+    """Memory per connection, stacked: the servers' and the kernel's (both ends)."""
+    plt = pyplot()
+    names = [row.system for row in rows]
+    server = [row.server_kib_per_connection for row in rows]
+    kernel = [
+        row.kernel_socket_kib_per_connection + row.kernel_buffer_kib_per_connection for row in rows
+    ]
+    figure, axes = plt.subplots(figsize=(8, 4))
+    axes.bar(names, server, label="server RSS", color="#2b6cb0")
+    axes.bar(names, kernel, bottom=server, label="kernel sockets + buffers", color="#a0aec0")
+    axes.set_ylabel("KiB per connection")
+    axes.legend()
+    figure.suptitle(f"{scenario.name}: {scenario.subscribers} idle connections")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 _COLUMNS = (

@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from bench.loadgen import CpuSample, LoadResult
-from bench.report import figures, percentile, table
+from bench.loadgen import CpuSample, IdleResult, LoadResult
+from bench.report import figures, idle_figures, percentile, table
 from bench.scenarios import Scenario
 
 
@@ -72,3 +72,19 @@ def test_no_cpu_measured_gives_no_efficiency_rather_than_a_division_by_zero() ->
     result = dataclasses.replace(_result(delivered=5, server_cpu=0.0), cpu=CpuSample(0, 0, 0))
     row = figures("idle", result, servers=1, server_peak_rss_bytes=0)
     assert row.deliveries_per_server_cpu_second == row.deliveries_per_total_cpu_second == 0.0
+
+
+def test_idle_memory_is_divided_over_the_connections_held() -> None:
+    result = IdleResult(
+        connections=1000,
+        connect_seconds=2.0,
+        server_rss_bytes=10 * 2**20,
+        tcp_buffer_bytes=-4096,  # machine wide: other work may free buffers meanwhile
+        socket_slab_bytes=6 * 1024 * 1000,
+        join_retries=0,
+    )
+    row = idle_figures("x", result, servers=2)
+    assert row.server_rss_mib == pytest.approx(10.0)
+    assert row.server_kib_per_connection == pytest.approx(10.24)
+    assert row.kernel_buffer_kib_per_connection == pytest.approx(-0.004)
+    assert row.kernel_socket_kib_per_connection == pytest.approx(6.0)
