@@ -24,6 +24,8 @@ class Figures:
     """Server processes (a single-node system runs one whatever the scenario asks)."""
     sent: int
     acked: int
+    refused: int
+    """Sends answered `unavailable` (not retried, their deliveries not owed)."""
     expected: int
     delivered: int
     lost: int
@@ -66,6 +68,7 @@ def figures(
         servers=servers,
         sent=result.sent,
         acked=result.acked,
+        refused=result.refused,
         expected=result.expected,
         delivered=result.delivered,
         lost=result.expected - result.delivered,

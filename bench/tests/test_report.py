@@ -20,6 +20,7 @@ def _result(*, delivered: int, server_cpu: float) -> LoadResult:
     return LoadResult(
         sent=10,
         acked=10,
+        refused=0,
         expected=100,
         delivered=delivered,
         duplicates=1,
