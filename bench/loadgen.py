@@ -50,7 +50,10 @@ CONNECT_CONCURRENCY: Final = 32
 """Handshakes in flight at once: a burst of hundreds would measure the accept queue instead."""
 WARMUP_TIMEOUT: Final = 30.0
 WARMUP_ROUND: Final = 1.0
-"""Seconds between two rounds of warmup messages."""
+"""Seconds between two rounds of warmup messages, at least: no faster than the measure sends
+(with 5,000 senders a round a second would be ten times the measured load)..."""
+WARMUP_ROUNDS: Final = 6
+"""...and the warmup gets at least this many rounds before it fails."""
 JOIN_ATTEMPTS: Final = 5
 JOIN_RETRY_DELAY: Final = 0.2
 """Seconds before the first retry of a join answered `unavailable` (doubled each time): the
@@ -285,7 +288,7 @@ async def run_load(
         senders = [client for client in clients if client.plan.sends]
         # A room without a sender has nothing to prove, nor to measure.
         listeners = sum(client.plan.room_senders > 0 for client in clients)
-        await _warm_up(senders, listeners, tally)
+        await _warm_up(senders, listeners, tally, every=max(WARMUP_ROUND, scenario.send_interval))
         await asyncio.gather(*(client.stall() for client in clients if client.plan.stalls))
         before, started = sample_cpu(), time.monotonic()
         await send_on_schedule(scenario, senders, tally)
@@ -385,15 +388,24 @@ async def connect_all(
     plans: Sequence[ClientPlan], connect: Callable[[ClientPlan], Awaitable[None]]
 ) -> None:
     """Connect (and join) every client, `CONNECT_CONCURRENCY` at a time, within
-    `CONNECT_TIMEOUT`."""
+    `CONNECT_TIMEOUT` plus `CONNECT_TIMEOUT_PER_CLIENT` each."""
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    timeout = CONNECT_TIMEOUT + CONNECT_TIMEOUT_PER_CLIENT * len(plans)
+    connected = 0
 
     async def gated(plan: ClientPlan) -> None:
+        nonlocal connected
         async with gate:
             await connect(plan)
+        connected += 1
 
-    async with asyncio.timeout(CONNECT_TIMEOUT + CONNECT_TIMEOUT_PER_CLIENT * len(plans)):
-        await asyncio.gather(*(gated(plan) for plan in plans))
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(gated(plan) for plan in plans))
+    except TimeoutError:
+        raise RunFailed(
+            f"only {connected} of {len(plans)} clients connected and joined within {timeout:g}s"
+        ) from None
 
 
 async def open_session(
@@ -428,20 +440,23 @@ async def until(event: asyncio.Event, state: RunState) -> None:
             await asyncio.wait_for(event.wait(), 0.5)
 
 
-async def _warm_up(senders: list[_Client], listeners: int, tally: _Tally) -> None:
+async def _warm_up(senders: list[_Client], listeners: int, tally: _Tally, *, every: float) -> None:
+    """Rounds of one warmup message per sender, `every` seconds, until every listener heard
+    from every sender of its room."""
     refs = itertools.count()
+    timeout = max(WARMUP_TIMEOUT, WARMUP_ROUNDS * every)
     try:
-        async with asyncio.timeout(WARMUP_TIMEOUT):
+        async with asyncio.timeout(timeout):
             while tally.warm < listeners:
                 for sender in senders:
                     await sender.send(encode_warmup(sender.plan.index), f"{WARMUP_REF}{next(refs)}")
-                deadline = time.monotonic() + WARMUP_ROUND
+                deadline = time.monotonic() + every
                 while tally.warm < listeners and time.monotonic() < deadline:
                     await wait_progress(tally, deadline)
     except TimeoutError:
         raise RunFailed(
             f"warmup: only {tally.warm} of {listeners} clients heard from every sender of "
-            f"their room within {WARMUP_TIMEOUT}s: the fan-out path is not working"
+            f"their room within {timeout:g}s: the fan-out path is not working"
         ) from None
 
 
