@@ -4,7 +4,8 @@
 measures how its clients recover (`bench.killrun`). `--scenario idle` holds 10,000 idle
 connections and measures their memory; the larger scenarios are named in bench/README.md.
 
-Every system gets the same RabbitMQ node, the same scenario and fresh server processes; runs are
+Every system gets the same scenario and fresh server processes (chatcluster and python-socketio
+behind the run's RabbitMQ node, centrifugo-redis behind a private redis-server); runs are
 sequential, so they never share the CPU with each other (only with whatever else runs on the
 machine: the load average is recorded with each result).
 """
