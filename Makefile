@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv with the package and every test, lint and bench dependency
 
 .PHONY: system-deps
-system-deps: ## Install the Debian packages the tests use (rabbitmq-server, chromium)
+system-deps: ## Install the Debian packages the tests and the bench use (rabbitmq-server, chromium, redis-server)
 	bash hack/system-deps.sh
 
 .PHONY: k8s-binaries
@@ -74,7 +74,7 @@ images-load-kind: images ## Load every image the node tests run into a kind clus
 		$${CHATCLUSTER_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/chatcluster}/images/node-images.tar
 
 .PHONY: bench
-bench: $(STAMP) system-deps ## Run the benchmarks in bench/ (results in bench/results/)
+bench: $(STAMP) system-deps ## Run the benchmarks in bench/ (builds Centrifugo into ~/.cache/chatcluster once; results in bench/results/)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 .PHONY: clean

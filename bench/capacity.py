@@ -36,6 +36,7 @@ from typing import Any, Final
 import aiohttp
 
 from bench import procstat
+from bench.servers import Broker as BrokerProcesses
 from bench.servers import ServerSet, running_servers
 from bench.wire import WIRES, Joined, Ready, Refused, WireError
 from chatserver import contract
@@ -226,7 +227,7 @@ def run_capacity(sizes: Sequence[int], *, logdir: Path) -> list[Step]:
         broker_pids = procstat.pids_with_argument(str(node.workdir))
         with running_servers(
             "chatcluster",
-            rabbitmq_url=node.url,
+            rabbitmq=BrokerProcesses(node.url, broker_pids),
             cluster=f"cap{uuid.uuid4().hex[:8]}",
             count=BACKENDS,
             logdir=logdir,
@@ -340,7 +341,7 @@ async def _session(
     http: aiohttp.ClientSession, url: str
 ) -> AsyncIterator[tuple[aiohttp.ClientWebSocketResponse, Any]]:
     """A chatserver connection past its `welcome`."""
-    wire = WIRES["chatcluster"]
+    wire = WIRES["chatcluster"]()
     client = uuid.uuid4().hex[:16]
     async with http.ws_connect(f"{url}{wire.path(client_id=client)}", max_msg_size=0) as socket:
         async with asyncio.timeout(JOIN_TIMEOUT):

@@ -1,11 +1,13 @@
 """`python -m bench`: run the scenarios against each system, print a table, write the results.
 
 `--scenario kill` (not in the default run) kills one chatcluster backend under load and
-measures how its clients recover (`bench.killrun`). `--scenario capacity` (not in the default
-run either) grows one RabbitMQ node to thousands of idle rooms and measures what each costs
-(`bench.capacity`).
+measures how its clients recover (`bench.killrun`). `--scenario idle` holds 10,000 idle
+connections and measures their memory; `--scenario capacity` grows one RabbitMQ node to
+thousands of idle rooms and measures what each costs (`bench.capacity`); the larger scenarios
+are named in bench/README.md.
 
-Every system gets the same RabbitMQ node, the same scenario and fresh server processes; runs are
+Every system gets the same scenario and fresh server processes (chatcluster and python-socketio
+behind the run's RabbitMQ node, centrifugo-redis behind a private redis-server); runs are
 sequential, so they never share the CPU with each other (only with whatever else runs on the
 machine: the load average is recorded with each result).
 """
@@ -18,18 +20,36 @@ import dataclasses
 import datetime
 import os
 import platform
+import resource
 import sys
 import uuid
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from bench import capacity, killreport, procstat, report
 from bench.killrun import run_kill
-from bench.loadgen import CpuSample, RunFailed, run_load
-from bench.scenarios import DEFAULTS, KILL, VICTIM, Scenario, ScenarioError, plan_clients
-from bench.servers import SPECS, ServerError, private_rabbitmq, running_servers
+from bench.loadgen import CpuSample, MemorySample, RunFailed, run_idle, run_load
+from bench.redisnode import RedisError
+from bench.scenarios import (
+    DEFAULTS,
+    IDLE,
+    KILL,
+    LARGER,
+    VICTIM,
+    Scenario,
+    ScenarioError,
+    plan_clients,
+)
+from bench.servers import (
+    SPECS,
+    Broker,
+    ServerError,
+    private_rabbitmq,
+    running_servers,
+    server_count,
+)
 from bench.wire import WIRES
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -50,37 +70,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     for old in logs.glob("*.log"):  # the servers' logs of the last run only
         old.unlink()
     command = _command(argv)
+    _raise_descriptor_limit()
     try:
         if CAPACITY in (args.scenario or ()):
             _run_capacity(args.sizes, logdir=logs, output=args.output, context=_context(command))
         if not scenarios:
             return 0
-        with private_rabbitmq() as (node, broker_pids):
+        with private_rabbitmq() as rabbitmq:
             for scenario in scenarios:
                 context = _context(command)
                 print(_conditions(context), flush=True)
-                if scenario.name == KILL.name:
-                    _run_kill(
+                if (own_run := _OWN_RUNS.get(scenario.name)) is not None:
+                    own_run(
                         scenario,
                         args.systems,
-                        rabbitmq_url=node.url,
+                        rabbitmq=rabbitmq,
                         logdir=logs,
                         output=args.output,
                         context=context,
                     )
                     continue
                 rows = [
-                    _run(
-                        system,
-                        scenario,
-                        rabbitmq_url=node.url,
-                        broker_pids=broker_pids,
-                        logdir=logs,
-                    )
+                    _run(system, scenario, rabbitmq=rabbitmq, logdir=logs)
                     for system in args.systems
                 ]
                 _report(scenario, rows, output=args.output, context=context)
-    except (RunFailed, ServerError, capacity.CapacityError) as exc:
+    except (RunFailed, ServerError, RedisError, capacity.CapacityError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     print(f"results in {args.output}")
@@ -97,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=[*names, KILL.name, CAPACITY],
+        choices=[*names, *(s.name for s in LARGER), IDLE.name, KILL.name, CAPACITY],
         help=f"run only this scenario (repeatable; default: {', '.join(names)})",
     )
     parser.add_argument(
@@ -120,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
         default=list(capacity.DEFAULT_SIZES),
         help="capacity: the idle rooms to grow the broker to, in turn",
     )
+    parser.add_argument("--stalled", type=int, help="members that stop reading (`stalled`)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where JSON and PNG go")
     return parser
 
@@ -128,8 +144,8 @@ def _scenarios(args: argparse.Namespace) -> list[Scenario]:
     if args.scenario is None:
         chosen = list(DEFAULTS)
     else:
-        chosen = [s for s in (*DEFAULTS, KILL) if s.name in args.scenario]
-    fields = ("subscribers", "senders", "rooms", "rate", "duration", "servers")
+        chosen = [s for s in (*DEFAULTS, *LARGER, IDLE, KILL) if s.name in args.scenario]
+    fields = ("subscribers", "senders", "rooms", "rate", "duration", "servers", "stalled")
     overrides = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     scenarios = [dataclasses.replace(scenario, **overrides) for scenario in chosen]
     for scenario in scenarios:
@@ -138,19 +154,30 @@ def _scenarios(args: argparse.Namespace) -> list[Scenario]:
     return scenarios
 
 
-def _run(
-    system: str, scenario: Scenario, *, rabbitmq_url: str, broker_pids: list[int], logdir: Path
-) -> report.Figures:
+def _fitted(system: str, scenario: Scenario) -> Scenario:
+    """A single-node system gets every client on its one node (the same clients and rooms)."""
+    return dataclasses.replace(scenario, servers=server_count(system, scenario.servers))
+
+
+def _raise_descriptor_limit() -> None:
+    """Soft file descriptor limit up to the hard one: the generator holds a socket per client
+    (10,000 in `idle`), and the servers it starts inherit the limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _run(system: str, scenario: Scenario, *, rabbitmq: Broker, logdir: Path) -> report.Figures:
     cluster = f"bench{uuid.uuid4().hex[:10]}"
+    scenario = _fitted(system, scenario)
     with running_servers(
-        system, rabbitmq_url=rabbitmq_url, cluster=cluster, count=scenario.servers, logdir=logdir
+        system, rabbitmq=rabbitmq, cluster=cluster, count=scenario.servers, logdir=logdir
     ) as servers:
 
         def sample_cpu() -> CpuSample:
             own = os.times()
             return CpuSample(
                 servers=servers.cpu_seconds(),
-                broker=procstat.cpu_seconds(broker_pids),
+                broker=servers.broker_cpu_seconds(),
                 generator=own.user + own.system,
             )
 
@@ -158,14 +185,54 @@ def _run(
             run_load(scenario, WIRES[system], urls=servers.urls, sample_cpu=sample_cpu)
         )
         peak_rss = servers.peak_rss_bytes()
-    return report.figures(system, result, server_peak_rss_bytes=peak_rss)
+    return report.figures(system, result, servers=scenario.servers, server_peak_rss_bytes=peak_rss)
+
+
+def _run_idle(
+    scenario: Scenario,
+    systems: Sequence[str],
+    *,
+    rabbitmq: Broker,
+    logdir: Path,
+    output: Path,
+    context: dict[str, Any],
+) -> None:
+    rows = []
+    for system in systems:
+        fitted = _fitted(system, scenario)
+        with running_servers(
+            system,
+            rabbitmq=rabbitmq,
+            cluster=f"bench{uuid.uuid4().hex[:10]}",
+            count=fitted.servers,
+            logdir=logdir,
+        ) as servers:
+
+            def sample_memory() -> MemorySample:
+                return MemorySample(
+                    server_rss=procstat.rss_bytes(servers.pids),
+                    tcp_buffers=procstat.tcp_buffer_bytes(),
+                    socket_slabs=procstat.socket_slab_bytes(),
+                )
+
+            result = asyncio.run(
+                run_idle(fitted, WIRES[system], urls=servers.urls, sample_memory=sample_memory)
+            )
+        rows.append(report.idle_figures(system, result, servers=fitted.servers))
+    print(report.idle_table(scenario, rows), flush=True)
+    stem = output / scenario.name
+    results = {row.system: dataclasses.asdict(row) for row in rows}
+    report.write_json(
+        stem.with_suffix(".json"), scenario=scenario, results=results, context=context
+    )
+    report.write_idle_chart(stem.with_suffix(".png"), scenario=scenario, rows=rows)
 
 
 def _run_kill(
     scenario: Scenario,
     systems: Sequence[str],
     *,
-    rabbitmq_url: str,
+    rabbitmq: Broker,
     logdir: Path,
     output: Path,
     context: dict[str, Any],
@@ -177,7 +244,7 @@ def _run_kill(
         cluster = f"bench{uuid.uuid4().hex[:10]}"
         with running_servers(
             system,
-            rabbitmq_url=rabbitmq_url,
+            rabbitmq=rabbitmq,
             cluster=cluster,
             count=scenario.servers,
             logdir=logdir,
@@ -219,6 +286,10 @@ def _run_capacity(
         results=results,
         context=context,
     )
+
+
+_OWN_RUNS: Final = {KILL.name: _run_kill, IDLE.name: _run_idle}
+"""Scenarios with a run and a report of their own; the others are load runs (`_run`)."""
 
 
 def _report(

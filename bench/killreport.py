@@ -16,6 +16,10 @@ from bench.scenarios import Scenario
 NOT_MEASURED: Final = {
     "python-socketio": "keeps no history, so its clients cannot get back what they missed "
     "(no `join since`): nothing to compare",
+    "centrifugo-memory": "one node (the memory engine has no broker), so there is no second "
+    "server to kill one of",
+    "centrifugo-redis": "not built yet: the bench does not resubscribe with `recover` after a "
+    "kill (Centrifugo's own recovery: history and `offset`/`epoch` on subscribe)",
 }
 """Systems the kill scenario does not run, and why."""
 

@@ -32,6 +32,7 @@ from bench.loadgen import (
     RunFailed,
     connect_all,
     join_retrying,
+    open_session,
     raise_on_failure,
     send_on_schedule,
     until,
@@ -150,15 +151,17 @@ class _Member:
 
     async def connect(self, url: str, run: _Run, *, expendable: bool) -> None:
         """Open a session at `url` and wait for its welcome; `expendable` if the server may die."""
+        client_id = f"bench-{self.plan.index}"
         ws = await self.session.ws_connect(
-            url + self.wire.path(client_id=f"bench-{self.plan.index}"),
+            url + self.wire.path(client_id=client_id),
             max_msg_size=0,
             autoping=True,
         )
         self._ws = ws
         self.ready.clear()
         self._reader = asyncio.create_task(self._read(ws, run, expendable=expendable))
-        await until(self.ready, run)
+        hello = self.wire.hello(client_id=client_id, seq=next(self._seq))
+        await open_session(ws, hello, self.ready, run)
 
     async def join(self, run: _Run) -> None:
         await join_retrying(lambda: self._try_join(run), self.plan.room, run)
@@ -295,7 +298,7 @@ def _message_number(id: str) -> int:
 
 async def run_kill(
     scenario: Scenario,
-    wire: Wire,
+    new_wire: Callable[[], Wire],
     *,
     urls: list[str],
     victim: int,
@@ -312,7 +315,7 @@ async def run_kill(
         try:
 
             async def connect(plan: ClientPlan) -> None:
-                member = _Member(plan, wire, victim=plan.server == victim, session=session)
+                member = _Member(plan, new_wire(), victim=plan.server == victim, session=session)
                 members.append(member)
                 await member.connect(urls[plan.server], run, expendable=member.victim)
                 await member.join(run)

@@ -1,4 +1,5 @@
-"""CPU time and memory of processes, read from /proc (Linux only)."""
+"""CPU time and memory of processes, and the kernel's socket memory, read from /proc (Linux
+only)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 _PROC = Path("/proc")
+SOCKET_SLABS = ("TCP", "sock_inode_cache")
+"""Slab caches holding a TCP socket's kernel objects: the socket and its inode."""
 
 
 def parse_cpu_ticks(stat: str) -> int:
@@ -20,13 +24,35 @@ def parse_cpu_ticks(stat: str) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-def parse_memory_bytes(status: str, field: str) -> int:
-    """A memory field of the text of /proc/<pid>/status, in bytes: `VmHWM` (peak resident set)
-    or `VmRSS` (resident now); the file gives kB."""
+def parse_status_bytes(status: str, field: str) -> int:
+    """A memory field (`VmHWM`, peak resident; `VmRSS`, resident now) from the text of
+    /proc/<pid>/status, where it is in kB."""
     for line in status.splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
     raise ValueError(f"no {field} line: the process is a zombie or a kernel thread")
+
+
+def parse_tcp_buffer_pages(sockstat: str) -> int:
+    """Pages of TCP send and receive buffers in use, machine wide (`TCP: ... mem N` of
+    /proc/net/sockstat)."""
+    for line in sockstat.splitlines():
+        if line.startswith("TCP:"):
+            words = line.split()
+            return int(words[words.index("mem") + 1])
+    raise ValueError("no TCP line in sockstat")
+
+
+def parse_slab_bytes(slabinfo: str, caches: Iterable[str]) -> int:
+    """Bytes of the active objects of these slab caches (/proc/slabinfo: name, active objects,
+    objects, object size, ...)."""
+    wanted = set(caches)
+    total = 0
+    for line in slabinfo.splitlines():
+        fields = line.split()
+        if fields and fields[0] in wanted:
+            total += int(fields[1]) * int(fields[3])
+    return total
 
 
 def cpu_seconds(pids: Iterable[int]) -> float:
@@ -37,16 +63,26 @@ def cpu_seconds(pids: Iterable[int]) -> float:
 
 def peak_rss_bytes(pids: Iterable[int]) -> int:
     """Peak resident memory of these processes so far, summed."""
-    return _memory_bytes(pids, "VmHWM")
+    return _status_sum(pids, "VmHWM")
 
 
 def rss_bytes(pids: Iterable[int]) -> int:
     """Resident memory of these processes now, summed."""
-    return _memory_bytes(pids, "VmRSS")
+    return _status_sum(pids, "VmRSS")
 
 
-def _memory_bytes(pids: Iterable[int], field: str) -> int:
-    return sum(parse_memory_bytes((_PROC / str(pid) / "status").read_text(), field) for pid in pids)
+def _status_sum(pids: Iterable[int], field: str) -> int:
+    return sum(parse_status_bytes((_PROC / str(pid) / "status").read_text(), field) for pid in pids)
+
+
+def tcp_buffer_bytes() -> int:
+    """Memory of every TCP socket's buffers on the machine now."""
+    return parse_tcp_buffer_pages((_PROC / "net" / "sockstat").read_text()) * _PAGE_BYTES
+
+
+def socket_slab_bytes() -> int:
+    """Memory of the kernel's socket objects on the machine now (root may read slabinfo)."""
+    return parse_slab_bytes((_PROC / "slabinfo").read_text(), SOCKET_SLABS)
 
 
 def pids_with_argument(argument: str) -> list[int]:

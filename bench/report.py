@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from bench.loadgen import LoadResult
+from bench.loadgen import IdleResult, LoadResult
 from bench.scenarios import Scenario
 
 
@@ -20,18 +20,29 @@ class Figures:
     """One system in one scenario, as reported."""
 
     system: str
+    servers: int
+    """Server processes (a single-node system runs one whatever the scenario asks)."""
     sent: int
     acked: int
+    refused: int
+    """Sends answered `unavailable` (not retried, their deliveries not owed)."""
     expected: int
     delivered: int
     lost: int
-    """Deliveries owed for acked messages that never arrived (negative would mean duplicates)."""
+    """Deliveries owed for acked messages that never arrived."""
+    duplicates: int
+    """Arrivals of a message its client had already received (not counted as deliveries)."""
     deliveries_per_second: float
     latency_p50_ms: float
     latency_p99_ms: float
+    latency_p999_ms: float
     server_cpu_seconds: float
     deliveries_per_server_cpu_second: float
     broker_cpu_seconds: float
+    """RabbitMQ's for chatcluster and python-socketio, redis-server's for centrifugo-redis,
+    0 for a broker-less system."""
+    deliveries_per_total_cpu_second: float
+    """Deliveries per CPU-second of the servers and the broker together."""
     generator_cpu_seconds: float
     server_peak_rss_mib: float
     """Peak resident memory of all server processes together (VmHWM, startup included)."""
@@ -48,21 +59,28 @@ def percentile(values: Sequence[int], fraction: float) -> int:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def figures(system: str, result: LoadResult, *, server_peak_rss_bytes: int) -> Figures:
+def figures(
+    system: str, result: LoadResult, *, servers: int, server_peak_rss_bytes: int
+) -> Figures:
     cpu = result.cpu
     return Figures(
         system=system,
+        servers=servers,
         sent=result.sent,
         acked=result.acked,
+        refused=result.refused,
         expected=result.expected,
         delivered=result.delivered,
         lost=result.expected - result.delivered,
+        duplicates=result.duplicates,
         deliveries_per_second=result.delivered / result.wall_seconds,
         latency_p50_ms=percentile(result.latencies_ns, 0.50) / 1e6,
         latency_p99_ms=percentile(result.latencies_ns, 0.99) / 1e6,
+        latency_p999_ms=percentile(result.latencies_ns, 0.999) / 1e6,
         server_cpu_seconds=cpu.servers,
-        deliveries_per_server_cpu_second=result.delivered / cpu.servers if cpu.servers else 0.0,
+        deliveries_per_server_cpu_second=_per(result.delivered, cpu.servers),
         broker_cpu_seconds=cpu.broker,
+        deliveries_per_total_cpu_second=_per(result.delivered, cpu.servers + cpu.broker),
         generator_cpu_seconds=cpu.generator,
         server_peak_rss_mib=server_peak_rss_bytes / 2**20,
         closed_by_server=result.closed_by_server,
@@ -71,15 +89,98 @@ def figures(system: str, result: LoadResult, *, server_peak_rss_bytes: int) -> F
     )
 
 
+def _per(deliveries: int, cpu_seconds: float) -> float:
+    return deliveries / cpu_seconds if cpu_seconds else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class IdleFigures:
+    """One system in the idle scenario. Per connection: divided by the connections held."""
+
+    system: str
+    servers: int
+    connections: int
+    connect_seconds: float
+    server_rss_mib: float
+    """Growth of the servers' resident memory, all connections."""
+    server_kib_per_connection: float
+    kernel_buffer_kib_per_connection: float
+    """TCP buffer memory, both ends of the loopback connection (the generator's end too)."""
+    kernel_socket_kib_per_connection: float
+    """The kernel's socket objects (slab), both ends as above."""
+    join_retries: int
+
+
+def idle_figures(system: str, result: IdleResult, *, servers: int) -> IdleFigures:
+    per = max(1, result.connections) * 1024
+    return IdleFigures(
+        system=system,
+        servers=servers,
+        connections=result.connections,
+        connect_seconds=result.connect_seconds,
+        server_rss_mib=result.server_rss_bytes / 2**20,
+        server_kib_per_connection=result.server_rss_bytes / per,
+        kernel_buffer_kib_per_connection=result.tcp_buffer_bytes / per,
+        kernel_socket_kib_per_connection=result.socket_slab_bytes / per,
+        join_retries=result.join_retries,
+    )
+
+
+_IDLE_COLUMNS = (
+    ("system", "{}", "system"),
+    ("srv", "{}", "servers"),
+    ("connections", "{}", "connections"),
+    ("connect s", "{:.1f}", "connect_seconds"),
+    ("srv RSS +MiB", "{:.1f}", "server_rss_mib"),
+    ("srv KiB/conn", "{:.1f}", "server_kib_per_connection"),
+    ("kernel buffers KiB/conn", "{:.2f}", "kernel_buffer_kib_per_connection"),
+    ("kernel sockets KiB/conn", "{:.2f}", "kernel_socket_kib_per_connection"),
+)
+
+
+def idle_table(scenario: Scenario, rows: Sequence[IdleFigures]) -> str:
+    return "\n".join(
+        [
+            f"{scenario.name}: {scenario.subscribers} connections in {scenario.rooms} rooms on "
+            f"{scenario.servers} servers (srv: fewer for a single-node system), idle "
+            f"{scenario.duration:g} s; kernel figures count both ends of each connection",
+            *grid(_IDLE_COLUMNS, rows),
+        ]
+    )
+
+
+def write_idle_chart(path: Path, *, scenario: Scenario, rows: Sequence[IdleFigures]) -> None:
+    """Memory per connection, stacked: the servers' and the kernel's (both ends)."""
+    plt = pyplot()
+    names = [row.system for row in rows]
+    server = [row.server_kib_per_connection for row in rows]
+    kernel = [
+        row.kernel_socket_kib_per_connection + row.kernel_buffer_kib_per_connection for row in rows
+    ]
+    figure, axes = plt.subplots(figsize=(8, 4))
+    axes.bar(names, server, label="server RSS", color="#2b6cb0")
+    axes.bar(names, kernel, bottom=server, label="kernel sockets + buffers", color="#a0aec0")
+    axes.set_ylabel("KiB per connection")
+    axes.legend()
+    figure.suptitle(f"{scenario.name}: {scenario.subscribers} idle connections")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 _COLUMNS = (
     ("system", "{}", "system"),
+    ("srv", "{}", "servers"),
     ("deliv/s", "{:.0f}", "deliveries_per_second"),
     ("p50 ms", "{:.1f}", "latency_p50_ms"),
     ("p99 ms", "{:.1f}", "latency_p99_ms"),
+    ("p99.9 ms", "{:.1f}", "latency_p999_ms"),
     ("lost", "{}", "lost"),
+    ("dup", "{}", "duplicates"),
     ("srv CPU s", "{:.2f}", "server_cpu_seconds"),
     ("deliv/srv CPU-s", "{:.0f}", "deliveries_per_server_cpu_second"),
     ("broker CPU s", "{:.2f}", "broker_cpu_seconds"),
+    ("deliv/srv+broker CPU-s", "{:.0f}", "deliveries_per_total_cpu_second"),
     ("gen CPU s", "{:.2f}", "generator_cpu_seconds"),
     ("srv peak RSS MiB", "{:.0f}", "server_peak_rss_mib"),
 )
@@ -89,8 +190,8 @@ def table(scenario: Scenario, rows: Sequence[Figures]) -> str:
     """A plain-text table of one scenario, with the ratio of the first system to the others."""
     lines = [
         f"{scenario.name}: {scenario.subscribers} subscribers in {scenario.rooms} room(s) on "
-        f"{scenario.servers} servers, {scenario.senders} senders, {scenario.rate:g} msg/s "
-        f"for {scenario.duration:g} s",
+        f"{scenario.servers} servers (srv: fewer for a single-node system), "
+        f"{scenario.senders} senders, {scenario.rate:g} msg/s for {scenario.duration:g} s",
         *grid(_COLUMNS, rows),
     ]
     first = rows[0]

@@ -25,13 +25,16 @@ class Scenario:
     duration: float
     """Seconds of sending; the run then waits (bounded) for the last deliveries."""
     servers: int = 2
-    """Server processes of the system under test, behind one RabbitMQ node."""
+    """Server processes of the system under test, behind one broker."""
+    stalled: int = 0
+    """Members that stop reading when the measure starts (the last clients, never senders):
+    their deliveries are not owed, the others' latency shows what they cost."""
 
     def __post_init__(self) -> None:
         if min(self.subscribers, self.senders, self.rooms, self.servers) < 1:
             raise ScenarioError(f"{self.name}: counts must be >= 1")
-        if self.senders > self.subscribers:
-            raise ScenarioError(f"{self.name}: more senders than subscribers")
+        if self.senders + self.stalled > self.subscribers or self.stalled < 0:
+            raise ScenarioError(f"{self.name}: more senders and stalled clients than subscribers")
         if self.subscribers < self.rooms * self.servers:
             raise ScenarioError(f"{self.name}: fewer subscribers than rooms x servers")
         if not (self.rate > 0 and self.duration > 0):
@@ -58,6 +61,15 @@ class ClientPlan:
     room_senders: int
     """Senders in its room (itself included if it sends)."""
     sends: bool
+    stalls: bool = False
+    """Stops reading when the measure starts."""
+    room_stalled: int = 0
+    """Members of its room that stall (not owed deliveries)."""
+
+    @property
+    def room_owed(self) -> int:
+        """Deliveries owed per message sent to its room: to every member still reading."""
+        return self.room_size - self.room_stalled
 
 
 def plan_clients(scenario: Scenario, *, victim: int | None = None) -> list[ClientPlan]:
@@ -80,12 +92,15 @@ def plan_clients(scenario: Scenario, *, victim: int | None = None) -> list[Clien
             f"off the victim server"
         )
     sending = set(candidates[: scenario.senders])
+    stalling = set(range(scenario.subscribers - scenario.stalled, scenario.subscribers))
     rooms = [f"bench-{i}" for i in range(scenario.rooms)]
     sizes = [0] * scenario.rooms
     senders = [0] * scenario.rooms
+    stalled = [0] * scenario.rooms
     for index in range(scenario.subscribers):
         sizes[index % scenario.rooms] += 1
         senders[index % scenario.rooms] += index in sending
+        stalled[index % scenario.rooms] += index in stalling
     return [
         ClientPlan(
             index=index,
@@ -94,6 +109,8 @@ def plan_clients(scenario: Scenario, *, victim: int | None = None) -> list[Clien
             room_size=sizes[index % scenario.rooms],
             room_senders=senders[index % scenario.rooms],
             sends=index in sending,
+            stalls=index in stalling,
+            room_stalled=stalled[index % scenario.rooms],
         )
         for index in range(scenario.subscribers)
     ]
@@ -105,6 +122,29 @@ DEFAULTS: Final = (
 )
 """The default run: a broadcast-heavy room (every message to every client) and many small rooms
 (as many messages as deliveries crossing the broker); each about 8k / 2k deliveries a second."""
+
+LARGER: Final = (
+    Scenario(name="one-room-1000", subscribers=1000, senders=4, rooms=1, rate=20.0, duration=15.0),
+    Scenario(
+        name="rooms-1000x5", subscribers=5000, senders=5000, rooms=1000, rate=500.0, duration=20.0
+    ),
+    Scenario(
+        name="stalled", subscribers=100, senders=4, rooms=1, rate=100.0, duration=20.0, stalled=1
+    ),
+)
+"""Selected with `--scenario`: one room of 1,000 (20k deliveries a second); 1,000 rooms of 5
+where every member chats, one message per 10 s each (500 messages, 2,500 deliveries a second);
+and a busy room of 100 (10k deliveries a second) where one member stops reading: its 2,000
+messages (a few hundred KB) back up into the servers, and the others' p99 is the figure (compare
+with `--stalled 0`)."""
+
+IDLE: Final = Scenario(
+    name="idle", subscribers=10_000, senders=1, rooms=100, rate=1.0, duration=5.0
+)
+"""10,000 connections in 100 rooms, nothing sent (`bench.loadgen.run_idle`): connections are
+what is measured, and a room costs chatcluster a RabbitMQ stream, slow to declare by the
+thousand on this machine. `duration` is how long they sit idle before memory is read;
+`senders` and `rate` are unused."""
 
 KILL: Final = Scenario(name="kill", subscribers=200, senders=4, rooms=1, rate=20.0, duration=15.0)
 """One backend SIGKILLed a third (`KILL_AT`) into the sending (`bench.killrun`); not in the

@@ -1,27 +1,36 @@
-"""The servers under test, as real processes on 127.0.0.1, and the RabbitMQ node behind them.
+"""The servers under test, as real processes on 127.0.0.1, and the brokers behind them.
 
 `running_servers` starts the processes of one system (two by default, so messages cross the
-broker), waits until each answers `/readyz`, and stops them with SIGTERM, then SIGKILL. The node
-is the test suite's private RabbitMQ (tests/fixtures/rabbitmq.py): never the system service.
+broker), waits until each answers its readiness probe, and stops them with SIGTERM, then
+SIGKILL. chatcluster and python-socketio share the run's RabbitMQ node, the test suite's private
+one (tests/fixtures/rabbitmq.py); centrifugo-redis gets a private redis-server per run
+(`bench.redisnode`); centrifugo-memory has no broker, so it runs one node. Never a system
+service.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
+
+import orjson
 
 from bench import procstat
-from tests.fixtures.rabbitmq import RabbitMQNode, new_node
+from bench.peers import centrifugo
+from bench.redisnode import private_redis
+from tests.fixtures.rabbitmq import new_node
+from tests.support.ports import free_port
 
 REPO: Final = Path(__file__).resolve().parent.parent
 READY_TIMEOUT: Final = 60.0
@@ -39,22 +48,46 @@ class ServerError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
+class Broker:
+    """What a system's servers fan out through, and its processes (for their CPU time)."""
+
+    url: str
+    pids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """One server process of a run: where it listens and what it talks to."""
+
+    port: int
+    pod: str
+    cluster: str
+    """Unique to the run: the servers of one run share it, and nothing else does."""
+    broker_url: str
+    """The run's RabbitMQ or redis-server ("" when the system has no broker)."""
+    workdir: Path
+    """The run's private directory, for files a server reads (Centrifugo's config)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ServerSpec:
     """How to start one server process of a system."""
 
     argv: tuple[str, ...]
     env: dict[str, str]
+    ready_path: str = "/readyz"
+    """Answers 200 once the process serves clients."""
 
 
-def chatserver_spec(*, rabbitmq_url: str, cluster: str, pod: str, port: int) -> ServerSpec:
+def chatserver_spec(at: Placement) -> ServerSpec:
     return ServerSpec(
         argv=(str(Path(sys.executable).with_name("chatserver")), "backend"),
         env={
             "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "POD_NAME": pod,
-            "RABBITMQ_URL": rabbitmq_url,
-            "CHAT_CLUSTER": cluster,
+            "PORT": str(at.port),
+            "POD_NAME": at.pod,
+            "RABBITMQ_URL": at.broker_url,
+            "CHAT_CLUSTER": at.cluster,
             "CHAT_RATE_PER_SECOND": UNCAPPED_RATE,
             "CHAT_RATE_BURST": UNCAPPED_RATE,
             # Every simulated client connects from 127.0.0.1: no cap per address.
@@ -65,19 +98,50 @@ def chatserver_spec(*, rabbitmq_url: str, cluster: str, pod: str, port: int) -> 
     )
 
 
-def socketio_spec(*, rabbitmq_url: str, cluster: str, pod: str, port: int) -> ServerSpec:
+def socketio_spec(at: Placement) -> ServerSpec:
     return ServerSpec(
         argv=(sys.executable, "-m", "bench.peers.socketio_server"),
         env={
-            "PORT": str(port),
-            "POD_NAME": pod,
-            "RABBITMQ_URL": rabbitmq_url,
-            "SOCKETIO_CHANNEL": f"{cluster}-socketio",
+            "PORT": str(at.port),
+            "POD_NAME": at.pod,
+            "RABBITMQ_URL": at.broker_url,
+            "SOCKETIO_CHANNEL": f"{at.cluster}-socketio",
         },
     )
 
 
-SPECS: Final = {"chatcluster": chatserver_spec, "python-socketio": socketio_spec}
+def centrifugo_spec(at: Placement) -> ServerSpec:
+    """A Centrifugo node with the config `bench.peers.centrifugo.config` writes: the Redis
+    engine when the run has a broker, the memory engine otherwise."""
+    path = at.workdir / f"{at.pod}.json"
+    settings = centrifugo.config(
+        port=at.port, redis_url=at.broker_url or None, redis_prefix=at.cluster
+    )
+    path.write_bytes(orjson.dumps(settings, option=orjson.OPT_INDENT_2))
+    return ServerSpec(
+        argv=(str(centrifugo.binary()), "--config", str(path)),
+        env={},
+        ready_path="/health",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """How one system under test is run."""
+
+    spec: Callable[[Placement], ServerSpec]
+    broker: Literal["rabbitmq", "redis"] | None
+    """What its servers fan out through: the run's RabbitMQ node, or a private redis-server."""
+    max_servers: int | None = None
+    """Server processes it can run as one system (a broker-less engine is one node)."""
+
+
+SPECS: Final = {
+    "chatcluster": System(chatserver_spec, broker="rabbitmq"),
+    "python-socketio": System(socketio_spec, broker="rabbitmq"),
+    "centrifugo-memory": System(centrifugo_spec, broker=None, max_servers=1),
+    "centrifugo-redis": System(centrifugo_spec, broker="redis"),
+}
 """Systems by name, as `bench.wire.WIRES` names their protocols."""
 
 
@@ -87,6 +151,8 @@ class ServerSet:
 
     processes: list[subprocess.Popen[bytes]]
     urls: list[str]
+    broker_pids: list[int]
+    """The broker's processes (none for a broker-less system)."""
 
     @property
     def pids(self) -> list[int]:
@@ -94,6 +160,9 @@ class ServerSet:
 
     def cpu_seconds(self) -> float:
         return procstat.cpu_seconds(self.pids)
+
+    def broker_cpu_seconds(self) -> float:
+        return procstat.cpu_seconds(self.broker_pids)
 
     def peak_rss_bytes(self) -> int:
         return procstat.peak_rss_bytes(self.pids)
@@ -117,25 +186,41 @@ class ServerSet:
                 process.wait(5.0)
 
 
+def server_count(system: str, wanted: int) -> int:
+    """Server processes `system` runs when a scenario asks for `wanted`."""
+    most = SPECS[system].max_servers
+    return wanted if most is None else min(wanted, most)
+
+
 @contextlib.contextmanager
 def running_servers(
-    system: str, *, rabbitmq_url: str, cluster: str, count: int, logdir: Path
+    system: str, *, rabbitmq: Broker, cluster: str, count: int, logdir: Path
 ) -> Iterator[ServerSet]:
-    """Start `count` processes of `system`, wait until all are ready, stop them on exit."""
-    spec_of = SPECS[system]
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    logs: list[Path] = []
-    base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
-    servers = ServerSet(processes, urls)
-    try:
+    """Start `count` processes of `system` (and its private broker, if it has one), wait until
+    all are ready, stop them on exit."""
+    with contextlib.ExitStack() as stack:
+        broker = _broker_of(system, rabbitmq, stack)
+        workdir = Path(tempfile.mkdtemp(prefix=f"bench-{system}-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        servers = ServerSet([], [], broker.pids if broker else [])
+        stack.callback(servers.stop)
+        logs: list[Path] = []
+        ready_paths: list[str] = []
+        base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
         for index in range(count):
-            port = _free_port()
+            port = free_port()
             pod = f"{system}-{index}"
-            spec = spec_of(rabbitmq_url=rabbitmq_url, cluster=cluster, pod=pod, port=port)
+            placement = Placement(
+                port=port,
+                pod=pod,
+                cluster=cluster,
+                broker_url=broker.url if broker else "",
+                workdir=workdir,
+            )
+            spec = SPECS[system].spec(placement)
             log_path = logdir / f"{cluster}-{pod}.log"
             with log_path.open("wb") as log:
-                processes.append(
+                servers.processes.append(
                     subprocess.Popen(
                         spec.argv,
                         env={**base_env, **spec.env, "PYTHONUNBUFFERED": "1"},
@@ -145,13 +230,25 @@ def running_servers(
                         cwd=REPO,  # the peer runs as `python -m bench.peers...`
                     )
                 )
-            urls.append(f"http://127.0.0.1:{port}")
+            servers.urls.append(f"http://127.0.0.1:{port}")
             logs.append(log_path)
-        for process, url, log_path in zip(processes, urls, logs, strict=True):
-            _wait_ready(process, url, log_path)
+            ready_paths.append(spec.ready_path)
+        for process, url, path, log_path in zip(
+            servers.processes, servers.urls, ready_paths, logs, strict=True
+        ):
+            _wait_ready(process, url + path, log_path)
         yield servers
-    finally:
-        servers.stop()
+
+
+def _broker_of(system: str, rabbitmq: Broker, stack: contextlib.ExitStack) -> Broker | None:
+    match SPECS[system].broker:
+        case "rabbitmq":
+            return rabbitmq
+        case "redis":
+            node = stack.enter_context(private_redis())
+            return Broker(node.url, [node.pid])
+        case None:
+            return None
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
@@ -165,25 +262,18 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path) -> N
 
 def _ready(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
-def private_rabbitmq() -> Iterator[tuple[RabbitMQNode, list[int]]]:
+def private_rabbitmq() -> Iterator[Broker]:
     """A private RabbitMQ node for the run, with the pids of its Erlang VM (for its CPU time)."""
     node = new_node()
     try:
         node.start()
-        yield node, procstat.pids_with_argument(str(node.workdir))
+        yield Broker(node.url, procstat.pids_with_argument(str(node.workdir)))
     finally:
         node.destroy()

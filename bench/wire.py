@@ -1,7 +1,7 @@
-"""The two wire protocols the load generator speaks, sans I/O: text frames in, events out.
+"""The wire protocols the load generator speaks, sans I/O: text frames in, events out.
 
-Both servers are driven through the same raw aiohttp WebSocket, so the generator pays the same
-per-frame cost on either side; only the framing differs:
+Every server is driven through the same raw aiohttp WebSocket, so the generator pays the same
+per-frame cost on each side; only the framing differs:
 
 - chatserver: protocol v1 of DESIGN.md section 4 (JSON objects, several per frame when the
   server batches them with `\\n`).
@@ -10,6 +10,12 @@ per-frame cost on either side; only the framing differs:
   `0{...}`, the client then connects the default namespace with `40`; `2` is the server's ping,
   answered `3`; `42[...]` is an event and `43<id>[...]` the acknowledgement of an event the
   client sent with id `<id>`.
+- Centrifugo: its JSON client protocol (v2) on `/connection/websocket`. The client speaks first
+  (`{"id":1,"connect":{}}`); commands carry an `id` that their reply repeats, but a reply names
+  neither the channel nor the publication, so a `CentrifugoWire` remembers what each pending id
+  was for: one instance per connection. Publications arrive as `{"push":{"channel":..,"pub":
+  {"data":..,"offset":..}}}`; an empty reply `{}` is the server's ping, answered `{}`. Several
+  replies may share a frame, one per line.
 
 A message's `text` carries its send time (`encode_text`), so receivers measure end-to-end
 latency without any clock other than the generator's own.
@@ -18,6 +24,7 @@ latency without any clock other than the generator's own.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -79,12 +86,16 @@ Event = Ready | Joined | Acked | Delivered | Refused | Reply
 
 
 class Wire(Protocol):
-    """How one server family is spoken to; every method is pure."""
+    """How one server family is spoken to by one connection; no method does I/O."""
 
     name: str
 
     def path(self, *, client_id: str) -> str:
         """Path and query of the WebSocket URL for one client."""
+        ...
+
+    def hello(self, *, client_id: str, seq: int) -> str | None:
+        """The frame the client sends first, when the protocol opens with the client."""
         ...
 
     def join(self, room: str, *, seq: int, since: str | None = None) -> str:
@@ -127,6 +138,9 @@ class ChatWire:
 
     def path(self, *, client_id: str) -> str:
         return f"/ws?name={client_id}&client={client_id}"
+
+    def hello(self, *, client_id: str, seq: int) -> str | None:
+        return None  # the server opens with `welcome`
 
     def join(self, room: str, *, seq: int, since: str | None = None) -> str:
         frame = {"type": "join", "room": room}
@@ -172,6 +186,9 @@ class SocketIOWire:
     def path(self, *, client_id: str) -> str:
         return "/socket.io/?EIO=4&transport=websocket"
 
+    def hello(self, *, client_id: str, seq: int) -> str | None:
+        return None  # Engine.IO opens with the server's `0{...}`
+
     def join(self, room: str, *, seq: int, since: str | None = None) -> str:
         if since is not None:
             raise ValueError("python-socketio keeps no history: a join cannot ask `since`")
@@ -206,4 +223,74 @@ def _event(seq: int, name: str, payload: Any) -> str:
     return f"42{seq}" + orjson.dumps([name, payload]).decode()
 
 
-WIRES: Final[dict[str, Wire]] = {wire.name: wire for wire in (ChatWire(), SocketIOWire())}
+class CentrifugoWire:
+    """Centrifugo's JSON client protocol; keeps the pending command ids of one connection."""
+
+    name = "centrifugo"
+
+    def __init__(self) -> None:
+        self._pending: dict[int, tuple[str, str]] = {}
+        """Command id -> (`connect` | `subscribe` | `publish`, the channel or the send's ref)."""
+
+    def path(self, *, client_id: str) -> str:
+        return "/connection/websocket"
+
+    def hello(self, *, client_id: str, seq: int) -> str | None:
+        self._pending[seq] = ("connect", client_id)
+        return _command(seq, "connect", {"name": client_id})
+
+    def join(self, room: str, *, seq: int, since: str | None = None) -> str:
+        if since is not None:
+            raise ValueError("the bench does not recover Centrifugo subscriptions yet")
+        self._pending[seq] = ("subscribe", room)
+        return _command(seq, "subscribe", {"channel": room})
+
+    def send(self, *, room: str, text: str, ref: str, seq: int) -> str:
+        self._pending[seq] = ("publish", ref)
+        return _command(seq, "publish", {"channel": room, "data": {"text": text}})
+
+    def parse(self, data: str) -> list[Event]:
+        return [event for line in data.split("\n") if (event := self._reply(line)) is not None]
+
+    def _reply(self, line: str) -> Event | None:
+        reply = orjson.loads(line)
+        if not reply:
+            return Reply("{}")  # the server's ping
+        if "push" in reply:
+            push = reply["push"]
+            if "pub" in push:
+                return _publication(push["pub"])
+            if "disconnect" in push:
+                raise WireError(f"centrifugo disconnected the client: {push['disconnect']}")
+            return None  # join/leave and the like: nothing to measure
+        kind, subject = self._pending.pop(reply["id"])
+        if "error" in reply:
+            error = reply["error"]
+            # A temporary error may be retried, as the contract lets chatserver's clients do.
+            code = "unavailable" if error.get("temporary") else str(error["code"])
+            return Refused(code, error.get("message", ""), subject if kind == "publish" else None)
+        if kind == "connect":
+            return Ready()
+        if kind == "subscribe":
+            replayed = reply["subscribe"].get("publications", ())
+            return Joined(subject, tuple(_publication(pub) for pub in replayed))
+        return Acked(subject, "")  # a publish reply carries no offset
+
+
+def _command(seq: int, method: str, params: dict[str, Any]) -> str:
+    return orjson.dumps({"id": seq, method: params}).decode()
+
+
+def _publication(pub: dict[str, Any]) -> Delivered:
+    # Offsets exist when the channel keeps history, which the bench's config turns on.
+    return Delivered(pub["data"]["text"], str(pub.get("offset", "")))
+
+
+WIRES: Final[dict[str, Callable[[], Wire]]] = {
+    "chatcluster": ChatWire,
+    "python-socketio": SocketIOWire,
+    "centrifugo-memory": CentrifugoWire,
+    "centrifugo-redis": CentrifugoWire,
+}
+"""A new wire per connection, by system (as `bench.servers.SPECS` names them): Centrifugo's
+differ only in their engine."""

@@ -17,13 +17,29 @@ def test_cpu_ticks_are_utime_plus_stime_after_the_command_name() -> None:
 
 def test_peak_and_current_rss_are_read_in_bytes() -> None:
     status = "Name:\tpython\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n"
-    assert procstat.parse_memory_bytes(status, "VmHWM") == 2048 * 1024
-    assert procstat.parse_memory_bytes(status, "VmRSS") == 1024 * 1024
+    assert procstat.parse_status_bytes(status, "VmHWM") == 2048 * 1024
+    assert procstat.parse_status_bytes(status, "VmRSS") == 1024 * 1024
 
 
 def test_status_without_memory_lines_is_refused() -> None:
     with pytest.raises(ValueError, match="VmHWM"):
-        procstat.parse_memory_bytes("Name:\tkthreadd\n", "VmHWM")
+        procstat.parse_status_bytes("Name:\tkthreadd\n", "VmHWM")
+
+
+def test_tcp_buffer_pages_come_from_the_tcp_line_of_sockstat() -> None:
+    sockstat = "sockets: used 12\nTCP: inuse 2 orphan 0 tw 86 alloc 3 mem 38\nUDP: inuse 0 mem 7\n"
+    assert procstat.parse_tcp_buffer_pages(sockstat) == 38
+
+
+def test_socket_slab_bytes_are_active_objects_times_object_size() -> None:
+    slabinfo = (
+        "slabinfo - version: 2.1\n"
+        "# name <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : ...\n"
+        "tw_sock_TCP  214  272  256 16 1 : tunables 0 0 0 : slabdata 17 17 0\n"
+        "TCP           79  130 2368 13 8 : tunables 0 0 0 : slabdata 10 10 0\n"
+        "sock_inode_cache 247 247 832 19 4 : tunables 0 0 0 : slabdata 13 13 0\n"
+    )
+    assert procstat.parse_slab_bytes(slabinfo, procstat.SOCKET_SLABS) == 79 * 2368 + 247 * 832
 
 
 def test_own_cpu_time_grows_while_busy() -> None:

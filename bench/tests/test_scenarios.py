@@ -1,6 +1,6 @@
 import pytest
 
-from bench.scenarios import DEFAULTS, Scenario, ScenarioError, plan_clients
+from bench.scenarios import DEFAULTS, IDLE, LARGER, Scenario, ScenarioError, plan_clients
 
 
 def test_one_room_spreads_members_and_senders_over_both_servers() -> None:
@@ -40,6 +40,8 @@ def test_schedule_splits_the_total_rate_over_the_senders() -> None:
         {"rooms": 6},
         {"rate": 0},
         {"duration": -1},
+        {"stalled": 9},
+        {"stalled": -1},
     ],
 )
 def test_impossible_scenarios_are_refused(fields: dict[str, float]) -> None:
@@ -48,9 +50,28 @@ def test_impossible_scenarios_are_refused(fields: dict[str, float]) -> None:
         Scenario("bad", **{**base, **fields})  # type: ignore[arg-type]
 
 
-def test_default_scenarios_are_valid_and_named_uniquely() -> None:
-    assert len({s.name for s in DEFAULTS}) == len(DEFAULTS)
-    assert all(plan_clients(s) for s in DEFAULTS)
+def test_every_named_scenario_is_valid_and_named_uniquely() -> None:
+    named = (*DEFAULTS, *LARGER, IDLE)
+    assert len({s.name for s in named}) == len(named)
+    assert all(plan_clients(s) for s in named)
+
+
+def test_many_small_rooms_where_every_member_chats() -> None:
+    (rooms,) = [s for s in LARGER if s.name == "rooms-1000x5"]
+    plans = plan_clients(rooms)
+    assert all(p.sends for p in plans)
+    assert {(p.room_size, p.room_senders) for p in plans} == {(5, 5)}
+    assert len({p.room for p in plans}) == 1000
+    assert rooms.messages_per_sender == 2  # one message per member every 10 s
+
+
+def test_stalled_members_are_the_last_clients_and_are_not_owed_deliveries() -> None:
+    scenario = Scenario("s", subscribers=10, senders=2, rooms=2, rate=1, duration=1, stalled=3)
+    plans = plan_clients(scenario)
+    assert [p.index for p in plans if p.stalls] == [7, 8, 9]
+    assert not any(p.sends and p.stalls for p in plans)
+    # Rooms alternate: 8 is in room 0, 7 and 9 in room 1.
+    assert {p.room: p.room_owed for p in plans} == {"bench-0": 4, "bench-1": 3}
 
 
 def test_with_a_victim_every_sender_is_on_a_surviving_server() -> None:

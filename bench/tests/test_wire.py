@@ -2,7 +2,9 @@ import orjson
 import pytest
 
 from bench.wire import (
+    WIRES,
     Acked,
+    CentrifugoWire,
     ChatWire,
     Delivered,
     Joined,
@@ -98,3 +100,56 @@ def test_text_carries_the_send_time_and_warmup_carries_its_sender() -> None:
     assert decode_text(encode_text(123456789)) == 123456789
     assert decode_text(encode_warmup(7)) is None
     assert warmup_sender(encode_warmup(7)) == 7
+
+
+def test_centrifugo_opens_with_connect_and_is_ready_on_its_reply() -> None:
+    wire = CentrifugoWire()
+    assert orjson.loads(wire.hello(client_id="bench-3", seq=1) or "") == {
+        "id": 1,
+        "connect": {"name": "bench-3"},
+    }
+    assert wire.parse('{"id":1,"connect":{"client":"c","version":"6.9.1","ping":25}}') == [Ready()]
+
+
+def test_centrifugo_replies_are_matched_to_their_commands_by_id() -> None:
+    wire = CentrifugoWire()
+    subscribe = orjson.loads(wire.join("r", seq=2))
+    assert subscribe == {"id": 2, "subscribe": {"channel": "r"}}
+    publish = orjson.loads(wire.send(room="r", text="5", ref="m0-1", seq=3))
+    assert publish == {"id": 3, "publish": {"channel": "r", "data": {"text": "5"}}}
+    # Replies name neither channel nor ref, and several may share a frame, in any order.
+    frame = '{"id":3,"publish":{}}\n{"id":2,"subscribe":{"recoverable":true,"offset":4}}'
+    assert wire.parse(frame) == [Acked("m0-1", ""), Joined("r")]
+
+
+def test_centrifugo_publication_push_is_a_delivery_with_its_offset() -> None:
+    push = '{"push":{"channel":"r","pub":{"data":{"text":"12"},"offset":7}}}'
+    assert CentrifugoWire().parse(push) == [Delivered("12", "7")]
+
+
+def test_centrifugo_empty_reply_is_a_ping_answered_with_an_empty_command() -> None:
+    assert CentrifugoWire().parse("{}") == [Reply("{}")]
+
+
+def test_centrifugo_errors_refuse_the_command_temporary_ones_as_unavailable() -> None:
+    wire = CentrifugoWire()
+    wire.join("r", seq=1)
+    wire.send(room="r", text="1", ref="m0-0", seq=2)
+    frame = (
+        '{"id":1,"error":{"code":103,"message":"permission denied"}}\n'
+        '{"id":2,"error":{"code":100,"message":"internal server error","temporary":true}}'
+    )
+    assert wire.parse(frame) == [
+        Refused("103", "permission denied", None),
+        Refused("unavailable", "internal server error", "m0-0"),
+    ]
+
+
+def test_centrifugo_disconnect_push_is_an_error() -> None:
+    with pytest.raises(WireError, match="disconnected"):
+        CentrifugoWire().parse('{"push":{"disconnect":{"code":3001,"reason":"shutdown"}}}')
+
+
+def test_every_system_gets_a_fresh_wire_per_connection() -> None:
+    for new_wire in WIRES.values():
+        assert new_wire() is not new_wire()
