@@ -23,6 +23,7 @@ import orjson
 
 from chatserver import closecodes, contract
 from chatserver.ids import MessageId, parse_id
+from chatserver.interchange import Person
 
 PROTOCOL_VERSION: Final = contract.PROTOCOL_VERSION
 ROOM_NAME: Final = re.compile(contract.ROOM_NAME_PATTERN)
@@ -234,6 +235,23 @@ PONG: Final = orjson.dumps({"type": "pong"})
 
 def encode_presence(*, users_online: int, rooms: Mapping[str, int]) -> bytes:
     return orjson.dumps({"type": "presence", "users_online": users_online, "rooms": rooms})
+
+
+def encode_members(*, room: str, total: int, people: Sequence[Person], truncated: bool) -> bytes:
+    """Who is in `room` (added to v1 by issue 13): `total` is the room's member count of
+    `presence`; `people` the first by name, each once however many sessions they have."""
+    return orjson.dumps(
+        {
+            "type": "members",
+            "room": room,
+            "total": total,
+            "people": [
+                {"user": person.name, "sub": person.sub} if person.sub else {"user": person.name}
+                for person in people
+            ],
+            "truncated": truncated,
+        }
+    )
 
 
 def encode_error(

@@ -1,10 +1,11 @@
 """This pod's side of presence: publish its beat, keep the table of the others', and say when the
-cluster's counts change.
+cluster's counts, or who is in this pod's rooms, change.
 
 One task for the app's whole life (`Presence.run`). It wakes at the beat interval or soon after a
 change (a session came or went, a beat arrived, the broker reconnected), publishes this pod's
 beat when its counts changed or the interval passed, drops pods whose beats stopped, and hands a
-new snapshot to `push` (the hub's fan-out) when the cluster's counts differ from the last one.
+new snapshot to `push` (the hub's fan-out) when the cluster's counts or the people of this pod's
+rooms differ from the last one.
 Rounds are at least `PRESENCE_MIN_GAP` apart, so a burst of joins costs one round.
 """
 
@@ -14,9 +15,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from chatserver.broker.base import Broker, BrokerUnavailable
-from chatserver.interchange import PresenceBeat
+from chatserver.interchange import Person, PresenceBeat
 from chatserver.presence.table import PresenceSnapshot, PresenceTable
 
 PRESENCE_MIN_GAP = 0.25
@@ -24,8 +26,17 @@ PRESENCE_MIN_GAP = 0.25
 MISSED_BEATS = 3
 """Beats a pod may miss before its sessions leave the counts."""
 
-LocalCounts = tuple[int, Mapping[str, int]]
-"""This pod's open sessions and its local members per room (rooms with none left out)."""
+
+@dataclass(frozen=True, slots=True)
+class LocalPresence:
+    """What this pod reports of itself in its beat."""
+
+    sessions: int
+    """Open sessions."""
+    rooms: Mapping[str, int]
+    """Local members per room (rooms with none left out)."""
+    people: Mapping[str, tuple[Person, ...]] = field(default_factory=dict)
+    """The first local people of each room by name, distinct, at most the list bound."""
 
 
 class Presence:
@@ -37,7 +48,8 @@ class Presence:
         *,
         pod: str,
         interval: float,
-        local: Callable[[], LocalCounts],
+        people_limit: int,
+        local: Callable[[], LocalPresence],
         push: Callable[[PresenceSnapshot], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -47,7 +59,9 @@ class Presence:
         self._local = local
         self._push = push
         self._clock = clock
-        self._table = PresenceTable(own_pod=pod, expire_after=MISSED_BEATS * interval)
+        self._table = PresenceTable(
+            own_pod=pod, expire_after=MISSED_BEATS * interval, people_limit=people_limit
+        )
         self._changed = asyncio.Event()
         self._pushed: PresenceSnapshot | None = None
 
@@ -61,15 +75,16 @@ class Presence:
             self._changed.set()
 
     def snapshot(self) -> PresenceSnapshot:
-        """The cluster's counts now: this pod's live counts plus every other pod's last beat."""
-        sessions, rooms = self._local()
-        return self._table.snapshot(own_sessions=sessions, own_rooms=rooms)
+        """The cluster's counts now: this pod's live counts plus every other pod's last beat
+        (without the people, which only the round pushes)."""
+        local = self._local()
+        return self._table.snapshot(own_sessions=local.sessions, own_rooms=local.rooms)
 
     async def run(self) -> None:
         """Publish this pod's beat (periodically and soon after changes) and push snapshots when
         the cluster's counts change; runs for the app's whole life."""
         next_beat = 0.0
-        published: LocalCounts | None = None
+        published: LocalPresence | None = None
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_beat - time.monotonic())):
@@ -80,9 +95,11 @@ class Presence:
             local = self._local()
             if local != published or now >= next_beat:
                 next_beat = now + self._interval
-                if await self._publish(sessions=local[0], rooms=local[1]):
+                if await self._publish(local):
                     published = local
-            snapshot = self.snapshot()
+            snapshot = self._table.snapshot(
+                own_sessions=local.sessions, own_rooms=local.rooms, own_people=local.people
+            )
             if snapshot != self._pushed:
                 self._pushed = snapshot
                 self._push(snapshot)
@@ -90,13 +107,16 @@ class Presence:
 
     async def announce_gone(self) -> None:
         """The last beat: other backends drop this pod's sessions at once."""
-        await self._publish(sessions=0, rooms={}, gone=True)
+        await self._publish(LocalPresence(sessions=0, rooms={}), gone=True)
 
-    async def _publish(
-        self, *, sessions: int, rooms: Mapping[str, int], gone: bool = False
-    ) -> bool:
+    async def _publish(self, local: LocalPresence, *, gone: bool = False) -> bool:
         beat = PresenceBeat(
-            pod=self._pod, sessions=sessions, rooms=dict(rooms), ts=self._clock(), gone=gone
+            pod=self._pod,
+            sessions=local.sessions,
+            rooms=dict(local.rooms),
+            ts=self._clock(),
+            gone=gone,
+            people=dict(local.people),
         )
         try:
             await self._broker.publish_presence(beat)

@@ -419,3 +419,53 @@ async def test_a_create_claim_overrides_the_servers_creation_rule(make_hub: HubF
     anyone.attach(barred)
     assert await refused_join(anyone, barred, "brand-new") == closecodes.ROOM_NOT_FOUND
     await anyone.join(barred, "team-a", since=None)  # it exists now: joining creates nothing
+
+
+def last_members(member: RecordingMember, room: str) -> dict[str, Any] | None:
+    frames = [f for f in member.of_type("members") if f["room"] == room]
+    return frames[-1] if frames else None
+
+
+def lobby_members(total: int, *names: str, truncated: bool = False) -> dict[str, Any]:
+    people = [{"user": name} for name in names]
+    return {
+        "type": "members",
+        "room": "lobby",
+        "total": total,
+        "people": people,
+        "truncated": truncated,
+    }
+
+
+async def test_members_by_name_are_cluster_wide_and_follow_leaves(make_hub: HubFactory) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    alice = await attached(first, "alice", "lobby")
+    bob = await attached(second, "bob", "lobby")
+    await attached(second, "bob", "lobby", client="bob-tab-2")
+    both = lobby_members(3, "alice", "bob")
+    await alice.until(lambda: last_members(alice, "lobby") == both)
+    await bob.until(lambda: last_members(bob, "lobby") == both)
+
+    second.leave(bob, "lobby")
+    # Bob's other tab is still there: he stays listed, counted once less.
+    await alice.until(lambda: last_members(alice, "lobby") == lobby_members(2, "alice", "bob"))
+
+
+async def test_a_late_joiner_is_told_who_is_here_at_once(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice", "lobby")
+    await alice.until(lambda: last_members(alice, "lobby") is not None)
+    carol = await attached(hub, "carol", "lobby")
+    assert last_members(carol, "lobby") == last_members(alice, "lobby")
+    assert carol.frames.index(last_members(carol, "lobby")) == 2  # welcome, joined, members
+
+
+async def test_members_frames_go_only_to_the_rooms_members_and_lists_are_bounded(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a", members_list_max=2)
+    outsider = await attached(hub, "zed", "other")
+    crowd = [await attached(hub, name, "lobby") for name in ("dan", "cy", "bo", "al")]
+    expected = lobby_members(4, "al", "bo", truncated=True)
+    await crowd[0].until(lambda: last_members(crowd[0], "lobby") == expected)
+    assert last_members(outsider, "lobby") is None

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from chatserver import closecodes, protocol
 from chatserver.ids import LEGACY_EPOCH, MessageId
+from chatserver.interchange import Person
 from chatserver.protocol import (
     Join,
     Leave,
@@ -191,3 +192,15 @@ def test_bad_refreshes_are_bad_requests(frame: dict[str, object]) -> None:
 
 def test_a_refresh_token_is_not_in_its_repr() -> None:
     assert "secret-token" not in repr(Refresh(token="secret-token"))
+
+
+def test_members_name_each_person_with_a_sub_only_in_token_mode() -> None:
+    people = (Person("Ada", "u1"), Person("Bob"))
+    frame = orjson.loads(protocol.encode_members(room="r", total=3, people=people, truncated=False))
+    assert frame == {
+        "type": "members",
+        "room": "r",
+        "total": 3,
+        "people": [{"user": "Ada", "sub": "u1"}, {"user": "Bob"}],
+        "truncated": False,
+    }
