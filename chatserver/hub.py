@@ -29,7 +29,7 @@ from chatserver import closecodes, protocol, wsframe
 from chatserver.access import Access, Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record, RoomLimitReached
 from chatserver.ids import MessageId
-from chatserver.interchange import Person, PresenceBeat
+from chatserver.interchange import Person, PresenceBeat, TypingSignal
 from chatserver.metrics import ChatMetrics
 from chatserver.presence.loop import LocalPresence, Presence
 from chatserver.presence.table import PresenceSnapshot
@@ -289,6 +289,19 @@ class Hub:
             ) from None
         member.send(protocol.encode_ack(ref=request.ref, id=message_id))
 
+    async def typing(self, member: Member, name: str) -> None:
+        """Tell the room's other members, on every backend, that `member` is typing (the gate
+        has checked the room and the rate). Through the broker, even to this backend's members:
+        one path, and the local ones hear it in the same order as the remote ones."""
+        await self._broker.publish_typing(
+            TypingSignal(
+                room=name,
+                name=member.identity.name,
+                sub=member.identity.sub,
+                session=member.session_id,
+            )
+        )
+
     def _remove_member(self, member: Member, name: str) -> None:
         members = self._members.get(name)
         if members is None or member not in members:
@@ -328,6 +341,17 @@ class Hub:
 
     def on_presence(self, beat: PresenceBeat) -> None:
         self.presence.observe(beat)
+
+    def on_typing(self, signal: TypingSignal) -> None:
+        members = self._members.get(signal.room)
+        if not members:
+            return  # nobody here follows the room: signals of every room reach every backend
+        wire = wsframe.encode_text(
+            protocol.encode_typing(room=signal.room, user=signal.name, sub=signal.sub)
+        )
+        for member in members:
+            if member.session_id != signal.session:
+                member.send_wire(wire)
 
     def on_connection_change(self, connected: bool) -> None:
         self._metrics.broker_connected.set(1 if connected else 0)

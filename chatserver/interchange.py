@@ -145,12 +145,7 @@ def encode_beat(beat: PresenceBeat) -> bytes:
 
 def decode_beat(body: bytes) -> PresenceBeat:
     """The inverse of `encode_beat`; ValueError for anything else (another version, garbage)."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"presence beat is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError("presence beat is not a JSON object")
+    data = _json_object(body, "presence beat")
     pod, sessions, rooms = data.get("p"), data.get("s"), data.get("r")
     ts, gone = data.get("t"), data.get("g")
     if (
@@ -193,3 +188,50 @@ def _decode_people(value: object) -> dict[str, tuple[Person, ...]] | None:
 
 def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# Typing signals.
+
+
+@dataclass(frozen=True, slots=True)
+class TypingSignal:
+    """One session is typing in a room; relayed to the room's other members on every backend."""
+
+    room: str
+    name: str
+    """The typist's display name."""
+    sub: str | None
+    """Token mode: the typist's verified user id."""
+    session: str
+    """The typist's session, which is not told about its own typing."""
+
+
+def encode_typing(signal: TypingSignal) -> bytes:
+    fields = {"r": signal.room, "u": signal.name, "x": signal.session}
+    if signal.sub is not None:
+        fields["s"] = signal.sub
+    return orjson.dumps(fields)
+
+
+def decode_typing(body: bytes) -> TypingSignal:
+    """The inverse of `encode_typing`; ValueError for anything else."""
+    data = _json_object(body, "typing signal")
+    room, name, session, sub = data.get("r"), data.get("u"), data.get("x"), data.get("s")
+    if (
+        isinstance(room, str)
+        and isinstance(name, str)
+        and isinstance(session, str)
+        and (sub is None or isinstance(sub, str))
+    ):
+        return TypingSignal(room=room, name=name, sub=sub, session=session)
+    raise ValueError(f"malformed typing signal: {body[:200]!r}")
+
+
+def _json_object(body: bytes, what: str) -> dict[str, object]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    return data

@@ -82,7 +82,14 @@ class Refresh:
     token: str = field(repr=False)
 
 
-ClientFrame = Join | Leave | Send | Ping | Refresh
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """The client's person is typing in `room` (added to v1 by issue 13)."""
+
+    room: str
+
+
+ClientFrame = Join | Leave | Send | Ping | Refresh | Typing
 
 
 def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame:
@@ -106,6 +113,8 @@ def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame
         return Leave(room=_room(obj))
     if kind == "ping":
         return Ping()
+    if kind == "typing":
+        return Typing(room=_room(obj))
     if kind == "refresh":
         token = obj.get("token")
         if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
@@ -252,6 +261,14 @@ def encode_members(*, room: str, total: int, people: Sequence[Person], truncated
             "truncated": truncated,
         }
     )
+
+
+def encode_typing(*, room: str, user: str, sub: str | None) -> bytes:
+    """Someone else is typing in `room` (added to v1 by issue 13); `sub` in token mode."""
+    frame = {"type": "typing", "room": room, "user": user}
+    if sub is not None:
+        frame["sub"] = sub
+    return orjson.dumps(frame)
 
 
 def encode_error(

@@ -469,3 +469,20 @@ async def test_members_frames_go_only_to_the_rooms_members_and_lists_are_bounded
     expected = lobby_members(4, "al", "bo", truncated=True)
     await crowd[0].until(lambda: last_members(crowd[0], "lobby") == expected)
     assert last_members(outsider, "lobby") is None
+
+
+async def test_typing_reaches_the_rooms_other_members_on_every_hub_and_no_one_else(
+    make_hub: HubFactory,
+) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    ada = await attached(first, "ada", "lobby")
+    bob = await attached(first, "bob", "lobby")
+    cy = await attached(second, "cy", "lobby")
+    outsider = await attached(second, "zed", "other")
+
+    await first.typing(ada, "lobby")
+    typing = {"type": "typing", "room": "lobby", "user": "ada"}
+    for member in (bob, cy):
+        await member.until(lambda member=member: member.of_type("typing") == [typing])
+    # Both hubs have handled the signal by now: each has a member that got it.
+    assert ada.of_type("typing") == outsider.of_type("typing") == []

@@ -12,10 +12,13 @@ from chatserver.interchange import (
     MessageRecord,
     Person,
     PresenceBeat,
+    TypingSignal,
     decode_beat,
     decode_record,
+    decode_typing,
     encode_beat,
     encode_record,
+    encode_typing,
 )
 
 
@@ -87,3 +90,24 @@ def test_anything_but_a_beat_is_refused(body: bytes) -> None:
 def test_a_beat_from_before_people_reads_as_naming_nobody() -> None:
     beat = decode_beat(b'{"p": "pod", "s": 1, "r": {"x": 1}, "t": 1.0, "g": false}')
     assert beat.people == {}
+
+
+@given(
+    st.builds(
+        TypingSignal,
+        room=st.text(max_size=64),
+        name=st.text(max_size=64),
+        sub=st.none() | st.text(max_size=40),
+        session=st.text(max_size=32),
+    )
+)
+def test_a_typing_signal_survives_encoding(signal: TypingSignal) -> None:
+    assert decode_typing(encode_typing(signal)) == signal
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"[]", b'{"r": "x", "u": "Ada"}', b'{"r": "x", "u": "Ada", "x": "s", "s": 1}']
+)
+def test_anything_but_a_typing_signal_is_refused(body: bytes) -> None:
+    with pytest.raises(ValueError, match="typing signal"):
+        decode_typing(body)

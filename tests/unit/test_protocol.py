@@ -17,6 +17,7 @@ from chatserver.protocol import (
     ProtocolError,
     Refresh,
     Send,
+    Typing,
     parse_client_frame,
 )
 
@@ -103,6 +104,13 @@ def test_leave_and_ping_parse() -> None:
     assert parse({"type": "ping"}) == Ping()
 
 
+def test_typing_parses_and_relays_with_a_sub_only_in_token_mode() -> None:
+    assert parse({"type": "typing", "room": "general"}) == Typing("general")
+    relayed = protocol.encode_typing(room="general", user="Ada", sub=None)
+    assert orjson.loads(relayed) == {"type": "typing", "room": "general", "user": "Ada"}
+    assert orjson.loads(protocol.encode_typing(room="r", user="Ada", sub="u1"))["sub"] == "u1"
+
+
 @pytest.mark.parametrize(
     ("data", "code"),
     [
@@ -121,6 +129,9 @@ def test_leave_and_ping_parse() -> None:
         ('{"type": "send", "room": "ok", "text": 1, "ref": "r"}', closecodes.BAD_REQUEST),
         ('{"type": "send", "room": "ok", "text": "hi"}', closecodes.BAD_REQUEST),
         ('{"type": "send", "room": "ok", "text": "   ", "ref": "r"}', closecodes.BAD_REQUEST),
+        ('{"type": "typing"}', closecodes.BAD_REQUEST),
+        ('{"type": "typing", "room": ["ok"]}', closecodes.BAD_REQUEST),
+        ('{"type": "typing", "room": "Not Valid"}', closecodes.INVALID_ROOM),
     ],
 )
 def test_bad_frames_get_the_contract_code(data: str, code: str) -> None:
