@@ -32,6 +32,10 @@ export class RoomLog {
   constructor(name) {
     this.name = name;
     this.members = null;
+    /** Who is here by name, from `members` frames: [{user, sub?}], the first by name. */
+    this.people = null;
+    /** The server's list may leave some out (the room is bigger than its bound). */
+    this.peopleTruncated = false;
     this.unread = 0;
     /** Id of the first message after a gap: the server no longer had everything in between. */
     this.gapBefore = null;
