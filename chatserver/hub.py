@@ -31,7 +31,7 @@ from chatserver.broker.base import Broker, BrokerUnavailable, Record, RoomLimitR
 from chatserver.ids import MessageId
 from chatserver.interchange import Person, PresenceBeat, TypingSignal
 from chatserver.metrics import ChatMetrics
-from chatserver.presence.loop import LocalPresence, Presence
+from chatserver.presence.loop import LocalCounts, LocalPeople, Presence
 from chatserver.presence.table import PresenceSnapshot
 from chatserver.protocol import ProtocolError
 from chatserver.roomcaps import RoomTally, client_key
@@ -111,7 +111,8 @@ class Hub:
             pod=pod,
             interval=settings.presence_interval_seconds,
             people_limit=settings.members_list_max,
-            local=self._local_presence,
+            local=self._local_counts,
+            people=self._local_people,
             push=self._push_presence,
             clock=clock,
         )
@@ -360,15 +361,14 @@ class Hub:
 
     # Presence frames.
 
-    def _local_presence(self) -> LocalPresence:
+    def _local_counts(self) -> LocalCounts:
+        return len(self._sessions), {name: len(m) for name, m in self._members.items()}
+
+    def _local_people(self) -> LocalPeople:
         limit = self._settings.members_list_max
-        return LocalPresence(
-            sessions=len(self._sessions),
-            rooms={name: len(m) for name, m in self._members.items()},
-            people={
-                name: tuple(heapq.nsmallest(limit, people)) for name, people in self._people.items()
-            },
-        )
+        return {
+            name: tuple(heapq.nsmallest(limit, people)) for name, people in self._people.items()
+        }
 
     def _push_presence(self, snapshot: PresenceSnapshot) -> None:
         # One wire frame per distinct content, which a member's set of rooms determines.

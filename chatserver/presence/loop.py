@@ -5,8 +5,8 @@ One task for the app's whole life (`Presence.run`). It wakes at the beat interva
 change (a session came or went, a beat arrived, the broker reconnected), publishes this pod's
 beat when its counts changed or the interval passed, drops pods whose beats stopped, and hands a
 new snapshot to `push` (the hub's fan-out) when the cluster's counts or the people of this pod's
-rooms differ from the last one.
-Rounds are at least `PRESENCE_MIN_GAP` apart, so a burst of joins costs one round.
+rooms differ from the last one. Rounds are at least `PRESENCE_MIN_GAP` apart, so a burst of joins
+costs one round; only rounds ask who is here by name (`people`), which costs more than counts.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 from chatserver.broker.base import Broker, BrokerUnavailable
 from chatserver.interchange import Person, PresenceBeat
@@ -26,17 +25,10 @@ PRESENCE_MIN_GAP = 0.25
 MISSED_BEATS = 3
 """Beats a pod may miss before its sessions leave the counts."""
 
-
-@dataclass(frozen=True, slots=True)
-class LocalPresence:
-    """What this pod reports of itself in its beat."""
-
-    sessions: int
-    """Open sessions."""
-    rooms: Mapping[str, int]
-    """Local members per room (rooms with none left out)."""
-    people: Mapping[str, tuple[Person, ...]] = field(default_factory=dict)
-    """The first local people of each room by name, distinct, at most the list bound."""
+LocalCounts = tuple[int, Mapping[str, int]]
+"""This pod's open sessions and its local members per room (rooms with none left out)."""
+LocalPeople = Mapping[str, tuple[Person, ...]]
+"""The first local people of each room by name, distinct, at most the list bound per room."""
 
 
 class Presence:
@@ -49,7 +41,8 @@ class Presence:
         pod: str,
         interval: float,
         people_limit: int,
-        local: Callable[[], LocalPresence],
+        local: Callable[[], LocalCounts],
+        people: Callable[[], LocalPeople],
         push: Callable[[PresenceSnapshot], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -57,6 +50,7 @@ class Presence:
         self._pod = pod
         self._interval = interval
         self._local = local
+        self._people = people
         self._push = push
         self._clock = clock
         self._table = PresenceTable(
@@ -76,15 +70,15 @@ class Presence:
 
     def snapshot(self) -> PresenceSnapshot:
         """The cluster's counts now: this pod's live counts plus every other pod's last beat
-        (without the people, which only the round pushes)."""
-        local = self._local()
-        return self._table.snapshot(own_sessions=local.sessions, own_rooms=local.rooms)
+        (without people, which only rounds push)."""
+        sessions, rooms = self._local()
+        return self._table.snapshot(own_sessions=sessions, own_rooms=rooms)
 
     async def run(self) -> None:
         """Publish this pod's beat (periodically and soon after changes) and push snapshots when
         the cluster's counts change; runs for the app's whole life."""
         next_beat = 0.0
-        published: LocalPresence | None = None
+        published: tuple[LocalCounts, LocalPeople] | None = None
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_beat - time.monotonic())):
@@ -92,13 +86,14 @@ class Presence:
             self._changed.clear()
             now = time.monotonic()
             self._table.expire(now=now)
-            local = self._local()
-            if local != published or now >= next_beat:
+            counts, people = self._local(), self._people()
+            sessions, rooms = counts
+            if (counts, people) != published or now >= next_beat:
                 next_beat = now + self._interval
-                if await self._publish(local):
-                    published = local
+                if await self._publish(sessions=sessions, rooms=rooms, people=people):
+                    published = counts, people
             snapshot = self._table.snapshot(
-                own_sessions=local.sessions, own_rooms=local.rooms, own_people=local.people
+                own_sessions=sessions, own_rooms=rooms, own_people=people
             )
             if snapshot != self._pushed:
                 self._pushed = snapshot
@@ -107,16 +102,23 @@ class Presence:
 
     async def announce_gone(self) -> None:
         """The last beat: other backends drop this pod's sessions at once."""
-        await self._publish(LocalPresence(sessions=0, rooms={}), gone=True)
+        await self._publish(sessions=0, rooms={}, gone=True)
 
-    async def _publish(self, local: LocalPresence, *, gone: bool = False) -> bool:
+    async def _publish(
+        self,
+        *,
+        sessions: int,
+        rooms: Mapping[str, int],
+        people: LocalPeople | None = None,
+        gone: bool = False,
+    ) -> bool:
         beat = PresenceBeat(
             pod=self._pod,
-            sessions=local.sessions,
-            rooms=dict(local.rooms),
+            sessions=sessions,
+            rooms=dict(rooms),
             ts=self._clock(),
             gone=gone,
-            people=dict(local.people),
+            people=dict(people or {}),
         )
         try:
             await self._broker.publish_presence(beat)

@@ -11,7 +11,7 @@ import pytest
 from chatserver.broker.base import Record
 from chatserver.broker.memory import MemoryBroker
 from chatserver.interchange import Person, PresenceBeat
-from chatserver.presence.loop import LocalPresence, Presence
+from chatserver.presence.loop import LocalCounts, LocalPeople, Presence
 from chatserver.presence.table import PresenceSnapshot, RoomPeople
 
 
@@ -22,11 +22,17 @@ class Pod:
         self.broker = broker
         self.sessions = 0
         self.rooms: dict[str, int] = {}
-        self.people: dict[str, tuple[Person, ...]] = {}
+        self.people: LocalPeople = {}
         self.pushed: list[PresenceSnapshot] = []
         self.pushed_event = asyncio.Event()
         self.presence = Presence(
-            broker, pod=name, interval=1.0, people_limit=3, local=self.local, push=self.push
+            broker,
+            pod=name,
+            interval=1.0,
+            people_limit=3,
+            local=self.local,
+            people=lambda: self.people,
+            push=self.push,
         )
         self.loop: asyncio.Task[None] | None = None
 
@@ -42,8 +48,8 @@ class Pod:
                 await self.loop
             self.loop = None
 
-    def local(self) -> LocalPresence:
-        return LocalPresence(sessions=self.sessions, rooms=dict(self.rooms), people=self.people)
+    def local(self) -> LocalCounts:
+        return self.sessions, dict(self.rooms)
 
     def push(self, snapshot: PresenceSnapshot) -> None:
         self.pushed.append(snapshot)
