@@ -486,3 +486,21 @@ async def test_typing_reaches_the_rooms_other_members_on_every_hub_and_no_one_el
         await member.until(lambda member=member: member.of_type("typing") == [typing])
     # Both hubs have handled the signal by now: each has a member that got it.
     assert ada.of_type("typing") == outsider.of_type("typing") == []
+
+
+async def test_in_token_mode_members_and_typing_carry_the_verified_sub(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a")
+    ada, namesake = RecordingMember("Ada"), RecordingMember("Ada")
+    ada.identity = Identity(user="u1", name="Ada", client="c1", verified=True)
+    namesake.identity = Identity(user="u2", name="Ada", client="c2", verified=True)
+    for member in (ada, namesake):
+        hub.attach(member)
+        await hub.join(member, "lobby", since=None)
+    people = [{"user": "Ada", "sub": "u1"}, {"user": "Ada", "sub": "u2"}]
+    await ada.until(lambda: (last_members(ada, "lobby") or {}).get("people") == people)
+
+    await hub.typing(ada, "lobby")
+    typing = {"type": "typing", "room": "lobby", "user": "Ada", "sub": "u1"}
+    await namesake.until(lambda: namesake.of_type("typing") == [typing])
