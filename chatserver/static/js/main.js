@@ -193,7 +193,8 @@ class App {
         // Another tab of this same person is typing: not news to them.
         if (!this.logs.has(frame.room) || frame.user === this.me) return;
         this.typists.saw(frame, Date.now());
-        break;
+        this.renderTyping(); // only the typing line changed
+        return;
       case "presence":
         for (const [room, members] of Object.entries(frame.rooms ?? {})) {
           const log = this.logs.get(room);
