@@ -70,6 +70,7 @@ def test_screenshots_of_the_main_views(
         desktop.screenshot(screenshot_dir / f"chat-desktop-{scheme}.png")
         desktop.show_members()
         expect(desktop.member_names).to_have_text(["Ada", "Grace Hopper", "Linus"])
+        expect(desktop.page.locator("#members-more")).to_contain_text("more than one tab")
         grace_types_for(desktop)
         desktop.screenshot(screenshot_dir / f"members-typing-desktop-{scheme}.png")
         desktop.page.keyboard.press("Escape")

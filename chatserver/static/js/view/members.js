@@ -48,7 +48,11 @@ export class MembersPanel {
         ),
       ),
     );
-    this._more.hidden = !log.peopleTruncated;
-    this._more.textContent = `Showing the first ${people.length} by name of ${plural(log.members ?? 0, "member", "members")}.`;
+    // The total counts connections, the list people: say why they differ.
+    const total = plural(log.members ?? 0, "member", "members");
+    this._more.hidden = !log.peopleTruncated && (log.members ?? 0) <= people.length;
+    this._more.textContent = log.peopleTruncated
+      ? `Showing the first ${people.length} by name of ${total}.`
+      : `${total} here: some are in more than one tab.`;
   }
 }
