@@ -228,7 +228,7 @@ async def _read_loop(
             return
         try:
             data = message.data if message.type is WSMsgType.TEXT else None
-            await _dispatch(gate.admit(data, connection), connection, hub, verifier)
+            await _dispatch(gate.admit(data, connection), connection, hub, gate, verifier)
         except ProtocolError as exc:
             metrics.client_errors.labels(exc.code).inc()
             error = protocol.encode_error(exc.code, exc.message, ref=exc.ref, room=exc.room)
@@ -238,7 +238,11 @@ async def _read_loop(
 
 
 async def _dispatch(
-    frame: protocol.ClientFrame, connection: Connection, hub: Hub, verifier: TokenVerifier | None
+    frame: protocol.ClientFrame,
+    connection: Connection,
+    hub: Hub,
+    gate: FrameGate,
+    verifier: TokenVerifier | None,
 ) -> None:
     """Carry out a frame the gate admitted."""
     # A client's sends are handled one at a time, in order: its messages keep their order in
@@ -253,6 +257,10 @@ async def _dispatch(
         hub.leave(connection, frame.room)
     elif isinstance(frame, protocol.Older):
         await hub.older(connection, frame)
+    elif isinstance(frame, protocol.Typing):
+        # Ephemeral: one per room per interval is relayed, the rest dropped unanswered.
+        if gate.typing_due(frame.room):
+            await hub.typing(connection, frame.room)
     else:
         assert verifier is not None, "the gate admits a refresh only where tokens are used"
         _refresh(frame, connection, hub, verifier)

@@ -53,6 +53,8 @@ class Env:
     CHAT_MAX_ROOMS_PER_CONNECTION: Final = "CHAT_MAX_ROOMS_PER_CONNECTION"
     CHAT_MAX_ROOMS_PER_CLIENT: Final = "CHAT_MAX_ROOMS_PER_CLIENT"
     CHAT_ROOM_CREATION: Final = "CHAT_ROOM_CREATION"
+    CHAT_MEMBERS_LIST_MAX: Final = "CHAT_MEMBERS_LIST_MAX"
+    CHAT_TYPING_INTERVAL_SECONDS: Final = "CHAT_TYPING_INTERVAL_SECONDS"
     CHAT_MEMORY_MAX_ROOMS: Final = "CHAT_MEMORY_MAX_ROOMS"
     CHAT_MAX_CONNECTIONS: Final = "CHAT_MAX_CONNECTIONS"
     CHAT_MAX_CONNECTIONS_PER_IP: Final = "CHAT_MAX_CONNECTIONS_PER_IP"
@@ -95,6 +97,8 @@ BACKEND_ENV: Final = (
             Env.CHAT_MAX_ROOMS_PER_CONNECTION,
             Env.CHAT_MAX_ROOMS_PER_CLIENT,
             Env.CHAT_ROOM_CREATION,
+            Env.CHAT_MEMBERS_LIST_MAX,
+            Env.CHAT_TYPING_INTERVAL_SECONDS,
             Env.CHAT_MEMORY_MAX_ROOMS,
             Env.CHAT_AUTH,
             Env.CHAT_AUTH_SECRET,
@@ -195,6 +199,17 @@ RoomCreation = Literal["anyone", "preset"]
 """`CHAT_ROOM_CREATION`: who may create a room that does not exist yet (DESIGN section 7)."""
 ROOM_CREATION_MODES: Final[tuple[RoomCreation, ...]] = get_args(RoomCreation)
 DEFAULT_ROOM_CREATION: Final[RoomCreation] = "anyone"
+DEFAULT_MEMBERS_LIST_MAX: Final = 50
+"""People named per room in `members` frames and presence beats (`CHAT_MEMBERS_LIST_MAX`): a
+screenful; a bigger room shows the first ones by name and its total."""
+MAX_MEMBERS_LIST_MAX: Final = 1_000
+"""The most `CHAT_MEMBERS_LIST_MAX` may be: every beat carries a list of this size per room."""
+DEFAULT_TYPING_INTERVAL_SECONDS: Final = 2.0
+"""Least seconds between two `typing` signals a connection has relayed for one room
+(`CHAT_TYPING_INTERVAL_SECONDS`); more frequent ones are dropped without an error."""
+TYPING_SHOWN_SECONDS: Final = 5.0
+"""How long a client shows "is typing" after the last signal: more than two intervals, so one
+lost or dropped signal does not make the indicator blink. The interval must stay below it."""
 DEFAULT_MEMORY_MAX_ROOMS: Final = 1_000
 """Room logs the in-memory broker keeps before it forgets unfollowed ones
 (`CHAT_MEMORY_MAX_ROOMS`): far more rooms than people trying `chatserver dev` use."""
@@ -266,6 +281,10 @@ def render_js() -> str:
         "",
         "/** Display names: at most this many characters once made safe. */",
         f"export const MAX_NAME_CHARS = {MAX_NAME_CHARS};",
+        "",
+        "/** Seconds between two `typing` frames for one room, and how long one is shown. */",
+        f"export const TYPING_INTERVAL_SECONDS = {DEFAULT_TYPING_INTERVAL_SECONDS};",
+        f"export const TYPING_SHOWN_SECONDS = {TYPING_SHOWN_SECONDS};",
         "",
         "/** The per-connection token bucket of a server whose `welcome` does not say. */",
         f"export const DEFAULT_RATE = {{ per_second: {DEFAULT_RATE_PER_SECOND}, "

@@ -4,11 +4,15 @@ token bucket's and the abuse window's).
 
 1. Shape: a text frame that parses as a frame of protocol v1 (`protocol.parse_client_frame`):
    `bad_request`, `too_large` or `invalid_room` otherwise. Binary frames are `bad_request`.
-2. Rate: every frame but `ping` spends one token of the connection's bucket (`rate_limited`), so
-   a client pays for what touches the broker and keepalives stay free.
-3. Access: a `join` must be within the session's `rooms` claim and a `send` within its `post`
-   claim (`forbidden`); a `refresh` needs a server that uses tokens (`bad_request`).
-4. State: a `send` or an `older` goes only to a room this connection has joined (`not_joined`).
+2. Rate: every frame but `ping` and `typing` spends one token of the connection's bucket
+   (`rate_limited`), so a client pays for what touches the broker and keepalives stay free.
+   `typing` has a limit of its own instead (`typing_due`): one relayed per room per
+   `typing_interval_seconds`, the rest dropped without an answer, as a person typing on sends
+   them steadily and a refusal would only cost them the tokens their messages need.
+3. Access: a `join` must be within the session's `rooms` claim and a `send` or `typing` within
+   its `post` claim (`forbidden`); a `refresh` needs a server that uses tokens (`bad_request`).
+4. State: a `send`, a `typing` or an `older` goes only to a room this connection has joined
+   (`not_joined`).
 
 A refused frame has no effect and is answered with an `error` (with the `send`'s `ref`, or the
 `join`'s `room`). Refusals for what the client got wrong count towards abuse, whether the gate
@@ -65,6 +69,11 @@ class FrameGate:
         self._tokens = tokens
         self._refusals: deque[float] = deque(maxlen=settings.abuse_threshold)
         """When the last `abuse_threshold` refusals happened (bounded, whatever the client)."""
+        self._typing_interval = settings.typing_interval_seconds
+        self._typing_relayed: dict[str, float] = {}
+        """When a `typing` was last relayed per room: only rooms joined when it was, and those
+        not refreshed within an interval are dropped, so it stays within the room cap."""
+        self._max_rooms = settings.max_rooms_per_connection
 
     def admit(self, data: str | bytes | None, session: Session) -> ClientFrame:
         """The frame in `data` (None for a binary frame) if `session` may send it now; raises
@@ -74,6 +83,8 @@ class FrameGate:
         frame = protocol.parse_client_frame(data, max_text_bytes=self._max_text_bytes)
         if isinstance(frame, protocol.Ping):
             return frame
+        if isinstance(frame, protocol.Typing):
+            return self._admit_typing(frame, session)
         ref = frame.ref if isinstance(frame, protocol.Send) else None
         joining = frame.room if isinstance(frame, protocol.Join) else None
         if not self._bucket.try_take():
@@ -96,6 +107,29 @@ class FrameGate:
         if isinstance(frame, protocol.Refresh) and not self._tokens:
             raise ProtocolError(closecodes.BAD_REQUEST, "this server does not use tokens")
         return frame
+
+    def _admit_typing(self, frame: protocol.Typing, session: Session) -> protocol.Typing:
+        if not session.access.may_post(frame.room):
+            raise ProtocolError(closecodes.FORBIDDEN, f"not allowed to post to {frame.room}")
+        if frame.room not in session.rooms:
+            raise ProtocolError(closecodes.NOT_JOINED, f"join {frame.room} before typing there")
+        return frame
+
+    def typing_due(self, room: str) -> bool:
+        """True when a `typing` for `room` (admitted) is to be relayed now: none was within the
+        interval. Counts it as relayed."""
+        now = self._clock()
+        last = self._typing_relayed.get(room)
+        if last is not None and now - last < self._typing_interval:
+            return False
+        if len(self._typing_relayed) >= self._max_rooms:
+            self._typing_relayed = {
+                name: at
+                for name, at in self._typing_relayed.items()
+                if now - at < self._typing_interval
+            }
+        self._typing_relayed[room] = now
+        return True
 
     def refused(self, code: str) -> bool:
         """Count one refusal with error `code`; True when that makes too many within the window

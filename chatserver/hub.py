@@ -6,7 +6,8 @@ each into one `message` frame, encoded once as JSON (kept for `joined` history) 
 complete WebSocket frame, and the hub writes those bytes to every local member with a plain,
 synchronous loop: the same bytes for all, no await and no task per recipient, so one slow client
 never delays the rest (its own socket buffer absorbs it, or it is cut). Presence frames go out
-the same way, framed once per distinct content.
+the same way, framed once per distinct content, and so do `members` frames, once per room whose
+list or total changed, to that room's members only.
 
 Not here: following rooms and the `send` -> record -> `ack` story (`roomlogs.py`), presence beats
 and counts (`presence/`), and what a frame may do (`gate.py`, which has checked every request
@@ -17,6 +18,7 @@ bytes and be closed.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections import Counter
@@ -27,9 +29,9 @@ from chatserver import closecodes, protocol, wsframe
 from chatserver.access import Access, Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record, RoomLimitReached
 from chatserver.ids import MessageId
-from chatserver.interchange import PresenceBeat
+from chatserver.interchange import Person, PresenceBeat, TypingSignal
 from chatserver.metrics import ChatMetrics
-from chatserver.presence.loop import LocalCounts, Presence
+from chatserver.presence.loop import LocalCounts, LocalPeople, Presence
 from chatserver.presence.table import PresenceSnapshot
 from chatserver.protocol import ProtocolError
 from chatserver.roomcaps import RoomTally, client_key
@@ -93,6 +95,11 @@ class Hub:
         """The sessions with an `expires_at`, the only ones the expiry sweep looks at."""
         self._members: dict[str, set[Member]] = {}
         """Local members per room; a room with none is not listed."""
+        self._people: dict[str, Counter[Person]] = {}
+        """Local members per room by person (sessions each), kept beside `_members` so a
+        presence round reads who is here without walking every session."""
+        self._members_wires: dict[str, bytes] = {}
+        """The last `members` wire frame sent to each room's local members."""
         self._tally = RoomTally(
             per_connection=settings.max_rooms_per_connection,
             per_client=settings.max_rooms_per_client,
@@ -105,7 +112,9 @@ class Hub:
             broker,
             pod=pod,
             interval=settings.presence_interval_seconds,
+            people_limit=settings.members_list_max,
             local=self._local_counts,
+            people=self._local_people,
             push=self._push_presence,
             clock=clock,
         )
@@ -169,6 +178,9 @@ class Hub:
         self, member: Member, identity: Identity, access: Access, expires_at: float | None
     ) -> None:
         """A refreshed token: new identity, permissions and deadline from now on."""
+        for name in member.rooms:  # a new token may carry a new display name
+            self._count_person(name, _person(member.identity), -1)
+            self._count_person(name, _person(identity), +1)
         member.identity, member.access, member.expires_at = identity, access, expires_at
         if expires_at is None:
             self._expiring.discard(member)
@@ -226,6 +238,7 @@ class Hub:
                     member.rooms.add(name)
                     self._tally.add(client, name)
                     self._members.setdefault(name, set()).add(member)
+                    self._count_person(name, _person(member.identity), +1)
                     self.logs.retain(name)
                 member.send(
                     protocol.encode_joined(
@@ -236,6 +249,9 @@ class Hub:
                         reset=recovery.reset,
                     )
                 )
+                # Who is here as last pushed; the round this join triggers sends the update.
+                if (members_wire := self._members_wires.get(name)) is not None:
+                    member.send_wire(members_wire)
                 self.presence.changed()
         except RoomLimitReached:
             raise ProtocolError(closecodes.ROOM_LIMIT, _ROOM_LIMIT_MESSAGE, room=name) from None
@@ -294,15 +310,38 @@ class Hub:
             protocol.encode_older(room=request.room, messages=page.frames, start=page.start)
         )
 
+    async def typing(self, member: Member, name: str) -> None:
+        """Tell the room's other members, on every backend, that `member` is typing (the gate
+        has checked the room and the rate). Through the broker, even to this backend's members:
+        one path, and the local ones hear it in the same order as the remote ones."""
+        await self._broker.publish_typing(
+            TypingSignal(
+                room=name,
+                name=member.identity.name,
+                sub=member.identity.sub,
+                session=member.session_id,
+            )
+        )
+
     def _remove_member(self, member: Member, name: str) -> None:
         members = self._members.get(name)
         if members is None or member not in members:
             return
         members.discard(member)
         self._tally.remove(client_key(member.identity), name)
+        self._count_person(name, _person(member.identity), -1)
         if not members:
             del self._members[name]
+            self._members_wires.pop(name, None)
         self.logs.release(name)
+
+    def _count_person(self, name: str, person: Person, change: int) -> None:
+        people = self._people.setdefault(name, Counter())
+        people[person] += change
+        if people[person] <= 0:
+            del people[person]
+            if not people:
+                del self._people[name]
 
     # BrokerListener.
 
@@ -324,6 +363,17 @@ class Hub:
     def on_presence(self, beat: PresenceBeat) -> None:
         self.presence.observe(beat)
 
+    def on_typing(self, signal: TypingSignal) -> None:
+        members = self._members.get(signal.room)
+        if not members:
+            return  # nobody here follows the room: signals of every room reach every backend
+        wire = wsframe.encode_text(
+            protocol.encode_typing(room=signal.room, user=signal.name, sub=signal.sub)
+        )
+        for member in members:
+            if member.session_id != signal.session:
+                member.send_wire(wire)
+
     def on_connection_change(self, connected: bool) -> None:
         self._metrics.broker_connected.set(1 if connected else 0)
         log.info("broker %s", "connected" if connected else "disconnected")
@@ -333,6 +383,12 @@ class Hub:
 
     def _local_counts(self) -> LocalCounts:
         return len(self._sessions), {name: len(m) for name, m in self._members.items()}
+
+    def _local_people(self) -> LocalPeople:
+        limit = self._settings.members_list_max
+        return {
+            name: tuple(heapq.nsmallest(limit, people)) for name, people in self._people.items()
+        }
 
     def _push_presence(self, snapshot: PresenceSnapshot) -> None:
         # One wire frame per distinct content, which a member's set of rooms determines.
@@ -350,6 +406,25 @@ class Hub:
             if wire != member.last_presence:
                 member.last_presence = wire
                 member.send_wire(wire)
+        self._push_members(snapshot)
+
+    def _push_members(self, snapshot: PresenceSnapshot) -> None:
+        for name, people in snapshot.people.items():
+            members = self._members.get(name)
+            if not members:
+                continue  # everyone here left since the round began
+            wire = wsframe.encode_text(
+                protocol.encode_members(
+                    room=name,
+                    total=snapshot.rooms.get(name, 0),
+                    people=people.first,
+                    truncated=people.truncated,
+                )
+            )
+            if wire != self._members_wires.get(name):
+                self._members_wires[name] = wire
+                for member in members:
+                    member.send_wire(wire)
 
     # Stats and shutdown.
 
@@ -384,3 +459,7 @@ class Hub:
     async def wait_empty(self) -> None:
         """Until no session is left."""
         await self._emptied.wait()
+
+
+def _person(identity: Identity) -> Person:
+    return Person(name=identity.name, sub=identity.sub or "")

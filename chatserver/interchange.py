@@ -1,5 +1,5 @@
-"""What backends exchange with each other through the broker, sans I/O: message records and
-presence beats.
+"""What backends exchange with each other through the broker, sans I/O: message records,
+presence beats and typing signals.
 
 Clients never see these bytes (their protocol is `protocol.py`); every backend of one cluster
 reads and writes them, so a change here must stay readable by the backends of the previous
@@ -9,7 +9,9 @@ release during a rolling update.
   delivers its bytes untouched; every backend that follows the room decodes the same bytes at
   the same offset.
 - A *presence beat* is what one backend pod reports about its own sessions, every few seconds
-  and soon after changes; never stored.
+  and soon after changes; never stored. Since issue 13 it also names (a bounded list of) the
+  people in each room, under a key older backends ignore.
+- A *typing signal* says that one session is typing in a room; like beats, never stored.
 """
 
 from __future__ import annotations
@@ -93,6 +95,18 @@ def decode_record(body: bytes) -> MessageRecord:
 # Presence beats.
 
 
+@dataclass(frozen=True, order=True, slots=True)
+class Person:
+    """A room member as the others see them; ordered by name, so every backend cuts a long list
+    at the same place."""
+
+    name: str
+    """Display name."""
+    sub: str = ""
+    """Token mode: the verified user id, which tells apart two people of one name; empty in
+    open mode."""
+
+
 @dataclass(frozen=True, slots=True)
 class PresenceBeat:
     """What one backend pod reports about its own sessions."""
@@ -106,23 +120,32 @@ class PresenceBeat:
     """Sender's wall clock (seconds since the epoch) when the beat was made."""
     gone: bool = False
     """True in the last beat of a pod that is shutting down: drop it at once."""
+    people: Mapping[str, tuple[Person, ...]] = field(default_factory=dict)
+    """The first people by name among the pod's local members of each room, distinct, sorted,
+    at most the sender's `ChatSettings.members_list_max` per room."""
 
 
 def encode_beat(beat: PresenceBeat) -> bytes:
-    """A beat as compact JSON; one-letter keys because every backend sends one every few seconds."""
+    """A beat as compact JSON; one-letter keys because every backend sends one every few seconds.
+    A person is `[name]`, or `[name, sub]` in token mode."""
     return orjson.dumps(
-        {"p": beat.pod, "s": beat.sessions, "r": dict(beat.rooms), "t": beat.ts, "g": beat.gone}
+        {
+            "p": beat.pod,
+            "s": beat.sessions,
+            "r": dict(beat.rooms),
+            "t": beat.ts,
+            "g": beat.gone,
+            "n": {
+                room: [[p.name, p.sub] if p.sub else [p.name] for p in people]
+                for room, people in beat.people.items()
+            },
+        }
     )
 
 
 def decode_beat(body: bytes) -> PresenceBeat:
     """The inverse of `encode_beat`; ValueError for anything else (another version, garbage)."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"presence beat is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError("presence beat is not a JSON object")
+    data = _json_object(body, "presence beat")
     pod, sessions, rooms = data.get("p"), data.get("s"), data.get("r")
     ts, gone = data.get("t"), data.get("g")
     if (
@@ -134,9 +157,81 @@ def decode_beat(body: bytes) -> PresenceBeat:
         and not isinstance(ts, bool)
         and isinstance(gone, bool)
     ):
-        return PresenceBeat(pod=pod, sessions=sessions, rooms=rooms, ts=float(ts), gone=gone)
+        people = _decode_people(data.get("n", {}))
+        if people is not None:
+            return PresenceBeat(
+                pod=pod, sessions=sessions, rooms=rooms, ts=float(ts), gone=gone, people=people
+            )
     raise ValueError(f"malformed presence beat: {body[:200]!r}")
+
+
+def _decode_people(value: object) -> dict[str, tuple[Person, ...]] | None:
+    """A beat's `n`; None when malformed. Beats from before issue 13 have none: `{}`."""
+    if not isinstance(value, dict):
+        return None
+    people: dict[str, tuple[Person, ...]] = {}
+    for room, entries in value.items():
+        if not isinstance(entries, list):
+            return None
+        decoded = []
+        for entry in entries:
+            if not (
+                isinstance(entry, list)
+                and 1 <= len(entry) <= 2
+                and all(isinstance(part, str) for part in entry)
+            ):
+                return None
+            decoded.append(Person(*entry))
+        people[room] = tuple(decoded)
+    return people
 
 
 def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# Typing signals.
+
+
+@dataclass(frozen=True, slots=True)
+class TypingSignal:
+    """One session is typing in a room; relayed to the room's other members on every backend."""
+
+    room: str
+    name: str
+    """The typist's display name."""
+    sub: str | None
+    """Token mode: the typist's verified user id."""
+    session: str
+    """The typist's session, which is not told about its own typing."""
+
+
+def encode_typing(signal: TypingSignal) -> bytes:
+    fields = {"r": signal.room, "u": signal.name, "x": signal.session}
+    if signal.sub is not None:
+        fields["s"] = signal.sub
+    return orjson.dumps(fields)
+
+
+def decode_typing(body: bytes) -> TypingSignal:
+    """The inverse of `encode_typing`; ValueError for anything else."""
+    data = _json_object(body, "typing signal")
+    room, name, session, sub = data.get("r"), data.get("u"), data.get("x"), data.get("s")
+    if (
+        isinstance(room, str)
+        and isinstance(name, str)
+        and isinstance(session, str)
+        and (sub is None or isinstance(sub, str))
+    ):
+        return TypingSignal(room=room, name=name, sub=sub, session=session)
+    raise ValueError(f"malformed typing signal: {body[:200]!r}")
+
+
+def _json_object(body: bytes, what: str) -> dict[str, object]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    return data

@@ -23,6 +23,7 @@ import orjson
 
 from chatserver import closecodes, contract
 from chatserver.ids import MessageId, parse_id
+from chatserver.interchange import Person
 
 PROTOCOL_VERSION: Final = contract.PROTOCOL_VERSION
 ROOM_NAME: Final = re.compile(contract.ROOM_NAME_PATTERN)
@@ -94,7 +95,14 @@ class Refresh:
     token: str = field(repr=False)
 
 
-ClientFrame = Join | Leave | Send | Older | Ping | Refresh
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """The client's person is typing in `room` (added to v1 by issue 13)."""
+
+    room: str
+
+
+ClientFrame = Join | Leave | Send | Older | Ping | Refresh | Typing
 
 
 def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame:
@@ -120,6 +128,8 @@ def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame
         return _parse_older(obj)
     if kind == "ping":
         return Ping()
+    if kind == "typing":
+        return Typing(room=_room(obj))
     if kind == "refresh":
         token = obj.get("token")
         if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
@@ -263,6 +273,31 @@ PONG: Final = orjson.dumps({"type": "pong"})
 
 def encode_presence(*, users_online: int, rooms: Mapping[str, int]) -> bytes:
     return orjson.dumps({"type": "presence", "users_online": users_online, "rooms": rooms})
+
+
+def encode_members(*, room: str, total: int, people: Sequence[Person], truncated: bool) -> bytes:
+    """Who is in `room` (added to v1 by issue 13): `total` is the room's member count of
+    `presence`; `people` the first by name, each once however many sessions they have."""
+    return orjson.dumps(
+        {
+            "type": "members",
+            "room": room,
+            "total": total,
+            "people": [
+                {"user": person.name, "sub": person.sub} if person.sub else {"user": person.name}
+                for person in people
+            ],
+            "truncated": truncated,
+        }
+    )
+
+
+def encode_typing(*, room: str, user: str, sub: str | None) -> bytes:
+    """Someone else is typing in `room` (added to v1 by issue 13); `sub` in token mode."""
+    frame = {"type": "typing", "room": room, "user": user}
+    if sub is not None:
+        frame["sub"] = sub
+    return orjson.dumps(frame)
 
 
 def encode_error(

@@ -75,6 +75,14 @@ class ChatSettings:
     """Who may create a room that does not exist yet (`CHAT_ROOM_CREATION`): `anyone`, or
     `preset` (only `rooms` and rooms that already exist may be joined, unless a token's `create`
     claim says otherwise; DESIGN section 7)."""
+    members_list_max: int = contract.DEFAULT_MEMBERS_LIST_MAX
+    """People named per room in `members` frames (`CHAT_MEMBERS_LIST_MAX`, 1 to
+    `contract.MAX_MEMBERS_LIST_MAX`): the first by name; the frame says the total beside. Every
+    presence beat carries up to this many per room of its pod, so it bounds the beats too."""
+    typing_interval_seconds: float = contract.DEFAULT_TYPING_INTERVAL_SECONDS
+    """Least seconds between two `typing` signals one connection relays for one room
+    (`CHAT_TYPING_INTERVAL_SECONDS`, below `contract.TYPING_SHOWN_SECONDS`); the ones between
+    are dropped silently, so a client typing fast costs the broker one signal per interval."""
     heartbeat_seconds: float = 25.0
     """Server WebSocket ping interval; a client that does not answer is closed. 25 s stays under
     the usual 60 s idle timeout of load balancers."""
@@ -209,6 +217,21 @@ _positive_int = _whole(1)
 _room_cap = _whole(contract.MIN_MAX_ROOMS)
 
 
+def _members_list_max(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= contract.MAX_MEMBERS_LIST_MAX:
+        raise ValueError(f"must be a whole number from 1 to {contract.MAX_MEMBERS_LIST_MAX}")
+    return value
+
+
+def _typing_interval(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value < contract.TYPING_SHOWN_SECONDS:
+        # At or above it, clients would drop "is typing" between two signals.
+        raise ValueError(f"must be a number > 0 and < {contract.TYPING_SHOWN_SECONDS}")
+    return value
+
+
 def _non_negative_float(raw: str) -> float:
     value = float(raw)
     if not value >= 0:
@@ -313,6 +336,12 @@ def chat_settings_from_env(env: Mapping[str, str]) -> ChatSettings:
             env, Env.CHAT_MAX_ROOMS_PER_CLIENT, _room_cap, base.max_rooms_per_client
         ),
         room_creation=_read(env, Env.CHAT_ROOM_CREATION, _room_creation, base.room_creation),
+        members_list_max=_read(
+            env, Env.CHAT_MEMBERS_LIST_MAX, _members_list_max, base.members_list_max
+        ),
+        typing_interval_seconds=_read(
+            env, Env.CHAT_TYPING_INTERVAL_SECONDS, _typing_interval, base.typing_interval_seconds
+        ),
     )
     if len(settings.rooms) > settings.max_rooms_per_connection:
         raise SettingsError(

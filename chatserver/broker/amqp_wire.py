@@ -5,6 +5,8 @@ Layout for one chat cluster `<c>`:
   `chat.<c>.room.<room>` bound to it with the room as routing key.
 - `chat.<c>.presence`, a fanout exchange; each backend reads it through a server-named
   exclusive queue of its own.
+- `chat.<c>.typing`, a fanout exchange for typing signals (issue 13), bound to that same queue;
+  a delivery's exchange tells the two apart.
 
 A stream carries three kinds of entries, told apart by the `chat-kind` header: records (the
 hub's bytes); sync markers, which `follow` appends to learn when a consumer has caught up; and
@@ -63,6 +65,10 @@ class Topology:
     @property
     def presence_exchange(self) -> str:
         return f"chat.{self.cluster}.presence"
+
+    @property
+    def typing_exchange(self) -> str:
+        return f"chat.{self.cluster}.typing"
 
     def room_stream(self, room: str) -> str:
         return room_stream_prefix(self.cluster) + check_name("room", room)

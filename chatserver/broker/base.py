@@ -12,7 +12,8 @@ log itself, greater than the epoch of any incarnation before it (`ids.new_epoch`
 records within one epoch only.
 
 Records carry opaque bytes: the hub encodes a message once and the broker never looks inside.
-Presence travels beside the logs as small periodic beats, never stored. What the bytes of a
+Presence travels beside the logs as small periodic beats, and typing signals the same way, never
+stored and never in a room's log. What the bytes of a
 record and the fields of a beat mean is `interchange.py`'s business, not the broker's.
 """
 
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from chatserver.interchange import PresenceBeat
+from chatserver.interchange import PresenceBeat, TypingSignal
 
 
 class BrokerUnavailable(Exception):
@@ -72,6 +73,9 @@ class BrokerListener(Protocol):
 
     def on_presence(self, beat: PresenceBeat) -> None:
         """A beat from any backend of the cluster, this one included."""
+
+    def on_typing(self, signal: TypingSignal) -> None:
+        """A typing signal from any backend of the cluster, this one included."""
 
     def on_connection_change(self, connected: bool) -> None:
         """The broker connection went up or down (drives readiness)."""
@@ -141,3 +145,6 @@ class Broker(Protocol):
 
     async def publish_presence(self, beat: PresenceBeat) -> None:
         """Send a beat to every backend of the cluster (best effort, never stored)."""
+
+    async def publish_typing(self, signal: TypingSignal) -> None:
+        """Send a typing signal to every backend of the cluster (best effort, never stored)."""

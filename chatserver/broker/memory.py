@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from chatserver import contract
 from chatserver.broker.base import BrokerListener, BrokerUnavailable, OlderRecords, Record
 from chatserver.ids import new_epoch
-from chatserver.interchange import PresenceBeat
+from chatserver.interchange import PresenceBeat, TypingSignal
 
 DEFAULT_RETENTION = 10_000
 """Records kept per room at most: far above the hub's history window (100 by default). Bytes
@@ -92,7 +92,7 @@ class _RoomLog:
 
 @dataclass(slots=True)
 class _SharedState:
-    """What every sibling broker sees: the logs and who listens to presence."""
+    """What every sibling broker sees: the logs and who listens to presence and typing."""
 
     retention: int
     retention_bytes: int
@@ -103,7 +103,8 @@ class _SharedState:
     forgotten_epoch: int | None = None
     """The newest epoch of a forgotten log: a room named again starts above it, so no id repeats
     even within one millisecond."""
-    presence_listeners: set[MemoryBroker] = field(default_factory=set)
+    started: set[MemoryBroker] = field(default_factory=set)
+    """The siblings started and not closed: they hear presence beats and typing signals."""
 
     def room(self, name: str) -> _RoomLog:
         log = self.rooms.pop(name, None)
@@ -177,13 +178,13 @@ class MemoryBroker:
 
     async def start(self, listener: BrokerListener) -> None:
         self._listener = listener
-        self._state.presence_listeners.add(self)
+        self._state.started.add(self)
         listener.on_connection_change(True)
 
     async def close(self) -> None:
         for room in list(self._following):
             await self.unfollow(room)
-        self._state.presence_listeners.discard(self)
+        self._state.started.discard(self)
         self._listener = None
 
     async def follow(self, room: str, *, after: int | None = None) -> int:
@@ -233,16 +234,23 @@ class MemoryBroker:
             loop.call_soon(follower.restart, room, log.epoch)
 
     async def publish_presence(self, beat: PresenceBeat) -> None:
-        # Best effort, as over RabbitMQ: a beat sent while not started is dropped, not refused.
+        self._broadcast(lambda listener: listener.on_presence(beat))
+
+    async def publish_typing(self, signal: TypingSignal) -> None:
+        self._broadcast(lambda listener: listener.on_typing(signal))
+
+    def _broadcast(self, deliver: Callable[[BrokerListener], None]) -> None:
+        """Hand `deliver` every started sibling's listener, later (as deliveries are). Best
+        effort, as over RabbitMQ: sent while not started, it is dropped, not refused."""
         if self._listener is None:
             return
         loop = asyncio.get_running_loop()
-        for broker in self._state.presence_listeners:
-            loop.call_soon(broker._deliver_presence, beat)
+        for broker in self._state.started:
+            loop.call_soon(broker._deliver, deliver)
 
-    def _deliver_presence(self, beat: PresenceBeat) -> None:
+    def _deliver(self, deliver: Callable[[BrokerListener], None]) -> None:
         if self._listener is not None:
-            self._listener.on_presence(beat)
+            deliver(self._listener)
 
     def _require_listener(self) -> BrokerListener:
         if self._listener is None:

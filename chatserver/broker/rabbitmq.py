@@ -1,4 +1,4 @@
-"""The RabbitMQ broker: one stream per room, a fanout exchange for presence, over aiormq.
+"""The RabbitMQ broker: one stream per room, fanout exchanges for presence and typing, over aiormq.
 
 Each room's log is a RabbitMQ stream queue (names in `amqp_wire`). A stream keeps one total order
 and numbers its entries; every delivery carries its entry's number in the `x-stream-offset`
@@ -103,7 +103,14 @@ from chatserver.broker.stream_probe import StreamProbe
 from chatserver.broker.supervisor import CONNECTION_ERRORS, ConnectionSupervisor
 from chatserver.contract import DEFAULT_ROOM_MAX_BYTES, ROOM_SEGMENT_BYTES
 from chatserver.ids import new_epoch
-from chatserver.interchange import PresenceBeat, decode_beat, encode_beat
+from chatserver.interchange import (
+    PresenceBeat,
+    TypingSignal,
+    decode_beat,
+    decode_typing,
+    encode_beat,
+    encode_typing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -375,18 +382,28 @@ class RabbitMQBroker:
             raise BrokerUnavailable(f"append to room {room!r} not confirmed: {exc!r}") from exc
 
     async def publish_presence(self, beat: PresenceBeat) -> None:
+        # Best effort: the next beat after reconnecting makes up for a lost one.
+        await self._publish_ephemeral(encode_beat(beat), self._topology.presence_exchange)
+
+    async def publish_typing(self, signal: TypingSignal) -> None:
+        # Best effort: a person still typing sends another within seconds.
+        await self._publish_ephemeral(encode_typing(signal), self._topology.typing_exchange)
+
+    async def _publish_ephemeral(self, body: bytes, exchange: str) -> None:
+        """Publish to a fanout exchange, transient; dropped while the broker is away or
+        blocked."""
         link = self._link
         if link is None or not link.usable or self.blocked is not None:
-            return  # best effort: the next beat after reconnecting makes up for it
+            return
         try:
             await link.publisher.basic_publish(
-                encode_beat(beat),
-                exchange=self._topology.presence_exchange,
+                body,
+                exchange=exchange,
                 properties=Basic.Properties(delivery_mode=_TRANSIENT),
                 timeout=self._settings.publish_timeout,
             )
         except CONNECTION_ERRORS as exc:
-            log.info("presence beat dropped: %r", exc)
+            log.info("dropped a message to %s: %r", exchange, exc)
 
     # Connection life, driven by the supervisor.
 
@@ -412,7 +429,7 @@ class RabbitMQBroker:
         await publisher.exchange_declare(
             self._topology.rooms_exchange, exchange_type="direct", durable=True
         )
-        await self._consume_presence(link)
+        await self._consume_ephemeral(link)
         followers = [follower for follower in self._rooms.values() if follower.active]
         for follower in followers:
             await self._consume(link, follower)
@@ -660,25 +677,35 @@ class RabbitMQBroker:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await link.consumer.basic_ack(tag, multiple=True)
 
-    async def _consume_presence(self, link: _Link) -> None:
-        exchange = self._topology.presence_exchange
-        await link.publisher.exchange_declare(exchange, exchange_type="fanout", durable=True)
+    async def _consume_ephemeral(self, link: _Link) -> None:
+        """One queue of this connection's own for presence beats and typing signals."""
         # Server-named and exclusive: it dies with the connection, and RabbitMQ 4.3 refuses
         # transient queues that are not exclusive.
         declared = await link.consumer.queue_declare("", exclusive=True, auto_delete=True)
         queue = declared.queue
         assert queue is not None  # the broker always names a server-named queue
-        await link.consumer.queue_bind(queue, exchange)
-        await link.consumer.basic_consume(queue, self._on_presence_delivery, no_ack=True)
+        for exchange in (self._topology.presence_exchange, self._topology.typing_exchange):
+            await link.publisher.exchange_declare(exchange, exchange_type="fanout", durable=True)
+            await link.consumer.queue_bind(queue, exchange)
+        await link.consumer.basic_consume(queue, self._on_ephemeral_delivery, no_ack=True)
 
-    async def _on_presence_delivery(self, message: DeliveredMessage) -> None:
+    async def _on_ephemeral_delivery(self, message: DeliveredMessage) -> None:
+        listener = self._listener
+        typing = message.exchange == self._topology.typing_exchange
         try:
-            beat = decode_beat(message.body)
+            if typing:
+                signal = decode_typing(message.body)
+            else:
+                beat = decode_beat(message.body)
         except ValueError as exc:
-            log.warning("ignored a presence beat: %s", exc)
+            log.warning("ignored a message from %s: %s", message.exchange, exc)
             return
-        if self._listener is not None:
-            self._listener.on_presence(beat)
+        if listener is None:
+            return
+        if typing:
+            listener.on_typing(signal)
+        else:
+            listener.on_presence(beat)
 
 
 async def _read_back(

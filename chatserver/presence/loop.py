@@ -1,11 +1,12 @@
 """This pod's side of presence: publish its beat, keep the table of the others', and say when the
-cluster's counts change.
+cluster's counts, or who is in this pod's rooms, change.
 
 One task for the app's whole life (`Presence.run`). It wakes at the beat interval or soon after a
 change (a session came or went, a beat arrived, the broker reconnected), publishes this pod's
 beat when its counts changed or the interval passed, drops pods whose beats stopped, and hands a
-new snapshot to `push` (the hub's fan-out) when the cluster's counts differ from the last one.
-Rounds are at least `PRESENCE_MIN_GAP` apart, so a burst of joins costs one round.
+new snapshot to `push` (the hub's fan-out) when the cluster's counts or the people of this pod's
+rooms differ from the last one. Rounds are at least `PRESENCE_MIN_GAP` apart, so a burst of joins
+costs one round; only rounds ask who is here by name (`people`), which costs more than counts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from chatserver.broker.base import Broker, BrokerUnavailable
-from chatserver.interchange import PresenceBeat
+from chatserver.interchange import Person, PresenceBeat
 from chatserver.presence.table import PresenceSnapshot, PresenceTable
 
 PRESENCE_MIN_GAP = 0.25
@@ -26,6 +27,8 @@ MISSED_BEATS = 3
 
 LocalCounts = tuple[int, Mapping[str, int]]
 """This pod's open sessions and its local members per room (rooms with none left out)."""
+LocalPeople = Mapping[str, tuple[Person, ...]]
+"""The first local people of each room by name, distinct, at most the list bound per room."""
 
 
 class Presence:
@@ -37,7 +40,9 @@ class Presence:
         *,
         pod: str,
         interval: float,
+        people_limit: int,
         local: Callable[[], LocalCounts],
+        people: Callable[[], LocalPeople],
         push: Callable[[PresenceSnapshot], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -45,9 +50,12 @@ class Presence:
         self._pod = pod
         self._interval = interval
         self._local = local
+        self._people = people
         self._push = push
         self._clock = clock
-        self._table = PresenceTable(own_pod=pod, expire_after=MISSED_BEATS * interval)
+        self._table = PresenceTable(
+            own_pod=pod, expire_after=MISSED_BEATS * interval, people_limit=people_limit
+        )
         self._changed = asyncio.Event()
         self._pushed: PresenceSnapshot | None = None
 
@@ -61,7 +69,8 @@ class Presence:
             self._changed.set()
 
     def snapshot(self) -> PresenceSnapshot:
-        """The cluster's counts now: this pod's live counts plus every other pod's last beat."""
+        """The cluster's counts now: this pod's live counts plus every other pod's last beat
+        (without people, which only rounds push)."""
         sessions, rooms = self._local()
         return self._table.snapshot(own_sessions=sessions, own_rooms=rooms)
 
@@ -69,7 +78,7 @@ class Presence:
         """Publish this pod's beat (periodically and soon after changes) and push snapshots when
         the cluster's counts change; runs for the app's whole life."""
         next_beat = 0.0
-        published: LocalCounts | None = None
+        published: tuple[LocalCounts, LocalPeople] | None = None
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_beat - time.monotonic())):
@@ -77,12 +86,15 @@ class Presence:
             self._changed.clear()
             now = time.monotonic()
             self._table.expire(now=now)
-            local = self._local()
-            if local != published or now >= next_beat:
+            counts, people = self._local(), self._people()
+            sessions, rooms = counts
+            if (counts, people) != published or now >= next_beat:
                 next_beat = now + self._interval
-                if await self._publish(sessions=local[0], rooms=local[1]):
-                    published = local
-            snapshot = self.snapshot()
+                if await self._publish(sessions=sessions, rooms=rooms, people=people):
+                    published = counts, people
+            snapshot = self._table.snapshot(
+                own_sessions=sessions, own_rooms=rooms, own_people=people
+            )
             if snapshot != self._pushed:
                 self._pushed = snapshot
                 self._push(snapshot)
@@ -93,10 +105,20 @@ class Presence:
         await self._publish(sessions=0, rooms={}, gone=True)
 
     async def _publish(
-        self, *, sessions: int, rooms: Mapping[str, int], gone: bool = False
+        self,
+        *,
+        sessions: int,
+        rooms: Mapping[str, int],
+        people: LocalPeople | None = None,
+        gone: bool = False,
     ) -> bool:
         beat = PresenceBeat(
-            pod=self._pod, sessions=sessions, rooms=dict(rooms), ts=self._clock(), gone=gone
+            pod=self._pod,
+            sessions=sessions,
+            rooms=dict(rooms),
+            ts=self._clock(),
+            gone=gone,
+            people=dict(people or {}),
         )
         try:
             await self._broker.publish_presence(beat)

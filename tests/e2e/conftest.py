@@ -87,6 +87,25 @@ class ChatPage:
         return self.page.locator("#room-members")
 
     @property
+    def typing(self) -> Locator:
+        """The line above the composer that says who is typing in the open room."""
+        return self.page.locator("#typing")
+
+    @property
+    def member_names(self) -> Locator:
+        """The names in the open room's members panel, in the order shown."""
+        return self.page.locator("#member-list .member-name")
+
+    def show_members(self) -> None:
+        """Open the members panel with its toggle, the member count in the room's header."""
+        toggle = self.room_members
+        if toggle.get_attribute("aria-expanded") != "true":
+            toggle.click()
+        expect(
+            self.page.get_by_role("complementary", name=re.compile("^People in #"))
+        ).to_be_visible()
+
+    @property
     def composer(self) -> Locator:
         return self.page.locator("#composer-input")
 

@@ -168,3 +168,66 @@ def test_a_message_sent_while_the_broker_is_away_waits_and_is_delivered_once(
     page.page.reload()
     page.expect_live()
     page.expect_delivered("sent while the broker restarts")
+
+
+def test_the_members_panel_lists_people_on_both_backends_live_and_across_a_reconnect(
+    open_chat: OpenChat, cluster: Cluster
+) -> None:
+    ada, grace = ada_and_grace(open_chat, cluster)
+
+    ada.show_members()
+    expect(ada.member_names).to_have_text(["Ada", "Grace"])
+    expect(ada.page.locator("#member-list .member-you")).to_have_count(1)
+    linus = open_chat(cluster.frontend_b_url)
+    linus.sign_in("Linus")
+    expect(ada.member_names).to_have_text(["Ada", "Grace", "Linus"])
+    expect(ada.room_members).to_have_text("3 members")
+
+    grace.page.context.set_offline(True)
+    expect(ada.member_names).to_have_text(["Ada", "Linus"])
+    expect(ada.room_members).to_have_text("2 members")
+    grace.page.context.set_offline(False)
+    grace.expect_live()
+    expect(ada.member_names).to_have_text(["Ada", "Grace", "Linus"])
+
+    # The keyboard alone opens and closes it.
+    grace.room_members.focus()
+    grace.page.keyboard.press("Enter")
+    expect(grace.member_names).to_have_text(["Ada", "Grace", "Linus"])
+    grace.page.keyboard.press("Escape")
+    expect(grace.page.locator("#members-panel")).to_be_hidden()
+    expect(grace.room_members).to_be_focused()
+    expect(grace.room_members).to_have_attribute("aria-expanded", "false")
+
+
+def test_typing_on_one_backend_is_shown_on_the_other_until_sent_or_stopped(
+    open_chat: OpenChat, cluster: Cluster
+) -> None:
+    ada, grace = ada_and_grace(open_chat, cluster)
+    linus = open_chat(cluster.frontend_b_url)
+    linus.sign_in("Linus")
+    expect(grace.room_members).to_have_text("3 members")
+
+    ada.composer.press_sequentially("Hello")
+    expect(grace.typing).to_have_text("Ada is typing…")
+    linus.composer.press_sequentially("Hi")
+    expect(grace.typing).to_have_text("Ada and Linus are typing…")
+    expect(ada.typing).to_have_text("Linus is typing…")  # never oneself
+    ada.composer.press("Enter")
+    grace.expect_delivered("Hello")
+    # Gone with the message, well before the 5 s it would otherwise be shown.
+    expect(grace.typing).to_have_text("Linus is typing…", timeout=3_000)
+    expect(grace.typing).to_have_text("", timeout=10_000)  # Linus stopped: it expires
+
+    # A reconnect in the middle: the typist's page and the reader's both come back and go on.
+    for page in (ada, grace):
+        page.page.context.set_offline(True)
+        expect(page.connection).to_have_attribute("data-state", "offline")
+        page.page.context.set_offline(False)
+        page.expect_live()
+    expect(grace.room_members).to_have_text("3 members")
+    ada.composer.press_sequentially("Hello again")
+    expect(grace.typing).to_have_text("Ada is typing…")
+    ada.composer.press("Enter")
+    expect(grace.typing).to_have_text("", timeout=3_000)
+    grace.expect_delivered("Hello again")

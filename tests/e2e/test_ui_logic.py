@@ -607,3 +607,37 @@ def test_the_unread_mark_counts_messages_and_flags_mentions(
     run_module: Any, unread: int, mentions: int, mark: str
 ) -> None:
     assert run_module("mentions.js", f"m => m.unreadMark({unread}, {mentions})") == mark
+
+
+@pytest.mark.parametrize(
+    ("names", "text"),
+    [
+        ([], ""),
+        (["Ada"], "Ada is typing…"),
+        (["Ada", "Bob"], "Ada and Bob are typing…"),
+        (["Ada", "Bob", "Cy"], "3 people are typing…"),
+    ],
+)
+def test_who_is_typing_is_said_by_name_up_to_two(
+    run_module: Any, names: list[str], text: str
+) -> None:
+    assert run_module("typing.js", f"m => m.typingText({json.dumps(names)})") == text
+
+
+def test_a_typist_is_shown_five_seconds_after_the_last_signal_or_until_their_message(
+    run_module: Any,
+) -> None:
+    shown = run_module(
+        "typing.js",
+        """m => {
+          const t = new m.Typists();
+          t.saw({ room: "r", user: "Ada" }, 0);
+          t.saw({ room: "r", user: "Bob", sub: "u2" }, 1000);
+          t.saw({ room: "r", user: "Ada" }, 3000);
+          const before = t.names("r", 4999);
+          const expiry = t.nextExpiry("r");
+          t.sent({ room: "r", user: "Bob", sub: "u2" });
+          return [before, expiry, t.names("r", 5000), t.names("r", 8000), t.names("other", 0)];
+        }""",
+    )
+    assert shown == [["Ada", "Bob"], 6000, ["Ada"], [], []]

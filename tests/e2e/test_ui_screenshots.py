@@ -61,9 +61,23 @@ def test_screenshots_of_the_main_views(
         expect(page.users_online).to_contain_text("people online")
         return page
 
+    def grace_types_for(reader: ChatPage) -> None:
+        """Grace starts a reply in #general, shown to `reader` as typing (each reader is opened
+        more than the 2 s between two typing signals after the last)."""
+        grace = people["Grace Hopper"]
+        grace.composer.fill("")
+        grace.composer.press_sequentially("On it")
+        expect(reader.typing).to_have_text("Grace Hopper is typing…")
+
     for scheme in ("light", "dark"):
         desktop = viewer(DESKTOP, scheme)
         desktop.screenshot(screenshot_dir / f"chat-desktop-{scheme}.png")
+        desktop.show_members()
+        expect(desktop.member_names).to_have_text(["Ada", "Grace Hopper", "Linus"])
+        expect(desktop.page.locator("#members-more")).to_contain_text("more than one tab")
+        grace_types_for(desktop)
+        desktop.screenshot(screenshot_dir / f"members-typing-desktop-{scheme}.png")
+        desktop.page.keyboard.press("Escape")
         phone = viewer(PHONE, scheme)
         phone.screenshot(screenshot_dir / f"chat-phone-{scheme}.png")
         phone.page.get_by_role("button", name="Rooms").click()
@@ -71,6 +85,12 @@ def test_screenshots_of_the_main_views(
             "aria-expanded", "true"
         )
         phone.screenshot(screenshot_dir / f"rooms-phone-{scheme}.png")
+        phone.page.keyboard.press("Escape")
+        grace_types_for(phone)
+        phone.screenshot(screenshot_dir / f"typing-phone-{scheme}.png")
+        phone.show_members()
+        phone.screenshot(screenshot_dir / f"members-phone-{scheme}.png")
+        phone.page.keyboard.press("Escape")
 
     dev.kill()
     expect(desktop.connection).to_contain_text("Reconnecting")
@@ -88,4 +108,10 @@ def test_screenshots_of_the_main_views(
         "rooms-phone-light.png",
         "rooms-phone-dark.png",
         "reconnecting-desktop-dark.png",
+        "members-typing-desktop-light.png",
+        "members-typing-desktop-dark.png",
+        "typing-phone-light.png",
+        "typing-phone-dark.png",
+        "members-phone-light.png",
+        "members-phone-dark.png",
     } <= set(names)

@@ -245,3 +245,30 @@ async def test_a_deleted_room_stream_starts_a_new_log_that_reaches_everyone_and_
         assert retried["id"] == after["id"]
     finally:
         await asyncio.gather(ada.close(), bob.close(), return_exceptions=True)
+
+
+async def test_members_and_typing_cross_backends_and_a_typing_flood_is_one_signal(
+    spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
+) -> None:
+    first, second = await start_backends(spawn_chat, rabbitmq.url, chat_cluster_name, 2)
+    ada = await ChatClient.connect(first.url, name="Ada", client="a")
+    bob = await ChatClient.connect(second.url, name="Bob", client="b")
+    try:
+        await ada.send({"type": "typing", "room": "lobby"})
+        await ada.expect("error", code="not_joined")
+        for client in (ada, bob):
+            await client.join("lobby")
+        for client in (ada, bob):
+            await client.expect("members", people=[{"user": "Ada"}, {"user": "Bob"}], total=2)
+
+        for _ in range(200):  # well within one 2 s interval
+            await ada.send({"type": "typing", "room": "lobby"})
+        await bob.expect("typing", room="lobby", user="Ada")
+        ack = await ada.say("lobby", "the flood cost nothing")
+        assert ack["type"] == "ack", ack
+        await bob.wait_messages(1)
+        # One relayed for the 200: the rest were dropped, unanswered and not counted as abuse.
+        assert [f for f in bob.frames if f["type"] == "typing"] == []
+        assert [f for f in ada.frames if f["type"] in ("typing", "error")] == []
+    finally:
+        await asyncio.gather(ada.close(), bob.close())

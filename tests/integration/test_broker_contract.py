@@ -18,7 +18,7 @@ from chatserver.broker import Broker, BrokerUnavailable, Record
 from chatserver.broker.amqp_wire import Topology
 from chatserver.broker.memory import MemoryBroker
 from chatserver.broker.rabbitmq import RabbitMQBroker, RabbitMQSettings
-from chatserver.interchange import PresenceBeat
+from chatserver.interchange import PresenceBeat, TypingSignal
 from tests.fixtures.rabbitmq import RabbitMQNode
 
 WAIT = 30.0
@@ -33,6 +33,7 @@ class RecordingListener:
     def __init__(self) -> None:
         self.records: list[Record] = []
         self.beats: list[PresenceBeat] = []
+        self.typing: list[TypingSignal] = []
         self.changes: list[bool] = []
         self.resets: list[tuple[str, int]] = []
         self._changed = asyncio.Event()
@@ -47,6 +48,10 @@ class RecordingListener:
 
     def on_presence(self, beat: PresenceBeat) -> None:
         self.beats.append(beat)
+        self._changed.set()
+
+    def on_typing(self, signal: TypingSignal) -> None:
+        self.typing.append(signal)
         self._changed.set()
 
     def on_connection_change(self, connected: bool) -> None:
@@ -357,3 +362,15 @@ async def test_read_before_more_than_is_left_answers_the_rest_and_the_start(
 
     assert ([r.body for r in page.records], page.start) == ([b"m0", b"m1"], True)
     assert page.records == backend.listener.records[:2]
+
+
+async def test_typing_reaches_every_backend_including_the_sender(cluster: Cluster) -> None:
+    a, b = await cluster.backend(), await cluster.backend()
+    signal = TypingSignal(room="general", name="Ada", sub=None, session="s1")
+
+    await a.broker.publish_typing(signal)
+
+    for listener in (a.listener, b.listener):
+        await listener.until(lambda: len(listener.typing) >= 1)  # noqa: B023 (awaited right here)
+        assert listener.typing == [signal]
+        assert listener.beats == []  # not mistaken for a presence beat

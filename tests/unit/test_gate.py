@@ -12,7 +12,7 @@ from chatserver import closecodes
 from chatserver.access import OPEN, Access
 from chatserver.gate import FrameGate
 from chatserver.ids import MessageId
-from chatserver.protocol import Join, Older, Ping, ProtocolError, Refresh, Send
+from chatserver.protocol import Join, Older, Ping, ProtocolError, Refresh, Send, Typing
 from chatserver.settings import ChatSettings
 
 TEAM_ONLY = Access(join=("team-*", "general"), post=("team-*",))
@@ -142,3 +142,39 @@ def test_refusals_spread_wider_than_the_window_never_call_for_a_close() -> None:
 def test_try_later_refusals_are_not_abuse(code: str) -> None:
     patient = gate(abuse_threshold=3)
     assert not any(patient.refused(code) for _ in range(100))
+
+
+def test_typing_spends_no_token_and_needs_the_room_joined_and_postable() -> None:
+    limited = gate(rate_burst=1, rate_per_second=1.0)
+    joined = FakeSession(rooms={"lobby"})
+    for _ in range(10):
+        assert limited.admit(frame(type="typing", room="lobby"), joined) == Typing("lobby")
+    assert refusal(gate(), frame(type="typing", room="lobby"), FakeSession()) == (
+        closecodes.NOT_JOINED,
+        None,
+    )
+    reader = FakeSession(access=TEAM_ONLY, rooms={"general"})
+    assert refusal(gate(), frame(type="typing", room="general"), reader) == (
+        closecodes.FORBIDDEN,
+        None,
+    )
+
+
+def test_typing_is_relayed_once_per_room_per_interval() -> None:
+    clock = FrozenClock()
+    typist = gate(clock=clock, typing_interval_seconds=2.0)
+    assert typist.typing_due("lobby")
+    assert typist.typing_due("other")
+    clock.now = 1.9
+    assert not typist.typing_due("lobby")
+    clock.now = 2.0
+    assert typist.typing_due("lobby")
+
+
+def test_the_typing_times_kept_stay_within_the_room_cap() -> None:
+    clock = FrozenClock()
+    typist = gate(clock=clock, typing_interval_seconds=2.0, max_rooms_per_connection=3)
+    for second in range(100):
+        clock.now = float(second)
+        assert typist.typing_due(f"room-{second}")
+    assert len(typist._typing_relayed) <= 3

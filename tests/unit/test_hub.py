@@ -450,3 +450,88 @@ async def test_a_create_claim_overrides_the_servers_creation_rule(make_hub: HubF
     anyone.attach(barred)
     assert await refused_join(anyone, barred, "brand-new") == closecodes.ROOM_NOT_FOUND
     await anyone.join(barred, "team-a", since=None)  # it exists now: joining creates nothing
+
+
+def last_members(member: RecordingMember, room: str) -> dict[str, Any] | None:
+    frames = [f for f in member.of_type("members") if f["room"] == room]
+    return frames[-1] if frames else None
+
+
+def lobby_members(total: int, *names: str, truncated: bool = False) -> dict[str, Any]:
+    people = [{"user": name} for name in names]
+    return {
+        "type": "members",
+        "room": "lobby",
+        "total": total,
+        "people": people,
+        "truncated": truncated,
+    }
+
+
+async def test_members_by_name_are_cluster_wide_and_follow_leaves(make_hub: HubFactory) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    alice = await attached(first, "alice", "lobby")
+    bob = await attached(second, "bob", "lobby")
+    await attached(second, "bob", "lobby", client="bob-tab-2")
+    both = lobby_members(3, "alice", "bob")
+    await alice.until(lambda: last_members(alice, "lobby") == both)
+    await bob.until(lambda: last_members(bob, "lobby") == both)
+
+    second.leave(bob, "lobby")
+    # Bob's other tab is still there: he stays listed, counted once less.
+    await alice.until(lambda: last_members(alice, "lobby") == lobby_members(2, "alice", "bob"))
+
+
+async def test_a_late_joiner_is_told_who_is_here_at_once(make_hub: HubFactory) -> None:
+    hub = await make_hub("a")
+    alice = await attached(hub, "alice", "lobby")
+    await alice.until(lambda: last_members(alice, "lobby") is not None)
+    carol = await attached(hub, "carol", "lobby")
+    assert last_members(carol, "lobby") == last_members(alice, "lobby")
+    assert carol.frames.index(last_members(carol, "lobby")) == 2  # welcome, joined, members
+
+
+async def test_members_frames_go_only_to_the_rooms_members_and_lists_are_bounded(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a", members_list_max=2)
+    outsider = await attached(hub, "zed", "other")
+    crowd = [await attached(hub, name, "lobby") for name in ("dan", "cy", "bo", "al")]
+    expected = lobby_members(4, "al", "bo", truncated=True)
+    await crowd[0].until(lambda: last_members(crowd[0], "lobby") == expected)
+    assert last_members(outsider, "lobby") is None
+
+
+async def test_typing_reaches_the_rooms_other_members_on_every_hub_and_no_one_else(
+    make_hub: HubFactory,
+) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    ada = await attached(first, "ada", "lobby")
+    bob = await attached(first, "bob", "lobby")
+    cy = await attached(second, "cy", "lobby")
+    outsider = await attached(second, "zed", "other")
+
+    await first.typing(ada, "lobby")
+    typing = {"type": "typing", "room": "lobby", "user": "ada"}
+    for member in (bob, cy):
+        await member.until(lambda member=member: member.of_type("typing") == [typing])
+    # Both hubs have handled the signal by now: each has a member that got it.
+    assert ada.of_type("typing") == outsider.of_type("typing") == []
+
+
+async def test_in_token_mode_members_and_typing_carry_the_verified_sub(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a")
+    ada, namesake = RecordingMember("Ada"), RecordingMember("Ada")
+    ada.identity = Identity(user="u1", name="Ada", client="c1", verified=True)
+    namesake.identity = Identity(user="u2", name="Ada", client="c2", verified=True)
+    for member in (ada, namesake):
+        hub.attach(member)
+        await hub.join(member, "lobby", since=None)
+    people = [{"user": "Ada", "sub": "u1"}, {"user": "Ada", "sub": "u2"}]
+    await ada.until(lambda: (last_members(ada, "lobby") or {}).get("people") == people)
+
+    await hub.typing(ada, "lobby")
+    typing = {"type": "typing", "room": "lobby", "user": "Ada", "sub": "u1"}
+    await namesake.until(lambda: namesake.of_type("typing") == [typing])

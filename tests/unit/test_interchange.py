@@ -10,11 +10,15 @@ from hypothesis import strategies as st
 from chatserver.interchange import (
     BadRecord,
     MessageRecord,
+    Person,
     PresenceBeat,
+    TypingSignal,
     decode_beat,
     decode_record,
+    decode_typing,
     encode_beat,
     encode_record,
+    encode_typing,
 )
 
 
@@ -50,6 +54,11 @@ beats = st.builds(
     rooms=st.dictionaries(st.text(max_size=64), counts, max_size=8),
     ts=st.floats(min_value=0, max_value=4e9),
     gone=st.booleans(),
+    people=st.dictionaries(
+        st.text(max_size=64),
+        st.lists(st.builds(Person, name=st.text(max_size=64), sub=st.text(max_size=8))).map(tuple),
+        max_size=4,
+    ),
 )
 
 
@@ -68,8 +77,37 @@ def test_a_beat_survives_encoding(beat: PresenceBeat) -> None:
         b'{"p": "pod", "s": true, "r": {}, "t": 1.0, "g": false}',
         b'{"p": "pod", "s": 1, "r": {"general": "2"}, "t": 1.0, "g": false}',
         b'{"p": 7, "s": 1, "r": {}, "t": 1.0, "g": false}',
+        b'{"p": "pod", "s": 1, "r": {}, "t": 1.0, "g": false, "n": {"x": ["Ada"]}}',
+        b'{"p": "pod", "s": 1, "r": {}, "t": 1.0, "g": false, "n": {"x": [["a", "b", "c"]]}}',
+        b'{"p": "pod", "s": 1, "r": {}, "t": 1.0, "g": false, "n": []}',
     ],
 )
 def test_anything_but_a_beat_is_refused(body: bytes) -> None:
     with pytest.raises(ValueError, match="beat"):
         decode_beat(body)
+
+
+def test_a_beat_from_before_people_reads_as_naming_nobody() -> None:
+    beat = decode_beat(b'{"p": "pod", "s": 1, "r": {"x": 1}, "t": 1.0, "g": false}')
+    assert beat.people == {}
+
+
+@given(
+    st.builds(
+        TypingSignal,
+        room=st.text(max_size=64),
+        name=st.text(max_size=64),
+        sub=st.none() | st.text(max_size=40),
+        session=st.text(max_size=32),
+    )
+)
+def test_a_typing_signal_survives_encoding(signal: TypingSignal) -> None:
+    assert decode_typing(encode_typing(signal)) == signal
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"[]", b'{"r": "x", "u": "Ada"}', b'{"r": "x", "u": "Ada", "x": "s", "s": 1}']
+)
+def test_anything_but_a_typing_signal_is_refused(body: bytes) -> None:
+    with pytest.raises(ValueError, match="typing signal"):
+        decode_typing(body)

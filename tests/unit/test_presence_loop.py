@@ -10,9 +10,9 @@ import pytest
 
 from chatserver.broker.base import Record
 from chatserver.broker.memory import MemoryBroker
-from chatserver.interchange import PresenceBeat
-from chatserver.presence.loop import LocalCounts, Presence
-from chatserver.presence.table import PresenceSnapshot
+from chatserver.interchange import Person, PresenceBeat
+from chatserver.presence.loop import LocalCounts, LocalPeople, Presence
+from chatserver.presence.table import PresenceSnapshot, RoomPeople
 
 
 class Pod:
@@ -22,9 +22,18 @@ class Pod:
         self.broker = broker
         self.sessions = 0
         self.rooms: dict[str, int] = {}
+        self.people: LocalPeople = {}
         self.pushed: list[PresenceSnapshot] = []
         self.pushed_event = asyncio.Event()
-        self.presence = Presence(broker, pod=name, interval=1.0, local=self.local, push=self.push)
+        self.presence = Presence(
+            broker,
+            pod=name,
+            interval=1.0,
+            people_limit=3,
+            local=self.local,
+            people=lambda: self.people,
+            push=self.push,
+        )
         self.loop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -110,3 +119,25 @@ async def test_an_unchanged_snapshot_is_not_pushed_again(pods: tuple[Pod, Pod]) 
         a.presence.changed()
         await asyncio.sleep(0.3)
     assert len(a.pushed) == pushed
+
+
+async def test_each_pod_is_pushed_who_is_in_its_rooms_across_pods(pods: tuple[Pod, Pod]) -> None:
+    a, b = pods
+    a.sessions, a.rooms, a.people = 1, {"lobby": 1}, {"lobby": (Person("Grace"),)}
+    b.sessions, b.rooms = 2, {"lobby": 2}
+    b.people = {"lobby": (Person("Ada"), Person("Grace"))}
+    a.presence.changed()
+    b.presence.changed()
+    await a.until(3, {"lobby": 3})
+    async with asyncio.timeout(5):
+        while a.pushed[-1].people.get("lobby") != RoomPeople(
+            first=(Person("Ada"), Person("Grace")), truncated=False
+        ):
+            a.pushed_event.clear()
+            await a.pushed_event.wait()
+    b.people = {"lobby": (Person("Ada"), Person("Bob"), Person("Grace"))}
+    b.presence.changed()
+    async with asyncio.timeout(5):
+        while not a.pushed[-1].people["lobby"].truncated:
+            a.pushed_event.clear()
+            await a.pushed_event.wait()

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from chatserver import closecodes, protocol
 from chatserver.ids import LEGACY_EPOCH, MessageId
+from chatserver.interchange import Person
 from chatserver.protocol import (
     Join,
     Leave,
@@ -17,6 +18,7 @@ from chatserver.protocol import (
     ProtocolError,
     Refresh,
     Send,
+    Typing,
     parse_client_frame,
 )
 
@@ -109,6 +111,13 @@ def test_leave_and_ping_parse() -> None:
     assert parse({"type": "ping"}) == Ping()
 
 
+def test_typing_parses_and_relays_with_a_sub_only_in_token_mode() -> None:
+    assert parse({"type": "typing", "room": "general"}) == Typing("general")
+    relayed = protocol.encode_typing(room="general", user="Ada", sub=None)
+    assert orjson.loads(relayed) == {"type": "typing", "room": "general", "user": "Ada"}
+    assert orjson.loads(protocol.encode_typing(room="r", user="Ada", sub="u1"))["sub"] == "u1"
+
+
 @pytest.mark.parametrize(
     ("data", "code"),
     [
@@ -135,6 +144,9 @@ def test_leave_and_ping_parse() -> None:
         ('{"type": "older", "room": "ok", "before": "1-2", "limit": true}', closecodes.BAD_REQUEST),
         ('{"type": "older", "room": "ok", "before": "1-2", "limit": "9"}', closecodes.BAD_REQUEST),
         ('{"type": "older", "room": "No", "before": "1-2"}', closecodes.INVALID_ROOM),
+        ('{"type": "typing"}', closecodes.BAD_REQUEST),
+        ('{"type": "typing", "room": ["ok"]}', closecodes.BAD_REQUEST),
+        ('{"type": "typing", "room": "Not Valid"}', closecodes.INVALID_ROOM),
     ],
 )
 def test_bad_frames_get_the_contract_code(data: str, code: str) -> None:
@@ -222,3 +234,15 @@ def test_bad_refreshes_are_bad_requests(frame: dict[str, object]) -> None:
 
 def test_a_refresh_token_is_not_in_its_repr() -> None:
     assert "secret-token" not in repr(Refresh(token="secret-token"))
+
+
+def test_members_name_each_person_with_a_sub_only_in_token_mode() -> None:
+    people = (Person("Ada", "u1"), Person("Bob"))
+    frame = orjson.loads(protocol.encode_members(room="r", total=3, people=people, truncated=False))
+    assert frame == {
+        "type": "members",
+        "room": "r",
+        "total": 3,
+        "people": [{"user": "Ada", "sub": "u1"}, {"user": "Bob"}],
+        "truncated": False,
+    }

@@ -18,12 +18,14 @@
 // online state, fetch), so tests drive it without a server or a clock.
 
 import { fullJitterDelay } from "./backoff.js";
-import { DEFAULT_RATE } from "./contract.js";
+import { DEFAULT_RATE, TYPING_INTERVAL_SECONDS } from "./contract.js";
 import { laterId, randomId } from "./ids.js";
 import * as protocol from "./protocol.js";
 
 /** How often a live connection is probed; a probe unanswered by the next one means dead. */
 const KEEPALIVE_MS = 15_000;
+/** Frames the server's token bucket does not charge, sent at once rather than paced. */
+const FREE_FRAMES = new Set(["ping", "typing"]);
 /** Wait before re-sending a `ref` (or a join) the server could not take yet. */
 const RESEND_DELAY_MS = 1_500;
 /**
@@ -84,6 +86,8 @@ export class ChatClient extends EventTarget {
      */
     this._paced = [];
     this._pace = { perSecond: 1, burst: 1, tokens: 0, stamp: 0, timer: null };
+    /** room -> when (ms) this page last said it was typing there. */
+    this._typedAt = new Map();
     this.status = { state: "connecting", retryAt: null, pod: null, usersOnline: null };
   }
 
@@ -115,6 +119,7 @@ export class ChatClient extends EventTarget {
 
   leave(room) {
     this._joined.delete(room);
+    this._typedAt.delete(room);
     this._joining.delete(room);
     for (const [ref, frame] of this._outbox) if (frame.room === room) this._outbox.delete(ref);
     this._transmit(protocol.leave(room));
@@ -133,6 +138,16 @@ export class ChatClient extends EventTarget {
    * dropped when not live: the caller asks again once it wants them. */
   older(room, before) {
     this._transmit(protocol.older(room, before));
+  }
+
+  /** The person is typing in `room`: tell the server, at most once per interval, and only for
+   * a room joined on this connection (a `typing` there otherwise is refused as not joined). */
+  typing(room) {
+    const now = this._now();
+    if (!this._joined.has(room) || this._joining.has(room)) return;
+    if (now - (this._typedAt.get(room) ?? -Infinity) < TYPING_INTERVAL_SECONDS * 1000) return;
+    this._typedAt.set(room, now);
+    this._transmit(protocol.typing(room));
   }
 
   /** Forget a send the server refused, so that it is not retried. */
@@ -279,11 +294,11 @@ export class ChatClient extends EventTarget {
     }, RESEND_DELAY_MS);
   }
 
-  /** Send now if it is free (`ping`), else when the rate allows; dropped when not live (a
-   * resume sends again whatever still matters). */
+  /** Send now if it is free (`ping`, `typing`), else when the rate allows; dropped when not
+   * live (a resume sends again whatever still matters). */
   _transmit(frame) {
     if (!this.live || this._ws?.readyState !== this._Socket.OPEN) return;
-    if (frame.type === "ping") this._ws.send(JSON.stringify(frame));
+    if (FREE_FRAMES.has(frame.type)) this._ws.send(JSON.stringify(frame));
     else {
       this._paced.push(frame);
       this._drainPaced();

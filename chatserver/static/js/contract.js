@@ -15,6 +15,10 @@ export const MESSAGE_ID = /^(?:([0-9]{1,19})-)?([0-9]{1,19})$/;
 /** Display names: at most this many characters once made safe. */
 export const MAX_NAME_CHARS = 64;
 
+/** Seconds between two `typing` frames for one room, and how long one is shown. */
+export const TYPING_INTERVAL_SECONDS = 2.0;
+export const TYPING_SHOWN_SECONDS = 5.0;
+
 /** The per-connection token bucket of a server whose `welcome` does not say. */
 export const DEFAULT_RATE = { per_second: 10, burst: 20 };
 

@@ -8,7 +8,9 @@ import { mentionsMe, unreadMark } from "./mentions.js";
 import * as prefs from "./prefs.js";
 import * as protocol from "./protocol.js";
 import { OLDER_RETRY_MS, RoomLog } from "./roomlog.js";
+import { Typists, typingText } from "./typing.js";
 import { Drawer } from "./view/drawer.js";
+import { MembersPanel } from "./view/members.js";
 import { MessageList } from "./view/messages.js";
 import { NameDialog } from "./view/namedialog.js";
 import { Notice } from "./view/notice.js";
@@ -21,6 +23,9 @@ class App {
   constructor() {
     this.logs = new Map();
     this.active = null;
+    this.typists = new Typists();
+    /** Re-renders the typing line when its next typist expires. */
+    this.typingTimer = null;
     /** Token mode: the JWT from the page's fragment; the server then names this person. */
     this.token = protocol.tokenFromFragment(location.hash);
     this.me = this.token ? null : prefs.displayName();
@@ -32,7 +37,7 @@ class App {
       roomInput: byId("room-input"),
       roomError: byId("room-error"),
       roomName: byId("room-name"),
-      members: byId("room-members"),
+      typing: byId("typing"),
       leave: byId("leave-button"),
       emptyState: byId("empty-state"),
       emptyTitle: byId("empty-title"),
@@ -61,6 +66,13 @@ class App {
       { setting: byId("notify-setting"), toggle: byId("notify-toggle"), hint: byId("notify-hint") },
       { onOpen: (room) => this.select(room) },
     );
+    this.members = new MembersPanel({
+      toggle: byId("room-members"),
+      panel: byId("members-panel"),
+      title: byId("members-title"),
+      list: byId("member-list"),
+      more: byId("members-more"),
+    });
     this.drawer = new Drawer({
       app: this.el.app,
       toggle: byId("rooms-toggle"),
@@ -138,7 +150,10 @@ class App {
         this.sendFromComposer();
       }
     });
-    this.el.input.addEventListener("input", () => this.fitComposer());
+    this.el.input.addEventListener("input", () => {
+      this.fitComposer();
+      if (this.active && this.el.input.value.trim()) this.client.typing(this.active);
+    });
     document.addEventListener("visibilitychange", () => {
       const log = this.logs.get(this.active);
       if (!document.hidden && log?.unread) {
@@ -168,6 +183,7 @@ class App {
         break;
       }
       case "message": {
+        this.typists.sent(frame);
         const log = this.logs.get(frame.room);
         const entry = log?.addMessage(frame, this.me);
         if (entry && !entry.mine) this.onNewMessage(log, entry);
@@ -176,6 +192,20 @@ class App {
       case "older":
         this.logs.get(frame.room)?.addOlder(frame.messages ?? [], frame.start === true, this.me);
         break;
+      case "members": {
+        const log = this.logs.get(frame.room);
+        if (!log) return;
+        log.members = frame.total;
+        log.people = frame.people;
+        log.peopleTruncated = frame.truncated;
+        break;
+      }
+      case "typing":
+        // Another tab of this same person is typing: not news to them.
+        if (!this.logs.has(frame.room) || frame.user === this.me) return;
+        this.typists.saw(frame, Date.now());
+        this.renderTyping(); // only the typing line changed
+        return;
       case "presence":
         for (const [room, members] of Object.entries(frame.rooms ?? {})) {
           const log = this.logs.get(room);
@@ -261,6 +291,7 @@ class App {
 
   forgetRoom(room) {
     if (!this.logs.delete(room)) return;
+    this.typists.forget(room);
     prefs.setRooms([...this.logs.keys()]);
     if (room === this.active) this.select(this.logs.keys().next().value ?? null);
     else this.renderAll();
@@ -353,7 +384,18 @@ class App {
   renderChat() {
     const log = this.logs.get(this.active) ?? null;
     renderRoomChrome(this.el, log);
+    this.members.render(log, this.me);
     this.messages.render(log, { live: this.client.live, me: this.me });
+    this.renderTyping();
+  }
+
+  renderTyping() {
+    const now = Date.now();
+    const text = this.active ? typingText(this.typists.names(this.active, now)) : "";
+    if (this.el.typing.textContent !== text) this.el.typing.textContent = text;
+    clearTimeout(this.typingTimer);
+    const next = this.active ? this.typists.nextExpiry(this.active) : null;
+    this.typingTimer = next === null ? null : setTimeout(() => this.renderTyping(), next - now);
   }
 }
 

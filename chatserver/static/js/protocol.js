@@ -103,6 +103,8 @@ export const leave = (room) => ({ type: "leave", room });
 export const older = (room, before) => ({ type: "older", room, before });
 export const send = (room, text, ref) => ({ type: "send", room, text, ref });
 export const ping = () => ({ type: "ping" });
+/** Added to v1 by issue 13: this person is typing in `room` (no answer). */
+export const typing = (room) => ({ type: "typing", room });
 
 /** Error codes after which the same `ref` may be sent again later (it was not accepted yet). */
 export const RETRYABLE_ERRORS = new Set([ERROR.UNAVAILABLE, ERROR.RATE_LIMITED]);

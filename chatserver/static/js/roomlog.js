@@ -40,6 +40,10 @@ export class RoomLog {
   constructor(name) {
     this.name = name;
     this.members = null;
+    /** Who is here by name, from `members` frames: [{user, sub?}], the first by name. */
+    this.people = null;
+    /** The server's list may leave some out (the room is bigger than its bound). */
+    this.peopleTruncated = false;
     this.unread = 0;
     /** How many of the unread messages mention the reader. */
     this.mentions = 0;

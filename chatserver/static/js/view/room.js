@@ -1,12 +1,10 @@
-// What surrounds the active room's messages: its header (name, members, Leave), the empty state
-// and the composer's labels. Nothing here when no room is open, and a hint where to start.
+// What surrounds the active room's messages: its header (name, Leave; the member count is the
+// members panel's toggle), the empty state and the composer's labels. Nothing here when no room
+// is open, and a hint where to start.
 
-import { plural } from "../format.js";
-
-/** `el` holds roomName, members, leave, composer, input, emptyState, emptyTitle, emptyText. */
+/** `el` holds roomName, leave, composer, input, emptyState, emptyTitle, emptyText. */
 export function renderRoomChrome(el, log) {
   el.roomName.textContent = log ? log.name : "no room";
-  el.members.textContent = log?.members === null || !log ? "" : plural(log.members, "member", "members");
   el.leave.hidden = !log;
   el.leave.setAttribute("aria-label", log ? `Leave #${log.name}` : "Leave");
   el.composer.hidden = !log;

@@ -1,0 +1,58 @@
+// The members panel of the open room: who is here by name (the server's list, bounded, first by
+// name) and how many in all. Its toggle is the member count in the room's header; Escape closes
+// it and gives the focus back to the toggle. Beside the messages on a wide screen, over them on
+// a phone.
+
+import { h } from "../dom.js";
+import { hueOf, initials, plural } from "../format.js";
+
+export class MembersPanel {
+  constructor({ toggle, panel, title, list, more }) {
+    this._toggle = toggle;
+    this._panel = panel;
+    this._title = title;
+    this._list = list;
+    this._more = more;
+    toggle.addEventListener("click", () => this.set(this._panel.hidden));
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && !panel.hidden) {
+        this.set(false);
+        toggle.focus();
+      }
+    });
+  }
+
+  set(open) {
+    this._panel.hidden = !open;
+    this._toggle.setAttribute("aria-expanded", String(open));
+  }
+
+  /** `log` is the open room (or null); `me` this tab's display name, marked "(you)". */
+  render(log, me) {
+    this._toggle.hidden = !log || log.members === null;
+    if (!log) {
+      this.set(false);
+      return;
+    }
+    this._toggle.textContent = log.members === null ? "" : plural(log.members, "member", "members");
+    this._title.textContent = `People in #${log.name}`;
+    const people = log.people ?? [];
+    this._list.replaceChildren(
+      ...people.map(({ user }) =>
+        h(
+          "li",
+          { class: "member" },
+          h("span", { class: "avatar small", "aria-hidden": "true", style: { "--hue": hueOf(user) } }, initials(user)),
+          h("span", { class: "member-name" }, user),
+          user === me ? h("span", { class: "member-you" }, "(you)") : null,
+        ),
+      ),
+    );
+    // The total counts connections, the list people: say why they differ.
+    const total = plural(log.members ?? 0, "member", "members");
+    this._more.hidden = !log.peopleTruncated && (log.members ?? 0) <= people.length;
+    this._more.textContent = log.peopleTruncated
+      ? `Showing the first ${people.length} by name of ${total}.`
+      : `${total} here: some are in more than one tab.`;
+  }
+}
