@@ -153,6 +153,7 @@ class Hub:
                 rooms=self._settings.rooms,
                 rate_per_second=self._settings.rate_per_second,
                 rate_burst=self._settings.rate_burst,
+                sub=member.identity.sub,
             )
         )
         self.presence.changed()

@@ -201,21 +201,24 @@ def encode_welcome(
     rooms: Sequence[str],
     rate_per_second: float,
     rate_burst: int,
+    sub: str | None = None,
 ) -> bytes:
-    """`rooms` (the cluster's always-present rooms) and `rate` (this connection's token bucket,
-    so a client can pace itself rather than be refused) extend the contract's welcome frame."""
-    return orjson.dumps(
-        {
-            "type": "welcome",
-            "protocol": PROTOCOL_VERSION,
-            "session": session,
-            "user": user,
-            "pod": pod,
-            "users_online": users_online,
-            "rooms": list(rooms),
-            "rate": {"per_second": rate_per_second, "burst": rate_burst},
-        }
-    )
+    """`rooms` (the cluster's always-present rooms), `rate` (this connection's token bucket,
+    so a client can pace itself rather than be refused) and `sub` (token mode: the token's user
+    id, which this session's messages carry) extend the contract's welcome frame."""
+    frame: dict[str, object] = {
+        "type": "welcome",
+        "protocol": PROTOCOL_VERSION,
+        "session": session,
+        "user": user,
+        "pod": pod,
+        "users_online": users_online,
+        "rooms": list(rooms),
+        "rate": {"per_second": rate_per_second, "burst": rate_burst},
+    }
+    if sub is not None:
+        frame["sub"] = sub
+    return orjson.dumps(frame)
 
 
 def encode_message(

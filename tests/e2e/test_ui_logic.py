@@ -115,17 +115,17 @@ def test_a_room_log_shows_each_message_once_and_keeps_pending_sends_last(
         """m => {
           const log = new m.RoomLog("general");
           const msg = (id, user, text) => ({id, user, text, ts: 1, pod: "p", room: "general"});
-          log.addMessage(msg("1", "grace", "hi"), "ada");
-          log.addPending("r1", "first", "ada", 2);
-          log.addPending("r2", "second", "ada", 3);
-          log.addMessage(msg("2", "grace", "meanwhile"), "ada");
+          log.addMessage(msg("1", "grace", "hi"), {user: "ada"});
+          log.addPending("r1", "first", {user: "ada"}, 2);
+          log.addPending("r2", "second", {user: "ada"}, 3);
+          log.addMessage(msg("2", "grace", "meanwhile"), {user: "ada"});
           log.ack("r2", "4");                                  // ack before its broadcast
-          log.addMessage(msg("3", "ada", "first"), "ada");     // broadcast before its ack
+          log.addMessage(msg("3", "ada", "first"), {user: "ada"});     // broadcast before its ack
           const beforeAck = log.entries().map(e => e.key);
           log.ack("r1", "3");
-          log.addMessage(msg("1", "grace", "hi"), "ada");      // replayed after a reconnect
-          log.addMessage(msg("4", "ada", "second"), "ada");
-          log.addMessage(msg("4", "ada", "second"), "ada");
+          log.addMessage(msg("1", "grace", "hi"), {user: "ada"});      // replayed after a reconnect
+          log.addMessage(msg("4", "ada", "second"), {user: "ada"});
+          log.addMessage(msg("4", "ada", "second"), {user: "ada"});
           return {beforeAck, after: log.entries().map(e => [e.key, e.id, e.text, e.status])};
         }""",
     )
@@ -144,16 +144,33 @@ def test_a_pending_send_is_never_paired_with_a_message_by_its_text(run_module: A
         "roomlog.js",
         """m => {
           const log = new m.RoomLog("general");
-          log.addPending("r1", "same words", "ada", 1);
+          log.addPending("r1", "same words", {user: "ada"}, 1);
           // Another tab of the same person says the same words first.
-          log.addMessage({id: "7", user: "ada", text: "same words", ts: 1}, "ada");
+          log.addMessage({id: "7", user: "ada", text: "same words", ts: 1}, {user: "ada"});
           const beforeAck = log.entries().map(e => e.key);
           log.ack("r1", "8");
-          log.addMessage({id: "8", user: "ada", text: "same words", ts: 2}, "ada");
+          log.addMessage({id: "8", user: "ada", text: "same words", ts: 2}, {user: "ada"});
           return {beforeAck, after: log.entries().map(e => [e.key, e.id])};
         }""",
     )
     assert shown == {"beforeAck": ["ref:r1"], "after": [["id:7", "7"], ["ref:r1", "8"]]}
+
+
+def test_in_token_mode_ones_own_messages_are_told_by_sub_not_by_name(run_module: Any) -> None:
+    # Two people may choose one display name; the token's `sub` tells them apart (issue 10).
+    mine = run_module(
+        "roomlog.js",
+        """m => {
+          const me = {user: "Ada", sub: "u-1"};
+          const log = new m.RoomLog("general");
+          log.addMessage({id: "1", user: "Ada", sub: "u-2", text: "another Ada", ts: 1}, me);
+          log.addMessage({id: "2", user: "Ada", sub: "u-1", text: "me", ts: 2}, me);
+          log.addMessage({id: "3", user: "Grace", text: "open mode", ts: 3}, {user: "Grace"});
+          return [...log.entries().map(e => e.mine),
+                  m.isMe({user: "Ada", sub: "u-2"}, me), m.isMe({user: "Ada"}, {user: "Ada"})];
+        }""",
+    )
+    assert mine == [False, True, True, False, True]
 
 
 def test_a_refused_send_stays_visible_until_discarded(run_module: Any) -> None:
@@ -161,10 +178,10 @@ def test_a_refused_send_stays_visible_until_discarded(run_module: Any) -> None:
         "roomlog.js",
         """m => {
           const log = new m.RoomLog("general");
-          log.addPending("r1", "way too long", "ada", 1);
+          log.addPending("r1", "way too long", {user: "ada"}, 1);
           log.fail("r1", "That message is too long for this chat.");
           const failed = log.entries().map(e => [e.status, e.problem]);
-          log.addMessage({id: "9", user: "ada", text: "way too long", ts: 2}, "ada");
+          log.addMessage({id: "9", user: "ada", text: "way too long", ts: 2}, {user: "ada"});
           const afterSameText = log.entries().map(e => e.key);
           log.discard("r1");
           return {failed, afterSameText, after: log.entries().map(e => e.key)};
@@ -185,13 +202,13 @@ def test_a_truncated_history_marks_the_gap_before_its_first_new_message(
         """m => {
           const msg = (id) => ({id, user: "grace", text: id, ts: 1});
           const fresh = new m.RoomLog("general");
-          fresh.addHistory([msg("5"), msg("6")], true, "ada");   // nothing seen before: no gap
+          fresh.addHistory([msg("5"), msg("6")], true, {user: "ada"});   // nothing seen before: no gap
           const resumed = new m.RoomLog("general");
-          resumed.addHistory([msg("1"), msg("2")], false, "ada");
-          resumed.addHistory([msg("8"), msg("9")], true, "ada");  // 3..7 are gone
+          resumed.addHistory([msg("1"), msg("2")], false, {user: "ada"});
+          resumed.addHistory([msg("8"), msg("9")], true, {user: "ada"});  // 3..7 are gone
           const overlapping = new m.RoomLog("general");
-          overlapping.addHistory([msg("1"), msg("2")], false, "ada");
-          overlapping.addHistory([msg("2"), msg("3")], true, "ada");
+          overlapping.addHistory([msg("1"), msg("2")], false, {user: "ada"});
+          overlapping.addHistory([msg("2"), msg("3")], true, {user: "ada"});
           return [fresh.gapBefore, resumed.gapBefore, overlapping.gapBefore,
                   resumed.entries().map(e => e.id)];
         }""",
@@ -206,17 +223,17 @@ def test_older_messages_go_above_once_and_only_when_asked_for(run_module: Any) -
           const msg = (id) => ({id, user: "grace", text: "t" + id, ts: 1});
           const log = new m.RoomLog("general");
           const empty = log.olderRequest(0);
-          log.addHistory([msg("5-10"), msg("5-11")], false, "ada");
-          const unasked = log.addOlder([msg("5-9")], false, "ada");  // nobody asked: ignored
+          log.addHistory([msg("5-10"), msg("5-11")], false, {user: "ada"});
+          const unasked = log.addOlder([msg("5-9")], false, {user: "ada"});  // nobody asked: ignored
           const asked = log.olderRequest(1000);
           const whileWaiting = log.olderRequest(2000);
           const added = log.addOlder(
-            [msg("4-3"), msg("5-7"), msg("5-8"), msg("5-10"), msg("5-12")], false, "ada");
+            [msg("4-3"), msg("5-7"), msg("5-8"), msg("5-10"), msg("5-12")], false, {user: "ada"});
           const afterPage = log.entries().map(e => e.id);
           const next = log.olderRequest(3000);
           log.olderLost();                                     // its connection went away
           const again = log.olderRequest(3500);
-          log.addOlder([msg("5-6")], true, "ada");
+          log.addOlder([msg("5-6")], true, {user: "ada"});
           return {empty, unasked, asked, whileWaiting, added, afterPage, next, again,
                   start: log.olderStart, atStart: log.olderRequest(99999),
                   last: log.entries().map(e => e.id)};
@@ -246,12 +263,12 @@ def test_an_unanswered_older_request_is_asked_again_and_a_reset_forgets_the_star
         """m => {
           const msg = (id) => ({id, user: "grace", text: id, ts: 1});
           const log = new m.RoomLog("general");
-          log.addHistory([msg("5-1")], false, "ada");
+          log.addHistory([msg("5-1")], false, {user: "ada"});
           const first = log.olderRequest(0);
           const retried = log.olderRequest(m.OLDER_RETRY_MS);
-          log.addOlder([msg("5-0")], true, "ada");
+          log.addOlder([msg("5-0")], true, {user: "ada"});
           const start = log.olderStart;
-          log.addHistory([msg("6-0")], false, "ada", true);   // the room's log started again
+          log.addHistory([msg("6-0")], false, {user: "ada"}, true);   // the room's log started again
           return {first, retried, start, afterReset: log.olderStart,
                   next: log.olderRequest(2 * m.OLDER_RETRY_MS)};
         }""",
@@ -304,20 +321,20 @@ def test_a_reset_history_replaces_the_list_and_a_new_log_never_hides_a_message(
         """m => {
           const msg = (id, user, text) => ({id, user, text, ts: 1, pod: "p", room: "general"});
           const log = new m.RoomLog("general");
-          log.addHistory([msg("100-0", "bob", "hi"), msg("100-1", "ada", "hello")], false, "ada");
-          log.addPending("r1", "typed while away", "ada", 2);
+          log.addHistory([msg("100-0", "bob", "hi"), msg("100-1", "ada", "hello")], false, {user: "ada"});
+          log.addPending("r1", "typed while away", {user: "ada"}, 2);
           // The server restarted with no history: the join since 100-1 is answered with a reset.
-          log.addHistory([msg("200-0", "bob", "anyone?")], false, "ada", true);
+          log.addHistory([msg("200-0", "bob", "anyone?")], false, {user: "ada"}, true);
           const afterReset = [log.resetAt, log.entries().map(e => [e.id, e.text])];
-          log.addMessage(msg("200-1", "ada", "typed while away"), "ada");  // its broadcast
+          log.addMessage(msg("200-1", "ada", "typed while away"), {user: "ada"});  // its broadcast
           log.ack("r1", "200-1");                                           // then its ack
-          log.addMessage(msg("200-1", "ada", "typed while away"), "ada");  // replayed
+          log.addMessage(msg("200-1", "ada", "typed while away"), {user: "ada"});  // replayed
           const afterAck = log.entries().map(e => [e.key, e.id, e.status]);
           // The log is replaced again while this page stays connected: same offsets, new epoch.
-          log.addMessage(msg("300-0", "bob", "again"), "ada");
+          log.addMessage(msg("300-0", "bob", "again"), {user: "ada"});
           // A backend that has not read 300-0 yet answers the resume with a reset of the same
           // log: nothing shown is dropped.
-          log.addHistory([msg("300-0", "bob", "again")], false, "ada", true);
+          log.addHistory([msg("300-0", "bob", "again")], false, {user: "ada"}, true);
           return {afterReset, afterAck, resetAt: log.resetAt,
                   last: log.entries().map(e => e.id)};
         }""",

@@ -94,6 +94,7 @@ async def test_identity_and_room_claims_come_from_the_token(
         client="tab-1",
     )
     assert ada.welcome["user"] == "Ada"  # the name its messages carry, not ?name=
+    assert ada.welcome["sub"] == "u-1"  # what tells her messages from another Ada's
 
     await ada.send({"type": "join", "room": "secret"})
     refused_join = await ada.expect("error")

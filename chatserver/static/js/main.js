@@ -7,7 +7,7 @@ import { hueOf, initials } from "./format.js";
 import { mentionsMe, unreadMark } from "./mentions.js";
 import * as prefs from "./prefs.js";
 import * as protocol from "./protocol.js";
-import { OLDER_RETRY_MS, RoomLog } from "./roomlog.js";
+import { OLDER_RETRY_MS, RoomLog, isMe } from "./roomlog.js";
 import { Typists, typingText } from "./typing.js";
 import { Drawer } from "./view/drawer.js";
 import { MembersPanel } from "./view/members.js";
@@ -29,6 +29,9 @@ class App {
     /** Token mode: the JWT from the page's fragment; the server then names this person. */
     this.token = protocol.tokenFromFragment(location.hash);
     this.me = this.token ? null : prefs.displayName();
+    /** Token mode: the token's `sub`, from `welcome`, which tells this person's messages apart
+     * from those of someone with the same display name. */
+    this.mySub = null;
 
     this.el = {
       app: byId("app"),
@@ -168,6 +171,7 @@ class App {
     switch (frame.type) {
       case "welcome":
         this.me = frame.user;
+        this.mySub = frame.sub ?? null;
         this.renderMe();
         for (const log of this.logs.values()) log.olderLost();
         if (frame.protocol !== protocol.PROTOCOL_VERSION) {
@@ -179,18 +183,18 @@ class App {
         const log = this.logs.get(frame.room);
         if (!log) return;
         log.members = frame.members;
-        log.addHistory(frame.history, frame.truncated, this.me, frame.reset === true);
+        log.addHistory(frame.history, frame.truncated, this.identity, frame.reset === true);
         break;
       }
       case "message": {
         this.typists.sent(frame);
         const log = this.logs.get(frame.room);
-        const entry = log?.addMessage(frame, this.me);
+        const entry = log?.addMessage(frame, this.identity);
         if (entry && !entry.mine) this.onNewMessage(log, entry);
         break;
       }
       case "older":
-        this.logs.get(frame.room)?.addOlder(frame.messages ?? [], frame.start === true, this.me);
+        this.logs.get(frame.room)?.addOlder(frame.messages ?? [], frame.start === true, this.identity);
         break;
       case "members": {
         const log = this.logs.get(frame.room);
@@ -202,7 +206,7 @@ class App {
       }
       case "typing":
         // Another tab of this same person is typing: not news to them.
-        if (!this.logs.has(frame.room) || frame.user === this.me) return;
+        if (!this.logs.has(frame.room) || isMe(frame, this.identity)) return;
         this.typists.saw(frame, Date.now());
         this.renderTyping(); // only the typing line changed
         return;
@@ -313,7 +317,7 @@ class App {
     const log = this.logs.get(this.active);
     if (!text || !log) return;
     const ref = this.client.send(log.name, text);
-    log.addPending(ref, text, this.me, Date.now() / 1000);
+    log.addPending(ref, text, this.identity, Date.now() / 1000);
     this.el.input.value = "";
     this.fitComposer();
     this.renderAll();
@@ -338,6 +342,11 @@ class App {
 
   askName() {
     this.nameDialog.open(this.me, { required: !this.me });
+  }
+
+  /** Who this tab's person is, for telling their messages and presence from others'. */
+  get identity() {
+    return { user: this.me, sub: this.mySub };
   }
 
   setName(name) {
@@ -384,7 +393,7 @@ class App {
   renderChat() {
     const log = this.logs.get(this.active) ?? null;
     renderRoomChrome(this.el, log);
-    this.members.render(log, this.me);
+    this.members.render(log, this.identity);
     this.messages.render(log, { live: this.client.live, me: this.me });
     this.renderTyping();
   }

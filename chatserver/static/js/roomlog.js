@@ -100,7 +100,7 @@ export class RoomLog {
     this._ids.add(message.id);
     const own = this._takeAcked(message.id);
     /** Possibly the broadcast of a send still awaiting its ack (see the top). */
-    const held = !own && message.user === me && this._awaitingAck();
+    const held = !own && isMe(message, me) && this._awaitingAck();
     const entry = confirmedEntry(message, me, { key: own?.key, held });
     this._confirmed.push(entry);
     this._trim();
@@ -180,7 +180,7 @@ export class RoomLog {
       key: "ref:" + ref,
       ref,
       id: null,
-      user: me,
+      user: me.user,
       text,
       ts: now,
       pod: null,
@@ -235,6 +235,12 @@ export class RoomLog {
   }
 }
 
+/** Whether `author` (a message, a member) is this tab's person, `me` (`{ user, sub }`): by the
+ * token's `sub` when there is one, as two people may choose one display name; else by name. */
+export function isMe(author, me) {
+  return me.sub ? author.sub === me.sub : author.user === me.user;
+}
+
 /** The entry of a message of the room's log; `key` is that of our own pending entry it takes
  * over, if any. */
 function confirmedEntry(message, me, { key, held }) {
@@ -246,7 +252,7 @@ function confirmedEntry(message, me, { key, held }) {
     text: message.text,
     ts: message.ts,
     pod: message.pod,
-    mine: message.user === me,
+    mine: isMe(message, me),
     status: "sent",
     held,
   };

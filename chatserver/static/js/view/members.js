@@ -5,6 +5,7 @@
 
 import { h } from "../dom.js";
 import { hueOf, initials, plural } from "../format.js";
+import { isMe } from "../roomlog.js";
 
 export class MembersPanel {
   constructor({ toggle, panel, title, list, more }) {
@@ -27,7 +28,8 @@ export class MembersPanel {
     this._toggle.setAttribute("aria-expanded", String(open));
   }
 
-  /** `log` is the open room (or null); `me` this tab's display name, marked "(you)". */
+  /** `log` is the open room (or null); `me` this tab's person (`{ user, sub }`), marked
+   * "(you)". */
   render(log, me) {
     this._toggle.hidden = !log || log.members === null;
     if (!log) {
@@ -38,13 +40,17 @@ export class MembersPanel {
     this._title.textContent = `People in #${log.name}`;
     const people = log.people ?? [];
     this._list.replaceChildren(
-      ...people.map(({ user }) =>
+      ...people.map((person) =>
         h(
           "li",
           { class: "member" },
-          h("span", { class: "avatar small", "aria-hidden": "true", style: { "--hue": hueOf(user) } }, initials(user)),
-          h("span", { class: "member-name" }, user),
-          user === me ? h("span", { class: "member-you" }, "(you)") : null,
+          h(
+            "span",
+            { class: "avatar small", "aria-hidden": "true", style: { "--hue": hueOf(person.user) } },
+            initials(person.user),
+          ),
+          h("span", { class: "member-name" }, person.user),
+          isMe(person, me) ? h("span", { class: "member-you" }, "(you)") : null,
         ),
       ),
     );
