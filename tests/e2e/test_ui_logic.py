@@ -202,7 +202,8 @@ def test_a_truncated_history_marks_the_gap_before_its_first_new_message(
         """m => {
           const msg = (id) => ({id, user: "grace", text: id, ts: 1});
           const fresh = new m.RoomLog("general");
-          fresh.addHistory([msg("5"), msg("6")], true, {user: "ada"});   // nothing seen before: no gap
+          // Nothing seen before: no gap.
+          fresh.addHistory([msg("5"), msg("6")], true, {user: "ada"});
           const resumed = new m.RoomLog("general");
           resumed.addHistory([msg("1"), msg("2")], false, {user: "ada"});
           resumed.addHistory([msg("8"), msg("9")], true, {user: "ada"});  // 3..7 are gone
@@ -224,7 +225,8 @@ def test_older_messages_go_above_once_and_only_when_asked_for(run_module: Any) -
           const log = new m.RoomLog("general");
           const empty = log.olderRequest(0);
           log.addHistory([msg("5-10"), msg("5-11")], false, {user: "ada"});
-          const unasked = log.addOlder([msg("5-9")], false, {user: "ada"});  // nobody asked: ignored
+          // Nobody asked: ignored.
+          const unasked = log.addOlder([msg("5-9")], false, {user: "ada"});
           const asked = log.olderRequest(1000);
           const whileWaiting = log.olderRequest(2000);
           const added = log.addOlder(
@@ -268,7 +270,8 @@ def test_an_unanswered_older_request_is_asked_again_and_a_reset_forgets_the_star
           const retried = log.olderRequest(m.OLDER_RETRY_MS);
           log.addOlder([msg("5-0")], true, {user: "ada"});
           const start = log.olderStart;
-          log.addHistory([msg("6-0")], false, {user: "ada"}, true);   // the room's log started again
+          // The room's log started again.
+          log.addHistory([msg("6-0")], false, {user: "ada"}, true);
           return {first, retried, start, afterReset: log.olderStart,
                   next: log.olderRequest(2 * m.OLDER_RETRY_MS)};
         }""",
@@ -321,7 +324,8 @@ def test_a_reset_history_replaces_the_list_and_a_new_log_never_hides_a_message(
         """m => {
           const msg = (id, user, text) => ({id, user, text, ts: 1, pod: "p", room: "general"});
           const log = new m.RoomLog("general");
-          log.addHistory([msg("100-0", "bob", "hi"), msg("100-1", "ada", "hello")], false, {user: "ada"});
+          const seen = [msg("100-0", "bob", "hi"), msg("100-1", "ada", "hello")];
+          log.addHistory(seen, false, {user: "ada"});
           log.addPending("r1", "typed while away", {user: "ada"}, 2);
           // The server restarted with no history: the join since 100-1 is answered with a reset.
           log.addHistory([msg("200-0", "bob", "anyone?")], false, {user: "ada"}, true);
