@@ -11,7 +11,14 @@ import pytest
 from chatserver.broker.base import Record
 from chatserver.broker.memory import MemoryBroker
 from chatserver.interchange import Person, PresenceBeat
-from chatserver.presence.loop import LocalCounts, LocalPeople, Presence
+from chatserver.presence.loop import (
+    PRESENCE_FRAMES_PER_SECOND,
+    PRESENCE_MIN_GAP,
+    LocalCounts,
+    LocalPeople,
+    Presence,
+    round_gap,
+)
 from chatserver.presence.table import PresenceSnapshot, RoomPeople
 
 
@@ -141,3 +148,11 @@ async def test_each_pod_is_pushed_who_is_in_its_rooms_across_pods(pods: tuple[Po
         while not a.pushed[-1].people["lobby"].truncated:
             a.pushed_event.clear()
             await a.pushed_event.wait()
+
+
+def test_rounds_are_spaced_so_a_busy_pod_sends_a_bounded_number_of_presence_frames() -> None:
+    assert round_gap(0) == PRESENCE_MIN_GAP
+    assert round_gap(1_000) == PRESENCE_MIN_GAP
+    assert round_gap(10_000) == pytest.approx(2.0)
+    for sessions in (1, 1_250, 5_000, 50_000):
+        assert sessions / round_gap(sessions) <= PRESENCE_FRAMES_PER_SECOND
