@@ -9,10 +9,12 @@ Tests run in file order and share one installation (module-scoped fixtures).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -26,6 +28,7 @@ from playwright.sync_api import expect
 from chatoperator.builders.network import AMQP_PORT, BACKEND_PORT, MANAGEMENT_PORT, STREAM_PORT
 from tests.e2e.conftest import ChatPage, OpenChat
 from tests.fixtures.k8s import Cluster
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,6 +42,8 @@ RESYNC_SECONDS = 30
 BROKER_CLIENT_PORTS = (AMQP_PORT, STREAM_PORT)
 PAGE_TRIES = 12
 """New connections tried before two pages land on different backend pods."""
+PORT_FORWARD_RESTARTS = 20
+"""Times a port-forward is started again in one test module, at most."""
 
 
 Figure = Callable[[str, float], None]
@@ -111,24 +116,47 @@ def printed_columns(cluster: Cluster, namespace: str, name: str) -> dict[str, st
 
 
 class PortForward:
-    """`kubectl port-forward` to a Service on a free port of 127.0.0.1."""
+    """`kubectl port-forward` to a Service on a fixed free port of 127.0.0.1, started again
+    whenever it exits. kubectl ends a port-forward when one forwarded connection fails (a
+    browser closing mid-stream: "lost connection to pod"), which took the chat away from every
+    later test of the module (seen once in CI: ERR_CONNECTION_REFUSED after a page closed)."""
 
     def __init__(self, cluster: Cluster, namespace: str, service: str, port: int) -> None:
-        self.process = subprocess.Popen(
-            [
-                str(cluster.bin_dir / "kubectl"), f"--kubeconfig={cluster.kubeconfig}",
-                "port-forward", "--address=127.0.0.1", "-n", namespace,
-                f"service/{service}", f":{port}",
-            ],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        match = re.search(r"127\.0\.0\.1:(\d+) ->", line)
-        assert match, f"kubectl port-forward said: {line}"
-        self.url = f"http://127.0.0.1:{match.group(1)}"
+        local = free_port()
+        self.url = f"http://127.0.0.1:{local}"
+        self._command = [
+            str(cluster.bin_dir / "kubectl"), f"--kubeconfig={cluster.kubeconfig}",
+            "port-forward", "--address=127.0.0.1", "-n", namespace,
+            f"service/{service}", f"{local}:{port}",
+        ]  # fmt: skip
+        self._closed = threading.Event()
+        self.process = self._start()
+        self._keeper = threading.Thread(target=self._keep_forwarding, daemon=True)
+        self._keeper.start()
+
+    def _start(self) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            self._command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert re.search(r"127\.0\.0\.1:\d+ ->", line), f"kubectl port-forward said: {line}"
+        return process
+
+    def _keep_forwarding(self) -> None:
+        for _ in range(PORT_FORWARD_RESTARTS):
+            self.process.wait()
+            if self._closed.is_set():
+                return
+            time.sleep(0.2)  # bounded: at most PORT_FORWARD_RESTARTS times
+            with contextlib.suppress(AssertionError):
+                self.process = self._start()
 
     def close(self) -> None:
+        self._closed.set()
+        self.process.terminate()
+        self._keeper.join(timeout=10)
+        # The keeper may have started one more just before it saw the close.
         self.process.terminate()
         self.process.wait(timeout=10)
 
