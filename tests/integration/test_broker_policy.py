@@ -118,9 +118,7 @@ async def test_the_policy_sets_the_retention_of_a_room_that_exists(
     # The management API answers before the stream coordinator has given each member its new
     # retention, so each phase writes in rounds until the new retention shows (bounded).
     assert await apply(room_policy(node, namespace, "16Ki")) == "Applied"
-    start_after, kept = await write_until(
-        brokers, node, chat_cluster, writer, lambda first, _: first > 0
-    )
+    _, kept = await write_until(brokers, node, chat_cluster, writer, lambda first, _: first > 0)
     assert kept * len(RECORD) <= SMALL_RETENTION_KEEPS_AT_MOST
 
     # Raised again, it keeps more than the small retention ever could.
