@@ -207,9 +207,10 @@ def _ensure_broker_secret(
 
 
 def _refuse_new_credentials_for_an_existing_broker(kube: Kube, cluster: Cluster) -> None:
-    """RabbitMQ takes its default user from the environment only on a blank node: a broker that
-    runs, or whose volume survives, keeps the old credentials (and cluster nodes the old cookie)
-    whatever a new Secret says, and backends given new ones would be locked out."""
+    """A running broker keeps the users it loaded at boot and its nodes the cookie they share:
+    backends given new credentials would be locked out until every node restarted, and a node
+    restarted with a new cookie could not rejoin the others (on a surviving volume, it is still
+    their cluster's member)."""
     statefulset = child_name(cluster, RABBITMQ)
     claim = broker_claim_name(cluster, 0)
     left = []
@@ -224,8 +225,9 @@ def _refuse_new_credentials_for_an_existing_broker(kube: Kube, cluster: Cluster)
         raise BrokerCredentialsLost(
             f"Secret {statefulset} with the broker's credentials was deleted, but"
             f" {' and '.join(left)} still hold the old ones: restore the Secret (with its"
-            " username, password, erlang-cookie and url), or delete them to start a new,"
-            " empty broker with new credentials (every room's history is lost)"
+            " username, password, backend-username, backend-password, erlang-cookie and url),"
+            " or delete them to start a new, empty broker with new credentials (every room's"
+            " history is lost)"
         )
 
 
@@ -233,6 +235,8 @@ def _new_credentials() -> BrokerCredentials:
     return BrokerCredentials(
         username=f"chat-{secrets.token_hex(4)}",
         password=secrets.token_urlsafe(24),
+        backend_username=f"backend-{secrets.token_hex(4)}",
+        backend_password=secrets.token_urlsafe(24),
         erlang_cookie=secrets.token_hex(32),
     )
 

@@ -138,7 +138,11 @@ def _children(
     url_digest = _known_url_digest(cluster, secrets)
     if not cluster.external_broker:
         generated = BrokerCredentials(
-            username=GENERATED, password=GENERATED, erlang_cookie=GENERATED
+            username=GENERATED,
+            password=GENERATED,
+            backend_username=GENERATED,
+            backend_password=GENERATED,
+            erlang_cookie=GENERATED,
         )
         objects.append(build_broker_secret(cluster, generated))
     inp = BuildInput(

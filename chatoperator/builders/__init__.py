@@ -25,7 +25,7 @@ from chatoperator.builders.disruption_budgets import (
 )
 from chatoperator.builders.frontend_deployment import build_frontend_deployment
 from chatoperator.builders.inputs import BuildInput
-from chatoperator.builders.meta import BACKEND, FRONTEND, NODES, RABBITMQ, child_name
+from chatoperator.builders.meta import ADMIN, BACKEND, FRONTEND, NODES, RABBITMQ, child_name
 from chatoperator.builders.network_policy import (
     build_backend_network_policy,
     build_broker_network_policy,
@@ -33,6 +33,7 @@ from chatoperator.builders.network_policy import (
 )
 from chatoperator.builders.services import (
     build_backend_service,
+    build_broker_admin_service,
     build_broker_headless_service,
     build_broker_service,
     build_frontend_service,
@@ -48,6 +49,7 @@ class Role(enum.Enum):
     BROKER_CONFIG = "broker config"
     BROKER_NODES_SERVICE = "broker nodes service"
     BROKER_SERVICE = "broker service"
+    BROKER_ADMIN_SERVICE = "broker admin service"
     BROKER = "broker"
     BROKER_BUDGET = "broker budget"
     BROKER_NETWORK_POLICY = "broker network policy"
@@ -130,6 +132,13 @@ CHILDREN: tuple[Child, ...] = (
         _own_broker,
     ),
     Child(Role.BROKER_SERVICE, "Service", RABBITMQ, _of_cluster(build_broker_service), _own_broker),
+    Child(
+        Role.BROKER_ADMIN_SERVICE,
+        "Service",
+        f"{RABBITMQ}-{ADMIN}",
+        _of_cluster(build_broker_admin_service),
+        _own_broker,
+    ),
     Child(Role.BROKER, "StatefulSet", RABBITMQ, _of_cluster(build_broker_statefulset), _own_broker),
     Child(
         Role.BROKER_BUDGET,

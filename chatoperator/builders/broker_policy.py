@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatoperator.builders.broker_capacity import NodeLimits, rooms_within
-from chatoperator.builders.meta import RABBITMQ, chat_cluster_name, child_name, digest
+from chatoperator.builders.broker_secret import VHOST
+from chatoperator.builders.meta import chat_cluster_name, digest
 from chatoperator.builders.network import MANAGEMENT_PORT
+from chatoperator.builders.services import broker_admin_service_name
 from chatoperator.spec import Cluster
 from chatserver.contract import room_stream_prefix
 
 POLICY_NAME = "chatcluster-rooms"
-VHOST = "/"
-"""The operator's broker has one virtual host, the default (``broker_secret.py``'s URL)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class BrokerPolicy:
     (``PUT /api/policies/{vhost}/{name}``), and the virtual host's queue limit."""
 
     management_url: str
-    """The broker's management API, through its Service: any node answers for the cluster."""
+    """The broker's management API, through its admin Service: any node answers for the
+    cluster."""
     vhost: str
     name: str
     body: dict[str, Any]
@@ -64,7 +65,7 @@ def build_room_policy(cluster: Cluster) -> BrokerPolicy | None:
     }
     if broker.retention.max_age is not None:
         definition["max-age"] = broker.retention.max_age
-    host = f"{child_name(cluster, RABBITMQ)}.{cluster.namespace}.svc"
+    host = f"{broker_admin_service_name(cluster)}.{cluster.namespace}.svc"
     prefix = room_stream_prefix(chat_cluster_name(cluster))
     return BrokerPolicy(
         management_url=f"http://{host}:{MANAGEMENT_PORT}",

@@ -1,9 +1,12 @@
-"""The Secret ``<name>-rabbitmq``: broker credentials, generated once, and the AMQP URL."""
+"""The Secret ``<name>-rabbitmq``: broker credentials, generated once, and the backends' AMQP
+URL. Two users: the administrator (the operator's, for the management API) and the backends'
+own, whose permissions reach only the chat's resources (``broker_users``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from chatoperator.builders.meta import RABBITMQ, child_name, digest, metadata
 from chatoperator.builders.network import AMQP_PORT
@@ -12,13 +15,22 @@ from chatoperator.spec import Cluster, SecretKeyRef
 USERNAME_KEY = "username"
 PASSWORD_KEY = "password"
 COOKIE_KEY = "erlang-cookie"
+BACKEND_USERNAME_KEY = "backend-username"
+BACKEND_PASSWORD_KEY = "backend-password"
 URL_KEY = "url"
+"""The backends' AMQP URL, as the backend user (in a Secret made before that user existed, the
+administrator's: such a broker has no backend user)."""
+
+VHOST = "/"
+"""The operator's broker has one virtual host, the default."""
 
 
 @dataclass(frozen=True)
 class BrokerCredentials:
     username: str
     password: str
+    backend_username: str
+    backend_password: str
     erlang_cookie: str
 
     def __repr__(self) -> str:
@@ -41,7 +53,10 @@ def broker_url_digest(encoded_url: str) -> str:
 
 def build_broker_secret(cluster: Cluster, credentials: BrokerCredentials) -> dict[str, Any]:
     host = f"{child_name(cluster, RABBITMQ)}.{cluster.namespace}.svc"
-    url = f"amqp://{credentials.username}:{credentials.password}@{host}:{AMQP_PORT}/%2F"
+    url = (
+        f"amqp://{credentials.backend_username}:{credentials.backend_password}"
+        f"@{host}:{AMQP_PORT}/{quote(VHOST, safe='')}"
+    )
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -50,6 +65,8 @@ def build_broker_secret(cluster: Cluster, credentials: BrokerCredentials) -> dic
         "stringData": {
             USERNAME_KEY: credentials.username,
             PASSWORD_KEY: credentials.password,
+            BACKEND_USERNAME_KEY: credentials.backend_username,
+            BACKEND_PASSWORD_KEY: credentials.backend_password,
             COOKIE_KEY: credentials.erlang_cookie,
             URL_KEY: url,
         },

@@ -10,7 +10,14 @@ from chatoperator.builders.broker_config import (
     headless_service_name,
     node_settings,
 )
-from chatoperator.builders.broker_secret import COOKIE_KEY, PASSWORD_KEY, USERNAME_KEY
+from chatoperator.builders.broker_secret import (
+    BACKEND_PASSWORD_KEY,
+    BACKEND_USERNAME_KEY,
+    COOKIE_KEY,
+    PASSWORD_KEY,
+    USERNAME_KEY,
+)
+from chatoperator.builders.broker_users import UserFiles, write_users_script
 from chatoperator.builders.meta import (
     CONFIG_HASH_ANNOTATION,
     RABBITMQ,
@@ -55,26 +62,24 @@ def broker_resources(memory: str) -> dict[str, dict[str, str]]:
     }
 
 
-CREDENTIALS_MOUNT = "/etc/rabbitmq-credentials"
-DEFAULT_USER_DIR = "/etc/rabbitmq-default-user"
-"""Where the init container writes the default user's config lines, which the broker reads
-(``RABBITMQ_CONFIG_FILES``): the credentials stay out of every container's environment."""
+USER_FILES = UserFiles(credentials="/etc/rabbitmq-credentials", config="/etc/rabbitmq-users")
+"""The init container reads the Secret's files and writes the users' definitions and the config
+line that loads them (``RABBITMQ_CONFIG_FILES``) onto a memory volume only this pod's user can
+read: the credentials stay out of every container's environment."""
 
 # Erlang refuses a cookie file others can read, and a Secret volume cannot be owned by the
-# rabbitmq user, so an init container copies it into the data volume with mode 0600. Removed
+# rabbitmq user, so the init container copies it into the data volume with mode 0600. Removed
 # first: a volume written under an earlier uid (999) holds a cookie this user could overwrite
-# (fsGroup makes it group-writable) but not chmod. RabbitMQ reads its default user from its
-# environment or its config only, so the same container turns the credential files into a
-# config file, on a memory volume only this pod's user can read.
-_PREPARE = (
+# (fsGroup makes it group-writable) but not chmod.
+_COPY_COOKIE = (
     f"rm -f {DATA_DIR}/.erlang.cookie"
     f" && cp {COOKIE_MOUNT}/.erlang.cookie {DATA_DIR}/.erlang.cookie"
     f" && chmod 600 {DATA_DIR}/.erlang.cookie"
-    " && umask 077"
-    " && printf 'default_user = %s\\ndefault_pass = %s\\n'"
-    f' "$(cat {CREDENTIALS_MOUNT}/{USERNAME_KEY})" "$(cat {CREDENTIALS_MOUNT}/{PASSWORD_KEY})"'
-    f" > {DEFAULT_USER_DIR}/10-default-user.conf"
 )
+
+
+def prepare_script(cluster: Cluster) -> str:
+    return f"set -eu\n{_COPY_COOKIE}\n{write_users_script(cluster, USER_FILES)}"
 
 
 DATA_VOLUME = "data"
@@ -115,7 +120,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
         ]
     volume_mounts = [
         {"name": DATA_VOLUME, "mountPath": DATA_DIR},
-        {"name": "default-user", "mountPath": DEFAULT_USER_DIR, "readOnly": True},
+        {"name": "users", "mountPath": USER_FILES.config, "readOnly": True},
         {"name": "config", "mountPath": "/etc/rabbitmq", "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
@@ -140,9 +145,9 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                 "affinity": prefer_other_nodes(cluster, RABBITMQ),
                 "initContainers": [
                     {
-                        "name": "copy-erlang-cookie",
+                        "name": "prepare",
                         "image": broker.image,
-                        "command": ["sh", "-c", _PREPARE],
+                        "command": ["sh", "-c", prepare_script(cluster)],
                         "securityContext": container_security_context(),
                         "resources": container_resources(
                             {
@@ -156,10 +161,10 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                             {"name": "erlang-cookie", "mountPath": COOKIE_MOUNT, "readOnly": True},
                             {
                                 "name": "credentials",
-                                "mountPath": CREDENTIALS_MOUNT,
+                                "mountPath": USER_FILES.credentials,
                                 "readOnly": True,
                             },
-                            {"name": "default-user", "mountPath": DEFAULT_USER_DIR},
+                            {"name": "users", "mountPath": USER_FILES.config},
                         ],
                     }
                 ],
@@ -177,7 +182,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                                 "name": "RABBITMQ_NODENAME",
                                 "value": f"rabbit@$(MY_POD_NAME).{headless}.{cluster.namespace}",
                             },
-                            {"name": "RABBITMQ_CONFIG_FILES", "value": DEFAULT_USER_DIR},
+                            {"name": "RABBITMQ_CONFIG_FILES", "value": USER_FILES.config},
                         ],
                         "ports": [
                             {"name": "amqp", "containerPort": AMQP_PORT, "protocol": "TCP"},
@@ -238,14 +243,22 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                         "secret": {
                             "secretName": name,
                             "items": [
-                                {"key": USERNAME_KEY, "path": USERNAME_KEY},
-                                {"key": PASSWORD_KEY, "path": PASSWORD_KEY},
+                                {"key": key, "path": key}
+                                for key in (
+                                    USERNAME_KEY,
+                                    PASSWORD_KEY,
+                                    BACKEND_USERNAME_KEY,
+                                    BACKEND_PASSWORD_KEY,
+                                )
                             ],
                             "defaultMode": 0o440,
+                            # A Secret made before the backend user has no such keys: mounted
+                            # without them, the script then defines the administrator only.
+                            "optional": True,
                         },
                     },
                     # A few bytes, in memory: the credentials never reach the node's disk.
-                    {"name": "default-user", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+                    {"name": "users", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
                     empty_dir("tmp", broker.ephemeral_storage),
                 ],
             },

@@ -13,6 +13,8 @@ FRONTEND = "frontend"
 RABBITMQ = "rabbitmq"
 NODES = "nodes"
 """Suffix of the broker's headless Service, ``<name>-rabbitmq-nodes``."""
+ADMIN = "admin"
+"""Suffix of the broker's management Service, ``<name>-rabbitmq-admin``: the operator's alone."""
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "chatcluster-operator"

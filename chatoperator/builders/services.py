@@ -1,4 +1,5 @@
-"""The Services: backend and frontend, the broker's client Service and its headless Service."""
+"""The Services: backend and frontend, and the broker's three: its clients', its nodes' (headless)
+and its administrator's (the management API, which the operator alone uses)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from chatoperator.builders.broker_config import headless_service_name
 from chatoperator.builders.meta import (
+    ADMIN,
     BACKEND,
     FRONTEND,
     RABBITMQ,
@@ -32,7 +34,7 @@ def _port(name: str, port: int, target: int | str | None = None) -> dict[str, An
 def _service(
     cluster: Cluster, component: str, *, name: str, ports: list[dict[str, Any]], **spec: Any
 ) -> dict[str, Any]:
-    """A Service selecting `component`'s pods; `spec` holds what tells the four apart."""
+    """A Service selecting `component`'s pods; `spec` holds what tells them apart."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -71,9 +73,25 @@ def build_broker_service(cluster: Cluster) -> dict[str, Any]:
         ports=[
             _port("amqp", AMQP_PORT),
             _port("stream", STREAM_PORT),
-            _port("management", MANAGEMENT_PORT),
             _port("prometheus", PROMETHEUS_PORT),
         ],
+    )
+
+
+def broker_admin_service_name(cluster: Cluster) -> str:
+    return f"{child_name(cluster, RABBITMQ)}-{ADMIN}"
+
+
+def build_broker_admin_service(cluster: Cluster) -> dict[str, Any]:
+    """The management API, apart from the clients' Service: what the backends are given names
+    no administration port. It routes to ready nodes only (any answers for the cluster), and
+    the broker's NetworkPolicy admits only the operator's pods to it."""
+    return _service(
+        cluster,
+        RABBITMQ,
+        name=broker_admin_service_name(cluster),
+        type="ClusterIP",
+        ports=[_port("management", MANAGEMENT_PORT)],
     )
 
 

@@ -9,6 +9,7 @@ Tests run in file order and share one installation (module-scoped fixtures).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -301,6 +302,17 @@ def test_two_people_chat_across_two_backend_pods_and_are_counted(
         "USERS 2 in kubectl get chatclusters",
         timeout=RESYNC_SECONDS + 15,
     )
+    # They chat through the broker as its backend user, which has no tags (no management API,
+    # no administration), never as the operator's administrator.
+    secret = get_json(installed, "-n", demo, "secret/demo-rabbitmq")["data"]
+    backend_user = base64.b64decode(secret["backend-username"]).decode()
+    connections = broker_tool_json(
+        installed, demo, "demo-rabbitmq-0", "rabbitmqctl", "list_connections", "user"
+    )
+    assert connections
+    assert {c["user"] for c in connections} == {backend_user}
+    users = broker_tool_json(installed, demo, "demo-rabbitmq-0", "rabbitmqctl", "list_users")
+    assert {u["user"]: u["tags"] for u in users}[backend_user] == []
 
 
 def test_a_deleted_backend_pod_loses_no_message(
@@ -518,8 +530,9 @@ def broker_tool_json(cluster: Cluster, namespace: str, pod: str, tool: str, *arg
 
 def test_a_broker_that_cannot_start_says_why_in_its_condition(installed: Cluster) -> None:
     """Bad input gets a clear status, not a hang: with a broker image that is no RabbitMQ (not
-    even a shell for the cookie-copying init container) the pod cannot start, and BrokerReady
-    carries what the pod says: which container, its exit, the runtime's own words."""
+    even a shell for the init container that prepares its cookie and users) the pod cannot
+    start, and BrokerReady carries what the pod says: which container, its exit, the runtime's
+    own words."""
     namespace = create_namespace(installed, "broken")
     manifest = {
         "apiVersion": "chatcluster.dev/v1alpha1",
@@ -537,7 +550,7 @@ def test_a_broker_that_cannot_start_says_why_in_its_condition(installed: Cluster
 
         condition = wait_for(broker_condition, "BrokerReady with the pod's reason")
         assert condition["status"] == "False"
-        assert "broken-rabbitmq-0: copy-erlang-cookie" in condition["message"]
+        assert "broken-rabbitmq-0: prepare" in condition["message"]
         assert '"sh"' in condition["message"]
     finally:
         installed.kubectl("delete", "namespace", namespace, "--timeout=180s")

@@ -361,7 +361,7 @@ def test_status_conditions_columns_and_no_finalizer(
         "RoomRetention": "False",
     }
     (retention,) = [c for c in status["conditions"] if c["type"] == "RoomRetention"]
-    assert f"http://demo-rabbitmq.{demo}.svc:15672" in retention["message"]
+    assert f"http://demo-rabbitmq-admin.{demo}.svc:15672" in retention["message"]
     assert status["backend"]["readyReplicas"] == 2
     assert status["rabbitmq"] == {"readyReplicas": 1}
     assert status["url"] == f"http://demo-frontend.{demo}.svc:80"

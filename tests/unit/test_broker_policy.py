@@ -40,7 +40,7 @@ def test_the_policy_carries_the_retention_and_replicates_streams_on_every_node()
     )
     policy = build_room_policy(cluster)
     assert policy is not None
-    assert policy.management_url == "http://demo-rabbitmq.chat.svc:15672"
+    assert policy.management_url == "http://demo-rabbitmq-admin.chat.svc:15672"
     assert (policy.vhost, policy.name) == ("/", "chatcluster-rooms")
     assert policy.body["apply-to"] == "queues"
     assert policy.body["definition"] == {

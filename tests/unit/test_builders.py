@@ -15,7 +15,7 @@ from chatoperator.builders.broker_secret import BrokerCredentials, build_broker_
 from chatoperator.builders.broker_statefulset import broker_claim_name
 from chatoperator.builders.chatserver_pods import DRAIN_SECONDS, TERMINATION_GRACE_SECONDS
 from chatoperator.builders.meta import CONFIG_HASH_ANNOTATION
-from chatoperator.builders.network import STREAM_REPLICATION_PORTS
+from chatoperator.builders.network import MANAGEMENT_PORT, STREAM_REPLICATION_PORTS
 from chatoperator.builders.network_policy import (
     CLUSTER_DNS_PODS,
     OPERATOR_POD_LABELS,
@@ -32,7 +32,13 @@ from tests.unit.clusters import (
 )
 
 GOLDEN = Path(__file__).parent / "golden"
-CREDENTIALS = BrokerCredentials(username="chat-user", password="pw", erlang_cookie="cookie")
+CREDENTIALS = BrokerCredentials(
+    username="chat-user",
+    password="pw",
+    backend_username="backend-user",
+    backend_password="backend-pw",
+    erlang_cookie="cookie",
+)
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
 
@@ -440,14 +446,32 @@ def test_no_container_gets_a_secret_in_its_environment(stem: str) -> None:
                 assert "secretKeyRef" not in env.get("valueFrom", {}), env["name"]
 
 
-def test_the_broker_reads_its_default_user_from_a_config_file_written_from_the_secret() -> None:
+def test_the_broker_loads_its_users_from_a_memory_volume_the_init_container_writes() -> None:
     broker = workload(wanted_children(cluster_from_spec({})), "StatefulSet", "demo-rabbitmq")
     pod = broker["spec"]["template"]["spec"]
     [prepare] = pod["initContainers"]
-    script = prepare["command"][-1]
-    assert "/etc/rabbitmq-credentials/username" in script
-    assert "> /etc/rabbitmq-default-user/10-default-user.conf" in script
+    assert prepare["command"][-1].endswith("> /etc/rabbitmq-users/10-definitions.conf")
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert env["RABBITMQ_CONFIG_FILES"] == "/etc/rabbitmq-default-user"
-    [memory] = [v for v in pod["volumes"] if v["name"] == "default-user"]
+    assert env["RABBITMQ_CONFIG_FILES"] == "/etc/rabbitmq-users"
+    [memory] = [v for v in pod["volumes"] if v["name"] == "users"]
     assert memory["emptyDir"]["medium"] == "Memory"
+    [credentials] = [v for v in pod["volumes"] if v["name"] == "credentials"]
+    # A Secret from before the backend user still mounts (its broker defines no such user).
+    assert credentials["secret"]["optional"] is True
+    assert [item["key"] for item in credentials["secret"]["items"]] == [
+        "username",
+        "password",
+        "backend-username",
+        "backend-password",
+    ]
+
+
+def test_the_management_api_is_in_the_operators_admin_service_only() -> None:
+    children = wanted_children(cluster_from_spec({}))
+    ports = {
+        child["metadata"]["name"]: {port["port"] for port in child["spec"]["ports"]}
+        for child in children
+        if child["kind"] == "Service"
+    }
+    assert ports["demo-rabbitmq-admin"] == {MANAGEMENT_PORT}
+    assert all(MANAGEMENT_PORT not in found for name, found in ports.items() if "admin" not in name)
