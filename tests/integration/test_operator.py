@@ -247,7 +247,8 @@ def test_example_applies_and_becomes_ready_with_every_child(
     expected |= {f"NetworkPolicy/{name}-backend", f"NetworkPolicy/{name}-frontend"}
     if "external" not in spec["rabbitmq"]:
         expected |= {f"StatefulSet/{name}-rabbitmq", f"Service/{name}-rabbitmq"}
-        expected |= {f"Service/{name}-rabbitmq-nodes", f"ConfigMap/{name}-rabbitmq"}
+        expected |= {f"Service/{name}-rabbitmq-nodes", f"Service/{name}-rabbitmq-admin"}
+        expected |= {f"ConfigMap/{name}-rabbitmq"}
         expected |= {f"NetworkPolicy/{name}-rabbitmq", f"PodDisruptionBudget/{name}-rabbitmq"}
         expected |= {f"Secret/{name}-rabbitmq"}
     if spec["backend"]["autoscaling"]["enabled"]:
