@@ -62,7 +62,7 @@ def broker_resources(memory: str) -> dict[str, dict[str, str]]:
     }
 
 
-USER_FILES = UserFiles(credentials="/etc/rabbitmq-credentials", config="/etc/rabbitmq-users")
+USER_FILES = UserFiles(credentials="/etc/rabbitmq-credentials", directory="/etc/rabbitmq-users")
 """The init container reads the Secret's files and writes the users' definitions and the config
 line that loads them (``RABBITMQ_CONFIG_FILES``) onto a memory volume only this pod's user can
 read: the credentials stay out of every container's environment."""
@@ -120,7 +120,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
         ]
     volume_mounts = [
         {"name": DATA_VOLUME, "mountPath": DATA_DIR},
-        {"name": "users", "mountPath": USER_FILES.config, "readOnly": True},
+        {"name": "users", "mountPath": USER_FILES.directory, "readOnly": True},
         {"name": "config", "mountPath": "/etc/rabbitmq", "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
@@ -164,7 +164,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                                 "mountPath": USER_FILES.credentials,
                                 "readOnly": True,
                             },
-                            {"name": "users", "mountPath": USER_FILES.config},
+                            {"name": "users", "mountPath": USER_FILES.directory},
                         ],
                     }
                 ],
@@ -182,7 +182,7 @@ def build_broker_statefulset(cluster: Cluster) -> dict[str, Any]:
                                 "name": "RABBITMQ_NODENAME",
                                 "value": f"rabbit@$(MY_POD_NAME).{headless}.{cluster.namespace}",
                             },
-                            {"name": "RABBITMQ_CONFIG_FILES", "value": USER_FILES.config},
+                            {"name": "RABBITMQ_CONFIG_FILES", "value": USER_FILES.config_files},
                         ],
                         "ports": [
                             {"name": "amqp", "containerPort": AMQP_PORT, "protocol": "TCP"},

@@ -42,12 +42,18 @@ class UserFiles:
 
     credentials: str
     """The Secret's keys, one file each."""
-    config: str
-    """A directory in ``RABBITMQ_CONFIG_FILES``: ``10-definitions.conf`` and the file it names."""
+    directory: str
+    """A directory of the broker's own: the definitions, and beside them the config directory."""
+
+    @property
+    def config_files(self) -> str:
+        """``RABBITMQ_CONFIG_FILES``: RabbitMQ parses every file in it as rabbitmq.conf, so the
+        definitions (JSON) stay out of it."""
+        return f"{self.directory}/conf.d"
 
     @property
     def definitions(self) -> str:
-        return f"{self.config}/definitions.json"
+        return f"{self.directory}/definitions.json"
 
 
 def write_users_script(cluster: Cluster, files: UserFiles) -> str:
@@ -82,7 +88,8 @@ def write_users_script(cluster: Cluster, files: UserFiles) -> str:
             "fi",
             """printf '{"users":[%s],"vhosts":[{"name":"%s"}],"permissions":[%s]}\\n' """
             f""""$users" {shlex.quote(VHOST)} "$grants" > {files.definitions}""",
+            f"mkdir -p {files.config_files}",
             f"printf 'load_definitions = %s\\n' {files.definitions}"
-            f" > {files.config}/10-definitions.conf",
+            f" > {files.config_files}/10-definitions.conf",
         ]
     )

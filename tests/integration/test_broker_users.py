@@ -53,16 +53,17 @@ async def admin_declares(url: str, queue: str) -> None:
         await connection.close()
 
 
-def boot_config(secret: dict[str, str], tmp_path: Path) -> str:
-    """What the init container leaves in the broker's config directory, read back as config."""
-    files = UserFiles(credentials=str(tmp_path / "credentials"), config=str(tmp_path / "users"))
-    for directory in (files.credentials, files.config):
+def prepared(secret: dict[str, str], tmp_path: Path) -> Path:
+    """What the init container leaves for the broker, from the Secret's files: the directory
+    ``RABBITMQ_CONFIG_FILES`` names."""
+    files = UserFiles(credentials=str(tmp_path / "credentials"), directory=str(tmp_path / "users"))
+    for directory in (files.credentials, files.directory):
         Path(directory).mkdir()
     for key, value in secret.items():
         (Path(files.credentials) / key).write_text(value)
     cluster = cluster_from_spec({}, namespace="team-a")
     subprocess.run(["sh", "-euc", write_users_script(cluster, files)], check=True, timeout=10)
-    return (tmp_path / "users" / "10-definitions.conf").read_text()
+    return Path(files.config_files)
 
 
 def on_node(url: str, node: RabbitMQNode) -> str:
@@ -88,7 +89,7 @@ async def test_backends_chat_as_a_user_confined_to_their_cluster(
 ) -> None:
     cluster = cluster_from_spec({}, namespace="team-a")
     secret = build_broker_secret(cluster, CREDENTIALS)["stringData"]
-    with running_node(management=True, config=boot_config(secret, tmp_path)) as node:
+    with running_node(management=True, config_files=prepared(secret, tmp_path)) as node:
         url = on_node(secret["url"], node)
         assert CREDENTIALS.backend_username in url
         backends = await start_backends(spawn_chat, url, chat_cluster_name(cluster), 2)

@@ -18,8 +18,8 @@ CLUSTER = cluster_from_spec({}, namespace="team-a")
 
 
 def write_users(tmp_path: Path, secret: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    files = UserFiles(credentials=str(tmp_path / "credentials"), config=str(tmp_path / "users"))
-    for directory in (files.credentials, files.config):
+    files = UserFiles(credentials=str(tmp_path / "credentials"), directory=str(tmp_path / "users"))
+    for directory in (files.credentials, files.directory):
         Path(directory).mkdir()
     for key, value in secret.items():
         (Path(files.credentials) / key).write_text(value)
@@ -30,7 +30,9 @@ def write_users(tmp_path: Path, secret: dict[str, str]) -> subprocess.CompletedP
 
 
 def definitions(tmp_path: Path) -> Any:
-    conf = (tmp_path / "users" / "10-definitions.conf").read_text()
+    # RabbitMQ parses every file of its config directory as rabbitmq.conf: the JSON is beside it.
+    assert [p.name for p in (tmp_path / "users" / "conf.d").iterdir()] == ["10-definitions.conf"]
+    conf = (tmp_path / "users" / "conf.d" / "10-definitions.conf").read_text()
     assert conf == f"load_definitions = {tmp_path}/users/definitions.json\n"
     return json.loads((tmp_path / "users" / "definitions.json").read_text())
 
@@ -103,4 +105,4 @@ def test_a_secret_without_the_administrator_stops_the_pod_with_the_reason(tmp_pa
     done = write_users(tmp_path, {"username": "chat-1a2b3c4d"})
     assert done.returncode != 0
     assert "the broker Secret has no password" in done.stderr
-    assert not (tmp_path / "users" / "10-definitions.conf").exists()
+    assert not (tmp_path / "users" / "conf.d").exists()

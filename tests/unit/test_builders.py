@@ -450,9 +450,9 @@ def test_the_broker_loads_its_users_from_a_memory_volume_the_init_container_writ
     broker = workload(wanted_children(cluster_from_spec({})), "StatefulSet", "demo-rabbitmq")
     pod = broker["spec"]["template"]["spec"]
     [prepare] = pod["initContainers"]
-    assert prepare["command"][-1].endswith("> /etc/rabbitmq-users/10-definitions.conf")
+    assert prepare["command"][-1].endswith("> /etc/rabbitmq-users/conf.d/10-definitions.conf")
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert env["RABBITMQ_CONFIG_FILES"] == "/etc/rabbitmq-users"
+    assert env["RABBITMQ_CONFIG_FILES"] == "/etc/rabbitmq-users/conf.d"
     [memory] = [v for v in pod["volumes"] if v["name"] == "users"]
     assert memory["emptyDir"]["medium"] == "Memory"
     [credentials] = [v for v in pod["volumes"] if v["name"] == "credentials"]
