@@ -251,8 +251,10 @@ async def _dispatch(
         connection.send(protocol.PONG)
     elif isinstance(frame, protocol.Send):
         await hub.send(connection, frame)
+    elif isinstance(frame, protocol.Update):
+        await hub.update(connection, frame)
     elif isinstance(frame, protocol.Join):
-        await hub.join(connection, frame.room, since=frame.since)
+        await hub.join(connection, frame.room, since=frame.since, updates=frame.updates)
     elif isinstance(frame, protocol.Leave):
         hub.leave(connection, frame.room)
     elif isinstance(frame, protocol.Older):

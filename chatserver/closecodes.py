@@ -36,11 +36,15 @@ UNAVAILABLE: Final = "unavailable"
 ROOM_LIMIT: Final = "room_limit"
 """A room that does not exist yet cannot be created: the cluster holds as many as it may."""
 FORBIDDEN: Final = "forbidden"
-"""Token mode: a room outside the token's claims, or a refresh for another user."""
+"""Token mode: a room outside the token's claims, or a refresh for another user; any mode: an
+`edit` or `delete` of someone else's message (issue 13)."""
 TOKEN_EXPIRED: Final = "token_expired"
 TOO_MANY_ROOMS: Final = "too_many_rooms"
 """A `join` over `CHAT_MAX_ROOMS_PER_CONNECTION` or `CHAT_MAX_ROOMS_PER_CLIENT`: leave a room
 first."""
+MESSAGE_NOT_FOUND: Final = "message_not_found"
+"""An `edit`, `delete` or `react` naming no message this backend can find in the room's log (an
+unknown id, one beyond retention, or the id of an update rather than a message; issue 13)."""
 ROOM_NOT_FOUND: Final = "room_not_found"
 """A `join` of a room that does not exist yet, by a session that may not create it
 (`CHAT_ROOM_CREATION=preset`, or the token's `create` claim; DESIGN section 7)."""

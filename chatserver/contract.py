@@ -210,6 +210,11 @@ DEFAULT_TYPING_INTERVAL_SECONDS: Final = 2.0
 TYPING_SHOWN_SECONDS: Final = 5.0
 """How long a client shows "is typing" after the last signal: more than two intervals, so one
 lost or dropped signal does not make the indicator blink. The interval must stay below it."""
+REACTIONS: Final = ("👍", "❤️", "😂", "🎉", "😮", "😢")
+"""The emoji a `react` may name (issue 13): a small fixed set, so a message holds at most this
+many reactions per person, and the picker and the chips fit one line on a phone."""
+REACTION_NAMES_SHOWN: Final = 20
+"""Names a client lists in a reaction chip's tooltip; the rest are counted ("and 7 others")."""
 DEFAULT_MEMORY_MAX_ROOMS: Final = 1_000
 """Room logs the in-memory broker keeps before it forgets unfollowed ones
 (`CHAT_MEMORY_MAX_ROOMS`): far more rooms than people trying `chatserver dev` use."""
@@ -286,6 +291,10 @@ def render_js() -> str:
         f"export const TYPING_INTERVAL_SECONDS = {DEFAULT_TYPING_INTERVAL_SECONDS};",
         f"export const TYPING_SHOWN_SECONDS = {TYPING_SHOWN_SECONDS};",
         "",
+        "/** The emoji a `react` may name, and the names a reaction's tooltip lists. */",
+        f"export const REACTIONS = Object.freeze({_js_list(REACTIONS)});",
+        f"export const REACTION_NAMES_SHOWN = {REACTION_NAMES_SHOWN};",
+        "",
         "/** The per-connection token bucket of a server whose `welcome` does not say. */",
         f"export const DEFAULT_RATE = {{ per_second: {DEFAULT_RATE_PER_SECOND}, "
         f"burst: {DEFAULT_RATE_BURST} }};",
@@ -297,6 +306,10 @@ def render_js() -> str:
         _js_object("ERROR", errors),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _js_list(values: tuple[str, ...]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
 
 
 def _js_object(name: str, values: dict[str, int] | dict[str, str]) -> str:

@@ -9,12 +9,15 @@ token bucket's and the abuse window's).
    `typing` has a limit of its own instead (`typing_due`): one relayed per room per
    `typing_interval_seconds`, the rest dropped without an answer, as a person typing on sends
    them steadily and a refusal would only cost them the tokens their messages need.
-3. Access: a `join` must be within the session's `rooms` claim and a `send` or `typing` within
-   its `post` claim (`forbidden`); a `refresh` needs a server that uses tokens (`bad_request`).
-4. State: a `send`, a `typing` or an `older` goes only to a room this connection has joined
-   (`not_joined`).
+3. Access: a `join` must be within the session's `rooms` claim and a `send`, an update (`edit`,
+   `delete`, `react`) or a `typing` within its `post` claim (`forbidden`); a `refresh` needs a
+   server that uses tokens (`bad_request`). Who may edit which message is the hub's question:
+   it needs the room's log.
+4. State: a `send`, an update, a `typing` or an `older` goes only to a room this connection has
+   joined (`not_joined`).
 
-A refused frame has no effect and is answered with an `error` (with the `send`'s `ref`, or the
+A refused frame has no effect and is answered with an `error` (with the `ref` of a `send` or an
+update, or the
 `join`'s `room`). Refusals for what the client got wrong count towards abuse, whether the gate
 or the handler behind it refused (a refused token refresh): `abuse_threshold` of them within
 `abuse_window_seconds` close the connection with 1008 (`refused` says when). Frames accepted
@@ -85,7 +88,7 @@ class FrameGate:
             return frame
         if isinstance(frame, protocol.Typing):
             return self._admit_typing(frame, session)
-        ref = frame.ref if isinstance(frame, protocol.Send) else None
+        ref = frame.ref if isinstance(frame, protocol.Send | protocol.Update) else None
         joining = frame.room if isinstance(frame, protocol.Join) else None
         if not self._bucket.try_take():
             raise ProtocolError(closecodes.RATE_LIMITED, "slow down", ref=ref, room=joining)
@@ -93,7 +96,7 @@ class FrameGate:
             raise ProtocolError(
                 closecodes.FORBIDDEN, f"not allowed to join {joining}", room=joining
             )
-        if isinstance(frame, protocol.Send):
+        if isinstance(frame, protocol.Send | protocol.Update):
             if not session.access.may_post(frame.room):
                 raise ProtocolError(
                     closecodes.FORBIDDEN, f"not allowed to post to {frame.room}", ref=ref

@@ -1,6 +1,10 @@
 """A room's recent window: the last N messages of one incarnation (epoch) of its log, their
 dedupe keys and `since` recovery. Pure.
 
+Update records (an `edit`, `delete` or `react`, issue 13) are entries of the window like
+messages, in log order, so a join and a `since` replay carry them to the clients that fold them;
+a client that did not ask for them gets the messages alone.
+
 Every backend following a room reads the same log in the same order and feeds it through the
 same window, so every backend reaches the same dedupe decision for every record without talking
 to the others. A new incarnation of the log gets a new window: nothing of the old one applies.
@@ -8,8 +12,9 @@ to the others. A new incarnation of the log gets a new window: nothing of the ol
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from chatserver.ids import MessageId, format_id
@@ -24,6 +29,8 @@ STORED_MESSAGE_OVERHEAD_BYTES = 416
 """A stored message's objects beyond its two encodings (403 bytes measured with tracemalloc):
 the slots object, the bytes headers, the dedupe key and its strings, the deque and dict
 entries."""
+STR_OBJECT_BYTES = 49
+"""What CPython's str object of ASCII text takes besides its characters (`sys.getsizeof("")`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,10 @@ class StoredMessage:
     """The encoded `message` frame (JSON), spliced as is into `joined` history."""
     wire: bytes
     """`frame` as a complete WebSocket frame, written as is to every member."""
+    owner: str = ""
+    """Who may edit it (`owners.owner_of`)."""
+    update: bool = False
+    """An update record (an `update` frame), not a message."""
 
     @property
     def id(self) -> str:
@@ -44,7 +55,13 @@ class StoredMessage:
     def size(self) -> int:
         """Bytes it holds in a window: both encodings, and a fixed share for the objects
         around them."""
-        return len(self.frame) + len(self.wire) + STORED_MESSAGE_OVERHEAD_BYTES
+        return (
+            len(self.frame)
+            + len(self.wire)
+            + len(self.owner)
+            + STR_OBJECT_BYTES
+            + STORED_MESSAGE_OVERHEAD_BYTES
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +106,18 @@ class RoomHistory:
         """The retained message sent under this key, if any."""
         return self._by_key.get(key)
 
+    def at(self, offset: int) -> StoredMessage | None:
+        """The retained entry at `offset`, if any."""
+        index = bisect.bisect_left(self._messages, offset, key=lambda m: m.offset)
+        if index < len(self._messages) and self._messages[index].offset == offset:
+            return self._messages[index]
+        return None
+
+    @property
+    def first_offset(self) -> int | None:
+        """Offset of the oldest retained entry, None when there is none."""
+        return self._messages[0].offset if self._messages else None
+
     def add(self, message: StoredMessage) -> None:
         """Append the next message of the log (offsets must increase; keys must be new)."""
         if message.epoch != self.epoch:
@@ -114,24 +143,30 @@ class RoomHistory:
         """What the retained messages hold, as `StoredMessage.size` counts it."""
         return self._bytes
 
-    def recover(self, since: MessageId | None) -> Recovery:
-        """Every retained message after `since` (all of them when None), in order; the whole
-        window with `reset` when `since` cannot be placed in this log."""
+    def recover(self, since: MessageId | None, *, updates: bool = False) -> Recovery:
+        """Every retained message after `since` (all of them when None), in order, and the
+        update records among them when `updates`; the whole window with `reset` when `since`
+        cannot be placed in this log."""
         if since is None:
-            return Recovery(frames=[m.frame for m in self._messages], truncated=False)
+            return Recovery(frames=self._frames(self._messages, updates), truncated=False)
         last = self.last_offset
         if since.epoch != self.epoch or last is None or since.offset > last:
             # Another incarnation of the log, an id from before epochs, or one this log never
             # reached: answering "nothing after it" would hide the log from the client.
-            return Recovery(frames=[m.frame for m in self._messages], truncated=False, reset=True)
+            frames = self._frames(self._messages, updates)
+            return Recovery(frames=frames, truncated=False, reset=True)
         # Offsets need not be contiguous, so "missed some" is judged against the last evicted
         # offset, not against since + 1.
         after = since.offset
         truncated = self._evicted_upto is not None and after < self._evicted_upto
-        newer: list[bytes] = []
+        newer: list[StoredMessage] = []
         for message in reversed(self._messages):  # a reconnect usually misses only the tail
             if message.offset <= after:
                 break
-            newer.append(message.frame)
+            newer.append(message)
         newer.reverse()
-        return Recovery(frames=newer, truncated=truncated)
+        return Recovery(frames=self._frames(newer, updates), truncated=truncated)
+
+    @staticmethod
+    def _frames(messages: Iterable[StoredMessage], updates: bool) -> list[bytes]:
+        return [m.frame for m in messages if updates or not m.update]

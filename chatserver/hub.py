@@ -22,15 +22,17 @@ import heapq
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from chatserver import closecodes, protocol, wsframe
 from chatserver.access import Access, Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record, RoomLimitReached
+from chatserver.history import StoredMessage
 from chatserver.ids import MessageId
 from chatserver.interchange import Person, PresenceBeat, TypingSignal
 from chatserver.metrics import ChatMetrics
+from chatserver.owners import owner_of
 from chatserver.presence.loop import LocalCounts, LocalPeople, Presence
 from chatserver.presence.table import PresenceSnapshot
 from chatserver.protocol import ProtocolError
@@ -98,6 +100,9 @@ class Hub:
         self._people: dict[str, Counter[Person]] = {}
         """Local members per room by person (sessions each), kept beside `_members` so a
         presence round reads who is here without walking every session."""
+        self._updaters: dict[str, set[Member]] = {}
+        """Local members per room that joined it with `updates` (issue 13): the only ones sent
+        `update` frames; a room with none is not listed."""
         self._members_wires: dict[str, bytes] = {}
         """The last `members` wire frame sent to each room's local members."""
         self._tally = RoomTally(
@@ -153,6 +158,7 @@ class Hub:
                 rooms=self._settings.rooms,
                 rate_per_second=self._settings.rate_per_second,
                 rate_burst=self._settings.rate_burst,
+                owner=owner_of(sub=member.identity.sub, client=member.identity.client),
                 sub=member.identity.sub,
             )
         )
@@ -215,7 +221,9 @@ class Hub:
     # Client requests, already admitted by the gate. Each answers the member itself or raises
     # ProtocolError.
 
-    async def join(self, member: Member, name: str, *, since: MessageId | None) -> None:
+    async def join(
+        self, member: Member, name: str, *, since: MessageId | None, updates: bool = False
+    ) -> None:
         client = client_key(member.identity)
         # Both refusals come before the broker is asked to follow, so a refused name creates no
         # stream (but for a race between the client's connections, caught below).
@@ -232,7 +240,7 @@ class Hub:
                     return
                 # Nothing awaits from here to send(): no record can reach the member before
                 # its `joined` frame.
-                recovery = window.recover(since)
+                recovery = window.recover(since, updates=updates)
                 if name not in member.rooms:
                     # Again: another connection of the client may have joined a room meanwhile.
                     self._tally.check(client, member.rooms, name)
@@ -241,6 +249,10 @@ class Hub:
                     self._members.setdefault(name, set()).add(member)
                     self._count_person(name, _person(member.identity), +1)
                     self.logs.retain(name)
+                if updates:
+                    self._updaters.setdefault(name, set()).add(member)
+                else:
+                    self._drop_updater(member, name)
                 member.send(
                     protocol.encode_joined(
                         room=name,
@@ -297,12 +309,56 @@ class Hub:
             ) from None
         member.send(protocol.encode_ack(ref=request.ref, id=message_id))
 
+    async def update(self, member: Member, request: protocol.Update) -> None:
+        """Append an edit, delete or reaction of a message of a joined room (the gate has checked
+        the room and the rate). Only the message's owner may edit or delete it."""
+        target = request.change.target
+        try:
+            owner = await self.logs.target(request.room, target)
+        except BrokerUnavailable as exc:
+            raise ProtocolError(
+                closecodes.UNAVAILABLE, f"cannot find {target} now: {exc}", ref=request.ref
+            ) from None
+        if owner is None:
+            raise ProtocolError(
+                closecodes.MESSAGE_NOT_FOUND,
+                f"no message {target} in {request.room} (unknown, or no longer retained)",
+                ref=request.ref,
+            )
+        mine = owner_of(sub=member.identity.sub, client=member.identity.client)
+        if request.change.action != "react" and owner != mine:
+            raise ProtocolError(
+                closecodes.FORBIDDEN,
+                f"only its author may {request.change.action} message {target}",
+                ref=request.ref,
+            )
+        try:
+            update_id = await self.logs.append(
+                request.room,
+                identity=member.identity,
+                ref=request.ref,
+                text=request.text,
+                change=request.change,
+            )
+        except BrokerUnavailable as exc:
+            raise ProtocolError(
+                closecodes.UNAVAILABLE,
+                f"not confirmed ({exc}): retry with the same ref",
+                ref=request.ref,
+            ) from None
+        member.send(protocol.encode_ack(ref=request.ref, id=update_id))
+
     async def older(self, member: Member, request: protocol.Older) -> None:
         """A page of a joined room's messages before `request.before`, for this member only."""
         page_max = self._settings.history_page_max
         limit = min(request.limit or page_max, page_max)
         try:
-            page = await self.logs.older(request.room, before=request.before, limit=limit)
+            page = await self.logs.older(
+                request.room,
+                before=request.before,
+                limit=limit,
+                updates=member in self._updaters.get(request.room, ()),
+            )
         except BrokerUnavailable as exc:
             raise ProtocolError(
                 closecodes.UNAVAILABLE, f"cannot read {request.room} back now: {exc}"
@@ -331,10 +387,18 @@ class Hub:
         members.discard(member)
         self._tally.remove(client_key(member.identity), name)
         self._count_person(name, _person(member.identity), -1)
+        self._drop_updater(member, name)
         if not members:
             del self._members[name]
             self._members_wires.pop(name, None)
         self.logs.release(name)
+
+    def _drop_updater(self, member: Member, name: str) -> None:
+        updaters = self._updaters.get(name)
+        if updaters is not None:
+            updaters.discard(member)
+            if not updaters:
+                del self._updaters[name]
 
     def _count_person(self, name: str, person: Person, change: int) -> None:
         people = self._people.setdefault(name, Counter())
@@ -354,9 +418,25 @@ class Hub:
             members = self._members.get(name, ())
             wires = [message.wire for message in messages]
             burst = wires[0] if len(wires) == 1 else b"".join(wires)
-            for member in members:
-                member.send_wire(burst)
+            if any(message.update for message in messages):
+                self._send_with_updates(name, members, messages, burst)
+            else:
+                for member in members:
+                    member.send_wire(burst)
             self._metrics.messages_out.inc(len(members) * len(wires))
+
+    def _send_with_updates(
+        self, name: str, members: Collection[Member], messages: Sequence[StoredMessage], full: bytes
+    ) -> None:
+        """A burst holding update records: whole to the members that asked for updates, its
+        messages alone to the others (a burst of messages alone never comes here)."""
+        updaters = self._updaters.get(name, set())
+        plain = b"".join(message.wire for message in messages if not message.update)
+        for member in members:
+            if member in updaters:
+                member.send_wire(full)
+            elif plain:
+                member.send_wire(plain)
 
     def on_log_reset(self, room: str, epoch: int) -> None:
         self.logs.reset(room, epoch)

@@ -7,7 +7,9 @@ release during a rolling update.
 
 - A *message record* is one accepted `send` as appended to a room's log. The broker stores and
   delivers its bytes untouched; every backend that follows the room decodes the same bytes at
-  the same offset.
+  the same offset. Since issue 13 an *update record* (an accepted `edit`, `delete` or `react`)
+  is a message record with a `change` that names an earlier message of the log; it has its own
+  version, so the backends of the release before skip it rather than show it as a message.
 - A *presence beat* is what one backend pod reports about its own sessions, every few seconds
   and soon after changes; never stored. Since issue 13 it also names (a bounded list of) the
   people in each room, under a key older backends ignore.
@@ -18,12 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, TypeGuard
+from typing import Final, Literal, TypeGuard, get_args
 
 import orjson
 
+from chatserver.ids import MessageId, parse_id
+
 RECORD_VERSION: Final = 1
 """The `v` of a message record; a backend skips (and logs) records of any other version."""
+UPDATE_RECORD_VERSION: Final = 2
+"""The `v` of an update record (issue 13)."""
+
+Action = Literal["edit", "delete", "react"]
+ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
 
 # Message records.
@@ -41,6 +50,21 @@ class MessageRecord:
     pod: str
     sub: str | None = None
     """Token mode: the sender's verified user id (absent from open mode's records)."""
+    change: Change | None = None
+    """An update record's effect on an earlier message; None for a message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What an update record does to the message `target` of its room (issue 13). An edit's new
+    text is the record's `text`."""
+
+    target: MessageId
+    action: Action
+    emoji: str = ""
+    """`react`: one of `contract.REACTIONS`."""
+    on: bool = False
+    """`react`: whether the sender's reaction `emoji` is there after this record."""
 
 
 class BadRecord(ValueError):
@@ -61,6 +85,10 @@ def encode_record(record: MessageRecord) -> bytes:
     if record.sub is not None:
         # Optional, so records written before it existed still read (and still dedupe).
         fields["sub"] = record.sub
+    if (change := record.change) is not None:
+        fields.update(v=UPDATE_RECORD_VERSION, do=change.action, target=str(change.target))
+        if change.action == "react":
+            fields.update(emoji=change.emoji, on=change.on)
     return orjson.dumps(fields)
 
 
@@ -69,7 +97,7 @@ def decode_record(body: bytes) -> MessageRecord:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRecord(f"not JSON: {exc}") from None
-    if not isinstance(obj, dict) or obj.get("v") != RECORD_VERSION:
+    if not isinstance(obj, dict) or obj.get("v") not in (RECORD_VERSION, UPDATE_RECORD_VERSION):
         raise BadRecord(f"not a version {RECORD_VERSION} message record")
     strings = ("pid", "user", "client", "ref", "text", "pod")
     if not all(isinstance(obj.get(key), str) for key in strings):
@@ -89,6 +117,23 @@ def decode_record(body: bytes) -> MessageRecord:
         ts=float(ts),
         pod=obj["pod"],
         sub=sub,
+        change=_decode_change(obj) if obj["v"] == UPDATE_RECORD_VERSION else None,
+    )
+
+
+def _decode_change(obj: Mapping[str, object]) -> Change:
+    action, target = obj.get("do"), obj.get("target")
+    emoji, on = obj.get("emoji", ""), obj.get("on")
+    target_id = parse_id(target) if isinstance(target, str) else None
+    if action not in ACTIONS or target_id is None:
+        raise BadRecord("an update record needs `do` and a `target` id")
+    if action == "react" and not (isinstance(emoji, str) and isinstance(on, bool)):
+        raise BadRecord("a reaction needs `emoji` and `on`")
+    return Change(
+        target=target_id,
+        action=action,
+        emoji=emoji if isinstance(emoji, str) else "",
+        on=on is True,
     )
 
 

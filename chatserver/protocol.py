@@ -23,7 +23,7 @@ import orjson
 
 from chatserver import closecodes, contract
 from chatserver.ids import MessageId, parse_id
-from chatserver.interchange import Person
+from chatserver.interchange import ACTIONS, Change, Person
 
 PROTOCOL_VERSION: Final = contract.PROTOCOL_VERSION
 ROOM_NAME: Final = re.compile(contract.ROOM_NAME_PATTERN)
@@ -56,6 +56,9 @@ class Join:
     """The last message the client saw (its `id`), or None for the whole window. An id of any
     epoch, or of the format before epochs, is accepted here: whether it can be placed in the
     room's log is the log's question (`history.RoomHistory.recover`)."""
+    updates: bool = False
+    """The client takes `update` frames (added to v1 by issue 13): without it, a client of the
+    release before, none reach it, in `history` or live."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,17 @@ class Send:
     room: str
     text: str
     ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """An `edit`, `delete` or `react` of an earlier message (added to v1 by issue 13)."""
+
+    room: str
+    ref: str
+    change: Change
+    text: str
+    """An edit's new text; empty otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +116,7 @@ class Typing:
     room: str
 
 
-ClientFrame = Join | Leave | Send | Older | Ping | Refresh | Typing
+ClientFrame = Join | Leave | Send | Update | Older | Ping | Refresh | Typing
 
 
 def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame:
@@ -121,9 +135,14 @@ def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame
         since_id = parse_id(since) if isinstance(since, str) else None
         if since is not None and since_id is None:
             raise ProtocolError(closecodes.BAD_REQUEST, "since: must be a message id (string)")
-        return Join(room=_room(obj), since=since_id)
+        updates = obj.get("updates", False)
+        if not isinstance(updates, bool):
+            raise ProtocolError(closecodes.BAD_REQUEST, "updates: must be true or false")
+        return Join(room=_room(obj), since=since_id, updates=updates)
     if kind == "leave":
         return Leave(room=_room(obj))
+    if kind in ACTIONS:
+        return _parse_update(obj, kind, max_text_bytes=max_text_bytes)
     if kind == "older":
         return _parse_older(obj)
     if kind == "ping":
@@ -143,15 +162,53 @@ def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame
 
 
 def _parse_send(obj: Mapping[str, Any], *, max_text_bytes: int) -> Send:
+    ref = _ref(obj)
+    room = _room_of_request(obj, ref)
+    return Send(room=room, text=_text(obj, ref, max_text_bytes=max_text_bytes), ref=ref)
+
+
+def _parse_update(obj: Mapping[str, Any], action: str, *, max_text_bytes: int) -> Update:
+    ref = _ref(obj)
+    room = _room_of_request(obj, ref)
+    target = obj.get("id")
+    target_id = parse_id(target) if isinstance(target, str) else None
+    if target_id is None:
+        raise ProtocolError(closecodes.BAD_REQUEST, "id: must be a message id (string)", ref=ref)
+    text = _text(obj, ref, max_text_bytes=max_text_bytes) if action == "edit" else ""
+    emoji, on = obj.get("emoji", ""), obj.get("on", False)
+    if action == "react" and emoji not in contract.REACTIONS:
+        raise ProtocolError(
+            closecodes.BAD_REQUEST, f"emoji: must be one of {' '.join(contract.REACTIONS)}", ref=ref
+        )
+    if action == "react" and not isinstance(on, bool):
+        raise ProtocolError(closecodes.BAD_REQUEST, "on: must be true or false", ref=ref)
+    change = Change(
+        target=target_id,
+        action=action,  # type: ignore[arg-type]  # one of ACTIONS, as the caller checked
+        emoji=emoji if action == "react" else "",
+        on=on if action == "react" else False,
+    )
+    return Update(room=room, ref=ref, change=change, text=text)
+
+
+def _ref(obj: Mapping[str, Any]) -> str:
     ref = obj.get("ref")
     if not isinstance(ref, str) or not 0 < len(ref) <= MAX_REF_CHARS:
         raise ProtocolError(
             closecodes.BAD_REQUEST, f"ref: must be a string of 1-{MAX_REF_CHARS} characters"
         )
+    return ref
+
+
+def _room_of_request(obj: Mapping[str, Any], ref: str) -> str:
+    """The room of a frame with a `ref`, whose refusal carries it."""
     try:
-        room = _room(obj)
+        return _room(obj)
     except ProtocolError as exc:
         raise ProtocolError(exc.code, exc.message, ref=ref) from None
+
+
+def _text(obj: Mapping[str, Any], ref: str, *, max_text_bytes: int) -> str:
     text = obj.get("text")
     if not isinstance(text, str):
         raise ProtocolError(closecodes.BAD_REQUEST, "text: must be a string", ref=ref)
@@ -163,7 +220,7 @@ def _parse_send(obj: Mapping[str, Any], *, max_text_bytes: int) -> Send:
         raise ProtocolError(
             closecodes.TOO_LARGE, f"text is {size} bytes, over {max_text_bytes}", ref=ref
         )
-    return Send(room=room, text=text, ref=ref)
+    return text
 
 
 def _parse_older(obj: Mapping[str, Any]) -> Older:
@@ -201,11 +258,14 @@ def encode_welcome(
     rooms: Sequence[str],
     rate_per_second: float,
     rate_burst: int,
+    owner: str,
     sub: str | None = None,
 ) -> bytes:
     """`rooms` (the cluster's always-present rooms), `rate` (this connection's token bucket,
-    so a client can pace itself rather than be refused) and `sub` (token mode: the token's user
-    id, which this session's messages carry) extend the contract's welcome frame."""
+    so a client can pace itself rather than be refused), `owner` (the digest this session's
+    messages carry, `owners.owner_of`: a client knows which it may edit) and `sub` (token
+    mode: the token's user id, which this session's messages carry) extend the contract's
+    welcome frame."""
     frame: dict[str, object] = {
         "type": "welcome",
         "protocol": PROTOCOL_VERSION,
@@ -215,6 +275,7 @@ def encode_welcome(
         "users_online": users_online,
         "rooms": list(rooms),
         "rate": {"per_second": rate_per_second, "burst": rate_burst},
+        "owner": owner,
     }
     if sub is not None:
         frame["sub"] = sub
@@ -222,10 +283,19 @@ def encode_welcome(
 
 
 def encode_message(
-    *, room: str, id: str, user: str, text: str, ts: float, pod: str, sub: str | None = None
+    *,
+    room: str,
+    id: str,
+    user: str,
+    text: str,
+    ts: float,
+    pod: str,
+    owner: str,
+    sub: str | None = None,
 ) -> bytes:
     """`sub` (token mode: the sender's verified user id) extends the contract's message frame,
-    so two people who chose one display name can be told apart."""
+    so two people who chose one display name can be told apart; `owner` (issue 13) is the
+    digest of who may edit it (`owners.owner_of`)."""
     frame: dict[str, object] = {
         "type": "message",
         "room": room,
@@ -234,7 +304,42 @@ def encode_message(
         "text": text,
         "ts": ts,
         "pod": pod,
+        "owner": owner,
     }
+    if sub is not None:
+        frame["sub"] = sub
+    return orjson.dumps(frame)
+
+
+def encode_update(
+    *,
+    room: str,
+    id: str,
+    change: Change,
+    text: str,
+    user: str,
+    ts: float,
+    pod: str,
+    owner: str,
+    sub: str | None = None,
+) -> bytes:
+    """An `edit`, `delete` or `react` as stored in the room's log (added to v1 by issue 13), for
+    clients that joined with `updates`: they fold it into the message `target`."""
+    frame: dict[str, object] = {
+        "type": "update",
+        "room": room,
+        "id": id,
+        "target": str(change.target),
+        "action": change.action,
+        "user": user,
+        "ts": ts,
+        "pod": pod,
+        "owner": owner,
+    }
+    if change.action == "edit":
+        frame["text"] = text
+    elif change.action == "react":
+        frame.update(emoji=change.emoji, on=change.on)
     if sub is not None:
         frame["sub"] = sub
     return orjson.dumps(frame)

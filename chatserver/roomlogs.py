@@ -17,6 +17,12 @@ repeat a key already in the window is a retry that raced its original, perhaps t
 another backend: every backend reads the same log, so all of them drop that same record, and the
 send waiting for it gets the original's id.
 
+Updates (issue 13). An `edit`, `delete` or `react` is appended like a message (the same key,
+the same dedupe, the same `ack`), as a record naming its target message; `target` first finds
+that message, in the window or, further back, in the log itself, so the hub can check that it
+is a message and whose. Clients fold updates into their targets; nothing here folds them, so a
+window, a `since` replay and an `older` page are the log as it is, and agree on every backend.
+
 Reading back. A window holds only the newest messages; `older` reads a page before a given id
 from the log itself (`Broker.read_before`), decoded and encoded as the live path does, for the
 one client that asked: nothing of it enters the window or reaches other members.
@@ -42,8 +48,9 @@ from chatserver.access import Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record
 from chatserver.history import DedupeKey, RoomHistory, StoredMessage
 from chatserver.ids import MessageId, format_id
-from chatserver.interchange import BadRecord, MessageRecord, decode_record, encode_record
+from chatserver.interchange import BadRecord, Change, MessageRecord, decode_record, encode_record
 from chatserver.metrics import ChatMetrics
+from chatserver.owners import owner_of
 from chatserver.settings import ChatSettings
 
 log = logging.getLogger(__name__)
@@ -172,10 +179,13 @@ class RoomLogs:
 
     # Sending.
 
-    async def append(self, name: str, *, identity: Identity, ref: str, text: str) -> str:
-        """Append a message to a room held now; the message id once this backend has read the
-        record back. Raises BrokerUnavailable when the broker does not confirm it in time (it
-        may or may not be stored: the client retries with the same ref)."""
+    async def append(
+        self, name: str, *, identity: Identity, ref: str, text: str, change: Change | None = None
+    ) -> str:
+        """Append a message (or, with `change`, an update record) to a room held now; its id
+        once this backend has read the record back. Raises BrokerUnavailable when the broker
+        does not confirm it in time (it may or may not be stored: the client retries with the
+        same ref)."""
         room = self._rooms[name]
         stored = (
             None if room.window is None else room.window.find((identity.sub, identity.client, ref))
@@ -193,6 +203,7 @@ class RoomLogs:
                 ts=self._clock(),
                 pod=self._pod,
                 sub=identity.sub,
+                change=change,
             )
         )
         arrived: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -210,10 +221,43 @@ class RoomLogs:
         self._metrics.messages_in.inc()
         return message_id
 
+    async def target(self, name: str, target: MessageId) -> str | None:
+        """The owner of the message `target` of a room held now (`owners.owner_of`); None when
+        this backend finds no message there: another epoch, an offset it has not read yet, one
+        retention dropped, or an update record. Raises BrokerUnavailable when the log cannot be
+        read within `history_page_timeout_seconds`."""
+        room = self._rooms[name]
+        window = room.window
+        if window is None or window.last_offset is None or target.epoch != window.epoch:
+            return None
+        if (stored := window.at(target.offset)) is not None:
+            return None if stored.update else stored.owner
+        first = window.first_offset
+        if target.offset > window.last_offset or (first is not None and target.offset > first):
+            return None  # within what the window has read, and not a message of it
+        room.holds += 1  # the member may leave while the log is read
+        try:
+            async with asyncio.timeout(self._settings.history_page_timeout_seconds):
+                read = await self._broker.read_before(
+                    name, epoch=window.epoch, before=target.offset + 1, limit=1
+                )
+        except TimeoutError:
+            raise BrokerUnavailable("timeout") from None
+        finally:
+            self._release(room)
+        found = [r for r in read.records if r.offset == target.offset]
+        message = _decode(found[0]) if found else None
+        if message is None or message.change is not None:
+            return None
+        return _owner(message)
+
     # Reading back.
 
-    async def older(self, name: str, *, before: MessageId, limit: int) -> OlderPage:
-        """Up to `limit` messages before `before` in a room held now, oldest first. An id of
+    async def older(
+        self, name: str, *, before: MessageId, limit: int, updates: bool = False
+    ) -> OlderPage:
+        """Up to `limit` messages before `before` in a room held now, oldest first, and the
+        update records among them when `updates` (they count towards `limit`). An id of
         another epoch (or from before epochs) gets an empty page at the start: nothing older of
         the log it names is here. Raises BrokerUnavailable when the log cannot be read within
         `history_page_timeout_seconds`."""
@@ -240,14 +284,14 @@ class RoomLogs:
         keys: set[DedupeKey] = set()
         for record in read.records:
             message = _decode(record)
-            if message is None:
+            if message is None or (message.change is not None and not updates):
                 continue
             key = (message.sub, message.client, message.ref)
             # A retry that raced its original is dropped, as the live path drops it (within
             # the page: a pair split across two pages shows twice).
             if key not in keys:
                 keys.add(key)
-                frames.append(_message_frame(record, message))
+                frames.append(_frame(record, message, _owner(message)))
         return OlderPage(frames=frames, start=read.start)
 
     # Delivered records.
@@ -290,7 +334,8 @@ class RoomLogs:
             self._metrics.duplicates.inc()
             self._settle(message.publish_id, original.id)
             return None
-        encoded = _message_frame(record, message)
+        owner = _owner(message)
+        encoded = _frame(record, message, owner)
         wire = wsframe.encode_text(encoded)
         stored = StoredMessage(
             epoch=record.epoch,
@@ -300,6 +345,8 @@ class RoomLogs:
             # 4 KiB however short the frame (measured with tracemalloc), and a window keeps it.
             frame=wire[len(wire) - len(encoded) :],
             wire=wire,
+            owner=owner,
+            update=message.change is not None,
         )
         window.add(stored)
         self._metrics.fanout_latency.observe(max(0.0, now - message.ts))
@@ -326,13 +373,32 @@ def _decode(record: Record) -> MessageRecord | None:
         return None
 
 
-def _message_frame(record: Record, message: MessageRecord) -> bytes:
+def _owner(message: MessageRecord) -> str:
+    return owner_of(sub=message.sub, client=message.client)
+
+
+def _frame(record: Record, message: MessageRecord, owner: str) -> bytes:
+    """The `message` frame of a message record, the `update` frame of an update record."""
+    id = format_id(record.epoch, record.offset)
+    if message.change is not None:
+        return protocol.encode_update(
+            room=record.room,
+            id=id,
+            change=message.change,
+            text=message.text,
+            user=message.user,
+            ts=message.ts,
+            pod=message.pod,
+            owner=owner,
+            sub=message.sub,
+        )
     return protocol.encode_message(
         room=record.room,
-        id=format_id(record.epoch, record.offset),
+        id=id,
         user=message.user,
         text=message.text,
         ts=message.ts,
         pod=message.pod,
+        owner=owner,
         sub=message.sub,
     )

@@ -457,12 +457,12 @@ def test_the_client_resumes_every_room_and_resends_what_is_unacked(run_module: A
     )
     acked, unacked = result["acked"], result["unacked"]
     assert result["first"] == [
-        {"type": "join", "room": "general"},
+        {"type": "join", "room": "general", "updates": True},
         {"type": "send", "room": "general", "text": "hello", "ref": acked},
         {"type": "send", "room": "general", "text": "later", "ref": unacked},
     ]
     assert result["second"] == [
-        {"type": "join", "room": "general", "since": "5"},
+        {"type": "join", "room": "general", "since": "5", "updates": True},
         {"type": "send", "room": "general", "text": "later", "ref": unacked},
     ]
     assert result["events"] == [["ack", {"ref": acked, "room": "general", "id": "6"}]]
@@ -494,7 +494,7 @@ def test_a_refused_join_is_dropped_and_a_busy_one_asked_again_alone(run_module: 
     assert result["events"] == [
         ["joinRefused", {"room": "secret", "code": "forbidden", "message": "no"}]
     ]
-    assert result["retried"] == [{"type": "join", "room": "busy"}]
+    assert result["retried"] == [{"type": "join", "room": "busy", "updates": True}]
     assert result["rejoined"] == ["general", "busy"]
 
 
@@ -662,3 +662,114 @@ def test_a_typist_is_shown_five_seconds_after_the_last_signal_or_until_their_mes
         }""",
     )
     assert shown == [["Ada", "Bob"], 6000, ["Ada"], [], []]
+
+
+FOLD = """
+  const msg = (id, owner = "o-ada", text = "t" + id) =>
+    ({type: "message", id, user: "ada", owner, text, ts: 1});
+  const upd = (id, target, action, fields = {}) =>
+    ({type: "update", id, target, action, user: "ada", owner: "o-ada", ts: 2, ...fields});
+  const shown = (log, owner = "o-bob") => log.entries(owner).map(
+    e => [e.id, e.text, e.edited ?? false, e.deleted ?? false,
+          (e.reactions ?? []).map(r => [r.emoji, r.count, r.names, r.mine])]);
+"""
+
+
+def test_edits_deletes_and_reactions_fold_the_same_in_any_order(run_module: Any) -> None:
+    result = run_module(
+        "roomlog.js",
+        f"""m => {{
+          {FOLD}
+          const updates = [
+            upd("5-3", "5-1", "edit", {{text: "first edit"}}),
+            upd("5-4", "5-1", "edit", {{text: "second edit"}}),
+            upd("5-5", "5-2", "delete"),
+            upd("5-6", "5-2", "edit", {{text: "after the delete"}}),
+            upd("5-7", "5-1", "react", {{emoji: "👍", on: true}}),
+            upd("5-8", "5-1", "react", {{emoji: "👍", on: true, owner: "o-bob", user: "bob"}}),
+            upd("5-9", "5-1", "react", {{emoji: "🎉", on: true, owner: "o-bob", user: "bob"}}),
+            upd("5-10", "5-1", "react", {{emoji: "🎉", on: false, owner: "o-bob", user: "bob"}}),
+          ];
+          const inOrder = new m.RoomLog("general");
+          inOrder.addHistory([msg("5-1"), msg("5-2"), ...updates], false, {{user: "ada"}});
+          // The window holds the newest updates only; the older page brings the messages and
+          // the rest, oldest first; a live repeat changes nothing.
+          const paged = new m.RoomLog("general");
+          paged.addHistory([...updates.slice(3), msg("5-11")], false, {{user: "ada"}});
+          paged.olderRequest(0);
+          paged.addOlder([msg("5-1"), msg("5-2"), ...updates.slice(0, 3)], true, {{user: "ada"}});
+          paged.addUpdate(updates[0]);
+          return [shown(inOrder), shown(paged).slice(0, 2), shown(paged, "o-ada")[0]];
+        }}""",
+    )
+    first = ["5-1", "second edit", True, False, [["👍", 2, ["ada", "bob"], True]]]
+    assert result[0] == [first, ["5-2", "", False, True, []]]
+    assert result[1] == result[0]
+    assert result[2] == [*first[:4], [["👍", 2, ["ada", "bob"], True]]]
+
+
+def test_an_edit_or_delete_by_someone_else_is_not_taken(run_module: Any) -> None:
+    result = run_module(
+        "roomlog.js",
+        f"""m => {{
+          {FOLD}
+          const log = new m.RoomLog("general");
+          log.addHistory([msg("5-1"), upd("5-2", "5-1", "edit", {{text: "x", owner: "o-eve"}}),
+                          upd("5-3", "5-1", "delete", {{owner: "o-eve"}})], false, {{user: "ada"}});
+          return shown(log);
+        }}""",
+    )
+    assert result == [["5-1", "t5-1", False, False, []]]
+
+
+def test_a_page_of_updates_alone_moves_the_next_older_request_back(run_module: Any) -> None:
+    result = run_module(
+        "roomlog.js",
+        f"""m => {{
+          {FOLD}
+          const log = new m.RoomLog("general");
+          log.addHistory([msg("5-20")], false, {{user: "ada"}});
+          const first = log.olderRequest(0);
+          log.addOlder([upd("5-17", "5-3", "react", {{emoji: "👍", on: true}}),
+                        upd("5-18", "5-3", "react", {{emoji: "👍", on: false}})], false, {{user: "ada"}});
+          const second = log.olderRequest(1);
+          log.addOlder([msg("5-3")], true, {{user: "ada"}});
+          return [first, second, shown(log)];
+        }}""",
+    )
+    assert result == [
+        "5-20",
+        "5-17",
+        [["5-3", "t5-3", False, False, []], ["5-20", "t5-20", False, False, []]],
+    ]
+
+
+def test_a_reset_forgets_the_updates_of_the_old_log(run_module: Any) -> None:
+    result = run_module(
+        "roomlog.js",
+        f"""m => {{
+          {FOLD}
+          const log = new m.RoomLog("general");
+          log.addHistory([msg("5-1"), upd("5-2", "5-1", "delete")], false, {{user: "ada"}});
+          log.addHistory([msg("6-1")], false, {{user: "ada"}}, true);
+          log.addHistory([msg("5-1")], false, {{user: "ada"}}, true);  // the old log again
+          return shown(log);
+        }}""",
+    )
+    assert result == [["5-1", "t5-1", False, False, []]]
+
+
+def test_a_reaction_tooltip_names_a_bounded_list(run_module: Any) -> None:
+    result = run_module(
+        "updates.js",
+        """m => {
+          const u = new m.Updates();
+          for (let i = 0; i < 25; i++) {
+            u.add({id: "5-" + (10 + i), target: "5-1", action: "react", emoji: "😂", on: true,
+                   owner: "o" + i, user: "p" + i});
+          }
+          const [r] = u.apply({id: "5-1", owner: "o0", text: "t"}, "o3").reactions;
+          return [r.count, r.names.length, r.mine, m.reactionTitle(r).endsWith("and 5 more")];
+        }""",
+    )
+    assert result == [25, 20, True, True]

@@ -178,3 +178,23 @@ def test_the_typing_times_kept_stay_within_the_room_cap() -> None:
         clock.now = float(second)
         assert typist.typing_due(f"room-{second}")
     assert len(typist._typing_relayed) <= 3
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"type": "edit", "id": "1-1", "text": "fixed"},
+        {"type": "delete", "id": "1-1"},
+        {"type": "react", "id": "1-1", "emoji": "👍", "on": True},
+    ],
+)
+def test_updates_are_checked_like_sends(update: dict[str, object]) -> None:
+    team = FakeSession(access=TEAM_ONLY, rooms={"general", "team-a"})
+    data = frame(room="team-b", ref="u1", **update)
+    assert refusal(gate(), data, team) == (closecodes.NOT_JOINED, "u1")
+    data = frame(room="general", ref="u1", **update)
+    assert refusal(gate(), data, team) == (closecodes.FORBIDDEN, "u1")
+    limited = gate(rate_burst=1, rate_per_second=0.001)
+    data = frame(room="team-a", ref="u1", **update)
+    limited.admit(data, team)
+    assert refusal(limited, data, team) == (closecodes.RATE_LIMITED, "u1")

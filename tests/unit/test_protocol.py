@@ -176,7 +176,9 @@ def test_text_limit_counts_utf8_bytes() -> None:
 
 def test_joined_splices_encoded_history_as_valid_json() -> None:
     messages = [
-        protocol.encode_message(room="r", id=str(i), user="u", text=f"t\n{i}", ts=1.5, pod="p")
+        protocol.encode_message(
+            room="r", id=str(i), user="u", text=f"t\n{i}", ts=1.5, pod="p", owner="o"
+        )
         for i in range(3)
     ]
     joined = protocol.encode_joined(
@@ -191,7 +193,9 @@ def test_joined_splices_encoded_history_as_valid_json() -> None:
 
 def test_an_older_page_splices_its_messages_oldest_first_with_the_start_flag() -> None:
     messages = [
-        protocol.encode_message(room="r", id=f"1-{i}", user="u", text="t", ts=1.5, pod="p")
+        protocol.encode_message(
+            room="r", id=f"1-{i}", user="u", text="t", ts=1.5, pod="p", owner="o"
+        )
         for i in range(2)
     ]
     page = orjson.loads(protocol.encode_older(room="r", messages=messages, start=True))

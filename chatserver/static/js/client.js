@@ -134,6 +134,14 @@ export class ChatClient extends EventTarget {
     return ref;
   }
 
+  /** Queue an edit, delete or reaction (a frame of protocol.js with a `ref`): sent and retried
+   * as a send is, answered by "ack" or "sendError" with its ref. */
+  update(frame) {
+    this._outbox.set(frame.ref, frame);
+    this._transmit(frame);
+    return frame.ref;
+  }
+
   /** Ask for the messages of `room` before the id `before` (answered by an `older` frame);
    * dropped when not live: the caller asks again once it wants them. */
   older(room, before) {
@@ -194,6 +202,7 @@ export class ChatClient extends EventTarget {
         this._startKeepalive();
         return;
       case "message":
+      case "update":
         if (this._joined.has(frame.room)) {
           this._joined.set(frame.room, laterId(this._joined.get(frame.room), frame.id));
         }
@@ -275,7 +284,8 @@ export class ChatClient extends EventTarget {
 
   /** Retry what can succeed later with the same ref; give up on the rest. */
   _onSendError(frame) {
-    const { room } = this._outbox.get(frame.ref);
+    const sent = this._outbox.get(frame.ref);
+    const { room } = sent;
     // not_joined for a room we are in means the join on this connection failed (the broker
     // was away): ask again, and the message follows once the room is back.
     const rejoin = frame.code === protocol.ERROR.NOT_JOINED && this._joined.has(room);
@@ -284,7 +294,7 @@ export class ChatClient extends EventTarget {
     if (retrying) this._resendLater(frame.ref);
     else this._outbox.delete(frame.ref);
     const { ref, code, message } = frame;
-    this._emit("sendError", { ref, room, code, message, retrying });
+    this._emit("sendError", { ref, room, code, message, retrying, type: sent.type });
   }
 
   _resendLater(ref) {

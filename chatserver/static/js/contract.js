@@ -19,6 +19,10 @@ export const MAX_NAME_CHARS = 64;
 export const TYPING_INTERVAL_SECONDS = 2.0;
 export const TYPING_SHOWN_SECONDS = 5.0;
 
+/** The emoji a `react` may name, and the names a reaction's tooltip lists. */
+export const REACTIONS = Object.freeze(["👍", "❤️", "😂", "🎉", "😮", "😢"]);
+export const REACTION_NAMES_SHOWN = 20;
+
 /** The per-connection token bucket of a server whose `welcome` does not say. */
 export const DEFAULT_RATE = { per_second: 10, burst: 20 };
 
@@ -44,5 +48,6 @@ export const ERROR = Object.freeze({
   FORBIDDEN: "forbidden",
   TOKEN_EXPIRED: "token_expired",
   TOO_MANY_ROOMS: "too_many_rooms",
+  MESSAGE_NOT_FOUND: "message_not_found",
   ROOM_NOT_FOUND: "room_not_found",
 });

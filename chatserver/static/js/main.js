@@ -4,6 +4,7 @@
 import { ChatClient } from "./client.js";
 import { byId } from "./dom.js";
 import { hueOf, initials } from "./format.js";
+import { randomId } from "./ids.js";
 import { mentionsMe, unreadMark } from "./mentions.js";
 import * as prefs from "./prefs.js";
 import * as protocol from "./protocol.js";
@@ -32,6 +33,9 @@ class App {
     /** Token mode: the token's `sub`, from `welcome`, which tells this person's messages apart
      * from those of someone with the same display name. */
     this.mySub = null;
+    /** The owner digest this session's messages carry, from `welcome` (issue 13): which
+     * messages this person may edit, and which reactions are theirs. */
+    this.myOwner = null;
 
     this.el = {
       app: byId("app"),
@@ -55,6 +59,11 @@ class App {
     this.messages = new MessageList(byId("messages"), byId("jump-latest"), {
       onDiscard: (ref) => this.discard(ref),
       onOlder: (room) => this.requestOlder(room),
+      // Edits, deletes and reactions show once the server sends them back as `update`s.
+      onEdit: (entry, text) => this.client.update(protocol.edit(this.active, entry.id, text, randomId())),
+      onDelete: (entry) => this.client.update(protocol.remove(this.active, entry.id, randomId())),
+      onReact: (entry, emoji, on) =>
+        this.client.update(protocol.react(this.active, entry.id, emoji, on, randomId())),
     });
     this.status = new StatusBar({
       connection: byId("connection"),
@@ -172,6 +181,7 @@ class App {
       case "welcome":
         this.me = frame.user;
         this.mySub = frame.sub ?? null;
+        this.myOwner = frame.owner ?? null;
         this.renderMe();
         for (const log of this.logs.values()) log.olderLost();
         if (frame.protocol !== protocol.PROTOCOL_VERSION) {
@@ -193,6 +203,9 @@ class App {
         if (entry && !entry.mine) this.onNewMessage(log, entry);
         break;
       }
+      case "update":
+        this.logs.get(frame.room)?.addUpdate(frame);
+        break;
       case "older":
         this.logs.get(frame.room)?.addOlder(frame.messages ?? [], frame.start === true, this.identity);
         break;
@@ -245,9 +258,14 @@ class App {
     this.renderAll();
   }
 
-  onSendError({ ref, room, code, message, retrying }) {
+  onSendError({ ref, room, code, message, retrying, type }) {
     const log = this.logs.get(room);
     if (!log) return;
+    if (type !== "send") {
+      // An edit, delete or reaction: nothing of it is shown until the server stores it.
+      if (!retrying) this.notice.show(protocol.describeError(code, message));
+      return;
+    }
     if (!retrying) {
       log.fail(ref, protocol.describeError(code, message));
     } else if (code === protocol.ERROR.NOT_JOINED) {
@@ -346,7 +364,7 @@ class App {
 
   /** Who this tab's person is, for telling their messages and presence from others'. */
   get identity() {
-    return { user: this.me, sub: this.mySub };
+    return { user: this.me, sub: this.mySub, owner: this.myOwner };
   }
 
   setName(name) {
@@ -394,7 +412,7 @@ class App {
     const log = this.logs.get(this.active) ?? null;
     renderRoomChrome(this.el, log);
     this.members.render(log, this.identity);
-    this.messages.render(log, { live: this.client.live, me: this.me });
+    this.messages.render(log, { live: this.client.live, me: this.me, owner: this.myOwner });
     this.renderTyping();
   }
 

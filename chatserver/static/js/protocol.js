@@ -96,13 +96,20 @@ export function tokenFromFragment(hash) {
   return new URLSearchParams(hash.replace(/^#/, "")).get("token") || null;
 }
 
+/** `updates` (added to v1 by issue 13): this page folds edits, deletes and reactions. */
 export const join = (room, since) =>
-  since === undefined || since === null ? { type: "join", room } : { type: "join", room, since };
+  since === undefined || since === null
+    ? { type: "join", room, updates: true }
+    : { type: "join", room, since, updates: true };
 export const leave = (room) => ({ type: "leave", room });
 /** The server's page of messages before `before` (its page size: no `limit`). */
 export const older = (room, before) => ({ type: "older", room, before });
 export const send = (room, text, ref) => ({ type: "send", room, text, ref });
 export const ping = () => ({ type: "ping" });
+/** Added to v1 by issue 13: edit, delete or react to the message `id` (answered like a send). */
+export const edit = (room, id, text, ref) => ({ type: "edit", room, id, text, ref });
+export const remove = (room, id, ref) => ({ type: "delete", room, id, ref });
+export const react = (room, id, emoji, on, ref) => ({ type: "react", room, id, emoji, on, ref });
 /** Added to v1 by issue 13: this person is typing in `room` (no answer). */
 export const typing = (room) => ({ type: "typing", room });
 
@@ -135,6 +142,8 @@ export function describeError(code, message) {
       return "No new room can be made now: this chat holds as many as it may. The rooms that exist still work.";
     case ERROR.TOO_MANY_ROOMS:
       return "You are in as many rooms as this chat allows: leave one to join another.";
+    case ERROR.MESSAGE_NOT_FOUND:
+      return "That message is no longer available.";
     case ERROR.ROOM_NOT_FOUND:
       return "That room does not exist, and you may not create it.";
     case ERROR.TOKEN_EXPIRED:

@@ -22,8 +22,13 @@
 // Older messages (`older`, added to v1 by issue 13) are asked for before the oldest message shown
 // and go above it; only messages of that message's log and before it are taken, so an answer
 // that arrives after the list changed (a reset, a reconnect) cannot put anything out of order.
+//
+// Edits, deletes and reactions (`update` frames, added to v1 by issue 13) come in the same
+// streams as messages (live, `history`, `older`) and are folded by updates.js; `entries()`
+// shows each message as its updates leave it.
 
 import { compareIds, newerEpoch, sameEpoch } from "./ids.js";
+import { Updates } from "./updates.js";
 
 /** Messages a room keeps in the page: many histories' worth, yet bounded for a tab left open
  * for days. */
@@ -57,13 +62,27 @@ export class RoomLog {
     this._confirmed = [];
     this._pending = [];
     this._ids = new Set();
+    this._updates = new Updates();
+    /** The oldest record an `older` page brought, when older than every message shown: a page
+     * of updates alone moves the next request back past them. */
+    this._olderFrom = null;
     /** When the `older` request awaiting its answer was made, or null. */
     this._olderAskedAt = null;
   }
 
-  /** Entries in display order: the shared log, then our messages still pending. */
-  entries() {
-    return this._confirmed.filter((e) => !e.held).concat(this._pending);
+  /** Entries in display order: the shared log, then our messages still pending; each as its
+   * updates leave it (`myOwner`, the reader's owner digest, marks the reader's reactions). */
+  entries(myOwner) {
+    const shown = this._confirmed.filter((e) => !e.held).map((e) => this._updates.apply(e, myOwner));
+    return shown.concat(this._pending);
+  }
+
+  /** An `update` frame of this room (live, or in a history or a page). */
+  addUpdate(update) {
+    const newest = this._confirmed.at(-1);
+    // An update of an older log than the one shown changes nothing shown.
+    if (newest && !sameEpoch(update.id, newest.id) && !newerEpoch(update.id, newest.id)) return;
+    this._updates.add(update);
   }
 
   /** The reader has seen the room: nothing in it is unread. */
@@ -89,7 +108,10 @@ export class RoomLog {
     if (truncated && first && this._confirmed.length > 0 && !this._ids.has(first.id)) {
       this.gapBefore = first.id;
     }
-    for (const message of history) this.addMessage(message, me);
+    for (const frame of history) {
+      if (frame.type === "update") this.addUpdate(frame);
+      else this.addMessage(frame, me);
+    }
   }
 
   /** A message frame or history item; returns the entry when it is new to this room. */
@@ -114,7 +136,7 @@ export class RoomLog {
     const waiting = this._olderAskedAt !== null && now - this._olderAskedAt < OLDER_RETRY_MS;
     if (!oldest || this.olderStart || waiting || this._confirmed.length >= MAX_ENTRIES) return null;
     this._olderAskedAt = now;
-    return oldest.id;
+    return this._olderFrom ?? oldest.id;
   }
 
   /** The connection the request went out on is gone, and its answer with it. */
@@ -128,8 +150,19 @@ export class RoomLog {
     const oldest = this._confirmed[0];
     if (!oldest || this._olderAskedAt === null) return 0; // not asked for by this list
     this._olderAskedAt = null;
+    const first = messages[0];
+    if (first && sameEpoch(first.id, oldest.id) && compareIds(first.id, oldest.id) < 0) {
+      this._olderFrom = first.id;
+    }
+    for (const update of messages.filter((m) => m.type === "update")) {
+      if (sameEpoch(update.id, oldest.id)) this.addUpdate(update);
+    }
     const fits = messages.filter(
-      (m) => !this._ids.has(m.id) && sameEpoch(m.id, oldest.id) && compareIds(m.id, oldest.id) < 0,
+      (m) =>
+        m.type !== "update" &&
+        !this._ids.has(m.id) &&
+        sameEpoch(m.id, oldest.id) &&
+        compareIds(m.id, oldest.id) < 0,
     );
     // The newest of them, as many as the list has room for: they join the messages shown.
     const taken = fits.slice(Math.max(0, fits.length - (MAX_ENTRIES - this._confirmed.length)));
@@ -144,6 +177,8 @@ export class RoomLog {
   _restart() {
     this._confirmed = [];
     this._ids.clear();
+    this._updates.clear();
+    this._olderFrom = null;
     this.gapBefore = null;
     this.resetAt = RESET_AT_TOP;
     this.olderStart = false;
@@ -173,6 +208,7 @@ export class RoomLog {
     // for messages after the newest one seen, and a full history is never longer than this.
     for (const dropped of this._confirmed.splice(0, excess)) this._ids.delete(dropped.id);
     this.olderStart = false;
+    this._olderFrom = null;
   }
 
   addPending(ref, text, me, now) {
@@ -181,6 +217,7 @@ export class RoomLog {
       ref,
       id: null,
       user: me.user,
+      owner: me.owner,
       text,
       ts: now,
       pod: null,
@@ -249,6 +286,7 @@ function confirmedEntry(message, me, { key, held }) {
     id: message.id,
     user: message.user,
     sub: message.sub,
+    owner: message.owner,
     text: message.text,
     ts: message.ts,
     pod: message.pod,

@@ -2,11 +2,14 @@
 // send is pending), so a re-render after each frame moves and updates existing elements instead
 // of rebuilding them: focus, selection and scroll position survive. Scrolled near the top, it
 // asks for older messages (`onOlder`), and what goes in above keeps the reader's place.
+// Each message shows its edits, deletion and reactions as folded by the room's log, with the
+// actions of view/actions.js.
 
 import { h } from "../dom.js";
 import { clockTime, continuesGroup, dayLabel, fullTime, hueOf, initials, localDay } from "../format.js";
 import { messageParts } from "../mentions.js";
 import { RESET_AT_TOP } from "../roomlog.js";
+import { actionParts, updateActions } from "./actions.js";
 
 /** Within this many pixels of the bottom, the list follows new messages. */
 const STICKY_PX = 80;
@@ -16,12 +19,14 @@ const OLDER_PX = 300;
 
 export class MessageList {
   /** `jump` is the "new messages" button shown when messages arrive below the reader's view;
-   * `onOlder(room)` asks for the messages before the first one shown. */
-  constructor(list, jump, { onDiscard, onOlder }) {
+   * `onOlder(room)` asks for the messages before the first one shown; `onEdit(entry, text)`,
+   * `onDelete(entry)` and `onReact(entry, emoji, on)` change a message (issue 13). */
+  constructor(list, jump, { onDiscard, onOlder, onEdit, onDelete, onReact }) {
     this._list = list;
     this._jump = jump;
     this._onDiscard = onDiscard;
     this._onOlder = onOlder;
+    this._handlers = { onEdit, onDelete, onReact };
     this._elements = new Map();
     this._room = null;
     jump.addEventListener("click", () => {
@@ -35,8 +40,9 @@ export class MessageList {
   }
 
   /** Show `log` (a RoomLog, or null); `live` says whether pending sends are on their way, `me`
-   * is the reader's name (their mentions are highlighted). */
-  render(log, { live, me }) {
+   * is the reader's name (their mentions are highlighted), `owner` their owner digest (their
+   * reactions are marked). */
+  render(log, { live, me, owner }) {
     const switched = log?.name !== this._room;
     if (switched) {
       this._list.replaceChildren();
@@ -49,7 +55,8 @@ export class MessageList {
     // bottom edge, as its top moves when it joins the group of an older message by its author.
     const anchor = follow ? null : this._list.querySelector(".msg");
     const anchorBottom = anchor?.getBoundingClientRect().bottom;
-    const wanted = log ? this._wanted(log, { live, people: { me, names: log.authors() } }) : [];
+    const people = { me, names: log?.authors() };
+    const wanted = log ? this._wanted(log, { live, people, owner }) : [];
     const keep = new Set(wanted.map((el) => el.dataset.key));
     for (const [key, el] of this._elements) {
       if (!keep.has(key)) {
@@ -88,10 +95,11 @@ export class MessageList {
   }
 
   /** The elements the list should contain, in order, created or updated as needed. */
-  _wanted(log, { live, people }) {
+  _wanted(log, { live, people, owner }) {
     const wanted = [];
     let previous;
-    if (log.entries()[0]?.id) {
+    const entries = log.entries(owner);
+    if (entries[0]?.id) {
       const top = this._element("older", () => h("li", { class: "older", role: "status" }));
       const text = log.olderStart ? `Beginning of #${log.name}` : "Loading earlier messages…";
       if (top.textContent !== text) top.textContent = text;
@@ -99,7 +107,7 @@ export class MessageList {
       wanted.push(top);
     }
     if (log.resetAt === RESET_AT_TOP) wanted.push(this._element("reset", () => resetNotice()));
-    for (const entry of log.entries()) {
+    for (const entry of entries) {
       if (entry.id !== null && entry.id === log.resetAt) {
         wanted.push(this._element("reset", () => resetNotice()));
       }
@@ -110,8 +118,8 @@ export class MessageList {
         const day = localDay(entry.ts);
         wanted.push(this._element("day:" + day, () => daySeparator(entry.ts)));
       }
-      const el = this._element(entry.key, () => messageElement(entry, people, this._onDiscard));
-      updateMessage(el, entry, { continued: continuesGroup(previous, entry), live });
+      const el = this._element(entry.key, () => messageElement(entry, this._onDiscard, this._handlers));
+      updateMessage(el, entry, { continued: continuesGroup(previous, entry), live, people });
       wanted.push(el);
       previous = entry;
     }
@@ -145,8 +153,8 @@ function daySeparator(ts) {
   return h("li", { class: "day", role: "separator" }, h("span", {}, dayLabel(ts)));
 }
 
-/** A message's element; `people` (the reader and the names seen) say which `@` are mentions. */
-function messageElement(entry, people, onDiscard) {
+/** A message's element; its text and state are filled in by `updateMessage`. */
+function messageElement(entry, onDiscard, handlers) {
   const time = h("time", { class: "time" });
   const state = h("p", { class: "state", hidden: true }, h("span", { class: "state-text" }));
   const discard = h(
@@ -155,10 +163,10 @@ function messageElement(entry, people, onDiscard) {
     "Remove",
   );
   state.append(" ", discard);
-  const parts = messageParts(entry.text, people);
-  return h(
-    "li",
-    { class: "msg" + (!entry.mine && parts.some((part) => part.me) ? " mentions-me" : "") },
+  // Focusable, so a tap on a phone (no hover) shows its actions.
+  const el = h("li", { class: "msg", tabindex: "-1" });
+  const { actions, reactions } = actionParts(el, handlers);
+  el.append(
     h("div", { class: "avatar", style: { "--hue": hueOf(entry.user) }, "aria-hidden": "true" }, initials(entry.user)),
     h(
       "div",
@@ -170,11 +178,24 @@ function messageElement(entry, people, onDiscard) {
         h("span", { class: "author", title: entry.sub && `${entry.user} (${entry.sub})` }, entry.user),
         " ",
         time,
+        h("span", { class: "edited", hidden: true }, "(edited)"),
       ),
-      h("p", { class: "text" }, ...parts.map(partElement)),
+      h("p", { class: "text" }),
+      reactions,
       state,
+      actions,
     ),
   );
+  return el;
+}
+
+/** The text as the message shows it now: `people` (the reader and the names seen) say which
+ * `@` are mentions; a deleted message says so instead. */
+function renderText(el, entry, people) {
+  const text = el.querySelector(".text");
+  const parts = entry.deleted ? [] : messageParts(entry.text, people);
+  text.replaceChildren(...(entry.deleted ? ["This message was deleted."] : parts.map(partElement)));
+  el.classList.toggle("mentions-me", !entry.mine && parts.some((part) => part.me));
 }
 
 function partElement(part) {
@@ -186,8 +207,18 @@ function partElement(part) {
   return h("a", { href: part.url, target: "_blank", rel: "noopener noreferrer" }, part.url);
 }
 
-/** Bring an element in line with its entry: grouping, time (the server's once known), state. */
-function updateMessage(el, entry, { continued, live }) {
+/** Bring an element in line with its entry: grouping, text, time (the server's once known),
+ * state, edits and reactions. */
+function updateMessage(el, entry, { continued, live, people }) {
+  el.entry = entry;
+  const shown = `${entry.deleted ? "deleted" : entry.text}\u0000${people.names?.join(",")}`;
+  if (el.dataset.shown !== shown) {
+    el.dataset.shown = shown;
+    renderText(el, entry, people);
+  }
+  el.classList.toggle("deleted", entry.deleted === true);
+  el.querySelector(".edited").hidden = !entry.edited;
+  updateActions(el, entry);
   el.classList.toggle("continued", continued);
   el.classList.toggle("mine", entry.mine);
   el.classList.toggle("pending", entry.status === "sending");
