@@ -25,9 +25,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from chatserver import closecodes, protocol, wsframe
+from chatserver import closecodes, contract, protocol, wsframe
 from chatserver.access import Access, Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record, RoomLimitReached
+from chatserver.directory import RoomDirectory, search
+from chatserver.dm import is_dm_room
 from chatserver.ids import MessageId
 from chatserver.interchange import Person, PresenceBeat, TypingSignal
 from chatserver.metrics import ChatMetrics
@@ -103,6 +105,11 @@ class Hub:
         self._tally = RoomTally(
             per_connection=settings.max_rooms_per_connection,
             per_client=settings.max_rooms_per_client,
+        )
+        self.directory = RoomDirectory(
+            preset=settings.rooms,
+            known_max=contract.DIRECTORY_KNOWN_MAX,
+            cache_seconds=contract.DIRECTORY_CACHE_SECONDS,
         )
         metrics.broker_blocked.set_function(lambda: float(broker.blocked is not None))
         metrics.room_limit_reached.set_function(lambda: float(broker.room_limit_reached))
@@ -215,13 +222,17 @@ class Hub:
     # Client requests, already admitted by the gate. Each answers the member itself or raises
     # ProtocolError.
 
-    async def join(self, member: Member, name: str, *, since: MessageId | None) -> None:
+    async def join(
+        self, member: Member, name: str, *, since: MessageId | None, dm_with: str | None = None
+    ) -> None:
+        """`dm_with`: the other person of a direct-message room (the gate checked the pair)."""
         client = client_key(member.identity)
         # Both refusals come before the broker is asked to follow, so a refused name creates no
         # stream (but for a race between the client's connections, caught below).
         self._tally.check(client, member.rooms, name)
         try:
             if not await self._may_open(member, name):
+                self.directory.forget(name)
                 raise ProtocolError(
                     closecodes.ROOM_NOT_FOUND,
                     f"room {name} does not exist, and this session may not create it",
@@ -248,8 +259,10 @@ class Hub:
                         history=recovery.frames,
                         truncated=recovery.truncated,
                         reset=recovery.reset,
+                        dm_with=dm_with,
                     )
                 )
+                self.directory.note((name,))
                 # Who is here as last pushed; the round this join triggers sends the update.
                 if (members_wire := self._members_wires.get(name)) is not None:
                     member.send_wire(members_wire)
@@ -324,6 +337,23 @@ class Hub:
             )
         )
 
+    def rooms(self, member: Member, request: protocol.RoomsQuery) -> None:
+        """A page of the room directory for this member: rooms it may join, never a direct
+        message's (DESIGN section 4, `rooms`)."""
+        joinable = member.access.joinable()
+        page = search(
+            self.directory.listing(self.presence.snapshot().rooms),
+            query=request.query,
+            offset=request.offset,
+            limit=contract.DIRECTORY_PAGE_MAX,
+            visible=lambda name: not is_dm_room(name) and joinable(name),
+        )
+        member.send(
+            protocol.encode_rooms(
+                query=request.query, offset=request.offset, total=page.total, rooms=page.rooms
+            )
+        )
+
     def _remove_member(self, member: Member, name: str) -> None:
         members = self._members.get(name)
         if members is None or member not in members:
@@ -392,6 +422,7 @@ class Hub:
         }
 
     def _push_presence(self, snapshot: PresenceSnapshot) -> None:
+        self.directory.note(snapshot.rooms)
         # One wire frame per distinct content, which a member's set of rooms determines.
         wires: dict[frozenset[str], bytes] = {}
         for member in self._sessions:

@@ -16,11 +16,12 @@ from chatserver import closecodes
 from chatserver.access import OPEN, Access, Identity
 from chatserver.broker.base import Record
 from chatserver.broker.memory import MemoryBroker
+from chatserver.dm import dm_room
 from chatserver.hub import Hub
 from chatserver.ids import parse_id
 from chatserver.interchange import MessageRecord, encode_record
 from chatserver.metrics import ChatMetrics
-from chatserver.protocol import Older, ProtocolError, Send
+from chatserver.protocol import Older, ProtocolError, RoomsQuery, Send
 from chatserver.settings import ChatSettings
 from tests.unit.rfc6455 import text_frame_payloads
 
@@ -535,3 +536,40 @@ async def test_in_token_mode_members_and_typing_carry_the_verified_sub(
     await hub.typing(ada, "lobby")
     typing = {"type": "typing", "room": "lobby", "user": "Ada", "sub": "u1"}
     await namesake.until(lambda: namesake.of_type("typing") == [typing])
+
+
+async def test_the_directory_lists_rooms_of_every_hub_and_keeps_emptied_ones(
+    make_hub: HubFactory,
+) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    alice = await attached(first, "alice", "lobby")
+    asker = await attached(second, "bob")
+
+    def listed() -> dict[str, int]:
+        second.rooms(asker, RoomsQuery(query="", offset=0))
+        return {r["room"]: r["members"] for r in asker.of_type("rooms")[-1]["rooms"]}
+
+    await until_true(lambda: listed().get("lobby") == 1)
+    first.leave(alice, "lobby")
+    await until_true(lambda: listed() == {"lobby": 0, "general": 0})
+
+
+async def test_the_directory_hides_direct_messages_and_rooms_outside_the_claims(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a")
+    member = await attached(hub, "alice", "team-a", "other")
+    await hub.join(member, dm_room("alice", "bob"), since=None, dm_with="bob")
+    member.access = Access(join=("team-*", "dm-*"), post=None)
+    await until_true(lambda: hub.presence.snapshot().rooms.get("other") == 1)
+    hub.rooms(member, RoomsQuery(query="", offset=0))
+    page = member.of_type("rooms")[-1]
+    assert page["rooms"] == [{"room": "team-a", "members": 1}]
+    assert page["total"] == 1
+
+
+async def until_true(condition: Callable[[], bool]) -> None:
+    """Poll: what a directory answers is built on asking, with no event to wait for."""
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
