@@ -662,3 +662,56 @@ def test_a_typist_is_shown_five_seconds_after_the_last_signal_or_until_their_mes
         }""",
     )
     assert shown == [["Ada", "Bob"], 6000, ["Ada"], [], []]
+
+
+def test_a_direct_message_is_asked_by_sub_and_resumed_with_dm_never_join(
+    run_module: Any,
+) -> None:
+    result = run_client(
+        run_module,
+        """
+        client.start();
+        const first = sockets[0];
+        first.open();
+        first.receive(welcome);
+        client.joinDirect("u-grace");
+        first.receive({type: "joined", room: "dm-1", with: "u-grace", members: 2,
+                       truncated: false, reset: false,
+                       history: [{type: "message", id: "1-4", room: "dm-1", user: "g",
+                                  text: "hi"}]});
+        client.rooms("bo", 0);
+        first.drop(1006);
+        timers.runDue();
+        sockets[1].open();
+        sockets[1].receive(welcome);
+        client.leave("dm-1");
+        return {first: first.sent, second: sockets[1].sent};
+        """,
+    )
+    assert result["first"] == [
+        {"type": "dm", "with": "u-grace"},
+        {"type": "rooms", "query": "bo", "offset": 0},
+    ]
+    assert result["second"] == [
+        {"type": "dm", "with": "u-grace", "since": "1-4"},
+        {"type": "leave", "room": "dm-1"},
+    ]
+
+
+def test_a_refused_direct_message_is_not_asked_again(run_module: Any) -> None:
+    result = run_client(
+        run_module,
+        """
+        client.start();
+        sockets[0].open();
+        sockets[0].receive(welcome);
+        client.joinDirect("u-grace");
+        sockets[0].receive({type: "error", code: "forbidden", message: "token mode"});
+        sockets[0].drop(1006);
+        timers.runDue();
+        sockets[1].open();
+        sockets[1].receive(welcome);
+        return sockets[1].sent;
+        """,
+    )
+    assert result == []
