@@ -29,7 +29,7 @@ from chatserver import closecodes, contract, protocol, wsframe
 from chatserver.access import Access, Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record, RoomLimitReached
 from chatserver.directory import RoomDirectory, search
-from chatserver.dm import is_dm_room
+from chatserver.dm import dm_room, is_dm_room
 from chatserver.ids import MessageId
 from chatserver.interchange import Person, PresenceBeat, TypingSignal
 from chatserver.metrics import ChatMetrics
@@ -95,6 +95,8 @@ class Hub:
         self._sessions: set[Member] = set()
         self._expiring: set[Member] = set()
         """The sessions with an `expires_at`, the only ones the expiry sweep looks at."""
+        self._by_sub: dict[str, set[Member]] = {}
+        """Token mode: the local sessions of each `sub`, for the calls of direct messages."""
         self._members: dict[str, set[Member]] = {}
         """Local members per room; a room with none is not listed."""
         self._people: dict[str, Counter[Person]] = {}
@@ -145,6 +147,8 @@ class Hub:
 
     def attach(self, member: Member) -> None:
         self._sessions.add(member)
+        if (sub := member.identity.sub) is not None:
+            self._by_sub.setdefault(sub, set()).add(member)
         if member.expires_at is not None:
             self._expiring.add(member)
         self._emptied.clear()
@@ -168,6 +172,10 @@ class Hub:
     def detach(self, member: Member) -> None:
         self._sessions.discard(member)
         self._expiring.discard(member)
+        if (sub := member.identity.sub) is not None and (same := self._by_sub.get(sub)):
+            same.discard(member)
+            if not same:
+                del self._by_sub[sub]
         for name in member.rooms:
             self._remove_member(member, name)
         member.rooms.clear()
@@ -244,7 +252,8 @@ class Hub:
                 # Nothing awaits from here to send(): no record can reach the member before
                 # its `joined` frame.
                 recovery = window.recover(since)
-                if name not in member.rooms:
+                entered = name not in member.rooms
+                if entered:
                     # Again: another connection of the client may have joined a room meanwhile.
                     self._tally.check(client, member.rooms, name)
                     member.rooms.add(name)
@@ -267,6 +276,17 @@ class Hub:
                 if (members_wire := self._members_wires.get(name)) is not None:
                     member.send_wire(members_wire)
                 self.presence.changed()
+            if dm_with is not None and entered:
+                # The other person's sessions on every backend learn of the room (`dm` frames).
+                await self._broker.publish_typing(
+                    TypingSignal(
+                        room=name,
+                        name=member.identity.name,
+                        sub=member.identity.sub,
+                        session=member.session_id,
+                        to=dm_with,
+                    )
+                )
         except RoomLimitReached:
             raise ProtocolError(closecodes.ROOM_LIMIT, _ROOM_LIMIT_MESSAGE, room=name) from None
         except BrokerUnavailable as exc:
@@ -395,6 +415,9 @@ class Hub:
         self.presence.observe(beat)
 
     def on_typing(self, signal: TypingSignal) -> None:
+        if signal.to is not None:
+            self._call(signal)
+            return
         members = self._members.get(signal.room)
         if not members:
             return  # nobody here follows the room: signals of every room reach every backend
@@ -404,6 +427,18 @@ class Hub:
         for member in members:
             if member.session_id != signal.session:
                 member.send_wire(wire)
+
+    def _call(self, signal: TypingSignal) -> None:
+        """Tell the sessions of `signal.to` here, that are not in the room yet, that `signal.sub`
+        opened their direct message. The room is recomputed from both subs: a signal can only
+        call someone into the pair's own room."""
+        called = self._by_sub.get(signal.to or "")
+        if not called or signal.sub is None or dm_room(signal.sub, signal.to or "") != signal.room:
+            return
+        frame = protocol.encode_dm_call(room=signal.room, other=signal.sub, user=signal.name)
+        for member in called:
+            if signal.room not in member.rooms:
+                member.send(frame)
 
     def on_connection_change(self, connected: bool) -> None:
         self._metrics.broker_connected.set(1 if connected else 0)

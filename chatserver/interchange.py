@@ -204,12 +204,18 @@ class TypingSignal:
     """Token mode: the typist's verified user id."""
     session: str
     """The typist's session, which is not told about its own typing."""
+    to: str | None = None
+    """Not typing but a call (issue 13): `sub` opened its direct-message room `room` with the
+    person whose sub is `to`, whose sessions not in the room yet are told (`dm` frames). Older
+    backends read it as typing in a room only the caller is in yet, and tell nobody."""
 
 
 def encode_typing(signal: TypingSignal) -> bytes:
     fields = {"r": signal.room, "u": signal.name, "x": signal.session}
     if signal.sub is not None:
         fields["s"] = signal.sub
+    if signal.to is not None:
+        fields["t"] = signal.to
     return orjson.dumps(fields)
 
 
@@ -217,13 +223,15 @@ def decode_typing(body: bytes) -> TypingSignal:
     """The inverse of `encode_typing`; ValueError for anything else."""
     data = _json_object(body, "typing signal")
     room, name, session, sub = data.get("r"), data.get("u"), data.get("x"), data.get("s")
+    to = data.get("t")
     if (
         isinstance(room, str)
         and isinstance(name, str)
         and isinstance(session, str)
         and (sub is None or isinstance(sub, str))
+        and (to is None or isinstance(to, str))
     ):
-        return TypingSignal(room=room, name=name, sub=sub, session=session)
+        return TypingSignal(room=room, name=name, sub=sub, session=session, to=to)
     raise ValueError(f"malformed typing signal: {body[:200]!r}")
 
 

@@ -379,6 +379,12 @@ def encode_members(*, room: str, total: int, people: Sequence[Person], truncated
     )
 
 
+def encode_dm_call(*, room: str, other: str, user: str) -> bytes:
+    """Someone (`other` their sub, `user` their display name) opened a direct message with this
+    person (added to v1 by issue 13); `room` is its name."""
+    return orjson.dumps({"type": "dm", "room": room, "with": other, "user": user})
+
+
 def encode_typing(*, room: str, user: str, sub: str | None) -> bytes:
     """Someone else is typing in `room` (added to v1 by issue 13); `sub` in token mode."""
     frame = {"type": "typing", "room": room, "user": user}

@@ -1,6 +1,7 @@
 """The room directory and direct messages (issue 13) in the browser, on two backends sharing
 RabbitMQ: Ada (backend A) finds Grace's room (made on backend B) by searching for it, and in token
-mode the two start a direct message from each other's names and keep talking through a failover.
+mode Ada starts a direct message from Grace's name, Grace is told, and the two keep talking
+through a failover.
 Screenshots of both views, light and dark, desktop and phone."""
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def token_cluster(spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_na
 
 
 def start_direct(chat: ChatPage, other: str) -> None:
+    """From `other`'s name in the open room's members panel."""
     chat.show_members()
     chat.page.get_by_role("button", name=f"Message {other} directly").click()
     expect(chat.page.locator("#room-name")).to_have_text(other)
@@ -119,7 +121,11 @@ def test_a_direct_message_started_from_a_name_reaches_the_other_across_a_failove
     expect(ada.page.get_by_role("button", name="Message Ada directly")).to_have_count(0)
 
     start_direct(ada, "Grace")
-    start_direct(grace, "Ada")
+    # Grace is told: the conversation appears in her list, and she opens it from there.
+    called = grace.page.locator("#dm-list .room")
+    expect(called).to_have_text(re.compile("Ada"))
+    called.click()
+    expect(grace.page.locator("#room-name")).to_have_text("Ada")
     dm_room = ada.page.locator("#dm-list .room")
     expect(dm_room).to_have_count(1)
     expect(dm_room).to_have_attribute("aria-label", re.compile("^Direct messages with Grace"))

@@ -112,7 +112,9 @@ async def test_the_two_people_of_a_dm_talk_across_backends_and_nobody_else_enter
         room = ada_joined["room"]
         assert room.startswith("dm-")
         assert ada_joined["with"] == "user:bob@example.com"
-        await bob.send({"type": "dm", "with": "user:ada@example.com"})
+        call = await bob.expect("dm")  # across backends: Bob learns of the room
+        assert call == {"type": "dm", "room": room, "with": "user:ada@example.com", "user": "Ada"}
+        await bob.send({"type": "dm", "with": call["with"]})
         bob_joined = await bob.expect("joined", room=room)
         assert bob_joined["with"] == "user:ada@example.com"
 

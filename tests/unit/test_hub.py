@@ -19,7 +19,7 @@ from chatserver.broker.memory import MemoryBroker
 from chatserver.dm import dm_room
 from chatserver.hub import Hub
 from chatserver.ids import parse_id
-from chatserver.interchange import MessageRecord, encode_record
+from chatserver.interchange import MessageRecord, TypingSignal, encode_record
 from chatserver.metrics import ChatMetrics
 from chatserver.protocol import Older, ProtocolError, RoomsQuery, Send
 from chatserver.settings import ChatSettings
@@ -573,3 +573,42 @@ async def until_true(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(5):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+def signed_in(name: str) -> RecordingMember:
+    member = RecordingMember(name)
+    member.identity = Identity(user=f"u-{name}", name=name, client=name, verified=True)
+    return member
+
+
+async def test_opening_a_dm_calls_the_other_persons_sessions_on_every_hub_once(
+    make_hub: HubFactory,
+) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    ada, bob, bob_in_room, eve = (signed_in(n) for n in ("ada", "bob", "bob", "eve"))
+    for hub, member in ((first, ada), (second, bob), (second, bob_in_room), (second, eve)):
+        hub.attach(member)
+    room = dm_room("u-ada", "u-bob")
+    await second.join(bob_in_room, room, since=None, dm_with="u-ada")
+    await first.join(ada, room, since=None, dm_with="u-bob")
+    await bob.until(lambda: bool(bob.of_type("dm")))
+    assert bob.of_type("dm") == [{"type": "dm", "room": room, "with": "u-ada", "user": "ada"}]
+    assert bob_in_room.of_type("dm") == []  # in the room already: nothing to learn
+    await first.join(ada, room, since=None, dm_with="u-bob")  # joined already: no second call
+    await say(first, ada, room, "hi", "r1")
+    await bob_in_room.until_texts(1)
+    assert len(bob.of_type("dm")) == 1
+    assert eve.of_type("dm") == []
+
+
+async def test_a_call_naming_a_room_that_is_not_the_pairs_reaches_nobody(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a")
+    bob = signed_in("bob")
+    hub.attach(bob)
+    forged = TypingSignal(
+        room="dm-" + "0" * 40, name="mallory", sub="u-mal", session="x", to="u-bob"
+    )
+    hub.on_typing(forged)
+    assert bob.of_type("dm") == []

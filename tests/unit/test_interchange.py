@@ -99,6 +99,7 @@ def test_a_beat_from_before_people_reads_as_naming_nobody() -> None:
         name=st.text(max_size=64),
         sub=st.none() | st.text(max_size=40),
         session=st.text(max_size=32),
+        to=st.none() | st.text(max_size=40),
     )
 )
 def test_a_typing_signal_survives_encoding(signal: TypingSignal) -> None:
@@ -106,7 +107,14 @@ def test_a_typing_signal_survives_encoding(signal: TypingSignal) -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"", b"[]", b'{"r": "x", "u": "Ada"}', b'{"r": "x", "u": "Ada", "x": "s", "s": 1}']
+    "body",
+    [
+        b"",
+        b"[]",
+        b'{"r": "x", "u": "Ada"}',
+        b'{"r": "x", "u": "Ada", "x": "s", "s": 1}',
+        b'{"r": "x", "u": "Ada", "x": "s", "t": 2}',
+    ],
 )
 def test_anything_but_a_typing_signal_is_refused(body: bytes) -> None:
     with pytest.raises(ValueError, match="typing signal"):

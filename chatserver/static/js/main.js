@@ -256,6 +256,9 @@ class App {
       case "rooms":
         this.directory.show(frame);
         return;
+      case "dm":
+        this.calledDirect(frame);
+        break;
       case "error":
         this.notice.show(protocol.describeError(frame.code, frame.message));
         return;
@@ -349,6 +352,17 @@ class App {
     this.remember();
     this.select(frame.room);
     return log;
+  }
+
+  /** Someone opened a direct message with this person: list it (unopened) and join it, so
+   * what they write arrives as unread. */
+  calledDirect({ room, with: other, user }) {
+    if (!protocol.DM_ROOM.test(room) || this.logs.has(room)) return;
+    const log = new RoomLog(room);
+    log.dm = { with: other, name: user };
+    this.logs.set(room, log);
+    this.remember();
+    this.client.joinDirect(other, room);
   }
 
   /** Save which rooms and direct messages this page is in, for the next visit. */
