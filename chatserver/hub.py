@@ -278,15 +278,7 @@ class Hub:
                 self.presence.changed()
             if dm_with is not None and entered:
                 # The other person's sessions on every backend learn of the room (`dm` frames).
-                await self._broker.publish_typing(
-                    TypingSignal(
-                        room=name,
-                        name=member.identity.name,
-                        sub=member.identity.sub,
-                        session=member.session_id,
-                        to=dm_with,
-                    )
-                )
+                await self._signal(member, name, to=dm_with)
         except RoomLimitReached:
             raise ProtocolError(closecodes.ROOM_LIMIT, _ROOM_LIMIT_MESSAGE, room=name) from None
         except BrokerUnavailable as exc:
@@ -348,12 +340,14 @@ class Hub:
         """Tell the room's other members, on every backend, that `member` is typing (the gate
         has checked the room and the rate). Through the broker, even to this backend's members:
         one path, and the local ones hear it in the same order as the remote ones."""
+        await self._signal(member, name, to=None)
+
+    async def _signal(self, member: Member, name: str, *, to: str | None) -> None:
+        """A typing signal from `member` in room `name`; with `to`, a direct message's call."""
+        identity = member.identity
         await self._broker.publish_typing(
             TypingSignal(
-                room=name,
-                name=member.identity.name,
-                sub=member.identity.sub,
-                session=member.session_id,
+                room=name, name=identity.name, sub=identity.sub, session=member.session_id, to=to
             )
         )
 
