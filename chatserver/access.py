@@ -51,12 +51,14 @@ def room_matches(room: str, patterns: Iterable[str]) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def _any_of(patterns: tuple[str, ...]) -> Callable[[str], object]:
-    """One compiled matcher for all of `patterns`: the room directory asks it of every room it
-    lists, where `room_matches` would run each pattern in turn (up to MAX_PATTERNS)."""
+def _any_of(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """`room_matches` for `patterns` as one compiled expression: the room directory asks it of
+    every room it lists, where `room_matches` would run each pattern in turn (up to
+    MAX_PATTERNS)."""
     if not patterns:
         return lambda _: False
-    return re.compile("|".join(translate(pattern) for pattern in patterns)).match
+    match = re.compile("|".join(translate(pattern) for pattern in patterns)).match
+    return lambda room: match(room) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +78,7 @@ class Access:
 
     def joinable(self) -> Callable[[str], bool]:
         """`may_join` for many rooms at once (the room directory)."""
-        if self.join is None:
-            return lambda _: True
-        matcher = _any_of(self.join)
-        return lambda room: matcher(room) is not None
+        return (lambda _: True) if self.join is None else _any_of(self.join)
 
     def may_post(self, room: str) -> bool:
         patterns = self.join if self.post is None else self.post
