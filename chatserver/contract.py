@@ -219,6 +219,9 @@ DIRECTORY_KNOWN_MAX: Final = 10_000
 """Rooms a backend's directory remembers at most (about 1 MB): ten times the default
 `chat.maxRooms`. Beyond it the room that has been empty longest is forgotten first; rooms in use
 are always listed."""
+DIRECTORY_SYNC_MAX: Final = 1_000
+"""Empty rooms a backend names in one presence beat for a backend that just started (about
+65 KB at most): what it learns of rooms nobody is in, so a rolling update keeps them listed."""
 DIRECTORY_CACHE_SECONDS: Final = 2.0
 """How long a backend reuses its sorted directory listing before building it again from
 presence: a crowd browsing rooms costs one sort per interval, not one per request."""

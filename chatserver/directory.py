@@ -2,14 +2,17 @@
 searched by name and paged. Pure: time comes in through an injected clock.
 
 What "exists" means here, and why it is this cheap: the rooms of `chat.rooms` (always there),
-every room someone is in on any backend (presence beats, with their counts), and every room this
-backend has seen in use since it started, listed with 0 members once everyone left. A backend
+every room someone is in on any backend (presence beats, with their counts), every room this
+backend has seen in use since it started, listed with 0 members once everyone left, and the
+empty rooms the backends running when it started knew (each answers its first beat's ask with up
+to `DIRECTORY_SYNC_MAX` of them: `presence.loop`), so a rolling update keeps them. A backend
 never asks the broker for a list: AMQP cannot list queues, the management API is the operator's
 alone (network policy) and absent on an external broker, and presence already brings every
-room in use to every backend. What that misses: a room nobody has been in since this backend
-started (shown again once someone enters it); what it may keep: a room the operator reclaimed
-since (idle for `chat.idleRoomSeconds`), whose join creates it again or, for someone who may not
-create it, is refused with `room_not_found`, which makes this backend forget it.
+room in use to every backend. What that misses: an empty room no running backend has seen in
+use (after every backend restarted at once; shown again once someone enters it); what it may
+keep: a room the operator reclaimed since (idle for `chat.idleRoomSeconds`), whose join creates
+it again or, for someone who may not create it, is refused with `room_not_found`, which makes
+this backend forget it.
 
 Bounded: at most `DIRECTORY_KNOWN_MAX` remembered rooms (the one empty longest goes first); the
 sorted listing is rebuilt at most every `DIRECTORY_CACHE_SECONDS`, so requests cost one filter
@@ -18,10 +21,18 @@ over it each, never a sort or a broker round trip.
 
 from __future__ import annotations
 
+import itertools
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
+
+from chatserver.contract import ROOM_NAME_PATTERN
+
+ROOM_NAME: Final = re.compile(ROOM_NAME_PATTERN)
+"""What another backend names is checked like a client's room (it is bounded all the same)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,24 @@ class RoomDirectory:
             self._known.move_to_end(room)
         while len(self._known) > self._known_max:
             self._known.popitem(last=False)
+
+    def learn(self, rooms: Iterable[str]) -> None:
+        """Rooms another backend knows with nobody in them (its answer to this one's ask):
+        remembered as seen longest ago, so they are the first forgotten."""
+        for room in rooms:
+            if (
+                room not in self._known
+                and ROOM_NAME.fullmatch(room)
+                and len(self._known) < (self._known_max)
+            ):
+                self._known[room] = None
+                self._known.move_to_end(room, last=False)
+
+    def empty(self, counts: Mapping[str, int], *, limit: int) -> tuple[str, ...]:
+        """Up to `limit` remembered rooms nobody is in (`counts`: presence's rooms in use), the
+        most recently seen in use first."""
+        empty = (room for room in reversed(self._known) if not counts.get(room))
+        return tuple(itertools.islice(empty, limit))
 
     def forget(self, room: str) -> None:
         """The broker says `room` does not exist (a join found no log)."""

@@ -125,6 +125,8 @@ class Hub:
             local=self._local_counts,
             people=self._local_people,
             push=self._push_presence,
+            known=self._empty_rooms,
+            on_known=self.directory.learn,
             clock=clock,
         )
         self._emptied = asyncio.Event()
@@ -437,12 +439,20 @@ class Hub:
     def on_connection_change(self, connected: bool) -> None:
         self._metrics.broker_connected.set(1 if connected else 0)
         log.info("broker %s", "connected" if connected else "disconnected")
+        if connected:
+            self.presence.ask()
         self.presence.changed()
 
     # Presence frames.
 
     def _local_counts(self) -> LocalCounts:
         return len(self._sessions), {name: len(m) for name, m in self._members.items()}
+
+    def _empty_rooms(self) -> tuple[str, ...]:
+        """The rooms this backend knows with nobody in them, for a backend that asks."""
+        return self.directory.empty(
+            self.presence.snapshot().rooms, limit=contract.DIRECTORY_SYNC_MAX
+        )
 
     def _local_people(self) -> LocalPeople:
         limit = self._settings.members_list_max

@@ -22,6 +22,8 @@ from typing import Final, TypeGuard
 
 import orjson
 
+from chatserver.contract import DIRECTORY_SYNC_MAX
+
 RECORD_VERSION: Final = 1
 """The `v` of a message record; a backend skips (and logs) records of any other version."""
 
@@ -123,6 +125,12 @@ class PresenceBeat:
     people: Mapping[str, tuple[Person, ...]] = field(default_factory=dict)
     """The first people by name among the pod's local members of each room, distinct, sorted,
     at most the sender's `ChatSettings.members_list_max` per room."""
+    ask: bool = False
+    """The pod has just started and asks the others which rooms exist with nobody in them (the
+    room directory, issue 13)."""
+    known: tuple[str, ...] = ()
+    """The answer to an `ask`: rooms the pod has seen in use that are empty now, the most
+    recently used first, at most `DIRECTORY_SYNC_MAX` (more are cut when read)."""
 
 
 def encode_beat(beat: PresenceBeat) -> bytes:
@@ -139,6 +147,9 @@ def encode_beat(beat: PresenceBeat) -> bytes:
                 room: [[p.name, p.sub] if p.sub else [p.name] for p in people]
                 for room, people in beat.people.items()
             },
+            # Only when set: every beat would otherwise carry two keys for a rare event.
+            **({"a": True} if beat.ask else {}),
+            **({"k": list(beat.known)} if beat.known else {}),
         }
     )
 
@@ -158,9 +169,22 @@ def decode_beat(body: bytes) -> PresenceBeat:
         and isinstance(gone, bool)
     ):
         people = _decode_people(data.get("n", {}))
-        if people is not None:
+        ask, known = data.get("a", False), data.get("k", [])
+        if (
+            people is not None
+            and isinstance(ask, bool)
+            and isinstance(known, list)
+            and all(isinstance(room, str) for room in known)
+        ):
             return PresenceBeat(
-                pod=pod, sessions=sessions, rooms=rooms, ts=float(ts), gone=gone, people=people
+                pod=pod,
+                sessions=sessions,
+                rooms=rooms,
+                ts=float(ts),
+                gone=gone,
+                people=people,
+                ask=ask,
+                known=tuple(known[:DIRECTORY_SYNC_MAX]),
             )
     raise ValueError(f"malformed presence beat: {body[:200]!r}")
 

@@ -80,6 +80,27 @@ async def test_a_room_made_on_one_backend_is_listed_by_the_other_also_once_empty
         await asyncio.gather(maker.close(), friend.close(), asker.close())
 
 
+async def test_a_backend_started_after_a_room_emptied_lists_it_as_a_rolling_update_would(
+    spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
+) -> None:
+    old = spawn_chat("backend", rabbitmq_url=rabbitmq.url, cluster=chat_cluster_name, env=FAST)
+    await asyncio.to_thread(old.wait_ready)
+    maker = await ChatClient.connect(old.url, name="maker")
+    try:
+        await maker.join("quiet-room")
+        await maker.send({"type": "leave", "room": "quiet-room"})
+        await maker.expect("left")
+    finally:
+        await maker.close()
+    new = spawn_chat("backend", rabbitmq_url=rabbitmq.url, cluster=chat_cluster_name, env=FAST)
+    await asyncio.to_thread(new.wait_ready)
+    asker = await ChatClient.connect(new.url, name="asker")
+    try:
+        await listed_until(asker, {"quiet-room": 0})
+    finally:
+        await asker.close()
+
+
 async def test_bad_directory_requests_get_errors_and_the_connection_stays(
     spawn_chat: SpawnChat, rabbitmq: RabbitMQNode, chat_cluster_name: str
 ) -> None:

@@ -91,3 +91,21 @@ def test_rooms_the_asker_may_not_see_are_neither_listed_nor_counted() -> None:
     )
     assert page.rooms == [("team-b", 9), ("team-a", 2)]
     assert page.total == 2
+
+
+def test_empty_rooms_are_told_most_recently_used_first_and_bounded() -> None:
+    rooms = directory()
+    rooms.note(["old", "busy", "recent"])
+    assert rooms.empty({"busy": 2}, limit=5) == ("recent", "old")
+    assert rooms.empty({}, limit=1) == ("recent",)
+
+
+def test_rooms_learnt_from_another_backend_are_listed_and_forgotten_first() -> None:
+    rooms = directory(known_max=3)
+    rooms.note(["mine"])
+    rooms.learn(["theirs", "Not A Room", "mine", "also-theirs"])
+    assert set(dict(rooms.listing({}))) == {"general", "mine", "theirs", "also-theirs"}
+    assert rooms.empty({}, limit=10) == ("mine", "theirs", "also-theirs")
+    rooms.learn(["one-too-many"])  # full: what is learnt never pushes out what is known
+    rooms.note(["new"])  # what is seen here does, the learnt first
+    assert rooms.empty({}, limit=10) == ("new", "mine", "theirs")

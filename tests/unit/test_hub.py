@@ -612,3 +612,20 @@ async def test_a_call_naming_a_room_that_is_not_the_pairs_reaches_nobody(
     )
     hub.on_typing(forged)
     assert bob.of_type("dm") == []
+
+
+async def test_a_hub_started_after_a_room_emptied_learns_it_from_the_others(
+    make_hub: HubFactory,
+) -> None:
+    first = await make_hub("a")
+    alice = await attached(first, "alice", "lobby")
+    first.leave(alice, "lobby")
+    await until_true(lambda: "lobby" not in first.presence.snapshot().rooms)
+    second = await make_hub("b")
+    asker = await attached(second, "bob")
+
+    def listed() -> dict[str, int]:
+        second.rooms(asker, RoomsQuery(query="", offset=0))
+        return {r["room"]: r["members"] for r in asker.of_type("rooms")[-1]["rooms"]}
+
+    await until_true(lambda: listed().get("lobby") == 0)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chatserver.contract import DIRECTORY_SYNC_MAX
 from chatserver.interchange import (
     BadRecord,
     MessageRecord,
@@ -59,6 +60,8 @@ beats = st.builds(
         st.lists(st.builds(Person, name=st.text(max_size=64), sub=st.text(max_size=8))).map(tuple),
         max_size=4,
     ),
+    ask=st.booleans(),
+    known=st.lists(st.text(max_size=64), max_size=5).map(tuple),
 )
 
 
@@ -119,3 +122,15 @@ def test_a_typing_signal_survives_encoding(signal: TypingSignal) -> None:
 def test_anything_but_a_typing_signal_is_refused(body: bytes) -> None:
     with pytest.raises(ValueError, match="typing signal"):
         decode_typing(body)
+
+
+def test_a_beat_names_at_most_the_sync_bound_of_empty_rooms() -> None:
+    many = PresenceBeat(pod="p", sessions=0, known=tuple(f"r{n}" for n in range(5000)))
+    assert len(decode_beat(encode_beat(many)).known) == DIRECTORY_SYNC_MAX
+
+
+def test_a_beat_from_before_the_directory_asks_nothing_and_names_no_room() -> None:
+    beat = decode_beat(b'{"p": "pod", "s": 1, "r": {}, "t": 1.0, "g": false}')
+    assert (beat.ask, beat.known) == (False, ())
+    assert b'"a"' not in encode_beat(beat)
+    assert b'"k"' not in encode_beat(beat)
