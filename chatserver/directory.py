@@ -14,6 +14,8 @@ keep: a room the operator reclaimed since (idle for `chat.idleRoomSeconds`), who
 it again or, for someone who may not create it, is refused with `room_not_found`, which makes
 this backend forget it.
 
+Direct-message rooms (`dm.py`) never enter it: not remembered, not listed, not told.
+
 Bounded: at most `DIRECTORY_KNOWN_MAX` remembered rooms (the one empty longest goes first); the
 sorted listing is rebuilt at most every `DIRECTORY_CACHE_SECONDS`, so requests cost one filter
 over it each, never a sort or a broker round trip.
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from chatserver.contract import ROOM_NAME_PATTERN
+from chatserver.dm import is_dm_room
 
 ROOM_NAME: Final = re.compile(ROOM_NAME_PATTERN)
 """What another backend names is checked like a client's room (it is bounded all the same)."""
@@ -67,6 +70,8 @@ class RoomDirectory:
     def note(self, rooms: Iterable[str]) -> None:
         """These rooms are in use now (a presence round's rooms, or one just joined)."""
         for room in rooms:
+            if is_dm_room(room):
+                continue
             self._known[room] = None
             self._known.move_to_end(room)
         while len(self._known) > self._known_max:
@@ -79,7 +84,8 @@ class RoomDirectory:
             if (
                 room not in self._known
                 and ROOM_NAME.fullmatch(room)
-                and len(self._known) < (self._known_max)
+                and not is_dm_room(room)
+                and len(self._known) < self._known_max
             ):
                 self._known[room] = None
                 self._known.move_to_end(room, last=False)
@@ -99,7 +105,7 @@ class RoomDirectory:
         the one built within the cache interval when there is one."""
         now = self._clock()
         if self._built_at is None or now - self._built_at >= self._cache_seconds:
-            names = {*self._preset, *self._known, *counts}
+            names = {*self._preset, *self._known, *(r for r in counts if not is_dm_room(r))}
             self._listing = tuple(
                 sorted(((name, counts.get(name, 0)) for name in names), key=_busiest_first)
             )

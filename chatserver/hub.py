@@ -29,7 +29,7 @@ from chatserver import closecodes, contract, protocol, wsframe
 from chatserver.access import Access, Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record, RoomLimitReached
 from chatserver.directory import RoomDirectory, search
-from chatserver.dm import dm_room, is_dm_room
+from chatserver.dm import dm_room
 from chatserver.ids import MessageId
 from chatserver.interchange import Person, PresenceBeat, TypingSignal
 from chatserver.metrics import ChatMetrics
@@ -354,15 +354,14 @@ class Hub:
         )
 
     def rooms(self, member: Member, request: protocol.RoomsQuery) -> None:
-        """A page of the room directory for this member: rooms it may join, never a direct
-        message's (DESIGN section 4, `rooms`)."""
-        joinable = member.access.joinable()
+        """A page of the room directory for this member: rooms it may join (the directory
+        holds no direct message's; DESIGN section 4, `rooms`)."""
         page = search(
             self.directory.listing(self.presence.snapshot().rooms),
             query=request.query,
             offset=request.offset,
             limit=contract.DIRECTORY_PAGE_MAX,
-            visible=lambda name: not is_dm_room(name) and joinable(name),
+            visible=member.access.joinable(),
         )
         member.send(
             protocol.encode_rooms(

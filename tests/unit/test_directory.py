@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chatserver.directory import RoomDirectory, search
+from chatserver.dm import dm_room
 
 
 class Clock:
@@ -109,3 +110,12 @@ def test_rooms_learnt_from_another_backend_are_listed_and_forgotten_first() -> N
     rooms.learn(["one-too-many"])  # full: what is learnt never pushes out what is known
     rooms.note(["new"])  # what is seen here does, the learnt first
     assert rooms.empty({}, limit=10) == ("new", "mine", "theirs")
+
+
+def test_direct_message_rooms_never_enter_the_directory() -> None:
+    dm = dm_room("ann", "bob")
+    rooms = directory()
+    rooms.note([dm])
+    rooms.learn([dm_room("eve", "bob")])
+    assert rooms.listing({dm: 2}) == (("general", 0),)
+    assert rooms.empty({}, limit=10) == ()
