@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from chatserver.access import Access, BadPatterns, Identity, parse_patterns
-from chatserver.contract import MAX_NAME_CHARS
+from chatserver.contract import MAX_NAME_CHARS, MAX_SUB_CHARS
 from chatserver.settings import (
     AuthSettings,
     SettingsError,
@@ -38,7 +38,6 @@ from chatserver.settings import (
 log = logging.getLogger(__name__)
 
 AUDIENCE: Final = "chatcluster"
-MAX_USER_CHARS = 128
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _INVISIBLE: Final = frozenset({"Cc", "Cf", "Zl", "Zp"})
 """Unicode categories a name or user id may not hold: controls (C0 and C1), format characters
@@ -231,10 +230,10 @@ def _grant(claims: Mapping[str, Any], *, leeway: float) -> Grant:
     user = claims["sub"]
     if (
         not isinstance(user, str)
-        or not 0 < len(user) <= MAX_USER_CHARS
+        or not 0 < len(user) <= MAX_SUB_CHARS
         or any(_invisible(c) for c in user)
     ):
-        raise TokenRefused(f"sub: must be 1-{MAX_USER_CHARS} printable characters")
+        raise TokenRefused(f"sub: must be 1-{MAX_SUB_CHARS} printable characters")
     name = claims.get("name")
     if name is not None and not isinstance(name, str):
         raise TokenRefused("name: must be a string")

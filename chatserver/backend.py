@@ -31,7 +31,7 @@ from chatserver.auth import (
 from chatserver.broker.base import Broker
 from chatserver.closecodes import CLOSE_TIMEOUT
 from chatserver.connection import Connection
-from chatserver.gate import FrameGate
+from chatserver.gate import Admitted, FrameGate
 from chatserver.hub import Hub
 from chatserver.metrics import CONTENT_TYPE, ChatMetrics
 from chatserver.protocol import ProtocolError
@@ -238,7 +238,7 @@ async def _read_loop(
 
 
 async def _dispatch(
-    frame: protocol.ClientFrame,
+    frame: Admitted,
     connection: Connection,
     hub: Hub,
     gate: FrameGate,
@@ -254,9 +254,17 @@ async def _dispatch(
     elif isinstance(frame, protocol.Update):
         await hub.update(connection, frame)
     elif isinstance(frame, protocol.Join):
-        await hub.join(connection, frame.room, since=frame.since, updates=frame.updates)
+        await hub.join(
+            connection,
+            frame.room,
+            since=frame.since,
+            updates=frame.updates,
+            dm_with=frame.dm_with,
+        )
     elif isinstance(frame, protocol.Leave):
         hub.leave(connection, frame.room)
+    elif isinstance(frame, protocol.RoomsQuery):
+        hub.rooms(connection, frame)
     elif isinstance(frame, protocol.Older):
         await hub.older(connection, frame)
     elif isinstance(frame, protocol.Typing):

@@ -215,6 +215,27 @@ REACTIONS: Final = ("👍", "❤️", "😂", "🎉", "😮", "😢")
 many reactions per person, and the picker and the chips fit one line on a phone."""
 REACTION_NAMES_SHOWN: Final = 20
 """Names a client lists in a reaction chip's tooltip; the rest are counted ("and 7 others")."""
+DIRECTORY_PAGE_MAX: Final = 50
+"""Rooms of one `rooms` answer at most (the room directory, issue 13): a screenful; the answer's
+`total` says how many matched, and `offset` pages on."""
+DIRECTORY_QUERY_MAX_CHARS: Final = 64
+"""The longest `rooms` query: a whole room name."""
+DIRECTORY_KNOWN_MAX: Final = 10_000
+"""Rooms a backend's directory remembers at most (about 1 MB): ten times the default
+`chat.maxRooms`. Beyond it the room that has been empty longest is forgotten first; rooms in use
+are always listed."""
+DIRECTORY_SYNC_MAX: Final = 1_000
+"""Empty rooms a backend names in one presence beat for a backend that just started (about
+65 KB at most): what it learns of rooms nobody is in, so a rolling update keeps them listed."""
+DIRECTORY_CACHE_SECONDS: Final = 2.0
+"""How long a backend reuses its sorted directory listing before building it again from
+presence: a crowd browsing rooms costs one sort per interval, not one per request."""
+DM_ROOM_PREFIX: Final = "dm-"
+DM_DIGEST_CHARS: Final = 40
+"""Hex digits of a direct-message room's name after `DM_ROOM_PREFIX`: 160 bits of SHA-256 of
+the pair of `sub`s (`dm.py`), far past any search for another pair with the same name."""
+DM_ROOM_PATTERN: Final = f"{DM_ROOM_PREFIX}[0-9a-f]{{{DM_DIGEST_CHARS}}}"
+"""The names reserved for direct messages, joined only with a `dm` frame (DESIGN section 4)."""
 DEFAULT_MEMORY_MAX_ROOMS: Final = 1_000
 """Room logs the in-memory broker keeps before it forgets unfollowed ones
 (`CHAT_MEMORY_MAX_ROOMS`): far more rooms than people trying `chatserver dev` use."""
@@ -250,6 +271,8 @@ ROOM_NAME_PATTERN: Final = "[a-z0-9][a-z0-9_-]{0,63}"
 """Room names (DESIGN section 4)."""
 MAX_ROOM_NAME_CHARS: Final = 64
 MAX_NAME_CHARS: Final = 64
+MAX_SUB_CHARS: Final = 128
+"""A token's `sub` (user id), and so a `dm`'s `with`."""
 """Display names: longer ones are cut to this many characters (code points)."""
 ORIGIN_PATTERN: Final = r"https?://[^/\s,]+"
 """One browser origin of `CHAT_ALLOWED_ORIGINS` (a comma-separated list): scheme://host[:port]."""
@@ -280,6 +303,11 @@ def render_js() -> str:
         "/** Room names (DESIGN.md section 4). */",
         f"export const ROOM_NAME = /^{ROOM_NAME_PATTERN}$/;",
         f"export const MAX_ROOM_NAME_CHARS = {MAX_ROOM_NAME_CHARS};",
+        "",
+        "/** Direct-message rooms (joined with a `dm` frame), and the room directory's bounds. */",
+        f"export const DM_ROOM = /^{DM_ROOM_PATTERN}$/;",
+        f"export const DIRECTORY_PAGE_MAX = {DIRECTORY_PAGE_MAX};",
+        f"export const DIRECTORY_QUERY_MAX_CHARS = {DIRECTORY_QUERY_MAX_CHARS};",
         "",
         "/** Message ids `<epoch>-<offset>`; a bare offset is an id from before epochs. */",
         f"export const MESSAGE_ID = /^{MESSAGE_ID_PATTERN}$/;",

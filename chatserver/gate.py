@@ -12,7 +12,10 @@ token bucket's and the abuse window's).
 3. Access: a `join` must be within the session's `rooms` claim and a `send`, an update (`edit`,
    `delete`, `react`) or a `typing` within its `post` claim (`forbidden`); a `refresh` needs a
    server that uses tokens (`bad_request`). Who may edit which message is the hub's question:
-   it needs the room's log.
+   it needs the room's log. A `dm` (issue 13) needs token mode and someone else's `sub`
+   (`forbidden`, `bad_request`) and becomes the `join` of the pair's room (`dm.py`), checked as
+   any `join`; a `join` that names a direct-message room itself is `forbidden`, so only the
+   pair ever enters one.
 4. State: a `send`, an update, a `typing` or an `older` goes only to a room this connection has
    joined (`not_joined`).
 
@@ -34,8 +37,9 @@ from collections.abc import Callable, Collection
 from typing import Final, Protocol
 
 from chatserver import closecodes, protocol
-from chatserver.access import Access
-from chatserver.protocol import ClientFrame, ProtocolError
+from chatserver.access import Access, Identity
+from chatserver.dm import dm_room, is_dm_room
+from chatserver.protocol import ProtocolError
 from chatserver.ratelimit import TokenBucket
 from chatserver.settings import ChatSettings
 
@@ -43,11 +47,28 @@ NOT_ABUSE: Final = frozenset({closecodes.RATE_LIMITED, closecodes.UNAVAILABLE})
 """Refusals that ask the client to retry later rather than say it did something wrong."""
 
 
+Admitted = (
+    protocol.Join
+    | protocol.Leave
+    | protocol.Send
+    | protocol.Update
+    | protocol.Older
+    | protocol.Ping
+    | protocol.Refresh
+    | protocol.Typing
+    | protocol.RoomsQuery
+)
+"""What `admit` lets through: a `dm` has become the `join` of its room."""
+
+
 class Session(Protocol):
     """What the gate reads of a session (`connection.Connection` in the server)."""
 
     @property
     def access(self) -> Access: ...
+
+    @property
+    def identity(self) -> Identity: ...
 
     @property
     def rooms(self) -> Collection[str]: ...
@@ -78,12 +99,19 @@ class FrameGate:
         not refreshed within an interval are dropped, so it stays within the room cap."""
         self._max_rooms = settings.max_rooms_per_connection
 
-    def admit(self, data: str | bytes | None, session: Session) -> ClientFrame:
+    def admit(self, data: str | bytes | None, session: Session) -> Admitted:
         """The frame in `data` (None for a binary frame) if `session` may send it now; raises
         ProtocolError with the contract's code otherwise."""
         if data is None:
             raise ProtocolError(closecodes.BAD_REQUEST, "binary frames are not supported")
-        frame = protocol.parse_client_frame(data, max_text_bytes=self._max_text_bytes)
+        parsed = protocol.parse_client_frame(data, max_text_bytes=self._max_text_bytes)
+        if not isinstance(parsed, protocol.DirectJoin):
+            return self._admit(parsed, session)
+        if not self._bucket.try_take():
+            raise ProtocolError(closecodes.RATE_LIMITED, "slow down")
+        return self._admit_join(self._direct_join(parsed, session), session)
+
+    def _admit(self, frame: Admitted, session: Session) -> Admitted:
         if isinstance(frame, protocol.Ping):
             return frame
         if isinstance(frame, protocol.Typing):
@@ -92,10 +120,15 @@ class FrameGate:
         joining = frame.room if isinstance(frame, protocol.Join) else None
         if not self._bucket.try_take():
             raise ProtocolError(closecodes.RATE_LIMITED, "slow down", ref=ref, room=joining)
-        if joining is not None and not session.access.may_join(joining):
-            raise ProtocolError(
-                closecodes.FORBIDDEN, f"not allowed to join {joining}", room=joining
-            )
+        if isinstance(frame, protocol.Join):
+            if is_dm_room(frame.room):
+                raise ProtocolError(
+                    closecodes.FORBIDDEN,
+                    f"{frame.room} is a direct-message room: only its two people enter it,"
+                    " with `dm`",
+                    room=frame.room,
+                )
+            return self._admit_join(frame, session)
         if isinstance(frame, protocol.Send | protocol.Update):
             if not session.access.may_post(frame.room):
                 raise ProtocolError(
@@ -110,6 +143,27 @@ class FrameGate:
         if isinstance(frame, protocol.Refresh) and not self._tokens:
             raise ProtocolError(closecodes.BAD_REQUEST, "this server does not use tokens")
         return frame
+
+    def _admit_join(self, frame: protocol.Join, session: Session) -> protocol.Join:
+        if not session.access.may_join(frame.room):
+            raise ProtocolError(
+                closecodes.FORBIDDEN, f"not allowed to join {frame.room}", room=frame.room
+            )
+        return frame
+
+    def _direct_join(self, frame: protocol.DirectJoin, session: Session) -> protocol.Join:
+        sub = session.identity.sub
+        if sub is None or not self._tokens:
+            raise ProtocolError(
+                closecodes.FORBIDDEN,
+                "direct messages need token mode: nobody's identity is verified here",
+            )
+        if frame.other == sub:
+            raise ProtocolError(closecodes.BAD_REQUEST, "with: a direct message needs someone else")
+        room = dm_room(sub, frame.other)
+        return protocol.Join(
+            room=room, since=frame.since, updates=frame.updates, dm_with=frame.other
+        )
 
     def _admit_typing(self, frame: protocol.Typing, session: Session) -> protocol.Typing:
         if not session.access.may_post(frame.room):

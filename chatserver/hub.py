@@ -25,9 +25,11 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
-from chatserver import closecodes, protocol, wsframe
+from chatserver import closecodes, contract, protocol, wsframe
 from chatserver.access import Access, Identity
 from chatserver.broker.base import Broker, BrokerUnavailable, Record, RoomLimitReached
+from chatserver.directory import RoomDirectory, search
+from chatserver.dm import dm_room
 from chatserver.history import StoredMessage
 from chatserver.ids import MessageId
 from chatserver.interchange import Person, PresenceBeat, TypingSignal
@@ -95,6 +97,8 @@ class Hub:
         self._sessions: set[Member] = set()
         self._expiring: set[Member] = set()
         """The sessions with an `expires_at`, the only ones the expiry sweep looks at."""
+        self._by_sub: dict[str, set[Member]] = {}
+        """Token mode: the local sessions of each `sub`, for the calls of direct messages."""
         self._members: dict[str, set[Member]] = {}
         """Local members per room; a room with none is not listed."""
         self._people: dict[str, Counter[Person]] = {}
@@ -109,6 +113,11 @@ class Hub:
             per_connection=settings.max_rooms_per_connection,
             per_client=settings.max_rooms_per_client,
         )
+        self.directory = RoomDirectory(
+            preset=settings.rooms,
+            known_max=contract.DIRECTORY_KNOWN_MAX,
+            cache_seconds=contract.DIRECTORY_CACHE_SECONDS,
+        )
         metrics.broker_blocked.set_function(lambda: float(broker.blocked is not None))
         metrics.room_limit_reached.set_function(lambda: float(broker.room_limit_reached))
         metrics.rooms_followed.set_function(lambda: float(self.logs.followed))
@@ -121,6 +130,8 @@ class Hub:
             local=self._local_counts,
             people=self._local_people,
             push=self._push_presence,
+            known=self._empty_rooms,
+            on_known=self.directory.learn,
             clock=clock,
         )
         self._emptied = asyncio.Event()
@@ -143,6 +154,8 @@ class Hub:
 
     def attach(self, member: Member) -> None:
         self._sessions.add(member)
+        if (sub := member.identity.sub) is not None:
+            self._by_sub.setdefault(sub, set()).add(member)
         if member.expires_at is not None:
             self._expiring.add(member)
         self._emptied.clear()
@@ -167,6 +180,10 @@ class Hub:
     def detach(self, member: Member) -> None:
         self._sessions.discard(member)
         self._expiring.discard(member)
+        if (sub := member.identity.sub) is not None and (same := self._by_sub.get(sub)):
+            same.discard(member)
+            if not same:
+                del self._by_sub[sub]
         for name in member.rooms:
             self._remove_member(member, name)
         member.rooms.clear()
@@ -222,14 +239,22 @@ class Hub:
     # ProtocolError.
 
     async def join(
-        self, member: Member, name: str, *, since: MessageId | None, updates: bool = False
+        self,
+        member: Member,
+        name: str,
+        *,
+        since: MessageId | None,
+        updates: bool = False,
+        dm_with: str | None = None,
     ) -> None:
+        """`dm_with`: the other person of a direct-message room (the gate checked the pair)."""
         client = client_key(member.identity)
         # Both refusals come before the broker is asked to follow, so a refused name creates no
         # stream (but for a race between the client's connections, caught below).
         self._tally.check(client, member.rooms, name)
         try:
             if not await self._may_open(member, name):
+                self.directory.forget(name)
                 raise ProtocolError(
                     closecodes.ROOM_NOT_FOUND,
                     f"room {name} does not exist, and this session may not create it",
@@ -241,7 +266,8 @@ class Hub:
                 # Nothing awaits from here to send(): no record can reach the member before
                 # its `joined` frame.
                 recovery = window.recover(since, updates=updates)
-                if name not in member.rooms:
+                entered = name not in member.rooms
+                if entered:
                     # Again: another connection of the client may have joined a room meanwhile.
                     self._tally.check(client, member.rooms, name)
                     member.rooms.add(name)
@@ -260,12 +286,17 @@ class Hub:
                         history=recovery.frames,
                         truncated=recovery.truncated,
                         reset=recovery.reset,
+                        dm_with=dm_with,
                     )
                 )
+                self.directory.note((name,))
                 # Who is here as last pushed; the round this join triggers sends the update.
                 if (members_wire := self._members_wires.get(name)) is not None:
                     member.send_wire(members_wire)
                 self.presence.changed()
+            if dm_with is not None and entered:
+                # The other person's sessions on every backend learn of the room (`dm` frames).
+                await self._signal(member, name, to=dm_with)
         except RoomLimitReached:
             raise ProtocolError(closecodes.ROOM_LIMIT, _ROOM_LIMIT_MESSAGE, room=name) from None
         except BrokerUnavailable as exc:
@@ -371,12 +402,30 @@ class Hub:
         """Tell the room's other members, on every backend, that `member` is typing (the gate
         has checked the room and the rate). Through the broker, even to this backend's members:
         one path, and the local ones hear it in the same order as the remote ones."""
+        await self._signal(member, name, to=None)
+
+    async def _signal(self, member: Member, name: str, *, to: str | None) -> None:
+        """A typing signal from `member` in room `name`; with `to`, a direct message's call."""
+        identity = member.identity
         await self._broker.publish_typing(
             TypingSignal(
-                room=name,
-                name=member.identity.name,
-                sub=member.identity.sub,
-                session=member.session_id,
+                room=name, name=identity.name, sub=identity.sub, session=member.session_id, to=to
+            )
+        )
+
+    def rooms(self, member: Member, request: protocol.RoomsQuery) -> None:
+        """A page of the room directory for this member: rooms it may join (the directory
+        holds no direct message's; DESIGN section 4, `rooms`)."""
+        page = search(
+            self.directory.listing(self.presence.snapshot().rooms),
+            query=request.query,
+            offset=request.offset,
+            limit=contract.DIRECTORY_PAGE_MAX,
+            visible=member.access.joinable(),
+        )
+        member.send(
+            protocol.encode_rooms(
+                query=request.query, offset=request.offset, total=page.total, rooms=page.rooms
             )
         )
 
@@ -445,6 +494,9 @@ class Hub:
         self.presence.observe(beat)
 
     def on_typing(self, signal: TypingSignal) -> None:
+        if signal.to is not None:
+            self._call(signal)
+            return
         members = self._members.get(signal.room)
         if not members:
             return  # nobody here follows the room: signals of every room reach every backend
@@ -455,15 +507,35 @@ class Hub:
             if member.session_id != signal.session:
                 member.send_wire(wire)
 
+    def _call(self, signal: TypingSignal) -> None:
+        """Tell the sessions of `signal.to` here, that are not in the room yet, that `signal.sub`
+        opened their direct message. The room is recomputed from both subs: a signal can only
+        call someone into the pair's own room."""
+        called = self._by_sub.get(signal.to or "")
+        if not called or signal.sub is None or dm_room(signal.sub, signal.to or "") != signal.room:
+            return
+        frame = protocol.encode_dm_call(room=signal.room, other=signal.sub, user=signal.name)
+        for member in called:
+            if signal.room not in member.rooms:
+                member.send(frame)
+
     def on_connection_change(self, connected: bool) -> None:
         self._metrics.broker_connected.set(1 if connected else 0)
         log.info("broker %s", "connected" if connected else "disconnected")
+        if connected:
+            self.presence.ask()
         self.presence.changed()
 
     # Presence frames.
 
     def _local_counts(self) -> LocalCounts:
         return len(self._sessions), {name: len(m) for name, m in self._members.items()}
+
+    def _empty_rooms(self) -> tuple[str, ...]:
+        """The rooms this backend knows with nobody in them, for a backend that asks."""
+        return self.directory.empty(
+            self.presence.snapshot().rooms, limit=contract.DIRECTORY_SYNC_MAX
+        )
 
     def _local_people(self) -> LocalPeople:
         limit = self._settings.members_list_max
@@ -472,6 +544,7 @@ class Hub:
         }
 
     def _push_presence(self, snapshot: PresenceSnapshot) -> None:
+        self.directory.note(snapshot.rooms)
         # One wire frame per distinct content, which a member's set of rooms determines.
         wires: dict[frozenset[str], bytes] = {}
         for member in self._sessions:

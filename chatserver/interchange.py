@@ -24,6 +24,7 @@ from typing import Final, Literal, TypeGuard, get_args
 
 import orjson
 
+from chatserver.contract import DIRECTORY_SYNC_MAX
 from chatserver.ids import MessageId, parse_id
 
 RECORD_VERSION: Final = 1
@@ -168,6 +169,12 @@ class PresenceBeat:
     people: Mapping[str, tuple[Person, ...]] = field(default_factory=dict)
     """The first people by name among the pod's local members of each room, distinct, sorted,
     at most the sender's `ChatSettings.members_list_max` per room."""
+    ask: bool = False
+    """The pod has just started and asks the others which rooms exist with nobody in them (the
+    room directory, issue 13)."""
+    known: tuple[str, ...] = ()
+    """The answer to an `ask`: rooms the pod has seen in use that are empty now, the most
+    recently used first, at most `DIRECTORY_SYNC_MAX` (more are cut when read)."""
 
 
 def encode_beat(beat: PresenceBeat) -> bytes:
@@ -184,6 +191,9 @@ def encode_beat(beat: PresenceBeat) -> bytes:
                 room: [[p.name, p.sub] if p.sub else [p.name] for p in people]
                 for room, people in beat.people.items()
             },
+            # Only when set: every beat would otherwise carry two keys for a rare event.
+            **({"a": True} if beat.ask else {}),
+            **({"k": list(beat.known)} if beat.known else {}),
         }
     )
 
@@ -203,9 +213,22 @@ def decode_beat(body: bytes) -> PresenceBeat:
         and isinstance(gone, bool)
     ):
         people = _decode_people(data.get("n", {}))
-        if people is not None:
+        ask, known = data.get("a", False), data.get("k", [])
+        if (
+            people is not None
+            and isinstance(ask, bool)
+            and isinstance(known, list)
+            and all(isinstance(room, str) for room in known)
+        ):
             return PresenceBeat(
-                pod=pod, sessions=sessions, rooms=rooms, ts=float(ts), gone=gone, people=people
+                pod=pod,
+                sessions=sessions,
+                rooms=rooms,
+                ts=float(ts),
+                gone=gone,
+                people=people,
+                ask=ask,
+                known=tuple(known[:DIRECTORY_SYNC_MAX]),
             )
     raise ValueError(f"malformed presence beat: {body[:200]!r}")
 
@@ -249,12 +272,18 @@ class TypingSignal:
     """Token mode: the typist's verified user id."""
     session: str
     """The typist's session, which is not told about its own typing."""
+    to: str | None = None
+    """Not typing but a call (issue 13): `sub` opened its direct-message room `room` with the
+    person whose sub is `to`, whose sessions not in the room yet are told (`dm` frames). Older
+    backends read it as typing in a room only the caller is in yet, and tell nobody."""
 
 
 def encode_typing(signal: TypingSignal) -> bytes:
     fields = {"r": signal.room, "u": signal.name, "x": signal.session}
     if signal.sub is not None:
         fields["s"] = signal.sub
+    if signal.to is not None:
+        fields["t"] = signal.to
     return orjson.dumps(fields)
 
 
@@ -262,13 +291,15 @@ def decode_typing(body: bytes) -> TypingSignal:
     """The inverse of `encode_typing`; ValueError for anything else."""
     data = _json_object(body, "typing signal")
     room, name, session, sub = data.get("r"), data.get("u"), data.get("x"), data.get("s")
+    to = data.get("t")
     if (
         isinstance(room, str)
         and isinstance(name, str)
         and isinstance(session, str)
         and (sub is None or isinstance(sub, str))
+        and (to is None or isinstance(to, str))
     ):
-        return TypingSignal(room=room, name=name, sub=sub, session=session)
+        return TypingSignal(room=room, name=name, sub=sub, session=session, to=to)
     raise ValueError(f"malformed typing signal: {body[:200]!r}")
 
 

@@ -59,6 +59,31 @@ class Join:
     updates: bool = False
     """The client takes `update` frames (added to v1 by issue 13): without it, a client of the
     release before, none reach it, in `history` or live."""
+    dm_with: str | None = None
+    """Set by the gate for a `dm` it admitted: the other person's `sub` (never parsed from a
+    `join`, which may not name a direct-message room)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectJoin:
+    """Token mode: join the direct-message room shared with the person `other` (added to v1 by
+    issue 13). The gate turns it into the `Join` of that room (`dm.dm_room`)."""
+
+    other: str
+    """The other person's `sub`, as their `members` entries and messages carry it."""
+    since: MessageId | None
+    updates: bool = False
+    """As `Join.updates`."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomsQuery:
+    """A page of the room directory (added to v1 by issue 13)."""
+
+    query: str
+    """Lowercased; "" lists every room."""
+    offset: int
+    """Matching rooms to skip."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +141,9 @@ class Typing:
     room: str
 
 
-ClientFrame = Join | Leave | Send | Update | Older | Ping | Refresh | Typing
+ClientFrame = (
+    Join | Leave | Send | Update | Older | Ping | Refresh | Typing | DirectJoin | RoomsQuery
+)
 
 
 def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame:
@@ -131,14 +158,11 @@ def parse_client_frame(data: str | bytes, *, max_text_bytes: int) -> ClientFrame
     if kind == "send":
         return _parse_send(obj, max_text_bytes=max_text_bytes)
     if kind == "join":
-        since = obj.get("since")
-        since_id = parse_id(since) if isinstance(since, str) else None
-        if since is not None and since_id is None:
-            raise ProtocolError(closecodes.BAD_REQUEST, "since: must be a message id (string)")
-        updates = obj.get("updates", False)
-        if not isinstance(updates, bool):
-            raise ProtocolError(closecodes.BAD_REQUEST, "updates: must be true or false")
-        return Join(room=_room(obj), since=since_id, updates=updates)
+        return Join(room=_room(obj), since=_since(obj), updates=_updates(obj))
+    if kind == "dm":
+        return _parse_direct_join(obj)
+    if kind == "rooms":
+        return _parse_rooms_query(obj)
     if kind == "leave":
         return Leave(room=_room(obj))
     if kind in ACTIONS:
@@ -221,6 +245,46 @@ def _text(obj: Mapping[str, Any], ref: str, *, max_text_bytes: int) -> str:
             closecodes.TOO_LARGE, f"text is {size} bytes, over {max_text_bytes}", ref=ref
         )
     return text
+
+
+def _since(obj: Mapping[str, Any]) -> MessageId | None:
+    since = obj.get("since")
+    since_id = parse_id(since) if isinstance(since, str) else None
+    if since is not None and since_id is None:
+        raise ProtocolError(closecodes.BAD_REQUEST, "since: must be a message id (string)")
+    return since_id
+
+
+def _updates(obj: Mapping[str, Any]) -> bool:
+    updates = obj.get("updates", False)
+    if not isinstance(updates, bool):
+        raise ProtocolError(closecodes.BAD_REQUEST, "updates: must be true or false")
+    return updates
+
+
+def _parse_direct_join(obj: Mapping[str, Any]) -> DirectJoin:
+    other = obj.get("with")
+    if not isinstance(other, str) or not 0 < len(other) <= contract.MAX_SUB_CHARS:
+        raise ProtocolError(
+            closecodes.BAD_REQUEST, f"with: must be a sub of 1-{contract.MAX_SUB_CHARS} characters"
+        )
+    return DirectJoin(other=other, since=_since(obj), updates=_updates(obj))
+
+
+def _parse_rooms_query(obj: Mapping[str, Any]) -> RoomsQuery:
+    query = obj.get("query", "")
+    if not isinstance(query, str) or len(query) > contract.DIRECTORY_QUERY_MAX_CHARS:
+        raise ProtocolError(
+            closecodes.BAD_REQUEST,
+            f"query: must be a string of at most {contract.DIRECTORY_QUERY_MAX_CHARS} characters",
+        )
+    offset = obj.get("offset", 0)
+    if type(offset) is not int or not 0 <= offset <= contract.DIRECTORY_KNOWN_MAX:
+        raise ProtocolError(
+            closecodes.BAD_REQUEST,
+            f"offset: must be a whole number from 0 to {contract.DIRECTORY_KNOWN_MAX}",
+        )
+    return RoomsQuery(query=query.strip().lower(), offset=offset)
 
 
 def _parse_older(obj: Mapping[str, Any]) -> Older:
@@ -346,13 +410,28 @@ def encode_update(
 
 
 def encode_joined(
-    *, room: str, members: int, history: Iterable[bytes], truncated: bool, reset: bool
+    *,
+    room: str,
+    members: int,
+    history: Iterable[bytes],
+    truncated: bool,
+    reset: bool,
+    dm_with: str | None = None,
 ) -> bytes:
     """`history` holds encoded `message` frames, spliced in as they are (not re-encoded).
     `reset` (an extension of v1) says the `since` asked for is not in the room's log: `history`
-    is the latest window, to replace whatever the client holds of the room."""
-    fields = {"type": "joined", "room": room, "members": members, "truncated": truncated}
-    return _with_frames({**fields, "reset": reset}, "history", history)
+    is the latest window, to replace whatever the client holds of the room. `with` (issue 13)
+    answers a `dm`: the other person's `sub`, so the client knows whose room it is."""
+    fields: dict[str, object] = {
+        "type": "joined",
+        "room": room,
+        "members": members,
+        "truncated": truncated,
+        "reset": reset,
+    }
+    if dm_with is not None:
+        fields["with"] = dm_with
+    return _with_frames(fields, "history", history)
 
 
 def encode_older(*, room: str, messages: Iterable[bytes], start: bool) -> bytes:
@@ -365,6 +444,19 @@ def _with_frames(fields: Mapping[str, object], key: str, frames: Iterable[bytes]
     """`fields` as a JSON object ending with `key`: a list of frames encoded already."""
     return b"".join(
         (orjson.dumps(fields)[:-1], b',"', key.encode(), b'":[', b",".join(frames), b"]}")
+    )
+
+
+def encode_rooms(*, query: str, offset: int, total: int, rooms: Sequence[tuple[str, int]]) -> bytes:
+    """A page of the room directory (added to v1 by issue 13): `rooms` as (name, members)."""
+    return orjson.dumps(
+        {
+            "type": "rooms",
+            "query": query,
+            "offset": offset,
+            "total": total,
+            "rooms": [{"room": name, "members": members} for name, members in rooms],
+        }
     )
 
 
@@ -398,6 +490,12 @@ def encode_members(*, room: str, total: int, people: Sequence[Person], truncated
             "truncated": truncated,
         }
     )
+
+
+def encode_dm_call(*, room: str, other: str, user: str) -> bytes:
+    """Someone (`other` their sub, `user` their display name) opened a direct message with this
+    person (added to v1 by issue 13); `room` is its name."""
+    return orjson.dumps({"type": "dm", "room": room, "with": other, "user": user})
 
 
 def encode_typing(*, room: str, user: str, sub: str | None) -> bytes:

@@ -10,6 +10,10 @@ costs one round; only rounds ask who is here by name (`people`), which costs mor
 A round may send a frame to every session, so on a busy pod rounds are spaced further, to
 `PRESENCE_FRAMES_PER_SECOND` at most: measured with 6 000 idle clients joining, a quarter-second
 gap made presence frames this pod's main work (socket writes) and its clients' too.
+
+The room directory (issue 13) rides on beats too: a pod's first beat asks the others which rooms
+exist with nobody in them (`ask`), and each pod that hears an ask names its own in its next beat
+(`known`), so a pod started by a rolling update lists what its predecessors knew.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from chatserver.broker.base import Broker, BrokerUnavailable
 from chatserver.interchange import Person, PresenceBeat
@@ -56,8 +60,12 @@ class Presence:
         local: Callable[[], LocalCounts],
         people: Callable[[], LocalPeople],
         push: Callable[[PresenceSnapshot], None],
+        known: Callable[[], Sequence[str]] = tuple,
+        on_known: Callable[[Sequence[str]], None] = lambda _: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`known` names the rooms this pod knows with nobody in them, for a pod that asks;
+        `on_known` hears what the others answered to this pod's ask."""
         self._broker = broker
         self._pod = pod
         self._interval = interval
@@ -68,6 +76,12 @@ class Presence:
         self._table = PresenceTable(
             own_pod=pod, expire_after=MISSED_BEATS * interval, people_limit=people_limit
         )
+        self._known = known
+        self._on_known = on_known
+        self._asking = True
+        """Until a beat of this pod went out: it asks the others for their empty rooms."""
+        self._answering = False
+        """Another pod asked: this pod's next beat names its empty rooms."""
         self._changed = asyncio.Event()
         self._pushed: PresenceSnapshot | None = None
 
@@ -75,8 +89,20 @@ class Presence:
         """Local counts (or the broker connection) changed: run a round soon."""
         self._changed.set()
 
+    def ask(self) -> None:
+        """The broker (re)connected: ask the others for their empty rooms in the next beat (an
+        ask made while it was away went nowhere)."""
+        self._asking = True
+        self._changed.set()
+
     def observe(self, beat: PresenceBeat) -> None:
         """A beat from any backend of the cluster, this one included."""
+        if beat.pod != self._pod:
+            if beat.known:
+                self._on_known(beat.known)
+            if beat.ask:
+                self._answering = True
+                self._changed.set()
         if self._table.observe(beat, now=time.monotonic()):
             self._changed.set()
 
@@ -100,10 +126,20 @@ class Presence:
             self._table.expire(now=now)
             counts, people = self._local(), self._people()
             sessions, rooms = counts
-            if (counts, people) != published or now >= next_beat:
+            if (counts, people) != published or now >= next_beat or self._answering:
                 next_beat = now + self._interval
-                if await self._publish(sessions=sessions, rooms=rooms, people=people):
+                answering = self._answering
+                if await self._publish(
+                    sessions=sessions,
+                    rooms=rooms,
+                    people=people,
+                    ask=self._asking,
+                    known=tuple(self._known()) if answering else (),
+                ):
                     published = counts, people
+                    self._asking = False
+                    if answering:
+                        self._answering = False
             snapshot = self._table.snapshot(
                 own_sessions=sessions, own_rooms=rooms, own_people=people
             )
@@ -123,6 +159,8 @@ class Presence:
         rooms: Mapping[str, int],
         people: LocalPeople | None = None,
         gone: bool = False,
+        ask: bool = False,
+        known: tuple[str, ...] = (),
     ) -> bool:
         beat = PresenceBeat(
             pod=self._pod,
@@ -131,6 +169,8 @@ class Presence:
             ts=self._clock(),
             gone=gone,
             people=dict(people or {}),
+            ask=ask,
+            known=known,
         )
         try:
             await self._broker.publish_presence(beat)

@@ -181,7 +181,7 @@ class ChatPage:
 
     def show_rooms(self) -> None:
         """On a phone the rooms live in a drawer: open it (a no-op on a desktop)."""
-        toggle = self.page.get_by_role("button", name="Rooms")
+        toggle = self.page.get_by_role("button", name="Rooms", exact=True)
         if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
             toggle.click()
 

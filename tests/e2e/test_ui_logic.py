@@ -731,7 +731,8 @@ def test_a_page_of_updates_alone_moves_the_next_older_request_back(run_module: A
           log.addHistory([msg("5-20")], false, {{user: "ada"}});
           const first = log.olderRequest(0);
           log.addOlder([upd("5-17", "5-3", "react", {{emoji: "👍", on: true}}),
-                        upd("5-18", "5-3", "react", {{emoji: "👍", on: false}})], false, {{user: "ada"}});
+                        upd("5-18", "5-3", "react", {{emoji: "👍", on: false}})],
+                       false, {{user: "ada"}});
           const second = log.olderRequest(1);
           log.addOlder([msg("5-3")], true, {{user: "ada"}});
           return [first, second, shown(log)];
@@ -773,3 +774,56 @@ def test_a_reaction_tooltip_names_a_bounded_list(run_module: Any) -> None:
         }""",
     )
     assert result == [25, 20, True, True]
+
+
+def test_a_direct_message_is_asked_by_sub_and_resumed_with_dm_never_join(
+    run_module: Any,
+) -> None:
+    result = run_client(
+        run_module,
+        """
+        client.start();
+        const first = sockets[0];
+        first.open();
+        first.receive(welcome);
+        client.joinDirect("u-grace");
+        first.receive({type: "joined", room: "dm-1", with: "u-grace", members: 2,
+                       truncated: false, reset: false,
+                       history: [{type: "message", id: "1-4", room: "dm-1", user: "g",
+                                  text: "hi"}]});
+        client.rooms("bo", 0);
+        first.drop(1006);
+        timers.runDue();
+        sockets[1].open();
+        sockets[1].receive(welcome);
+        client.leave("dm-1");
+        return {first: first.sent, second: sockets[1].sent};
+        """,
+    )
+    assert result["first"] == [
+        {"type": "dm", "with": "u-grace", "updates": True},
+        {"type": "rooms", "query": "bo", "offset": 0},
+    ]
+    assert result["second"] == [
+        {"type": "dm", "with": "u-grace", "since": "1-4", "updates": True},
+        {"type": "leave", "room": "dm-1"},
+    ]
+
+
+def test_a_refused_direct_message_is_not_asked_again(run_module: Any) -> None:
+    result = run_client(
+        run_module,
+        """
+        client.start();
+        sockets[0].open();
+        sockets[0].receive(welcome);
+        client.joinDirect("u-grace");
+        sockets[0].receive({type: "error", code: "forbidden", message: "token mode"});
+        sockets[0].drop(1006);
+        timers.runDue();
+        sockets[1].open();
+        sockets[1].receive(welcome);
+        return sockets[1].sent;
+        """,
+    )
+    assert result == []

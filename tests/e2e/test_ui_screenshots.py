@@ -80,8 +80,8 @@ def test_screenshots_of_the_main_views(
         desktop.page.keyboard.press("Escape")
         phone = viewer(PHONE, scheme)
         phone.screenshot(screenshot_dir / f"chat-phone-{scheme}.png")
-        phone.page.get_by_role("button", name="Rooms").click()
-        expect(phone.page.get_by_role("button", name="Rooms")).to_have_attribute(
+        phone.page.get_by_role("button", name="Rooms", exact=True).click()
+        expect(phone.page.get_by_role("button", name="Rooms", exact=True)).to_have_attribute(
             "aria-expanded", "true"
         )
         phone.screenshot(screenshot_dir / f"rooms-phone-{scheme}.png")

@@ -80,3 +80,14 @@ def test_a_create_claim_decides_whatever_the_server_says() -> None:
 def test_open_allows_everything() -> None:
     assert OPEN.may_join("anything")
     assert OPEN.may_post("anything")
+
+
+patterns = st.from_regex(r"[a-z0-9_*-]{1,12}", fullmatch=True)
+
+
+@given(st.lists(patterns, max_size=5), st.lists(rooms, min_size=1, max_size=5))
+def test_joinable_answers_as_may_join_for_every_room(join: list[str], names: list[str]) -> None:
+    access = Access(join=tuple(join), post=None)
+    joinable = access.joinable()
+    assert [joinable(name) for name in names] == [access.may_join(name) for name in names]
+    assert OPEN.joinable()(names[0])

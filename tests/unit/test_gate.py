@@ -9,10 +9,20 @@ import orjson
 import pytest
 
 from chatserver import closecodes
-from chatserver.access import OPEN, Access
+from chatserver.access import OPEN, Access, Identity
+from chatserver.dm import dm_room
 from chatserver.gate import FrameGate
 from chatserver.ids import MessageId
-from chatserver.protocol import Join, Older, Ping, ProtocolError, Refresh, Send, Typing
+from chatserver.protocol import (
+    Join,
+    Older,
+    Ping,
+    ProtocolError,
+    Refresh,
+    RoomsQuery,
+    Send,
+    Typing,
+)
 from chatserver.settings import ChatSettings
 
 TEAM_ONLY = Access(join=("team-*", "general"), post=("team-*",))
@@ -22,6 +32,11 @@ TEAM_ONLY = Access(join=("team-*", "general"), post=("team-*",))
 class FakeSession:
     access: Access = OPEN
     rooms: set[str] = field(default_factory=set)
+    identity: Identity = field(default_factory=lambda: Identity(user="ann", name="Ann", client="c"))
+
+
+def signed_in(sub: str, access: Access = OPEN) -> FakeSession:
+    return FakeSession(access=access, identity=Identity(sub, sub, "c", verified=True))
 
 
 class FrozenClock:
@@ -198,3 +213,45 @@ def test_updates_are_checked_like_sends(update: dict[str, object]) -> None:
     data = frame(room="team-a", ref="u1", **update)
     limited.admit(data, team)
     assert refusal(limited, data, team) == (closecodes.RATE_LIMITED, "u1")
+
+
+def test_a_dm_becomes_the_join_of_the_pairs_room_for_either_person() -> None:
+    ann = gate(tokens=True).admit(frame(type="dm", **{"with": "bob"}), signed_in("ann"))
+    bob = gate(tokens=True).admit(frame(type="dm", **{"with": "ann"}), signed_in("bob"))
+    assert ann == Join(room=dm_room("ann", "bob"), since=None, dm_with="bob")
+    assert isinstance(bob, Join)
+    assert bob.room == ann.room
+
+
+def test_a_direct_message_room_is_never_joined_by_name() -> None:
+    room = dm_room("ann", "bob")
+    code = refusal(gate(tokens=True), frame(type="join", room=room), signed_in("ann"))[0]
+    assert code == closecodes.FORBIDDEN
+    carol = gate(tokens=True).admit(frame(type="dm", **{"with": "bob"}), signed_in("carol"))
+    assert isinstance(carol, Join)
+    assert carol.room != room
+
+
+def test_a_dm_is_refused_in_open_mode_and_with_oneself() -> None:
+    dm_bob = frame(type="dm", **{"with": "bob"})
+    assert refusal(gate(), dm_bob, FakeSession())[0] == closecodes.FORBIDDEN
+    dm_self = frame(type="dm", **{"with": "ann"})
+    assert refusal(gate(tokens=True), dm_self, signed_in("ann"))[0] == closecodes.BAD_REQUEST
+
+
+def test_a_dm_obeys_the_rooms_claim_and_the_rate_limit() -> None:
+    dm_bob = frame(type="dm", **{"with": "bob"})
+    assert refusal(gate(tokens=True), dm_bob, signed_in("ann", TEAM_ONLY))[0] == (
+        closecodes.FORBIDDEN
+    )
+    allowed = signed_in("ann", Access(join=("dm-*",), post=None))
+    assert isinstance(gate(tokens=True).admit(dm_bob, allowed), Join)
+    once = gate(tokens=True, rate_burst=1, rate_per_second=0.001)
+    once.admit(dm_bob, signed_in("ann"))
+    assert refusal(once, dm_bob, signed_in("ann"))[0] == closecodes.RATE_LIMITED
+
+
+def test_a_directory_page_spends_a_token() -> None:
+    once = gate(rate_burst=1, rate_per_second=0.001)
+    assert once.admit(frame(type="rooms"), FakeSession()) == RoomsQuery(query="", offset=0)
+    assert refusal(once, frame(type="rooms"), FakeSession())[0] == closecodes.RATE_LIMITED

@@ -16,11 +16,12 @@ from chatserver import closecodes
 from chatserver.access import OPEN, Access, Identity
 from chatserver.broker.base import Record
 from chatserver.broker.memory import MemoryBroker
+from chatserver.dm import dm_room
 from chatserver.hub import Hub
 from chatserver.ids import parse_id
-from chatserver.interchange import MessageRecord, encode_record
+from chatserver.interchange import MessageRecord, TypingSignal, encode_record
 from chatserver.metrics import ChatMetrics
-from chatserver.protocol import Older, ProtocolError, Send
+from chatserver.protocol import Older, ProtocolError, RoomsQuery, Send
 from chatserver.settings import ChatSettings
 from tests.unit.rfc6455 import text_frame_payloads
 
@@ -535,3 +536,96 @@ async def test_in_token_mode_members_and_typing_carry_the_verified_sub(
     await hub.typing(ada, "lobby")
     typing = {"type": "typing", "room": "lobby", "user": "Ada", "sub": "u1"}
     await namesake.until(lambda: namesake.of_type("typing") == [typing])
+
+
+async def test_the_directory_lists_rooms_of_every_hub_and_keeps_emptied_ones(
+    make_hub: HubFactory,
+) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    alice = await attached(first, "alice", "lobby")
+    asker = await attached(second, "bob")
+
+    def listed() -> dict[str, int]:
+        second.rooms(asker, RoomsQuery(query="", offset=0))
+        return {r["room"]: r["members"] for r in asker.of_type("rooms")[-1]["rooms"]}
+
+    await until_true(lambda: listed().get("lobby") == 1)
+    first.leave(alice, "lobby")
+    await until_true(lambda: listed() == {"lobby": 0, "general": 0})
+
+
+async def test_the_directory_hides_direct_messages_and_rooms_outside_the_claims(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a")
+    member = await attached(hub, "alice", "team-a", "other")
+    await hub.join(member, dm_room("alice", "bob"), since=None, dm_with="bob")
+    member.access = Access(join=("team-*", "dm-*"), post=None)
+    await until_true(lambda: hub.presence.snapshot().rooms.get("other") == 1)
+    hub.rooms(member, RoomsQuery(query="", offset=0))
+    page = member.of_type("rooms")[-1]
+    assert page["rooms"] == [{"room": "team-a", "members": 1}]
+    assert page["total"] == 1
+
+
+async def until_true(condition: Callable[[], bool]) -> None:
+    """Poll: what a directory answers is built on asking, with no event to wait for."""
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+def signed_in(name: str) -> RecordingMember:
+    member = RecordingMember(name)
+    member.identity = Identity(user=f"u-{name}", name=name, client=name, verified=True)
+    return member
+
+
+async def test_opening_a_dm_calls_the_other_persons_sessions_on_every_hub_once(
+    make_hub: HubFactory,
+) -> None:
+    first, second = await make_hub("a"), await make_hub("b")
+    ada, bob, bob_in_room, eve = (signed_in(n) for n in ("ada", "bob", "bob", "eve"))
+    for hub, member in ((first, ada), (second, bob), (second, bob_in_room), (second, eve)):
+        hub.attach(member)
+    room = dm_room("u-ada", "u-bob")
+    await second.join(bob_in_room, room, since=None, dm_with="u-ada")
+    await first.join(ada, room, since=None, dm_with="u-bob")
+    await bob.until(lambda: bool(bob.of_type("dm")))
+    assert bob.of_type("dm") == [{"type": "dm", "room": room, "with": "u-ada", "user": "ada"}]
+    assert bob_in_room.of_type("dm") == []  # in the room already: nothing to learn
+    await first.join(ada, room, since=None, dm_with="u-bob")  # joined already: no second call
+    await say(first, ada, room, "hi", "r1")
+    await bob_in_room.until_texts(1)
+    assert len(bob.of_type("dm")) == 1
+    assert eve.of_type("dm") == []
+
+
+async def test_a_call_naming_a_room_that_is_not_the_pairs_reaches_nobody(
+    make_hub: HubFactory,
+) -> None:
+    hub = await make_hub("a")
+    bob = signed_in("bob")
+    hub.attach(bob)
+    forged = TypingSignal(
+        room="dm-" + "0" * 40, name="mallory", sub="u-mal", session="x", to="u-bob"
+    )
+    hub.on_typing(forged)
+    assert bob.of_type("dm") == []
+
+
+async def test_a_hub_started_after_a_room_emptied_learns_it_from_the_others(
+    make_hub: HubFactory,
+) -> None:
+    first = await make_hub("a")
+    alice = await attached(first, "alice", "lobby")
+    first.leave(alice, "lobby")
+    await until_true(lambda: "lobby" not in first.presence.snapshot().rooms)
+    second = await make_hub("b")
+    asker = await attached(second, "bob")
+
+    def listed() -> dict[str, int]:
+        second.rooms(asker, RoomsQuery(query="", offset=0))
+        return {r["room"]: r["members"] for r in asker.of_type("rooms")[-1]["rooms"]}
+
+    await until_true(lambda: listed().get("lobby") == 0)

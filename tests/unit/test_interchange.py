@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chatserver.contract import DIRECTORY_SYNC_MAX
 from chatserver.interchange import (
     BadRecord,
     MessageRecord,
@@ -59,6 +60,8 @@ beats = st.builds(
         st.lists(st.builds(Person, name=st.text(max_size=64), sub=st.text(max_size=8))).map(tuple),
         max_size=4,
     ),
+    ask=st.booleans(),
+    known=st.lists(st.text(max_size=64), max_size=5).map(tuple),
 )
 
 
@@ -99,6 +102,7 @@ def test_a_beat_from_before_people_reads_as_naming_nobody() -> None:
         name=st.text(max_size=64),
         sub=st.none() | st.text(max_size=40),
         session=st.text(max_size=32),
+        to=st.none() | st.text(max_size=40),
     )
 )
 def test_a_typing_signal_survives_encoding(signal: TypingSignal) -> None:
@@ -106,8 +110,27 @@ def test_a_typing_signal_survives_encoding(signal: TypingSignal) -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"", b"[]", b'{"r": "x", "u": "Ada"}', b'{"r": "x", "u": "Ada", "x": "s", "s": 1}']
+    "body",
+    [
+        b"",
+        b"[]",
+        b'{"r": "x", "u": "Ada"}',
+        b'{"r": "x", "u": "Ada", "x": "s", "s": 1}',
+        b'{"r": "x", "u": "Ada", "x": "s", "t": 2}',
+    ],
 )
 def test_anything_but_a_typing_signal_is_refused(body: bytes) -> None:
     with pytest.raises(ValueError, match="typing signal"):
         decode_typing(body)
+
+
+def test_a_beat_names_at_most_the_sync_bound_of_empty_rooms() -> None:
+    many = PresenceBeat(pod="p", sessions=0, known=tuple(f"r{n}" for n in range(5000)))
+    assert len(decode_beat(encode_beat(many)).known) == DIRECTORY_SYNC_MAX
+
+
+def test_a_beat_from_before_the_directory_asks_nothing_and_names_no_room() -> None:
+    beat = decode_beat(b'{"p": "pod", "s": 1, "r": {}, "t": 1.0, "g": false}')
+    assert (beat.ask, beat.known) == (False, ())
+    assert b'"a"' not in encode_beat(beat)
+    assert b'"k"' not in encode_beat(beat)

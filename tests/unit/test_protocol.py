@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatserver import closecodes, protocol
-from chatserver.ids import LEGACY_EPOCH, MessageId
+from chatserver.ids import LEGACY_EPOCH, MessageId, parse_id
 from chatserver.interchange import Person
 from chatserver.protocol import (
     Join,
@@ -147,6 +147,16 @@ def test_typing_parses_and_relays_with_a_sub_only_in_token_mode() -> None:
         ('{"type": "typing"}', closecodes.BAD_REQUEST),
         ('{"type": "typing", "room": ["ok"]}', closecodes.BAD_REQUEST),
         ('{"type": "typing", "room": "Not Valid"}', closecodes.INVALID_ROOM),
+        ('{"type": "rooms", "query": 7}', closecodes.BAD_REQUEST),
+        ('{"type": "rooms", "query": "' + "x" * 65 + '"}', closecodes.BAD_REQUEST),
+        ('{"type": "rooms", "offset": -1}', closecodes.BAD_REQUEST),
+        ('{"type": "rooms", "offset": 1.5}', closecodes.BAD_REQUEST),
+        ('{"type": "rooms", "offset": true}', closecodes.BAD_REQUEST),
+        ('{"type": "rooms", "offset": 10001}', closecodes.BAD_REQUEST),
+        ('{"type": "dm"}', closecodes.BAD_REQUEST),
+        ('{"type": "dm", "with": ""}', closecodes.BAD_REQUEST),
+        ('{"type": "dm", "with": "' + "u" * 129 + '"}', closecodes.BAD_REQUEST),
+        ('{"type": "dm", "with": "bob", "since": 3}', closecodes.BAD_REQUEST),
     ],
 )
 def test_bad_frames_get_the_contract_code(data: str, code: str) -> None:
@@ -250,3 +260,41 @@ def test_members_name_each_person_with_a_sub_only_in_token_mode() -> None:
         "people": [{"user": "Ada", "sub": "u1"}, {"user": "Bob"}],
         "truncated": False,
     }
+
+
+def test_a_rooms_query_is_trimmed_and_lowercased_and_defaults_to_every_room() -> None:
+    assert parse({"type": "rooms"}) == protocol.RoomsQuery(query="", offset=0)
+    asked = parse({"type": "rooms", "query": "  Team ", "offset": 50})
+    assert asked == protocol.RoomsQuery(query="team", offset=50)
+
+
+def test_a_dm_names_the_other_person_and_may_resume() -> None:
+    assert parse({"type": "dm", "with": "bob"}) == protocol.DirectJoin(other="bob", since=None)
+    resumed = parse({"type": "dm", "with": "bob", "since": "5-9"})
+    assert resumed == protocol.DirectJoin(other="bob", since=parse_id("5-9"))
+
+
+def test_a_rooms_page_lists_names_with_members_and_the_total() -> None:
+    page = orjson.loads(
+        protocol.encode_rooms(query="te", offset=0, total=120, rooms=[("team", 3), ("tea", 0)])
+    )
+    assert page == {
+        "type": "rooms",
+        "query": "te",
+        "offset": 0,
+        "total": 120,
+        "rooms": [{"room": "team", "members": 3}, {"room": "tea", "members": 0}],
+    }
+
+
+def test_joined_names_the_other_person_only_for_a_direct_message() -> None:
+    plain = orjson.loads(
+        protocol.encode_joined(room="a", members=1, history=[], truncated=False, reset=False)
+    )
+    assert "with" not in plain
+    direct = orjson.loads(
+        protocol.encode_joined(
+            room="a", members=1, history=[], truncated=False, reset=False, dm_with="bob"
+        )
+    )
+    assert direct["with"] == "bob"

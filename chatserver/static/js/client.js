@@ -12,6 +12,8 @@
 // Events: "status" {state, retryAt, pod, usersOnline}; "ack" {ref, room, id} for a send the
 // server accepted; "sendError" {ref, room, code, message, retrying} for one it refused;
 // "joinRefused" {room, code, message} for a room dropped; "frame" for every other server frame,
+// a `joined` with `with` included (a direct message, issue 13: its room's name is the server's,
+// learnt from that answer; from then on it is rejoined with `dm`, never `join`),
 // after the client's own bookkeeping; "problem" {text} for a line it could not read.
 //
 // Everything it touches outside itself is passed in (the WebSocket class, timers, the network's
@@ -77,6 +79,10 @@ export class ChatClient extends EventTarget {
     this._joined = new Map();
     /** Rooms asked for on this connection and not `joined` yet. */
     this._joining = new Set();
+    /** Direct-message rooms: room -> the other person's `sub` (rejoined with `dm`). */
+    this._dmWith = new Map();
+    /** Subs of direct messages asked for whose room is not known yet (no `joined` so far). */
+    this._dmAsked = new Set();
     /** ref -> send frame (with its room), in send order, until acknowledged or refused. */
     this._outbox = new Map();
     /**
@@ -117,7 +123,20 @@ export class ChatClient extends EventTarget {
     if (this.live) this._requestJoin(room);
   }
 
+  /** Join the direct-message room shared with the person whose `sub` is `other`; `room` when
+   * this page learnt it before (a reload), else the `joined` answer names it. */
+  joinDirect(other, room = null) {
+    if (room === null) {
+      this._dmAsked.add(other);
+      if (this.live) this._transmit(protocol.dm(other));
+      return;
+    }
+    this._dmWith.set(room, other);
+    this.join(room);
+  }
+
   leave(room) {
+    this._dmWith.delete(room);
     this._joined.delete(room);
     this._typedAt.delete(room);
     this._joining.delete(room);
@@ -146,6 +165,12 @@ export class ChatClient extends EventTarget {
    * dropped when not live: the caller asks again once it wants them. */
   older(room, before) {
     this._transmit(protocol.older(room, before));
+  }
+
+  /** Ask for a page of the room directory (answered by a `rooms` frame); dropped when not
+   * live: the directory asks again on the next `welcome`. */
+  rooms(query, offset) {
+    this._transmit(protocol.rooms(query, offset));
   }
 
   /** The person is typing in `room`: tell the server, at most once per interval, and only for
@@ -209,6 +234,10 @@ export class ChatClient extends EventTarget {
         break;
       case "joined": {
         this._joining.delete(frame.room);
+        if (typeof frame.with === "string" && this._dmAsked.delete(frame.with)) {
+          this._dmWith.set(frame.room, frame.with);
+          this._joined.set(frame.room, undefined);
+        }
         if (!this._joined.has(frame.room)) break;
         const last = frame.history?.at(-1)?.id;
         // A reset: what this tab saw is not in the room's log any more; resume from the new one.
@@ -235,6 +264,8 @@ export class ChatClient extends EventTarget {
           this._onJoinError(frame);
           return;
         }
+        // A direct message refused before its room was known (open mode, the token's claims).
+        if (!protocol.RETRYABLE_ERRORS.has(frame.code)) this._dmAsked.clear();
         if (!frame.ref && !frame.room && protocol.RETRYABLE_ERRORS.has(frame.code)) {
           // A server from before joins' errors named their room: which join it was is not
           // said, and asking again for a room already joined only returns what is new since.
@@ -258,12 +289,15 @@ export class ChatClient extends EventTarget {
   _resume() {
     this._joining.clear();
     for (const room of this._joined.keys()) this._requestJoin(room);
+    for (const other of this._dmAsked) this._transmit(protocol.dm(other));
     for (const frame of this._outbox.values()) this._transmit(frame);
   }
 
   _requestJoin(room) {
     this._joining.add(room);
-    this._transmit(protocol.join(room, this._joined.get(room)));
+    const since = this._joined.get(room);
+    const other = this._dmWith.get(room);
+    this._transmit(other === undefined ? protocol.join(room, since) : protocol.dm(other, since));
   }
 
   /** A join the server could not serve now is asked again; one it refuses is dropped. */
@@ -278,6 +312,7 @@ export class ChatClient extends EventTarget {
     }
     this._joined.delete(room);
     this._joining.delete(room);
+    this._dmWith.delete(room);
     for (const [ref, sent] of this._outbox) if (sent.room === room) this._outbox.delete(ref);
     this._emit("joinRefused", { room, code, message });
   }

@@ -9,6 +9,11 @@ export const PROTOCOL_VERSION = 1;
 export const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const MAX_ROOM_NAME_CHARS = 64;
 
+/** Direct-message rooms (joined with a `dm` frame), and the room directory's bounds. */
+export const DM_ROOM = /^dm-[0-9a-f]{40}$/;
+export const DIRECTORY_PAGE_MAX = 50;
+export const DIRECTORY_QUERY_MAX_CHARS = 64;
+
 /** Message ids `<epoch>-<offset>`; a bare offset is an id from before epochs. */
 export const MESSAGE_ID = /^(?:([0-9]{1,19})-)?([0-9]{1,19})$/;
 

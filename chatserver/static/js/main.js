@@ -10,6 +10,7 @@ import * as prefs from "./prefs.js";
 import * as protocol from "./protocol.js";
 import { OLDER_RETRY_MS, RoomLog, isMe } from "./roomlog.js";
 import { Typists, typingText } from "./typing.js";
+import { DirectoryDialog } from "./view/directory.js";
 import { Drawer } from "./view/drawer.js";
 import { MembersPanel } from "./view/members.js";
 import { MessageList } from "./view/messages.js";
@@ -36,6 +37,8 @@ class App {
     /** The owner digest this session's messages carry, from `welcome` (issue 13): which
      * messages this person may edit, and which reactions are theirs. */
     this.myOwner = null;
+    /** Direct messages asked for and not joined yet: the other person's sub -> their name. */
+    this.startingDirect = new Map();
 
     this.el = {
       app: byId("app"),
@@ -44,6 +47,9 @@ class App {
       roomInput: byId("room-input"),
       roomError: byId("room-error"),
       roomName: byId("room-name"),
+      roomHash: byId("room-hash"),
+      dmSection: byId("dm-section"),
+      dmList: byId("dm-list"),
       typing: byId("typing"),
       leave: byId("leave-button"),
       emptyState: byId("empty-state"),
@@ -78,13 +84,32 @@ class App {
       { setting: byId("notify-setting"), toggle: byId("notify-toggle"), hint: byId("notify-hint") },
       { onOpen: (room) => this.select(room) },
     );
-    this.members = new MembersPanel({
-      toggle: byId("room-members"),
-      panel: byId("members-panel"),
-      title: byId("members-title"),
-      list: byId("member-list"),
-      more: byId("members-more"),
-    });
+    this.members = new MembersPanel(
+      {
+        toggle: byId("room-members"),
+        panel: byId("members-panel"),
+        title: byId("members-title"),
+        list: byId("member-list"),
+        more: byId("members-more"),
+      },
+      { onDirect: (person) => this.startDirect(person) },
+    );
+    this.directory = new DirectoryDialog(
+      {
+        dialog: byId("directory-dialog"),
+        form: byId("directory-form"),
+        search: byId("directory-search"),
+        close: byId("directory-close"),
+        summary: byId("directory-summary"),
+        list: byId("directory-list"),
+        more: byId("directory-more"),
+      },
+      {
+        onQuery: (query, offset) => this.client.rooms(query, offset),
+        onChoose: (room) => this.join(room),
+        isJoined: (room) => this.logs.has(room),
+      },
+    );
     this.drawer = new Drawer({
       app: this.el.app,
       toggle: byId("rooms-toggle"),
@@ -111,7 +136,13 @@ class App {
     this.bindEvents();
     // A hand-edited or stale list must not send the server names it would refuse.
     for (const room of prefs.rooms().filter((r) => protocol.ROOM_NAME.test(r))) {
-      this.logs.set(room, new RoomLog(room));
+      if (!protocol.DM_ROOM.test(room)) this.logs.set(room, new RoomLog(room));
+    }
+    for (const [room, dm] of Object.entries(prefs.directMessages())) {
+      if (!protocol.DM_ROOM.test(room)) continue;
+      const log = new RoomLog(room);
+      log.dm = dm;
+      this.logs.set(room, log);
     }
     const saved = prefs.activeRoom();
     this.active = this.logs.has(saved) ? saved : (this.logs.keys().next().value ?? null);
@@ -127,7 +158,10 @@ class App {
 
   connect() {
     this.renderMe();
-    for (const room of this.logs.keys()) this.client.join(room);
+    for (const log of this.logs.values()) {
+      if (log.dm) this.client.joinDirect(log.dm.with, log.name);
+      else this.client.join(log.name);
+    }
     this.client.start();
   }
 
@@ -144,6 +178,7 @@ class App {
       this.notice.show("The server sent something this page could not read."),
     );
     byId("retry-now").addEventListener("click", () => this.client.reconnectNow());
+    byId("browse-rooms").addEventListener("click", () => this.directory.open());
 
     this.el.roomForm.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -184,13 +219,14 @@ class App {
         this.myOwner = frame.owner ?? null;
         this.renderMe();
         for (const log of this.logs.values()) log.olderLost();
+        this.directory.refresh();
         if (frame.protocol !== protocol.PROTOCOL_VERSION) {
           // An old page cached across an upgrade: it may misread what the server sends.
           this.notice.show("The chat server was updated: reload the page to keep chatting.");
         }
         break;
       case "joined": {
-        const log = this.logs.get(frame.room);
+        const log = this.logs.get(frame.room) ?? this.openedDirect(frame);
         if (!log) return;
         log.members = frame.members;
         log.addHistory(frame.history, frame.truncated, this.identity, frame.reset === true);
@@ -230,6 +266,12 @@ class App {
         }
         this.status.render(this.client.status);
         break;
+      case "rooms":
+        this.directory.show(frame);
+        return;
+      case "dm":
+        this.calledDirect(frame);
+        break;
       case "error":
         this.notice.show(protocol.describeError(frame.code, frame.message));
         return;
@@ -249,7 +291,8 @@ class App {
       if (mention) log.mentions += 1;
     }
     if (document.hidden && (mention || log.name === this.active)) {
-      this.notifications.show({ room: log.name, user: entry.user, text: entry.text, mention });
+      const { name: room, title: where } = log;
+      this.notifications.show({ room, where, user: entry.user, text: entry.text, mention });
     }
   }
 
@@ -299,10 +342,52 @@ class App {
   join(room) {
     if (!this.logs.has(room)) {
       this.logs.set(room, new RoomLog(room));
-      prefs.setRooms([...this.logs.keys()]);
+      this.remember();
       this.client.join(room);
     }
     this.select(room);
+  }
+
+  /** Open the direct message with `person` ({user, sub}), started from their name. */
+  startDirect(person) {
+    const open = [...this.logs.values()].find((log) => log.dm?.with === person.sub);
+    if (open) {
+      this.select(open.name);
+      return;
+    }
+    this.startingDirect.set(person.sub, person.user);
+    this.client.joinDirect(person.sub);
+  }
+
+  /** The log of a direct message the server just let this page into, made now if it was asked
+   * for here (null for any other unknown room). */
+  openedDirect(frame) {
+    if (typeof frame.with !== "string" || !this.startingDirect.has(frame.with)) return null;
+    const log = new RoomLog(frame.room);
+    log.dm = { with: frame.with, name: this.startingDirect.get(frame.with) };
+    this.startingDirect.delete(frame.with);
+    this.logs.set(frame.room, log);
+    this.remember();
+    this.select(frame.room);
+    return log;
+  }
+
+  /** Someone opened a direct message with this person: list it (unopened) and join it, so
+   * what they write arrives as unread. */
+  calledDirect({ room, with: other, user }) {
+    if (!protocol.DM_ROOM.test(room) || this.logs.has(room)) return;
+    const log = new RoomLog(room);
+    log.dm = { with: other, name: user };
+    this.logs.set(room, log);
+    this.remember();
+    this.client.joinDirect(other, room);
+  }
+
+  /** Save which rooms and direct messages this page is in, for the next visit. */
+  remember() {
+    const logs = [...this.logs.values()];
+    prefs.setRooms(logs.filter((log) => !log.dm).map((log) => log.name));
+    prefs.setDirectMessages(Object.fromEntries(logs.filter((log) => log.dm).map((log) => [log.name, log.dm])));
   }
 
   leave(room) {
@@ -314,7 +399,7 @@ class App {
   forgetRoom(room) {
     if (!this.logs.delete(room)) return;
     this.typists.forget(room);
-    prefs.setRooms([...this.logs.keys()]);
+    this.remember();
     if (room === this.active) this.select(this.logs.keys().next().value ?? null);
     else this.renderAll();
   }
@@ -398,14 +483,20 @@ class App {
   }
 
   renderAll() {
-    renderRooms(this.el.roomList, this.logs, this.active, { onSelect: (room) => this.select(room) });
-    this.renderChat();
     const logs = [...this.logs.values()];
+    const onSelect = (room) => this.select(room);
+    const directs = logs.filter((log) => log.dm);
+    renderRooms(this.el.roomList, logs.filter((log) => !log.dm), this.active, { onSelect });
+    renderRooms(this.el.dmList, directs, this.active, { onSelect });
+    this.el.dmSection.hidden = directs.length === 0;
+    this.renderChat();
     const mark = unreadMark(
       logs.reduce((sum, log) => sum + log.unread, 0),
       logs.reduce((sum, log) => sum + log.mentions, 0),
     );
-    document.title = (mark ? `(${mark}) ` : "") + (this.active ? `#${this.active} · ` : "") + "chatcluster";
+    const open = this.logs.get(this.active);
+    const where = open ? `${open.title} · ` : "";
+    document.title = (mark ? `(${mark}) ` : "") + where + "chatcluster";
   }
 
   renderChat() {

@@ -7,6 +7,7 @@ const KEY = {
   client: "chatcluster.client",
   rooms: "chatcluster.rooms",
   active: "chatcluster.activeRoom",
+  dms: "chatcluster.directMessages",
   notify: "chatcluster.notify",
 };
 
@@ -52,6 +53,25 @@ export function rooms() {
   return DEFAULT_ROOMS;
 }
 export const setRooms = (names) => write(KEY.rooms, JSON.stringify(names));
+
+/** Direct messages (token mode): room -> {with: the other person's sub, name: their display
+ * name}, so a reload rejoins them and titles them. */
+export function directMessages() {
+  try {
+    const saved = JSON.parse(read(KEY.dms) ?? "null");
+    if (saved && typeof saved === "object" && !Array.isArray(saved)) {
+      return Object.fromEntries(
+        Object.entries(saved).filter(
+          ([, dm]) => typeof dm?.with === "string" && typeof dm?.name === "string",
+        ),
+      );
+    }
+  } catch {
+    // A corrupt value is forgotten below.
+  }
+  return {};
+}
+export const setDirectMessages = (dms) => write(KEY.dms, JSON.stringify(dms));
 
 export const activeRoom = () => read(KEY.active);
 export const setActiveRoom = (room) => write(KEY.active, room);

@@ -4,6 +4,7 @@
 
 import {
   CLOSE,
+  DM_ROOM,
   ERROR,
   MAX_NAME_CHARS,
   MAX_ROOM_NAME_CHARS,
@@ -11,7 +12,7 @@ import {
   ROOM_NAME,
 } from "./contract.js";
 
-export { CLOSE, ERROR, PROTOCOL_VERSION, ROOM_NAME };
+export { CLOSE, DM_ROOM, ERROR, PROTOCOL_VERSION, ROOM_NAME };
 
 /** Why `name` is not a valid room name (with a valid name to try, when one is near), or null. */
 export function roomNameProblem(name) {
@@ -112,6 +113,14 @@ export const remove = (room, id, ref) => ({ type: "delete", room, id, ref });
 export const react = (room, id, emoji, on, ref) => ({ type: "react", room, id, emoji, on, ref });
 /** Added to v1 by issue 13: this person is typing in `room` (no answer). */
 export const typing = (room) => ({ type: "typing", room });
+/** Added to v1 by issue 13: a page of the room directory, rooms whose name holds `query`. */
+export const rooms = (query, offset) => ({ type: "rooms", query, offset });
+/** Added to v1 by issue 13 (token mode): join the direct-message room shared with the person
+ * whose `sub` is `other`; answered by the `joined` of that room, with `with`. */
+export const dm = (other, since) =>
+  since === undefined || since === null
+    ? { type: "dm", with: other, updates: true }
+    : { type: "dm", with: other, since, updates: true };
 
 /** Error codes after which the same `ref` may be sent again later (it was not accepted yet). */
 export const RETRYABLE_ERRORS = new Set([ERROR.UNAVAILABLE, ERROR.RATE_LIMITED]);

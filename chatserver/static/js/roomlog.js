@@ -44,6 +44,8 @@ export const OLDER_RETRY_MS = 6_000;
 export class RoomLog {
   constructor(name) {
     this.name = name;
+    /** A direct message (issue 13): {with: the other person's sub, name: their display name}. */
+    this.dm = null;
     this.members = null;
     /** Who is here by name, from `members` frames: [{user, sub?}], the first by name. */
     this.people = null;
@@ -68,6 +70,11 @@ export class RoomLog {
     this._olderFrom = null;
     /** When the `older` request awaiting its answer was made, or null. */
     this._olderAskedAt = null;
+  }
+
+  /** What the room is called on the page: "#name", or the other person of a direct message. */
+  get title() {
+    return this.dm ? this.dm.name : `#${this.name}`;
   }
 
   /** Entries in display order: the shared log, then our messages still pending; each as its

@@ -1,14 +1,17 @@
 // The members panel of the open room: who is here by name (the server's list, bounded, first by
 // name) and how many in all. Its toggle is the member count in the room's header; Escape closes
 // it and gives the focus back to the toggle. Beside the messages on a wide screen, over them on
-// a phone.
+// a phone. In token mode each other person with a `sub` has a "Message" button that starts a
+// direct message with them (issue 13).
 
 import { h } from "../dom.js";
 import { hueOf, initials, plural } from "../format.js";
 import { isMe } from "../roomlog.js";
 
 export class MembersPanel {
-  constructor({ toggle, panel, title, list, more }) {
+  /** `onDirect(person)` starts a direct message with `person` ({user, sub}). */
+  constructor({ toggle, panel, title, list, more }, { onDirect }) {
+    this._onDirect = onDirect;
     this._toggle = toggle;
     this._panel = panel;
     this._title = title;
@@ -37,7 +40,7 @@ export class MembersPanel {
       return;
     }
     this._toggle.textContent = log.members === null ? "" : plural(log.members, "member", "members");
-    this._title.textContent = `People in #${log.name}`;
+    this._title.textContent = log.dm ? `You and ${log.dm.name}` : `People in #${log.name}`;
     const people = log.people ?? [];
     this._list.replaceChildren(
       ...people.map((person) =>
@@ -51,6 +54,18 @@ export class MembersPanel {
           ),
           h("span", { class: "member-name" }, person.user),
           isMe(person, me) ? h("span", { class: "member-you" }, "(you)") : null,
+          me.sub && person.sub && !isMe(person, me) && !log.dm
+            ? h(
+                "button",
+                {
+                  type: "button",
+                  class: "button member-dm",
+                  "aria-label": `Message ${person.user} directly`,
+                  on: { click: () => this._onDirect(person) },
+                },
+                "Message",
+              )
+            : null,
         ),
       ),
     );

@@ -101,7 +101,7 @@ export class MessageList {
     const entries = log.entries(owner);
     if (entries[0]?.id) {
       const top = this._element("older", () => h("li", { class: "older", role: "status" }));
-      const text = log.olderStart ? `Beginning of #${log.name}` : "Loading earlier messages…";
+      const text = log.olderStart ? `Beginning of ${log.dm ? `your conversation with ${log.dm.name}` : log.title}` : "Loading earlier messages…";
       if (top.textContent !== text) top.textContent = text;
       top.classList.toggle("start", log.olderStart);
       wanted.push(top);

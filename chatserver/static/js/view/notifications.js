@@ -36,10 +36,11 @@ export class Notifications {
     return "Notification" in window && Notification.permission === "granted" && prefs.notifying();
   }
 
-  /** Say that `user` wrote `text` in `room`; one notification per room, the newest replacing. */
-  show({ room, user, text, mention }) {
+  /** Say that `user` wrote `text` in `room` (called `where`: "#room", or a direct message's
+   * other person); one notification per room, the newest replacing. */
+  show({ room, where = `#${room}`, user, text, mention }) {
     if (!this.on) return;
-    const title = mention ? `${user} mentioned you in #${room}` : `${user} in #${room}`;
+    const title = mention ? `${user} mentioned you in ${where}` : `${user} in ${where}`;
     const chars = Array.from(text);
     const body = chars.length > EXCERPT_CHARS ? chars.slice(0, EXCERPT_CHARS - 1).join("") + "…" : text;
     const notification = new Notification(title, { body, tag: `chatcluster:${room}` });

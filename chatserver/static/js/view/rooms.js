@@ -1,5 +1,6 @@
 // The room list: one button per joined room, with its member count and unread badge ("3", or
-// "3@" when a message mentions the reader).
+// "3@" when a message mentions the reader). The direct messages' list is the same, each named
+// after the other person (`log.dm.name`) rather than "#room".
 
 import { h } from "../dom.js";
 import { plural } from "../format.js";
@@ -9,7 +10,7 @@ export function renderRooms(list, logs, active, { onSelect }) {
   const items = [...logs.values()].map((log) => {
     const current = log.name === active;
     const label = [
-      log.name,
+      log.dm ? `Direct messages with ${log.dm.name}` : log.name,
       log.members === null ? null : plural(log.members, "member", "members"),
       log.unread > 0 ? plural(log.unread, "unread message", "unread messages") : null,
       log.mentions > 0 ? plural(log.mentions, "mention of you", "mentions of you") : null,
@@ -29,8 +30,8 @@ export function renderRooms(list, logs, active, { onSelect }) {
           dataset: { room: log.name },
           on: { click: () => onSelect(log.name) },
         },
-        h("span", { class: "hash", "aria-hidden": "true" }, "#"),
-        h("span", { class: "room-name" }, log.name),
+        h("span", { class: log.dm ? "dm-mark" : "hash", "aria-hidden": "true" }, log.dm ? "@" : "#"),
+        h("span", { class: "room-name" }, log.dm ? log.dm.name : log.name),
         log.unread > 0
           ? h(
               "span",
