@@ -528,6 +528,43 @@ def broker_tool_json(cluster: Cluster, namespace: str, pod: str, tool: str, *arg
     return json.loads(out)
 
 
+def test_the_bundles_operator_refuses_a_secret_nobody_marked_for_chatclusters(
+    installed: Cluster,
+) -> None:
+    """Creating a ChatCluster must not read any Secret of the namespace through the operator:
+    the bundle admits only Secrets labelled chatcluster.dev/usable=true, and says so."""
+    namespace = create_namespace(installed, "unmarked")
+    objects = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "someone-elses"},
+            "stringData": {"secret": "k" * 40},
+        },
+        {
+            "apiVersion": "chatcluster.dev/v1alpha1",
+            "kind": "ChatCluster",
+            "metadata": {"name": "nosy"},
+            "spec": {"auth": {"mode": "jwt", "secretRef": {"name": "someone-elses"}}},
+        },
+    ]
+    try:
+        for obj in objects:
+            installed.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj))
+
+        def degraded() -> dict[str, Any] | None:
+            status = get_json(installed, "-n", namespace, "chatcluster/nosy").get("status", {})
+            return status if status.get("phase") == "Degraded" else None
+
+        status = wait_for(degraded, "the ChatCluster Degraded")
+        assert "chatcluster.dev/usable=true" in json.dumps(status["conditions"])
+        assert not installed.kubectl(
+            "get", "deployments,statefulsets", "-n", namespace, "-o", "name"
+        ).stdout.strip()
+    finally:
+        installed.kubectl("delete", "namespace", namespace, "--timeout=180s")
+
+
 def test_a_broker_that_cannot_start_says_why_in_its_condition(installed: Cluster) -> None:
     """Bad input gets a clear status, not a hang: with a broker image that is no RabbitMQ (not
     even a shell for the init container that prepares its cookie and users) the pod cannot
