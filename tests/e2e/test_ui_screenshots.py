@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import DESKTOP, PHONE, ChatPage, OpenChat, Viewport
+from tests.e2e.test_ui_edits import action, expect_edited, react
 from tests.fixtures.chatprocs import SpawnChat
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -25,6 +26,13 @@ CONVERSATION = [
     ("Ada", "Anyone up for reviewing the dashboard PR? It's small, promise."),
     ("Linus", "@Ada sure, send it over in #design-review."),
 ]
+EDITED = (
+    CONVERSATION[3][1],
+    "I ran the kill test four times: every tab came back on the other pod, history intact.",
+)
+"""A message Grace fixes after sending it, shown "(edited)"."""
+REACTIONS = [("Linus", 0, "👍"), ("Ada", 0, "👍"), ("Ada", 0, "🎉"), ("Grace Hopper", 4, "❤️")]
+"""Who reacts to which message of the conversation, with what."""
 
 
 def test_screenshots_of_the_main_views(
@@ -41,6 +49,14 @@ def test_screenshots_of_the_main_views(
     for name, text in CONVERSATION:
         people[name].send(text)
         people[name].expect_delivered(text)
+    for name, index, emoji in REACTIONS:
+        react(people[name], CONVERSATION[index][1], emoji)
+    grace = people["Grace Hopper"]
+    action(grace, EDITED[0], "Edit").click()
+    box = grace.message(EDITED[0]).get_by_role("textbox", name="Edit message")
+    box.fill(EDITED[1])
+    box.press("Enter")
+    expect_edited(grace, EDITED[1])
     people["Linus"].select_room("design-review")
     people["Linus"].send("Dashboard PR is up, two screens of CSS.")
 
@@ -59,6 +75,9 @@ def test_screenshots_of_the_main_views(
         expect(page.message(CONVERSATION[-1][1]).locator("mark.mention")).to_have_text("@Ada")
         expect(page.message(CONVERSATION[2][1]).locator("span.mention")).to_have_text("@Linus")
         expect(page.users_online).to_contain_text("people online")
+        expect_edited(page, EDITED[1])
+        first = page.message(CONVERSATION[0][1])
+        expect(first.locator('.chip[data-emoji="👍"] .chip-count')).to_have_text("2")
         return page
 
     def grace_types_for(reader: ChatPage) -> None:

@@ -175,7 +175,7 @@ function startEdit(el, onEdit) {
       if (text.trim() && text !== original) onEdit(el.entry, text);
     }
   });
-  el.querySelector(".text").after(form);
+  el.querySelector(".line").after(form);
   el.classList.add("editing");
   input.focus();
   input.setSelectionRange(input.value.length, input.value.length);

@@ -178,9 +178,16 @@ function messageElement(entry, onDiscard, handlers) {
         h("span", { class: "author", title: entry.sub && `${entry.user} (${entry.sub})` }, entry.user),
         " ",
         time,
+      ),
+      // The "(edited)" mark ends the text's line, so a message grouped under the one before
+      // (no header) shows it too.
+      h(
+        "p",
+        { class: "line" },
+        h("span", { class: "text" }),
+        " ",
         h("span", { class: "edited", hidden: true }, "(edited)"),
       ),
-      h("p", { class: "text" }),
       reactions,
       state,
       actions,
@@ -217,7 +224,7 @@ function updateMessage(el, entry, { continued, live, people }) {
     renderText(el, entry, people);
   }
   el.classList.toggle("deleted", entry.deleted === true);
-  el.querySelector(".edited").hidden = !entry.edited;
+  el.querySelector(".edited").hidden = !entry.edited || entry.deleted === true;
   updateActions(el, entry);
   el.classList.toggle("continued", continued);
   el.classList.toggle("mine", entry.mine);
