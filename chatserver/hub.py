@@ -32,7 +32,7 @@ from chatserver.directory import RoomDirectory, search
 from chatserver.dm import dm_room
 from chatserver.history import StoredMessage
 from chatserver.ids import MessageId
-from chatserver.interchange import Person, PresenceBeat, TypingSignal
+from chatserver.interchange import Change, Person, PresenceBeat, TypingSignal
 from chatserver.metrics import ChatMetrics
 from chatserver.owners import owner_of
 from chatserver.presence.loop import LocalCounts, LocalPeople, Presence
@@ -324,21 +324,29 @@ class Hub:
         member.send(protocol.encode_left(name))
 
     async def send(self, member: Member, request: protocol.Send) -> None:
+        await self._append_and_ack(member, request.room, request.ref, request.text)
+
+    async def _append_and_ack(
+        self,
+        member: Member,
+        room: str,
+        ref: str,
+        text: str,
+        change: Change | None = None,
+    ) -> None:
+        """Append a message (or, with `change`, an update) and ack it with its id once the
+        broker confirmed it; a refusal is the contract's error with the `ref`."""
         try:
-            message_id = await self.logs.append(
-                request.room, identity=member.identity, ref=request.ref, text=request.text
+            record_id = await self.logs.append(
+                room, identity=member.identity, ref=ref, text=text, change=change
             )
         except RoomLimitReached:
-            raise ProtocolError(
-                closecodes.ROOM_LIMIT, _ROOM_LIMIT_MESSAGE, ref=request.ref
-            ) from None
+            raise ProtocolError(closecodes.ROOM_LIMIT, _ROOM_LIMIT_MESSAGE, ref=ref) from None
         except BrokerUnavailable as exc:
             raise ProtocolError(
-                closecodes.UNAVAILABLE,
-                f"not confirmed ({exc}): retry with the same ref",
-                ref=request.ref,
+                closecodes.UNAVAILABLE, f"not confirmed ({exc}): retry with the same ref", ref=ref
             ) from None
-        member.send(protocol.encode_ack(ref=request.ref, id=message_id))
+        member.send(protocol.encode_ack(ref=ref, id=record_id))
 
     async def update(self, member: Member, request: protocol.Update) -> None:
         """Append an edit, delete or reaction of a message of a joined room (the gate has checked
@@ -363,21 +371,9 @@ class Hub:
                 f"only its author may {request.change.action} message {target}",
                 ref=request.ref,
             )
-        try:
-            update_id = await self.logs.append(
-                request.room,
-                identity=member.identity,
-                ref=request.ref,
-                text=request.text,
-                change=request.change,
-            )
-        except BrokerUnavailable as exc:
-            raise ProtocolError(
-                closecodes.UNAVAILABLE,
-                f"not confirmed ({exc}): retry with the same ref",
-                ref=request.ref,
-            ) from None
-        member.send(protocol.encode_ack(ref=request.ref, id=update_id))
+        await self._append_and_ack(
+            member, request.room, request.ref, request.text, change=request.change
+        )
 
     async def older(self, member: Member, request: protocol.Older) -> None:
         """A page of a joined room's messages before `request.before`, for this member only."""
