@@ -291,6 +291,8 @@ def write_sweep_chart(
     """p99 against the offered rate, one line per system (`series`: (rate, p99 ms) points), and
     the limit a system must stay under."""
     plt = pyplot()
+    from matplotlib import ticker
+
     figure, axes = plt.subplots(figsize=(8, 5))
     for colour, (system, points) in zip(_COLOURS, series.items(), strict=False):
         rates, p99s = zip(*points, strict=True)
@@ -298,6 +300,11 @@ def write_sweep_chart(
     axes.axhline(limit_ms, color="#c53030", linestyle="--", label=f"{limit_ms:g} ms")
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
+    rates = sorted({rate for points in series.values() for rate, _ in points})
+    axes.set_xticks(rates, [f"{rate:g}" for rate in rates])
+    axes.xaxis.set_minor_locator(ticker.NullLocator())
+    axes.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    axes.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
     axes.set_xlabel("messages per second, all senders together")
     axes.set_ylabel("p99 end-to-end latency (ms)")
     axes.legend()

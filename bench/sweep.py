@@ -19,9 +19,10 @@ from bench.report import Figures, grid
 LIMIT_MS: Final = 100.0
 """The p99 a system must stay at or under to hold a rate (issue 12)."""
 STEP_DURATION: Final = 5.0
-"""Seconds of sending per step unless `--duration` says otherwise: with the connect, warm-up
-and drain around it, a system runs one step of the 200-client scenario in about 15 s, so four
-systems climb six rates in under 8 minutes."""
+"""Seconds of sending per step unless `--duration` says otherwise (the fixed scenarios send for
+15 s): with the server start, connect, warm-up and drain around it, one system's step of the
+200-client scenario takes about 6 s (up to 16 s where the drain times out), so four systems
+climb all six rates in under 7 minutes."""
 MAX_STEPS: Final = 8
 """Rates per sweep at the most, whatever `--rates` lists."""
 SUBJECT: Final = "chatcluster"
