@@ -295,8 +295,8 @@ def write_sweep_chart(
 
     figure, axes = plt.subplots(figsize=(8, 5))
     for colour, (system, points) in zip(_COLOURS, series.items(), strict=False):
-        rates, p99s = zip(*points, strict=True)
-        axes.plot(rates, p99s, marker="o", label=system, color=colour)
+        xs, ys = zip(*points, strict=True)
+        axes.plot(xs, ys, marker="o", label=system, color=colour)
     axes.axhline(limit_ms, color="#c53030", linestyle="--", label=f"{limit_ms:g} ms")
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
