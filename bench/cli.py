@@ -4,13 +4,15 @@
 measures how its clients recover (`bench.killrun`). `--scenario idle` holds 10,000 idle
 connections and measures their memory; `--scenario capacity` grows one RabbitMQ node to
 thousands of idle rooms and measures what each costs (`bench.capacity`); the larger scenarios
-are named in bench/README.md. `--sweep` (or `--rates`) runs one-room or one-room-1000 at
-rising rates until some system's p99 passes 100 ms (`bench.sweep`).
+are named in bench/README.md.
 
 Every system gets the same scenario and fresh server processes (chatcluster and python-socketio
 behind the run's RabbitMQ node, centrifugo-redis behind a private redis-server); runs are
 sequential, so they never share the CPU with each other (only with whatever else runs on the
 machine: the load average is recorded with each result).
+
+`--sweep` (or `--rates`) runs one-room or one-room-1000 at rising rates until some system's
+p99 passes 100 ms (`bench.sweep`).
 """
 
 from __future__ import annotations
