@@ -10,6 +10,9 @@ Every system gets the same scenario and fresh server processes (chatcluster and 
 behind the run's RabbitMQ node, centrifugo-redis behind a private redis-server); runs are
 sequential, so they never share the CPU with each other (only with whatever else runs on the
 machine: the load average is recorded with each result).
+
+`--sweep` (or `--rates`) runs one-room or one-room-1000 at rising rates until some system's
+p99 passes 100 ms (`bench.sweep`).
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import os
 import platform
 import resource
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from bench import capacity, killreport, procstat, report
+from bench import capacity, killreport, procstat, report, sweep
 from bench.killrun import run_kill
 from bench.loadgen import CpuSample, MemorySample, RunFailed, run_idle, run_load
 from bench.redisnode import RedisError
@@ -79,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with private_rabbitmq() as rabbitmq:
             for scenario in scenarios:
                 context = _context(command)
+                if args.sweep or args.rates:
+                    _run_sweep(scenario, args, rabbitmq=rabbitmq, logdir=logs, context=context)
+                    continue
                 print(_conditions(context), flush=True)
                 if (own_run := _OWN_RUNS.get(scenario.name)) is not None:
                     own_run(
@@ -137,10 +144,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--stalled", type=int, help="members that stop reading (`stalled`)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where JSON and PNG go")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help=f"one-room (default) or one-room-1000 at doubling rates, from --rate if given, "
+        f"until a system's p99 passes {sweep.LIMIT_MS:g} ms; --duration defaults to "
+        f"{sweep.STEP_DURATION:g} s per step",
+    )
+    parser.add_argument(
+        "--rates", type=float, nargs="+", help="the sweep's rates instead (implies --sweep)"
+    )
+    parser.add_argument(
+        "--sweep-budget", type=float, help="seconds a sweep may take (default: per scenario)"
+    )
     return parser
 
 
 def _scenarios(args: argparse.Namespace) -> list[Scenario]:
+    sweeping = args.sweep or args.rates
+    if sweeping and args.duration is None:
+        args.duration = sweep.STEP_DURATION
+    if sweeping and args.scenario is None:
+        args.scenario = [DEFAULTS[0].name]
+    if sweeping and (unsweepable := set(args.scenario) - set(sweep.PLANS)):
+        raise ScenarioError(
+            f"a sweep runs {' or '.join(sweep.PLANS)}, not {', '.join(sorted(unsweepable))}"
+        )
     if args.scenario is None:
         chosen = list(DEFAULTS)
     else:
@@ -303,6 +332,70 @@ def _report(
         stem.with_suffix(".json"), scenario=scenario, results=results, context=context
     )
     report.write_chart(stem.with_suffix(".png"), scenario=scenario, rows=rows)
+
+
+def _run_sweep(
+    scenario: Scenario,
+    args: argparse.Namespace,
+    *,
+    rabbitmq: Broker,
+    logdir: Path,
+    context: dict[str, Any],
+) -> None:
+    """Every system at each rate of the ladder in turn, until `sweep.stop_reason` says stop."""
+    plan = sweep.PLANS[scenario.name]
+    rates = sorted(args.rates or sweep.ladder(args.rate or plan.start, plan.steps))
+    budget = args.sweep_budget or plan.budget_seconds
+    steps: list[sweep.Step] = []
+    while (reason := sweep.stop_reason(rates, steps, budget_seconds=budget)) is None:
+        at_rate = dataclasses.replace(scenario, rate=rates[len(steps)])
+        load, started = os.getloadavg(), time.monotonic()
+        print(_conditions(_context(context["command"])), flush=True)
+        rows: list[report.Figures] = []
+        failed: dict[str, str] = {}
+        for system in args.systems:
+            try:
+                rows.append(_run(system, at_rate, rabbitmq=rabbitmq, logdir=logdir))
+            except RunFailed as exc:  # a rate too high for it: its step did not hold
+                failed[system] = str(exc)
+                print(f"  {system} at {at_rate.rate:g} msg/s: not measured: {exc}", flush=True)
+        if rows:
+            print(report.table(at_rate, rows), flush=True)
+            _warn_if_generator_bound(rows)
+        steps.append(
+            sweep.Step(
+                rate=at_rate.rate,
+                rows={row.system: row for row in rows},
+                failed=failed,
+                seconds=time.monotonic() - started,
+                load_average=load,
+            )
+        )
+    summaries = sweep.summarise(steps)
+    print(sweep.summary_table(scenario.name, summaries, systems=args.systems), flush=True)
+    print(f"sweep over: {reason}", flush=True)
+    stem = args.output / f"{scenario.name}-sweep"
+    results = {
+        "limit_ms": sweep.LIMIT_MS,
+        "rates": rates,
+        "budget_seconds": budget,
+        "stopped": reason,
+        "steps": [dataclasses.asdict(step) for step in steps],
+        "summary": [dataclasses.asdict(summary) for summary in summaries],
+    }
+    report.write_json(
+        stem.with_suffix(".json"),
+        scenario=dataclasses.replace(scenario, rate=rates[0]),
+        results=results,
+        context=context,
+    )
+    report.write_sweep_chart(
+        stem.with_suffix(".png"),
+        title=f"{scenario.name}: {scenario.subscribers} clients, 1 room, "
+        f"{scenario.duration:g} s per rate",
+        series=sweep.p99_series(steps),
+        limit_ms=sweep.LIMIT_MS,
+    )
 
 
 def _warn_if_generator_bound(rows: Sequence[report.Figures]) -> None:

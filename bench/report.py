@@ -238,12 +238,16 @@ def pyplot() -> ModuleType:
     return plt
 
 
+_COLOURS = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1")
+"""One per system, in the order the systems are named."""
+
+
 def write_chart(path: Path, *, scenario: Scenario, rows: Sequence[Figures]) -> None:
     """Three panels side by side: efficiency, throughput and latency, one bar per system."""
     plt = pyplot()
 
     names = [row.system for row in rows]
-    colours = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1"][: len(rows)]
+    colours = list(_COLOURS[: len(rows)])
     figure, (efficiency, throughput, latency) = plt.subplots(1, 3, figsize=(12, 4))
     efficiency.bar(names, [row.deliveries_per_server_cpu_second for row in rows], color=colours)
     efficiency.set_title("deliveries per server CPU-second")
@@ -272,6 +276,39 @@ def write_chart(path: Path, *, scenario: Scenario, rows: Sequence[Figures]) -> N
         f"{scenario.name}: {scenario.subscribers} clients, {scenario.rooms} room(s), "
         f"{scenario.rate:g} msg/s, {scenario.servers} servers + RabbitMQ"
     )
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_sweep_chart(
+    path: Path,
+    *,
+    title: str,
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    limit_ms: float,
+) -> None:
+    """p99 against the offered rate, one line per system (`series`: (rate, p99 ms) points), and
+    the limit a system must stay under."""
+    plt = pyplot()
+    from matplotlib import ticker
+
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for colour, (system, points) in zip(_COLOURS, series.items(), strict=False):
+        xs, ys = zip(*points, strict=True)
+        axes.plot(xs, ys, marker="o", label=system, color=colour)
+    axes.axhline(limit_ms, color="#c53030", linestyle="--", label=f"{limit_ms:g} ms")
+    axes.set_xscale("log", base=2)
+    axes.set_yscale("log")
+    rates = sorted({rate for points in series.values() for rate, _ in points})
+    axes.set_xticks(rates, [f"{rate:g}" for rate in rates])
+    axes.xaxis.set_minor_locator(ticker.NullLocator())
+    axes.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    axes.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    axes.set_xlabel("messages per second, all senders together")
+    axes.set_ylabel("p99 end-to-end latency (ms)")
+    axes.legend()
+    axes.set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

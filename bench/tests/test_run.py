@@ -64,3 +64,27 @@ def test_a_kill_run_without_a_server_to_recover_on_is_refused(
     assert main(argv) == 2
     assert "2 or more servers" in capsys.readouterr().err
     assert not (tmp_path / "kill.json").exists()
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.slow
+def test_a_short_sweep_climbs_its_rates_and_writes_the_summary(tmp_path: Path) -> None:
+    argv = ["--rates", "20", "10", "--subscribers", "8", "--senders", "2", "--duration", "1"]
+    argv += ["--systems", "chatcluster", "centrifugo-memory", "--output", str(tmp_path)]
+    assert main(argv) == 0
+
+    document = orjson.loads((tmp_path / "one-room-sweep.json").read_bytes())
+    assert document["results"]["rates"] == [10.0, 20.0]
+    steps = document["results"]["steps"]
+    assert [step["rate"] for step in steps] == [10.0, 20.0][: len(steps)]
+    assert steps[0]["rows"]["chatcluster"]["sent"] == 10
+    assert set(document["results"]["summary"][0]["p99_ms"]) == {"chatcluster", "centrifugo-memory"}
+    assert (tmp_path / "one-room-sweep.png").read_bytes().startswith(b"\x89PNG")
+    assert not (tmp_path / "one-room.json").exists()
+
+
+def test_a_sweep_of_a_scenario_without_a_ladder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--sweep", "--scenario", "many-rooms", "--output", str(tmp_path)]) == 2
+    assert "not many-rooms" in capsys.readouterr().err
