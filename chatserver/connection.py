@@ -43,6 +43,23 @@ from chatserver.closecodes import CLOSE_TIMEOUT
 class Connection:
     """A session: identity and access, joined rooms, and the bounded writes to its socket."""
 
+    __slots__ = (  # one per connection: no instance dict
+        "_close_code",
+        "_close_reason",
+        "_closer",
+        "_cut",
+        "_on_slow",
+        "_outbox_bytes",
+        "_transport",
+        "access",
+        "expires_at",
+        "identity",
+        "last_presence",
+        "rooms",
+        "session_id",
+        "ws",
+    )
+
     def __init__(
         self,
         ws: web.WebSocketResponse,

@@ -77,6 +77,21 @@ class Session(Protocol):
 class FrameGate:
     """The checks of one connection's frames, with its rate limit and its abuse count."""
 
+    # One per connection: slots, and no refusal window until a first refusal, keep an idle
+    # connection's share small (issue 12: memory per idle connection).
+    __slots__ = (
+        "_abuse_threshold",
+        "_abuse_window",
+        "_bucket",
+        "_clock",
+        "_max_rooms",
+        "_max_text_bytes",
+        "_refusals",
+        "_tokens",
+        "_typing_interval",
+        "_typing_relayed",
+    )
+
     def __init__(
         self,
         settings: ChatSettings,
@@ -91,8 +106,10 @@ class FrameGate:
         self._abuse_window = settings.abuse_window_seconds
         self._clock = clock
         self._tokens = tokens
-        self._refusals: deque[float] = deque(maxlen=settings.abuse_threshold)
-        """When the last `abuse_threshold` refusals happened (bounded, whatever the client)."""
+        self._abuse_threshold = settings.abuse_threshold
+        self._refusals: deque[float] | None = None
+        """When the last `abuse_threshold` refusals happened (bounded, whatever the client);
+        made at the first."""
         self._typing_interval = settings.typing_interval_seconds
         self._typing_relayed: dict[str, float] = {}
         """When a `typing` was last relayed per room: only rooms joined when it was, and those
@@ -194,7 +211,8 @@ class FrameGate:
         if code in NOT_ABUSE:
             return False
         now = self._clock()
-        self._refusals.append(now)
-        return len(self._refusals) == self._refusals.maxlen and now - self._refusals[0] <= (
-            self._abuse_window
-        )
+        if self._refusals is None:
+            self._refusals = deque(maxlen=self._abuse_threshold)
+        refusals = self._refusals
+        refusals.append(now)
+        return len(refusals) == self._abuse_threshold and now - refusals[0] <= self._abuse_window

@@ -107,6 +107,8 @@ class _Guarded(asyncio.Protocol):
     """One accepted connection: admitted by the guard, then handed to aiohttp's handler (made
     only then), every event forwarded to it."""
 
+    __slots__ = ("_deadline", "_guard", "_handler", "_ip", "_make_handler", "_tail")
+
     def __init__(self, guard: Guard, make_handler: Callable[[], asyncio.Protocol]) -> None:
         self._guard = guard
         self._make_handler = make_handler
