@@ -124,8 +124,14 @@ class RabbitMQSettings:
 
     prefetch: int = 200
     """Unacknowledged deliveries per followed room (messages). Streams require a per-consumer
-    prefetch; RabbitMQ's guidance puts the sweet spot at 100-300, and acks go out once per
-    delivery burst, so credit never runs dry in a burst."""
+    prefetch; RabbitMQ's guidance puts the sweet spot at 100-300."""
+
+    ack_every: int = 50
+    """Unacked deliveries (of all rooms) at which the cumulative ack goes out. For a stream an
+    ack only returns credit, so acks are held back to spare both ends a frame per delivery
+    (measured: 290 to 106 frames a second from a backend in `many-rooms`). No room's consumer
+    has more unacked deliveries than all rooms together, so with this at most `prefetch` its
+    credit never runs out; a quarter of it keeps the credit from running low."""
 
     retention_bytes: int = DEFAULT_ROOM_MAX_BYTES
     """Bytes a new room's stream may keep (`x-max-length-bytes`); a broker policy may lower it
@@ -174,6 +180,10 @@ class RabbitMQSettings:
 
     older_timeout: float = 5.0
     """Seconds one `read_before` may take, waiting for its turn included."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.ack_every <= self.prefetch:
+            raise ValueError(f"ack_every must be 1 to prefetch ({self.prefetch}): {self.ack_every}")
 
 
 @dataclass(eq=False, slots=True)
@@ -281,6 +291,8 @@ class RabbitMQBroker:
         self._pending: list[tuple[_Follower, Record]] = []
         self._flush_scheduled = False
         self._unacked: tuple[_Link, int] | None = None
+        """The latest delivery not acked yet, and how many deliveries its ack will cover."""
+        self._unacked_count = 0
         self._acks: set[asyncio.Task[None]] = set()
         self._older_reads = asyncio.Semaphore(settings.older_reads)
         self._room_limit_reached = False
@@ -597,6 +609,7 @@ class RabbitMQBroker:
         if not follower.active or reading is not follower.reading:
             return
         self._unacked = (link, _delivery_tag(message))
+        self._unacked_count += 1
         headers = message.header.properties.headers or {}
         offset = delivery_offset(headers)
         if reading.epoch is not None:
@@ -659,18 +672,22 @@ class RabbitMQBroker:
     def _flush(self) -> None:
         self._flush_scheduled = False
         pending, self._pending = self._pending, []
-        if self._unacked is not None:
-            ack = asyncio.get_running_loop().create_task(self._send_ack())
-            self._acks.add(ack)
-            ack.add_done_callback(self._acks.discard)
+        if self._unacked_count >= self._settings.ack_every:
+            self._ack()
         records = _active(pending)
         if records and self._listener is not None:
             self._listener.on_records(records)
 
-    async def _send_ack(self) -> None:
+    def _ack(self) -> None:
         unacked, self._unacked = self._unacked, None
+        self._unacked_count = 0
         if unacked is None:
             return
+        ack = asyncio.get_running_loop().create_task(self._send_ack(unacked))
+        self._acks.add(ack)
+        ack.add_done_callback(self._acks.discard)
+
+    async def _send_ack(self, unacked: tuple[_Link, int]) -> None:
         link, tag = unacked
         if link is self._link:
             # One cumulative ack per burst: for a stream an ack only returns credit.

@@ -281,3 +281,26 @@ async def test_one_backend_making_many_new_rooms_at_once_makes_them_all(
         (room, room.encode()) for room in sorted(rooms)
     ]
     assert listener.changes == [True]
+
+
+async def test_held_back_acks_never_leave_a_room_without_credit(
+    rabbitmq: RabbitMQNode, brokers: list[RabbitMQBroker]
+) -> None:
+    """Acks go out once `ack_every` deliveries of all rooms are unacked: rooms sent many times
+    their prefetch, in a burst and one by one, reach the follower whole. Without an ack the
+    consumer would stop at 8 deliveries."""
+    cluster = new_cluster()
+    tight = replace(FAST_RECONNECT, prefetch=8, ack_every=8)
+    writer, _ = await start(brokers, rabbitmq, cluster)
+    reader, listener = await start(brokers, rabbitmq, cluster, settings=tight)
+    await reader.follow("burst")
+    await reader.follow("trickle")
+
+    await asyncio.gather(*(writer.append("burst", b"b%d" % i) for i in range(60)))
+    for i in range(20):
+        await writer.append("trickle", b"t%d" % i)
+        await listener.until(lambda sent=i + 1: len(listener.bodies("trickle")) == sent)
+    await listener.until(lambda: len(listener.bodies("burst")) == 60)
+
+    assert sorted(listener.bodies("burst")) == sorted(b"b%d" % i for i in range(60))
+    assert listener.bodies("trickle") == [b"t%d" % i for i in range(20)]
