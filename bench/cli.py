@@ -353,7 +353,7 @@ def _run_sweep(
         print(_conditions(_context(context["command"])), flush=True)
         rows: list[report.Figures] = []
         failed: dict[str, str] = {}
-        for system in args.systems:
+        for system in sweep.contenders(args.systems, steps):
             try:
                 rows.append(_run(system, at_rate, rabbitmq=rabbitmq, logdir=logdir))
             except RunFailed as exc:  # a rate too high for it: its step did not hold

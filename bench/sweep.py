@@ -3,8 +3,11 @@
 Pure: no I/O (`bench.cli` runs the steps, prints and writes what these functions return).
 
 At each rate in increasing order every selected system runs the scenario; the rate after which
-the sweep stops is the first where some system did not hold (`holds`), so its figures are the
-last. The ladder's length, `MAX_STEPS` and a time budget bound the whole sweep.
+the sweep stops is the first where chatcluster or a Centrifugo engine (the systems issue 12
+compares) did not hold (`holds`), so its figures are the last. Another system (python-socketio)
+that did not hold a rate is left out of the higher ones instead (`contenders`): it would only
+fall further behind, and its drains time out slowly. The ladder's length, `MAX_STEPS` and a time
+budget bound the whole sweep.
 """
 
 from __future__ import annotations
@@ -83,7 +86,10 @@ def stop_reason(
 ) -> str | None:
     """Why the sweep is over after the steps `done` (of the ladder `rates`), or None to run the
     next rate, `rates[len(done)]`."""
-    if done and (losing := [s for s, row in _rows(done[-1]).items() if not holds(row)]):
+    compared = {SUBJECT, *REFERENCES}
+    if done and (
+        losing := [s for s, row in _rows(done[-1]).items() if s in compared and not holds(row)]
+    ):
         return f"{', '.join(losing)} did not hold {done[-1].rate:g} msg/s"
     if len(done) >= min(len(rates), MAX_STEPS):
         return f"every rate held ({len(done)} steps)"
@@ -91,6 +97,14 @@ def stop_reason(
     if done and spent + done[-1].seconds > budget_seconds:
         return f"time budget: {spent:.0f} s spent, another step would pass {budget_seconds:g} s"
     return None
+
+
+def contenders(systems: Sequence[str], done: Sequence[Step]) -> list[str]:
+    """The systems to run at the next rate: those of `systems` that held every rate so far,
+    and those the sweep compares (their not holding ends it, `stop_reason`)."""
+    compared = {SUBJECT, *REFERENCES}
+    fallen = {name for step in done for name, row in _rows(step).items() if not holds(row)}
+    return [name for name in systems if name in compared or name not in fallen]
 
 
 def _rows(step: Step) -> dict[str, Figures | None]:

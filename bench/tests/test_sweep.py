@@ -54,20 +54,32 @@ def test_a_lost_delivery_or_a_refused_send_does_not_hold() -> None:
     assert not sweep.holds(row("a", p99_ms=5.0, refused=1))
 
 
+CC, MEMORY, PSIO = "chatcluster", "centrifugo-memory", "python-socketio"
+
+
 def test_the_sweep_goes_on_while_every_system_holds() -> None:
     assert sweep.stop_reason(RATES, [], budget_seconds=600) is None
-    done = [step(10.0, {"a": 5.0, "b": 90.0})]
+    done = [step(10.0, {CC: 5.0, MEMORY: 90.0})]
     assert sweep.stop_reason(RATES, done, budget_seconds=600) is None
 
 
-def test_the_rate_where_one_system_passes_the_limit_is_the_last() -> None:
-    done = [step(10.0, {"a": 5.0, "b": 90.0}), step(20.0, {"a": 8.0, "b": 140.0})]
-    assert sweep.stop_reason(RATES, done, budget_seconds=600) == "b did not hold 20 msg/s"
+def test_the_rate_where_a_compared_system_passes_the_limit_is_the_last() -> None:
+    done = [step(10.0, {CC: 5.0, MEMORY: 90.0}), step(20.0, {CC: 8.0, MEMORY: 140.0})]
+    reason = sweep.stop_reason(RATES, done, budget_seconds=600)
+    assert reason == "centrifugo-memory did not hold 20 msg/s"
 
 
 def test_a_run_that_could_not_be_measured_stops_the_sweep() -> None:
-    done = [step(10.0, {"a": 5.0}, failed=("b",))]
-    assert sweep.stop_reason(RATES, done, budget_seconds=600) == "b did not hold 10 msg/s"
+    done = [step(10.0, {MEMORY: 5.0}, failed=(CC,))]
+    assert sweep.stop_reason(RATES, done, budget_seconds=600) == "chatcluster did not hold 10 msg/s"
+
+
+def test_a_peer_outside_the_comparison_that_falls_behind_is_left_out_not_the_end() -> None:
+    done = [step(10.0, {CC: 5.0, PSIO: 400.0, MEMORY: 6.0})]
+    assert sweep.stop_reason(RATES, done, budget_seconds=600) is None
+    systems = [CC, PSIO, MEMORY]
+    assert sweep.contenders(systems, done) == [CC, MEMORY]
+    assert sweep.contenders(systems, [step(10.0, {CC: 5.0, PSIO: 40.0})]) == systems
 
 
 def test_the_sweep_ends_with_its_ladder_or_max_steps() -> None:
