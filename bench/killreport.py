@@ -15,13 +15,12 @@ from bench.scenarios import Scenario
 
 NOT_MEASURED: Final = {
     "python-socketio": "keeps no history, so its clients cannot get back what they missed "
-    "(no `join since`): nothing to compare",
+    "(no `join since`, no recovery): nothing to compare",
     "centrifugo-memory": "one node (the memory engine has no broker), so there is no second "
-    "server to kill one of",
-    "centrifugo-redis": "not built yet: the bench does not resubscribe with `recover` after a "
-    "kill (Centrifugo's own recovery: history and `offset`/`epoch` on subscribe)",
+    "server to kill one of; killed, its channels' history dies with it, so nothing could be "
+    "recovered",
 }
-"""Systems the kill scenario does not run, and why."""
+"""Systems the kill and storm scenarios do not run, and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +52,9 @@ class KillFigures:
     reconnect_attempts: int
     """Connection attempts of all victims (one each when every first attempt succeeds)."""
     truncated_joins: int
+    replayed: int
+    """Messages the victims' joins gave back (replayed or recovered from history): what they
+    missed while away, unless it reached them otherwise."""
     duplicates: int
     """Over all clients: arrivals of a message already received."""
     late: int
@@ -132,6 +134,7 @@ def figures(system: str, result: KillResult) -> KillFigures:
         after_backoff_p99_ms=percentile(after_backoff_ns, 0.99) / 1e6,
         reconnect_attempts=sum(c.reconnect_attempts for c in victims),
         truncated_joins=sum(c.truncated for c in result.clients),
+        replayed=sum(c.replayed for c in victims),
         duplicates=sum(a.duplicates for a in audits.values()),
         late=sum(a.late for a in audits.values()),
         missing=sum(a.missing for a in audits.values()),
@@ -171,6 +174,7 @@ _COLUMNS: Final = (
     ("reconnect p50/p99/max ms", "{}", "reconnect_cell"),
     ("recover p50/p99/max ms", "{}", "recover_cell"),
     ("after backoff p50/p99 ms", "{}", "after_backoff_cell"),
+    ("replayed", "{}", "replayed"),
     ("truncated", "{}", "truncated_joins"),
     ("dup", "{}", "duplicates"),
     ("missing", "{}", "missing"),

@@ -3,15 +3,21 @@
 - The reconnect policy is the UI's (chatserver/static/js/backoff.js): exponential backoff with
   full jitter, so that a server's worth of clients does not come back in lockstep.
 - A client's stream is audited against the messages the senders got acknowledged: each must
-  arrive exactly once, in the order of the room's log (chatserver's ids increase along it).
+  arrive exactly once, in the order of the room's log. A message is known by its position in
+  that log: chatserver's id (increasing along the log), Centrifugo's publication offset
+  (increasing integers per channel, within one epoch). Centrifugo's publish reply carries no
+  offset, so its acknowledged messages are known by their text until a delivery tells their
+  offset (`resolve_acked`).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
+
+from chatserver.ids import parse_id
 
 RECONNECT_BASE: Final = 0.5
 """Seconds: the ceiling of the first delay (`RECONNECT_BASE_MS` in backoff.js)."""
@@ -26,6 +32,43 @@ def full_jitter_delay(attempt: int, *, uniform: Callable[[], float] = random.ran
         raise ValueError(f"attempt must be >= 0, got {attempt}")
     ceiling = min(RECONNECT_CAP, RECONNECT_BASE * 2.0 ** min(attempt, 30))
     return uniform() * ceiling
+
+
+class PositionError(ValueError):
+    """A message id that does not say where the message stands in its room's log."""
+
+
+def chat_position(id: str) -> int:
+    """A chatserver id as a number in the ids' order (DESIGN.md section 4: by offset within an
+    epoch, a newer epoch after every older id). The contract calls ids opaque: a change there
+    fails the run loudly rather than the audit quietly."""
+    parsed = parse_id(id)
+    if parsed is None:
+        raise PositionError(f"message id {id!r} is not a chatserver id: cannot check the order")
+    return (parsed.epoch << 64) | parsed.offset
+
+
+def offset_position(id: str) -> int:
+    """A Centrifugo publication offset (1, 2, ... per channel), as the bench's wire carries it."""
+    if not id.isdigit() or int(id) < 1:
+        raise PositionError(f"publication offset {id!r}: the channel keeps no history?")
+    return int(id)
+
+
+POSITIONS: Final[Mapping[str, Callable[[str], int]]] = {
+    "chatcluster": chat_position,
+    "centrifugo": offset_position,
+}
+"""How a message id gives its position, by wire (`bench.wire.Wire.name`): the protocols whose
+clients can get back what they missed."""
+
+
+def resolve_acked(texts: Sequence[str], position_of: Mapping[str, int]) -> list[int]:
+    """Positions of messages acknowledged without one, by the text they were sent with, through
+    the positions they arrived with (`position_of`). One that reached nobody gets a position of
+    its own below every real one (distinct, negative), so it counts as missing everywhere."""
+    unknown = iter(range(-1, -len(texts) - 1, -1))
+    return [position_of[text] if text in position_of else next(unknown) for text in texts]
 
 
 @dataclass(frozen=True, slots=True)

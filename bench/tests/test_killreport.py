@@ -26,6 +26,7 @@ def _client(
         reconnected_ns=None if back_ms is None else (back_ms - 1) * MS,
         recovered_ns=None if back_ms is None else back_ms * MS,
         truncated=truncated,
+        replayed=2 if victim else 0,
     )
 
 
