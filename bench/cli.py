@@ -23,7 +23,7 @@ import platform
 import resource
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
@@ -48,6 +48,7 @@ from bench.servers import (
     SPECS,
     Broker,
     ServerError,
+    ServerSet,
     private_rabbitmq,
     running_servers,
     server_count,
@@ -174,20 +175,27 @@ def _run(system: str, scenario: Scenario, *, rabbitmq: Broker, logdir: Path) -> 
     with running_servers(
         system, rabbitmq=rabbitmq, cluster=cluster, count=scenario.servers, logdir=logdir
     ) as servers:
-
-        def sample_cpu() -> CpuSample:
-            own = os.times()
-            return CpuSample(
-                servers=servers.cpu_seconds(),
-                broker=servers.broker_cpu_seconds(),
-                generator=own.user + own.system,
-            )
-
         result = asyncio.run(
-            run_load(scenario, WIRES[system], urls=servers.urls, sample_cpu=sample_cpu)
+            run_load(scenario, WIRES[system], urls=servers.urls, sample_cpu=_cpu_sampler(servers))
         )
         peak_rss = servers.peak_rss_bytes()
     return report.figures(system, result, servers=scenario.servers, server_peak_rss_bytes=peak_rss)
+
+
+def _cpu_sampler(servers: ServerSet, *, skip: int | None = None) -> Callable[[], CpuSample]:
+    """Reads the CPU time used so far by the servers (but server `skip`, killed in the run),
+    their broker and this process (the generator)."""
+    pids = [pid for index, pid in enumerate(servers.pids) if index != skip]
+
+    def sample() -> CpuSample:
+        own = os.times()
+        return CpuSample(
+            servers=procstat.cpu_seconds(pids),
+            broker=servers.broker_cpu_seconds(),
+            generator=own.user + own.system,
+        )
+
+    return sample
 
 
 def _run_idle(
@@ -258,6 +266,7 @@ def _run_kill(
                     urls=servers.urls,
                     victim=VICTIM,
                     kill=lambda: servers.kill(VICTIM),
+                    sample_cpu=_cpu_sampler(servers, skip=VICTIM),
                 )
             )
         rows.append(killreport.figures(system, result))

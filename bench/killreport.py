@@ -21,6 +21,8 @@ NOT_MEASURED: Final = {
     "recovered",
 }
 """Systems the kill and storm scenarios do not run, and why."""
+TARGET_SECONDS: Final = 5.0
+"""Issue 12's target for the storm: every victim back, with nothing missed, within 5 s."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class KillFigures:
     """Rejoined victims that received every acknowledged message exactly once, in order."""
     recovery_ratio: float
     """recovered / victims."""
+    recovered_in_target: int
+    """Victims recovered within `TARGET_SECONDS` of the kill."""
     reconnect_p50_ms: float
     reconnect_p99_ms: float
     reconnect_max_ms: float
@@ -72,6 +76,13 @@ class KillFigures:
     survivor_p99_storm_ms: float
     """...and from the kill until the last victim rejoined (the reconnect storm)."""
     storm_ms: float
+    storm_survivor_cores: float
+    """CPU of the surviving servers from the kill until every victim was back (or gave up),
+    divided by that time: 1.0 is one core busy the whole storm."""
+    storm_broker_cores: float
+    storm_generator_cores: float
+    """The same for the load generator: near 1.0, the generator (one Python process) is what
+    paced the storm."""
     join_retries: int
     wall_seconds: float
     reconnect_ms: list[float]
@@ -90,6 +101,10 @@ class KillFigures:
     @property
     def after_backoff_cell(self) -> str:
         return _ms_cell(self.after_backoff_p50_ms, self.after_backoff_p99_ms)
+
+    @property
+    def storm_cores_cell(self) -> str:
+        return f"{self.storm_survivor_cores:.2f} / {self.storm_generator_cores:.2f}"
 
     @property
     def survivor_cell(self) -> str:
@@ -111,9 +126,12 @@ def figures(system: str, result: KillResult) -> KillFigures:
     after_backoff_ns = [
         c.recovered_ns - c.backoff_ns for c in victims if c.recovered_ns is not None
     ]
-    recovered = sum(
-        c.recovered_ns is not None and audits[c.index].complete and not c.truncated for c in victims
-    )
+    recovered_ns = [
+        c.recovered_ns
+        for c in victims
+        if c.recovered_ns is not None and audits[c.index].complete and not c.truncated
+    ]
+    recovered = len(recovered_ns)
     storm_ns = recover_ns[-1] if recover_ns else None
     before, storm = _split_at_kill(result, storm_ns)
     return KillFigures(
@@ -124,6 +142,7 @@ def figures(system: str, result: KillResult) -> KillFigures:
         rejoined=len(recover_ns),
         recovered=recovered,
         recovery_ratio=recovered / len(victims) if victims else 0.0,
+        recovered_in_target=sum(ns <= TARGET_SECONDS * 1e9 for ns in recovered_ns),
         reconnect_p50_ms=percentile(reconnect_ns, 0.50) / 1e6,
         reconnect_p99_ms=percentile(reconnect_ns, 0.99) / 1e6,
         reconnect_max_ms=percentile(reconnect_ns, 1.0) / 1e6,
@@ -145,11 +164,18 @@ def figures(system: str, result: KillResult) -> KillFigures:
         survivor_p99_before_ms=percentile(before, 0.99) / 1e6,
         survivor_p99_storm_ms=percentile(storm, 0.99) / 1e6,
         storm_ms=(storm_ns or 0) / 1e6,
+        storm_survivor_cores=_cores(result.storm_cpu.servers, result.storm_cpu_seconds),
+        storm_broker_cores=_cores(result.storm_cpu.broker, result.storm_cpu_seconds),
+        storm_generator_cores=_cores(result.storm_cpu.generator, result.storm_cpu_seconds),
         join_retries=result.join_retries,
         wall_seconds=result.wall_seconds,
         reconnect_ms=[ns / 1e6 for ns in reconnect_ns],
         recover_ms=[ns / 1e6 for ns in recover_ns],
     )
+
+
+def _cores(cpu_seconds: float, wall_seconds: float) -> float:
+    return cpu_seconds / wall_seconds if wall_seconds > 0 else 0.0
 
 
 def _split_at_kill(result: KillResult, storm_ns: int | None) -> tuple[list[int], list[int]]:
@@ -180,6 +206,7 @@ _COLUMNS: Final = (
     ("missing", "{}", "missing"),
     ("late", "{}", "late"),
     ("survivors p99 ms before/storm", "{}", "survivor_cell"),
+    ("storm cores srv/gen", "{}", "storm_cores_cell"),
 )
 
 
@@ -190,6 +217,12 @@ def table(scenario: Scenario, rows: Sequence[KillFigures], *, skipped: Sequence[
         f"{scenario.servers} servers, {scenario.senders} senders on the survivors, "
         f"{scenario.rate:g} msg/s for {scenario.duration:g} s, one server SIGKILLed",
         *grid(_COLUMNS, rows),
+        *(
+            f"{row.system}: {row.recovered_in_target} of {row.victims} victims back with "
+            f"nothing missed within {TARGET_SECONDS:g} s of the kill: target "
+            f"{'met' if row.victims and row.recovered_in_target == row.victims else 'missed'}"
+            for row in rows
+        ),
         *(f"{system}: not measured: {NOT_MEASURED[system]}" for system in skipped),
     ]
     return "\n".join(lines)

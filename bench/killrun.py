@@ -32,6 +32,7 @@ import aiohttp
 
 from bench.loadgen import (
     DRAIN_TIMEOUT,
+    CpuSample,
     RunFailed,
     connect_all,
     join_retrying,
@@ -101,6 +102,11 @@ class KillResult:
     join_retries: int
     wall_seconds: float
     """From the first send to the end of the drain."""
+    storm_cpu: CpuSample
+    """CPU seconds from the kill until every victim was back or had given up: the surviving
+    servers', the broker's and the generator's (who did the work of the storm)."""
+    storm_cpu_seconds: float
+    """The wall time of that window."""
 
 
 @dataclass(slots=True)
@@ -324,8 +330,10 @@ async def run_kill(
     urls: list[str],
     victim: int,
     kill: Callable[[], None],
+    sample_cpu: Callable[[], CpuSample],
 ) -> KillResult:
-    """Drive the servers at `urls` through the scenario; `kill()` kills server `victim`."""
+    """Drive the servers at `urls` through the scenario; `kill()` kills server `victim`;
+    `sample_cpu()` reads the CPU time of the survivors, the broker and the generator."""
     run = _Run()
     plans = plan_clients(scenario, victim=victim)
     survivors = [url for index, url in enumerate(urls) if index != victim]
@@ -333,6 +341,8 @@ async def run_kill(
     async with aiohttp.ClientSession(connector=connector) as session:
         members: list[_Member] = []
         recoveries: list[asyncio.Task[None]] = []
+        killed = asyncio.Event()
+        storm: asyncio.Task[tuple[CpuSample, float]] | None = None
         try:
 
             async def connect(plan: ClientPlan) -> None:
@@ -352,7 +362,17 @@ async def run_kill(
             async def kill_later() -> None:
                 await asyncio.sleep(KILL_AT * scenario.duration)
                 run.kill_ns = time.monotonic_ns()
+                killed.set()
                 await asyncio.to_thread(kill)
+
+            async def watch_storm() -> tuple[CpuSample, float]:
+                await killed.wait()
+                before, begun = sample_cpu(), time.monotonic()
+                if recoveries:
+                    await asyncio.wait(recoveries, timeout=RECOVERY_TIMEOUT)
+                return sample_cpu() - before, time.monotonic() - begun
+
+            storm = asyncio.create_task(watch_storm())
 
             senders = [member for member in members if member.plan.sends]
             await asyncio.gather(send_on_schedule(scenario, senders, run), kill_later())
@@ -365,10 +385,12 @@ async def run_kill(
                     task.result()  # a join refused on a survivor fails the run
             await _drain(run)
             wall = time.monotonic() - started
+            storm_cpu, storm_seconds = await storm
         finally:
-            for task in recoveries:
-                task.cancel()
-            await asyncio.gather(*recoveries, return_exceptions=True)
+            chores = [*recoveries, *([storm] if storm is not None else [])]
+            for chore in chores:
+                chore.cancel()
+            await asyncio.gather(*chores, return_exceptions=True)
             await asyncio.gather(*(member.close() for member in members))
     raise_on_failure(run)
     return KillResult(
@@ -379,6 +401,8 @@ async def run_kill(
         survivor_deliveries=run.survivor_deliveries,
         join_retries=run.join_retries,
         wall_seconds=wall,
+        storm_cpu=storm_cpu,
+        storm_cpu_seconds=storm_seconds,
     )
 
 

@@ -2,6 +2,7 @@ import pytest
 
 from bench.killreport import figures, table
 from bench.killrun import ClientRecord, KillResult
+from bench.loadgen import CpuSample
 from bench.scenarios import Scenario
 
 MS = 1_000_000
@@ -45,6 +46,8 @@ def _result(clients: list[ClientRecord]) -> KillResult:
         ],
         join_retries=0,
         wall_seconds=3.0,
+        storm_cpu=CpuSample(servers=0.3, broker=0.1, generator=0.4),
+        storm_cpu_seconds=0.5,
     )
 
 
@@ -63,6 +66,7 @@ def test_victims_count_as_recovered_only_with_a_complete_untruncated_stream() ->
         ),
     )
     assert (row.victims, row.reconnected, row.rejoined, row.recovered) == (4, 3, 3, 1)
+    assert row.recovered_in_target == 1
     assert row.recovery_ratio == pytest.approx(0.25)
     assert row.recover_p50_ms == pytest.approx(300)
     assert row.recover_max_ms == pytest.approx(400)
@@ -75,6 +79,7 @@ def test_victims_count_as_recovered_only_with_a_complete_untruncated_stream() ->
     assert row.survivor_p99_storm_ms == pytest.approx(50)
     assert row.recover_ms == [200, 300, 400]
     assert row.acked == 4
+    assert (row.storm_survivor_cores, row.storm_generator_cores) == pytest.approx((0.6, 0.8))
 
 
 def test_table_says_why_a_system_is_not_measured() -> None:
@@ -82,4 +87,25 @@ def test_table_says_why_a_system_is_not_measured() -> None:
     row = figures("chatcluster", _result([_client(0, [10, 11, 12, 13])]))
     lines = table(scenario, [row], skipped=["python-socketio"]).splitlines()
     assert lines[2].split()[:4] == ["chatcluster", "0", "0", "0.000"]
-    assert lines[3].startswith("python-socketio: not measured: keeps no history")
+    assert lines[3] == (
+        "chatcluster: 0 of 0 victims back with nothing missed within 5 s of the kill: target missed"
+    )
+    assert lines[4].startswith("python-socketio: not measured: keeps no history")
+
+
+def test_a_victim_recovered_after_the_target_does_not_meet_it() -> None:
+    full = [10, 11, 12, 13]
+    row = figures(
+        "chatcluster",
+        _result(
+            [
+                _client(0, full, victim=True, back_ms=900),
+                _client(1, full, victim=True, back_ms=5001),
+            ]
+        ),
+    )
+    assert (row.recovered, row.recovered_in_target) == (2, 1)
+    scenario = Scenario("storm", subscribers=2, senders=1, rooms=1, rate=1, duration=1)
+    assert table(scenario, [row], skipped=[]).endswith(
+        "1 of 2 victims back with nothing missed within 5 s of the kill: target missed"
+    )
