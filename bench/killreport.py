@@ -14,13 +14,16 @@ from bench.report import grid, percentile, pyplot
 from bench.scenarios import Scenario
 
 NOT_MEASURED: Final = {
-    "python-socketio": "keeps no history, so its clients cannot get back what they missed "
-    "(no `join since`, no recovery): nothing to compare",
     "centrifugo-memory": "one node (the memory engine has no broker), so there is no second "
     "server to kill one of; killed, its channels' history dies with it, so nothing could be "
     "recovered",
 }
 """Systems the kill and storm scenarios do not run, and why."""
+CANNOT_RECOVER: Final = (
+    "keeps no history, so its victims rejoin without asking for what they missed: `recovered` "
+    "is 0 by construction (a victim back between two messages missed nothing by luck), "
+    "`missing` is what they lost"
+)
 TARGET_SECONDS: Final = 5.0
 """Issue 12's target for the storm: every victim back, with nothing missed, within 5 s."""
 
@@ -30,6 +33,8 @@ class KillFigures:
     """One system in the kill scenario, as reported. Times in ms from the kill."""
 
     system: str
+    recovers: bool
+    """Its clients can ask for what they missed; if not, none counts as recovered."""
     clients: int
     victims: int
     """Clients of the killed server."""
@@ -131,11 +136,14 @@ def figures(system: str, result: KillResult) -> KillFigures:
         for c in victims
         if c.recovered_ns is not None and audits[c.index].complete and not c.truncated
     ]
+    if not result.recovers:
+        recovered_ns = []
     recovered = len(recovered_ns)
     storm_ns = recover_ns[-1] if recover_ns else None
     before, storm = _split_at_kill(result, storm_ns)
     return KillFigures(
         system=system,
+        recovers=result.recovers,
         clients=len(result.clients),
         victims=len(victims),
         reconnected=len(reconnect_ns),
@@ -223,6 +231,7 @@ def table(scenario: Scenario, rows: Sequence[KillFigures], *, skipped: Sequence[
             f"{'met' if row.victims and row.recovered_in_target == row.victims else 'missed'}"
             for row in rows
         ),
+        *(f"{row.system}: {CANNOT_RECOVER}" for row in rows if not row.recovers),
         *(f"{system}: not measured: {NOT_MEASURED[system]}" for system in skipped),
     ]
     return "\n".join(lines)

@@ -6,7 +6,8 @@ Bounded phases:
   into the sending (`KILL_AT`) the victim server is SIGKILLed. Each of its clients sees its
   connection close, reconnects to a surviving server with the UI's backoff (`bench.recovery`),
   at most `RECONNECT_ATTEMPTS` times, and joins with `since` = the last id it received
-  (on Centrifugo: resubscribes with `recover`, the last offset and the channel's epoch);
+  (on Centrifugo: resubscribes with `recover`, the last offset and the channel's epoch; on
+  python-socketio, which cannot recover, joins again);
 - wait for the victims (at most `RECOVERY_TIMEOUT` after the kill), then drain: until every
   client has as many distinct messages as were acknowledged in its room, at most
   `DRAIN_TIMEOUT` more.
@@ -42,7 +43,7 @@ from bench.loadgen import (
     until,
     wait_progress,
 )
-from bench.recovery import POSITIONS, full_jitter_delay, resolve_acked
+from bench.recovery import POSITIONS, RECOVERS, full_jitter_delay, resolve_acked
 from bench.scenarios import KILL_AT, ClientPlan, Scenario, plan_clients
 from bench.wire import (
     Acked,
@@ -91,6 +92,8 @@ class ClientRecord:
 
 @dataclass(frozen=True, slots=True)
 class KillResult:
+    recovers: bool
+    """The system's clients can ask for what they missed (`bench.recovery.RECOVERS`)."""
     sent: int
     acked: dict[str, list[int]]
     """Positions of the acknowledged messages per room (`resolve_acked` where the ack had none)."""
@@ -155,6 +158,7 @@ class _Member:
         self.victim = victim
         self.session = session
         self.position = POSITIONS[wire.name]
+        self.recovers = wire.name in RECOVERS
         self.received: list[int] = []
         self.last_id: str | None = None
         """The id last received, as the server wrote it: the `since` of a rejoin."""
@@ -256,13 +260,13 @@ class _Member:
         assert self._ws is not None, "join before connect"
         self.join_answered.clear()
         self.join_refusal = None
-        since = self.last_id
+        since = self.last_id if self.recovers else None
         await self._ws.send_str(self.wire.join(self.plan.room, seq=next(self._seq), since=since))
         await until(self.join_answered, run)
         return self.join_refusal
 
     def _receive(self, message: Delivered, run: _Run) -> None:
-        number = self.position(message.id)
+        number = self.position(message)
         run.position_of_text.setdefault(message.text, number)
         self.last_id = message.id
         self.received.append(number)
@@ -288,7 +292,7 @@ class _Member:
                         case Acked(ref, id):
                             text = self._texts.pop(ref)
                             if id:
-                                run.acked[self.plan.room].append(self.position(id))
+                                run.acked[self.plan.room].append(self.position(Delivered(text, id)))
                             else:
                                 run.acked_texts[self.plan.room].append(text)
                             run.owed += self.plan.room_size
@@ -394,6 +398,7 @@ async def run_kill(
             await asyncio.gather(*(member.close() for member in members))
     raise_on_failure(run)
     return KillResult(
+        recovers=new_wire().name in RECOVERS,
         sent=run.sent,
         acked=run.acked_positions(),
         clients=[member.record() for member in sorted(members, key=lambda m: m.plan.index)],

@@ -7,7 +7,8 @@
   that log: chatserver's id (increasing along the log), Centrifugo's publication offset
   (increasing integers per channel, within one epoch). Centrifugo's publish reply carries no
   offset, so its acknowledged messages are known by their text until a delivery tells their
-  offset (`resolve_acked`).
+  offset (`resolve_acked`). python-socketio keeps no log: its messages are ordered by their
+  send time (their text), and its clients cannot recover (`RECOVERS`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from bench.wire import Delivered, decode_text
 from chatserver.ids import parse_id
 
 RECONNECT_BASE: Final = 0.5
@@ -38,29 +40,40 @@ class PositionError(ValueError):
     """A message id that does not say where the message stands in its room's log."""
 
 
-def chat_position(id: str) -> int:
+def chat_position(message: Delivered) -> int:
     """A chatserver id as a number in the ids' order (DESIGN.md section 4: by offset within an
     epoch, a newer epoch after every older id). The contract calls ids opaque: a change there
     fails the run loudly rather than the audit quietly."""
-    parsed = parse_id(id)
+    parsed = parse_id(message.id)
     if parsed is None:
-        raise PositionError(f"message id {id!r} is not a chatserver id: cannot check the order")
+        raise PositionError(f"message id {message.id!r} is not a chatserver id: no order")
     return (parsed.epoch << 64) | parsed.offset
 
 
-def offset_position(id: str) -> int:
+def offset_position(message: Delivered) -> int:
     """A Centrifugo publication offset (1, 2, ... per channel), as the bench's wire carries it."""
-    if not id.isdigit() or int(id) < 1:
-        raise PositionError(f"publication offset {id!r}: the channel keeps no history?")
-    return int(id)
+    if not message.id.isdigit() or int(message.id) < 1:
+        raise PositionError(f"publication offset {message.id!r}: the channel keeps no history?")
+    return int(message.id)
 
 
-POSITIONS: Final[Mapping[str, Callable[[str], int]]] = {
+def send_time_position(message: Delivered) -> int:
+    """The send time the text carries: the only order of a server without a log."""
+    sent_ns = decode_text(message.text)
+    if sent_ns is None:
+        raise PositionError(f"{message.text!r} carries no send time")
+    return sent_ns
+
+
+POSITIONS: Final[Mapping[str, Callable[[Delivered], int]]] = {
     "chatcluster": chat_position,
     "centrifugo": offset_position,
+    "python-socketio": send_time_position,
 }
-"""How a message id gives its position, by wire (`bench.wire.Wire.name`): the protocols whose
-clients can get back what they missed."""
+"""Where a delivered message stands in its room's stream, by wire (`bench.wire.Wire.name`)."""
+RECOVERS: Final = frozenset({"chatcluster", "centrifugo"})
+"""Wires whose clients can ask for what they missed (chatserver's `join since`, Centrifugo's
+`recover`); the others rejoin without."""
 
 
 def resolve_acked(texts: Sequence[str], position_of: Mapping[str, int]) -> list[int]:

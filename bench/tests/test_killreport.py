@@ -31,8 +31,9 @@ def _client(
     )
 
 
-def _result(clients: list[ClientRecord]) -> KillResult:
+def _result(clients: list[ClientRecord], *, recovers: bool = True) -> KillResult:
     return KillResult(
+        recovers=recovers,
         sent=4,
         acked={"r": [10, 11, 12, 13]},
         clients=clients,
@@ -85,12 +86,25 @@ def test_victims_count_as_recovered_only_with_a_complete_untruncated_stream() ->
 def test_table_says_why_a_system_is_not_measured() -> None:
     scenario = Scenario("kill", subscribers=2, senders=1, rooms=1, rate=1, duration=1)
     row = figures("chatcluster", _result([_client(0, [10, 11, 12, 13])]))
-    lines = table(scenario, [row], skipped=["python-socketio"]).splitlines()
+    lines = table(scenario, [row], skipped=["centrifugo-memory"]).splitlines()
     assert lines[2].split()[:4] == ["chatcluster", "0", "0", "0.000"]
     assert lines[3] == (
         "chatcluster: 0 of 0 victims back with nothing missed within 5 s of the kill: target missed"
     )
-    assert lines[4].startswith("python-socketio: not measured: keeps no history")
+    assert lines[4].startswith("centrifugo-memory: not measured: one node")
+
+
+def test_victims_of_a_system_without_history_never_count_as_recovered() -> None:
+    full = [10, 11, 12, 13]
+    clients = [
+        _client(1, full, victim=True, back_ms=200),
+        _client(2, [10], victim=True, back_ms=300),
+    ]
+    row = figures("python-socketio", _result(clients, recovers=False))
+    assert (row.victims, row.rejoined, row.recovered, row.recovered_in_target) == (2, 2, 0, 0)
+    assert row.missing == 3
+    scenario = Scenario("storm", subscribers=2, senders=1, rooms=1, rate=1, duration=1)
+    assert "python-socketio: keeps no history" in table(scenario, [row], skipped=[])
 
 
 def test_a_victim_recovered_after_the_target_does_not_meet_it() -> None:

@@ -4,14 +4,16 @@ from bench.recovery import (
     POSITIONS,
     RECONNECT_BASE,
     RECONNECT_CAP,
+    RECOVERS,
     PositionError,
     audit_stream,
     chat_position,
     full_jitter_delay,
     offset_position,
     resolve_acked,
+    send_time_position,
 )
-from bench.wire import WIRES
+from bench.wire import WIRES, Delivered, encode_text, encode_warmup
 
 
 def test_full_jitter_ceiling_doubles_from_the_base_up_to_the_cap() -> None:
@@ -62,24 +64,35 @@ def test_nothing_received_misses_everything() -> None:
     assert audit_stream([], acked=[]).complete
 
 
+def _chat(id: str) -> int:
+    return chat_position(Delivered("1", id))
+
+
 def test_chat_ids_order_by_offset_within_an_epoch_and_newer_epochs_after() -> None:
-    assert chat_position("41") < chat_position("42")
-    assert chat_position("1700000000000-3") < chat_position("1700000000000-10")
-    assert chat_position("42") < chat_position("1700000000000-0")
+    assert _chat("41") < _chat("42")
+    assert _chat("1700000000000-3") < _chat("1700000000000-10")
+    assert _chat("42") < _chat("1700000000000-0")
     with pytest.raises(PositionError, match="not a chatserver id"):
-        chat_position("p-1")
+        _chat("p-1")
 
 
 def test_centrifugo_offsets_are_their_own_positions() -> None:
-    assert offset_position("7") == 7
+    assert offset_position(Delivered("5", "7")) == 7
     for bad in ("", "0", "-3", "x"):
         with pytest.raises(PositionError, match="offset"):
-            offset_position(bad)
+            offset_position(Delivered("5", bad))
 
 
-def test_every_system_that_can_recover_has_positions() -> None:
+def test_a_server_without_a_log_is_ordered_by_send_time() -> None:
+    assert send_time_position(Delivered(encode_text(123), "python-socketio-1-9")) == 123
+    with pytest.raises(PositionError, match="send time"):
+        send_time_position(Delivered(encode_warmup(1), "python-socketio-1-1"))
+
+
+def test_every_system_has_positions_and_those_with_history_recover() -> None:
     names = {new_wire().name for new_wire in WIRES.values()}
-    assert set(POSITIONS) == names - {"python-socketio"}
+    assert set(POSITIONS) == names
+    assert names - RECOVERS == {"python-socketio"}
 
 
 def test_a_centrifugo_stream_is_audited_by_offset() -> None:
