@@ -244,7 +244,7 @@ def write_chart(path: Path, *, scenario: Scenario, rows: Sequence[KillFigures]) 
     for row in rows:
         for label, times, style in (
             ("reconnected", row.reconnect_ms, "--"),
-            ("rejoined (join since answered)", row.recover_ms, "-"),
+            ("rejoined (join answered)", row.recover_ms, "-"),
         ):
             shares = [(rank + 1) / row.victims for rank in range(len(times))]
             axes.step(times, shares, style, where="post", label=f"{row.system}: {label}")
