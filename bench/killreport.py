@@ -88,6 +88,9 @@ class KillFigures:
     storm_generator_cores: float
     """The same for the load generator: near 1.0, the generator (one Python process) is what
     paced the storm."""
+    listen_overflows: int
+    """Handshakes the kernel dropped during the storm, machine wide, as a survivor's accept
+    queue was full: each such victim waits for a retransmission, 1 s or more."""
     join_retries: int
     wall_seconds: float
     reconnect_ms: list[float]
@@ -175,6 +178,7 @@ def figures(system: str, result: KillResult) -> KillFigures:
         storm_survivor_cores=_cores(result.storm_cpu.servers, result.storm_cpu_seconds),
         storm_broker_cores=_cores(result.storm_cpu.broker, result.storm_cpu_seconds),
         storm_generator_cores=_cores(result.storm_cpu.generator, result.storm_cpu_seconds),
+        listen_overflows=result.listen_overflows,
         join_retries=result.join_retries,
         wall_seconds=result.wall_seconds,
         reconnect_ms=[ns / 1e6 for ns in reconnect_ns],
@@ -215,6 +219,7 @@ _COLUMNS: Final = (
     ("late", "{}", "late"),
     ("survivors p99 ms before/storm", "{}", "survivor_cell"),
     ("storm cores srv/gen", "{}", "storm_cores_cell"),
+    ("accept overflows", "{}", "listen_overflows"),
 )
 
 

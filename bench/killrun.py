@@ -31,6 +31,7 @@ from typing import Final
 
 import aiohttp
 
+from bench import procstat
 from bench.loadgen import (
     DRAIN_TIMEOUT,
     CpuSample,
@@ -110,6 +111,10 @@ class KillResult:
     servers', the broker's and the generator's (who did the work of the storm)."""
     storm_cpu_seconds: float
     """The wall time of that window."""
+    listen_overflows: int
+    """Connections the kernel dropped in that window, machine wide, because an accept queue was
+    full (`procstat.listen_overflows`): each costs its client a retransmitted handshake, 1 s
+    later or more."""
 
 
 @dataclass(slots=True)
@@ -346,7 +351,7 @@ async def run_kill(
         members: list[_Member] = []
         recoveries: list[asyncio.Task[None]] = []
         killed = asyncio.Event()
-        storm: asyncio.Task[tuple[CpuSample, float]] | None = None
+        storm: asyncio.Task[tuple[CpuSample, float, int]] | None = None
         try:
 
             async def connect(plan: ClientPlan) -> None:
@@ -369,12 +374,20 @@ async def run_kill(
                 killed.set()
                 await asyncio.to_thread(kill)
 
-            async def watch_storm() -> tuple[CpuSample, float]:
+            async def watch_storm() -> tuple[CpuSample, float, int]:
                 await killed.wait()
-                before, begun = sample_cpu(), time.monotonic()
+                before, begun, overflows = (
+                    sample_cpu(),
+                    time.monotonic(),
+                    procstat.listen_overflows(),
+                )
                 if recoveries:
                     await asyncio.wait(recoveries, timeout=RECOVERY_TIMEOUT)
-                return sample_cpu() - before, time.monotonic() - begun
+                return (
+                    sample_cpu() - before,
+                    time.monotonic() - begun,
+                    procstat.listen_overflows() - overflows,
+                )
 
             storm = asyncio.create_task(watch_storm())
 
@@ -389,7 +402,7 @@ async def run_kill(
                     task.result()  # a join refused on a survivor fails the run
             await _drain(run)
             wall = time.monotonic() - started
-            storm_cpu, storm_seconds = await storm
+            storm_cpu, storm_seconds, overflows = await storm
         finally:
             chores = [*recoveries, *([storm] if storm is not None else [])]
             for chore in chores:
@@ -408,6 +421,7 @@ async def run_kill(
         wall_seconds=wall,
         storm_cpu=storm_cpu,
         storm_cpu_seconds=storm_seconds,
+        listen_overflows=overflows,
     )
 
 

@@ -49,6 +49,7 @@ def _result(clients: list[ClientRecord], *, recovers: bool = True) -> KillResult
         wall_seconds=3.0,
         storm_cpu=CpuSample(servers=0.3, broker=0.1, generator=0.4),
         storm_cpu_seconds=0.5,
+        listen_overflows=3,
     )
 
 
@@ -81,6 +82,7 @@ def test_victims_count_as_recovered_only_with_a_complete_untruncated_stream() ->
     assert row.recover_ms == [200, 300, 400]
     assert row.acked == 4
     assert (row.storm_survivor_cores, row.storm_generator_cores) == pytest.approx((0.6, 0.8))
+    assert row.listen_overflows == 3
 
 
 def test_table_says_why_a_system_is_not_measured() -> None:
