@@ -1,10 +1,10 @@
 """`python -m bench`: run the scenarios against each system, print a table, write the results.
 
-`--scenario kill` (not in the default run) kills one chatcluster backend under load and
-measures how its clients recover (`bench.killrun`). `--scenario idle` holds 10,000 idle
-connections and measures their memory; `--scenario capacity` grows one RabbitMQ node to
-thousands of idle rooms and measures what each costs (`bench.capacity`); the larger scenarios
-are named in bench/README.md.
+`--scenario kill` and `--scenario storm` (not in the default run) kill one server under load
+and measure how its clients recover (`bench.killrun`): 200 clients, or 2,000 for the storm.
+`--scenario idle` holds 10,000 idle connections and measures their memory; `--scenario
+capacity` grows one RabbitMQ node to thousands of idle rooms and measures what each costs
+(`bench.capacity`); the larger scenarios are named in bench/README.md.
 
 Every system gets the same scenario and fresh server processes (chatcluster and python-socketio
 behind the run's RabbitMQ node, centrifugo-redis behind a private redis-server); runs are
@@ -27,7 +27,7 @@ import resource
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
@@ -41,6 +41,8 @@ from bench.scenarios import (
     IDLE,
     KILL,
     LARGER,
+    RECOVERY_RUNS,
+    STORM,
     VICTIM,
     Scenario,
     ScenarioError,
@@ -50,6 +52,7 @@ from bench.servers import (
     SPECS,
     Broker,
     ServerError,
+    ServerSet,
     private_rabbitmq,
     running_servers,
     server_count,
@@ -119,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=[*names, *(s.name for s in LARGER), IDLE.name, KILL.name, CAPACITY],
+        choices=[*names, *(s.name for s in LARGER), IDLE.name, KILL.name, STORM.name, CAPACITY],
         help=f"run only this scenario (repeatable; default: {', '.join(names)})",
     )
     parser.add_argument(
@@ -173,12 +176,12 @@ def _scenarios(args: argparse.Namespace) -> list[Scenario]:
     if args.scenario is None:
         chosen = list(DEFAULTS)
     else:
-        chosen = [s for s in (*DEFAULTS, *LARGER, IDLE, KILL) if s.name in args.scenario]
+        chosen = [s for s in (*DEFAULTS, *LARGER, IDLE, KILL, STORM) if s.name in args.scenario]
     fields = ("subscribers", "senders", "rooms", "rate", "duration", "servers", "stalled")
     overrides = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     scenarios = [dataclasses.replace(scenario, **overrides) for scenario in chosen]
     for scenario in scenarios:
-        if scenario.name == KILL.name:
+        if scenario.name in RECOVERY_RUNS:
             plan_clients(scenario, victim=VICTIM)  # refuses a layout with nothing to recover on
     return scenarios
 
@@ -201,20 +204,27 @@ def _run(system: str, scenario: Scenario, *, rabbitmq: Broker, logdir: Path) -> 
     with running_servers(
         system, rabbitmq=rabbitmq, cluster=cluster, count=scenario.servers, logdir=logdir
     ) as servers:
-
-        def sample_cpu() -> CpuSample:
-            own = os.times()
-            return CpuSample(
-                servers=servers.cpu_seconds(),
-                broker=servers.broker_cpu_seconds(),
-                generator=own.user + own.system,
-            )
-
         result = asyncio.run(
-            run_load(scenario, WIRES[system], urls=servers.urls, sample_cpu=sample_cpu)
+            run_load(scenario, WIRES[system], urls=servers.urls, sample_cpu=_cpu_sampler(servers))
         )
         peak_rss = servers.peak_rss_bytes()
     return report.figures(system, result, servers=scenario.servers, server_peak_rss_bytes=peak_rss)
+
+
+def _cpu_sampler(servers: ServerSet, *, skip: int | None = None) -> Callable[[], CpuSample]:
+    """Reads the CPU time used so far by the servers (but server `skip`, killed in the run),
+    their broker and this process (the generator)."""
+    pids = [pid for index, pid in enumerate(servers.pids) if index != skip]
+
+    def sample() -> CpuSample:
+        own = os.times()
+        return CpuSample(
+            servers=procstat.cpu_seconds(pids),
+            broker=servers.broker_cpu_seconds(),
+            generator=own.user + own.system,
+        )
+
+    return sample
 
 
 def _run_idle(
@@ -285,6 +295,7 @@ def _run_kill(
                     urls=servers.urls,
                     victim=VICTIM,
                     kill=lambda: servers.kill(VICTIM),
+                    sample_cpu=_cpu_sampler(servers, skip=VICTIM),
                 )
             )
         rows.append(killreport.figures(system, result))
@@ -317,7 +328,7 @@ def _run_capacity(
     )
 
 
-_OWN_RUNS: Final = {KILL.name: _run_kill, IDLE.name: _run_idle}
+_OWN_RUNS: Final = {KILL.name: _run_kill, STORM.name: _run_kill, IDLE.name: _run_idle}
 """Scenarios with a run and a report of their own; the others are load runs (`_run`)."""
 
 

@@ -14,14 +14,18 @@ from bench.report import grid, percentile, pyplot
 from bench.scenarios import Scenario
 
 NOT_MEASURED: Final = {
-    "python-socketio": "keeps no history, so its clients cannot get back what they missed "
-    "(no `join since`): nothing to compare",
     "centrifugo-memory": "one node (the memory engine has no broker), so there is no second "
-    "server to kill one of",
-    "centrifugo-redis": "not built yet: the bench does not resubscribe with `recover` after a "
-    "kill (Centrifugo's own recovery: history and `offset`/`epoch` on subscribe)",
+    "server to kill one of; killed, its channels' history dies with it, so nothing could be "
+    "recovered",
 }
-"""Systems the kill scenario does not run, and why."""
+"""Systems the kill and storm scenarios do not run, and why."""
+CANNOT_RECOVER: Final = (
+    "keeps no history, so its victims rejoin without asking for what they missed: `recovered` "
+    "is 0 by construction (a victim back between two messages missed nothing by luck), "
+    "`missing` is what they lost"
+)
+TARGET_SECONDS: Final = 5.0
+"""Issue 12's target for the storm: every victim back, with nothing missed, within 5 s."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,8 @@ class KillFigures:
     """One system in the kill scenario, as reported. Times in ms from the kill."""
 
     system: str
+    recovers: bool
+    """Its clients can ask for what they missed; if not, none counts as recovered."""
     clients: int
     victims: int
     """Clients of the killed server."""
@@ -40,6 +46,8 @@ class KillFigures:
     """Rejoined victims that received every acknowledged message exactly once, in order."""
     recovery_ratio: float
     """recovered / victims."""
+    recovered_in_target: int
+    """Victims recovered within `TARGET_SECONDS` of the kill."""
     reconnect_p50_ms: float
     reconnect_p99_ms: float
     reconnect_max_ms: float
@@ -53,6 +61,9 @@ class KillFigures:
     reconnect_attempts: int
     """Connection attempts of all victims (one each when every first attempt succeeds)."""
     truncated_joins: int
+    replayed: int
+    """Messages the victims' joins gave back (replayed or recovered from history): what they
+    missed while away, unless it reached them otherwise."""
     duplicates: int
     """Over all clients: arrivals of a message already received."""
     late: int
@@ -70,6 +81,16 @@ class KillFigures:
     survivor_p99_storm_ms: float
     """...and from the kill until the last victim rejoined (the reconnect storm)."""
     storm_ms: float
+    storm_survivor_cores: float
+    """CPU of the surviving servers from the kill until every victim was back (or gave up),
+    divided by that time: 1.0 is one core busy the whole storm."""
+    storm_broker_cores: float
+    storm_generator_cores: float
+    """The same for the load generator: near 1.0, the generator (one Python process) is what
+    paced the storm."""
+    listen_overflows: int
+    """Handshakes the kernel dropped during the storm, machine wide, as a survivor's accept
+    queue was full: each such victim waits for a retransmission, 1 s or more."""
     join_retries: int
     wall_seconds: float
     reconnect_ms: list[float]
@@ -88,6 +109,10 @@ class KillFigures:
     @property
     def after_backoff_cell(self) -> str:
         return _ms_cell(self.after_backoff_p50_ms, self.after_backoff_p99_ms)
+
+    @property
+    def storm_cores_cell(self) -> str:
+        return f"{self.storm_survivor_cores:.2f} / {self.storm_generator_cores:.2f}"
 
     @property
     def survivor_cell(self) -> str:
@@ -109,19 +134,26 @@ def figures(system: str, result: KillResult) -> KillFigures:
     after_backoff_ns = [
         c.recovered_ns - c.backoff_ns for c in victims if c.recovered_ns is not None
     ]
-    recovered = sum(
-        c.recovered_ns is not None and audits[c.index].complete and not c.truncated for c in victims
-    )
+    recovered_ns = [
+        c.recovered_ns
+        for c in victims
+        if c.recovered_ns is not None and audits[c.index].complete and not c.truncated
+    ]
+    if not result.recovers:
+        recovered_ns = []
+    recovered = len(recovered_ns)
     storm_ns = recover_ns[-1] if recover_ns else None
     before, storm = _split_at_kill(result, storm_ns)
     return KillFigures(
         system=system,
+        recovers=result.recovers,
         clients=len(result.clients),
         victims=len(victims),
         reconnected=len(reconnect_ns),
         rejoined=len(recover_ns),
         recovered=recovered,
         recovery_ratio=recovered / len(victims) if victims else 0.0,
+        recovered_in_target=sum(ns <= TARGET_SECONDS * 1e9 for ns in recovered_ns),
         reconnect_p50_ms=percentile(reconnect_ns, 0.50) / 1e6,
         reconnect_p99_ms=percentile(reconnect_ns, 0.99) / 1e6,
         reconnect_max_ms=percentile(reconnect_ns, 1.0) / 1e6,
@@ -132,6 +164,7 @@ def figures(system: str, result: KillResult) -> KillFigures:
         after_backoff_p99_ms=percentile(after_backoff_ns, 0.99) / 1e6,
         reconnect_attempts=sum(c.reconnect_attempts for c in victims),
         truncated_joins=sum(c.truncated for c in result.clients),
+        replayed=sum(c.replayed for c in victims),
         duplicates=sum(a.duplicates for a in audits.values()),
         late=sum(a.late for a in audits.values()),
         missing=sum(a.missing for a in audits.values()),
@@ -142,11 +175,19 @@ def figures(system: str, result: KillResult) -> KillFigures:
         survivor_p99_before_ms=percentile(before, 0.99) / 1e6,
         survivor_p99_storm_ms=percentile(storm, 0.99) / 1e6,
         storm_ms=(storm_ns or 0) / 1e6,
+        storm_survivor_cores=_cores(result.storm_cpu.servers, result.storm_cpu_seconds),
+        storm_broker_cores=_cores(result.storm_cpu.broker, result.storm_cpu_seconds),
+        storm_generator_cores=_cores(result.storm_cpu.generator, result.storm_cpu_seconds),
+        listen_overflows=result.listen_overflows,
         join_retries=result.join_retries,
         wall_seconds=result.wall_seconds,
         reconnect_ms=[ns / 1e6 for ns in reconnect_ns],
         recover_ms=[ns / 1e6 for ns in recover_ns],
     )
+
+
+def _cores(cpu_seconds: float, wall_seconds: float) -> float:
+    return cpu_seconds / wall_seconds if wall_seconds > 0 else 0.0
 
 
 def _split_at_kill(result: KillResult, storm_ns: int | None) -> tuple[list[int], list[int]]:
@@ -171,11 +212,14 @@ _COLUMNS: Final = (
     ("reconnect p50/p99/max ms", "{}", "reconnect_cell"),
     ("recover p50/p99/max ms", "{}", "recover_cell"),
     ("after backoff p50/p99 ms", "{}", "after_backoff_cell"),
+    ("replayed", "{}", "replayed"),
     ("truncated", "{}", "truncated_joins"),
     ("dup", "{}", "duplicates"),
     ("missing", "{}", "missing"),
     ("late", "{}", "late"),
     ("survivors p99 ms before/storm", "{}", "survivor_cell"),
+    ("storm cores srv/gen", "{}", "storm_cores_cell"),
+    ("accept overflows", "{}", "listen_overflows"),
 )
 
 
@@ -186,6 +230,13 @@ def table(scenario: Scenario, rows: Sequence[KillFigures], *, skipped: Sequence[
         f"{scenario.servers} servers, {scenario.senders} senders on the survivors, "
         f"{scenario.rate:g} msg/s for {scenario.duration:g} s, one server SIGKILLed",
         *grid(_COLUMNS, rows),
+        *(
+            f"{row.system}: {row.recovered_in_target} of {row.victims} victims back with "
+            f"nothing missed within {TARGET_SECONDS:g} s of the kill: target "
+            f"{'met' if row.victims and row.recovered_in_target == row.victims else 'missed'}"
+            for row in rows
+        ),
+        *(f"{row.system}: {CANNOT_RECOVER}" for row in rows if not row.recovers),
         *(f"{system}: not measured: {NOT_MEASURED[system]}" for system in skipped),
     ]
     return "\n".join(lines)
@@ -198,7 +249,7 @@ def write_chart(path: Path, *, scenario: Scenario, rows: Sequence[KillFigures]) 
     for row in rows:
         for label, times, style in (
             ("reconnected", row.reconnect_ms, "--"),
-            ("rejoined (join since answered)", row.recover_ms, "-"),
+            ("rejoined (join answered)", row.recover_ms, "-"),
         ):
             shares = [(rank + 1) / row.victims for rank in range(len(times))]
             axes.step(times, shares, style, where="post", label=f"{row.system}: {label}")

@@ -5,13 +5,17 @@ Bounded phases:
 - send on schedule from clients of the surviving servers (`plan_clients(victim=...)`); a third
   into the sending (`KILL_AT`) the victim server is SIGKILLed. Each of its clients sees its
   connection close, reconnects to a surviving server with the UI's backoff (`bench.recovery`),
-  at most `RECONNECT_ATTEMPTS` times, and joins with `since` = the last id it received;
+  at most `RECONNECT_ATTEMPTS` times, and joins with `since` = the last id it received
+  (on Centrifugo: resubscribes with `recover`, the last offset and the channel's epoch; on
+  python-socketio, which cannot recover, joins again);
 - wait for the victims (at most `RECOVERY_TIMEOUT` after the kill), then drain: until every
   client has as many distinct messages as were acknowledged in its room, at most
   `DRAIN_TIMEOUT` more.
 
-Every client records the ids it receives, live or replayed, in arrival order; the audit of
-those streams against the acknowledged ids is left to `bench.killreport`.
+Every client records the positions (`bench.recovery.POSITIONS`) of the messages it receives,
+live or replayed, in arrival order; the audit of those streams against the acknowledged ones is
+left to `bench.killreport`. The same run serves `kill` and `storm` (`bench.scenarios`): only
+the numbers differ.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from typing import Final
 
 import aiohttp
 
+from bench import procstat
 from bench.loadgen import (
     DRAIN_TIMEOUT,
+    CpuSample,
     RunFailed,
     connect_all,
     join_retrying,
@@ -38,7 +44,7 @@ from bench.loadgen import (
     until,
     wait_progress,
 )
-from bench.recovery import full_jitter_delay
+from bench.recovery import POSITIONS, RECOVERS, full_jitter_delay, resolve_acked
 from bench.scenarios import KILL_AT, ClientPlan, Scenario, plan_clients
 from bench.wire import (
     Acked,
@@ -51,7 +57,6 @@ from bench.wire import (
     WireError,
     decode_text,
 )
-from chatserver.ids import parse_id
 
 RECONNECT_ATTEMPTS: Final = 6
 """Connection attempts of a victim before it gives up (the backoff ceilings sum to 30.5 s)."""
@@ -70,7 +75,7 @@ class ClientRecord:
     victim: bool
     """Connected to the killed server at first."""
     received: list[int]
-    """Ids of the messages received, live or replayed, in arrival order."""
+    """Positions of the messages received, live or replayed, in arrival order."""
     reconnect_attempts: int
     backoff_ns: int
     """Time slept by the backoff before its attempts (the policy's share of the recovery)."""
@@ -79,14 +84,20 @@ class ClientRecord:
     recovered_ns: int | None
     """From the kill to the `joined` answer there."""
     truncated: bool
-    """A join answered that messages after `since` were no longer retained."""
+    """A join answered that messages after `since` were no longer retained (Centrifugo: a
+    recovery not answered `recovered: true`)."""
+    replayed: int
+    """Messages its joins gave back (chatserver's `history`, Centrifugo's recovered
+    `publications`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class KillResult:
+    recovers: bool
+    """The system's clients can ask for what they missed (`bench.recovery.RECOVERS`)."""
     sent: int
     acked: dict[str, list[int]]
-    """Acknowledged ids per room."""
+    """Positions of the acknowledged messages per room (`resolve_acked` where the ack had none)."""
     clients: list[ClientRecord]
     kill_ns: int
     """When the victim was killed, on the generator's monotonic clock."""
@@ -95,6 +106,15 @@ class KillResult:
     join_retries: int
     wall_seconds: float
     """From the first send to the end of the drain."""
+    storm_cpu: CpuSample
+    """CPU seconds from the kill until every victim was back or had given up: the surviving
+    servers', the broker's and the generator's (who did the work of the storm)."""
+    storm_cpu_seconds: float
+    """The wall time of that window."""
+    listen_overflows: int
+    """Connections the kernel dropped in that window, machine wide, because an accept queue was
+    full (`procstat.listen_overflows`): each costs its client a retransmitted handshake, 1 s
+    later or more."""
 
 
 @dataclass(slots=True)
@@ -108,6 +128,11 @@ class _Run:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     kill_ns: int | None = None
     acked: defaultdict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    """Positions of the messages acknowledged with their id (chatserver), per room."""
+    acked_texts: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    """Texts of the messages acknowledged without an id (Centrifugo), per room."""
+    position_of_text: dict[str, int] = field(default_factory=dict)
+    """Each text as first received, with its position (a text is unique: its send time)."""
     owed: int = 0
     """Distinct deliveries owed: each acknowledged message times the members of its room."""
     distinct: int = 0
@@ -116,8 +141,15 @@ class _Run:
 
     @property
     def drained(self) -> bool:
-        acked = sum(len(ids) for ids in self.acked.values())
+        acked = sum(map(len, self.acked.values())) + sum(map(len, self.acked_texts.values()))
         return self.sending_done and acked == self.sent and self.distinct >= self.owed
+
+    def acked_positions(self) -> dict[str, list[int]]:
+        rooms = self.acked.keys() | self.acked_texts.keys()
+        return {
+            room: self.acked[room] + resolve_acked(self.acked_texts[room], self.position_of_text)
+            for room in rooms
+        }
 
 
 class _Member:
@@ -130,11 +162,16 @@ class _Member:
         self.wire = wire
         self.victim = victim
         self.session = session
+        self.position = POSITIONS[wire.name]
+        self.recovers = wire.name in RECOVERS
         self.received: list[int] = []
         self.last_id: str | None = None
         """The id last received, as the server wrote it: the `since` of a rejoin."""
         self._distinct: set[int] = set()
+        self._texts: dict[str, str] = {}
+        """Text of each send by its ref, until acknowledged."""
         self.truncated = False
+        self.replayed = 0
         self.attempts = 0
         self.backoff_ns = 0
         self.reconnected_ns: int | None = None
@@ -169,6 +206,7 @@ class _Member:
     async def send(self, text: str, ref: str) -> None:
         assert self._ws is not None, "send before connect"
         frame = self.wire.send(room=self.plan.room, text=text, ref=ref, seq=next(self._seq))
+        self._texts[ref] = text
         await self._ws.send_str(frame)
 
     async def recover(self, survivors: list[str], run: _Run) -> None:
@@ -220,20 +258,22 @@ class _Member:
             reconnected_ns=self.reconnected_ns,
             recovered_ns=self.recovered_ns,
             truncated=self.truncated,
+            replayed=self.replayed,
         )
 
     async def _try_join(self, run: _Run) -> Refused | None:
         assert self._ws is not None, "join before connect"
         self.join_answered.clear()
         self.join_refusal = None
-        since = self.last_id
+        since = self.last_id if self.recovers else None
         await self._ws.send_str(self.wire.join(self.plan.room, seq=next(self._seq), since=since))
         await until(self.join_answered, run)
         return self.join_refusal
 
-    def _receive(self, id: str, run: _Run) -> None:
-        number = _message_number(id)
-        self.last_id = id
+    def _receive(self, message: Delivered, run: _Run) -> None:
+        number = self.position(message)
+        run.position_of_text.setdefault(message.text, number)
+        self.last_id = message.id
         self.received.append(number)
         if number not in self._distinct:
             self._distinct.add(number)
@@ -249,17 +289,22 @@ class _Member:
                 received_ns = time.monotonic_ns()
                 for event in self.wire.parse(message.data):
                     match event:
-                        case Delivered(text, id):
-                            self._receive(id, run)
+                        case Delivered(text):
+                            self._receive(event, run)
                             sent_ns = decode_text(text)
                             if not self.victim and sent_ns is not None:
                                 run.survivor_deliveries.append((received_ns, received_ns - sent_ns))
-                        case Acked(_, id):
-                            run.acked[self.plan.room].append(_message_number(id))
+                        case Acked(ref, id):
+                            text = self._texts.pop(ref)
+                            if id:
+                                run.acked[self.plan.room].append(self.position(Delivered(text, id)))
+                            else:
+                                run.acked_texts[self.plan.room].append(text)
                             run.owed += self.plan.room_size
                         case Joined(_, history, truncated):
                             for replayed in history:
-                                self._receive(replayed.id, run)
+                                self._receive(replayed, run)
+                            self.replayed += len(history)
                             self.truncated = self.truncated or truncated
                             self.join_answered.set()
                         case Refused(ref=None) if not self.join_answered.is_set():
@@ -287,15 +332,6 @@ class _Member:
                 run.changed.set()
 
 
-def _message_number(id: str) -> int:
-    """A message id as a number in the ids' order (DESIGN.md section 4: by offset within an
-    epoch, a newer epoch after every older id), so the audit can check arrival order."""
-    parsed = parse_id(id)
-    if parsed is None:
-        raise WireError(f"message id {id!r} is not a chatserver id: cannot check the order")
-    return (parsed.epoch << 64) | parsed.offset
-
-
 async def run_kill(
     scenario: Scenario,
     new_wire: Callable[[], Wire],
@@ -303,8 +339,10 @@ async def run_kill(
     urls: list[str],
     victim: int,
     kill: Callable[[], None],
+    sample_cpu: Callable[[], CpuSample],
 ) -> KillResult:
-    """Drive the servers at `urls` through the scenario; `kill()` kills server `victim`."""
+    """Drive the servers at `urls` through the scenario; `kill()` kills server `victim`;
+    `sample_cpu()` reads the CPU time of the survivors, the broker and the generator."""
     run = _Run()
     plans = plan_clients(scenario, victim=victim)
     survivors = [url for index, url in enumerate(urls) if index != victim]
@@ -312,6 +350,8 @@ async def run_kill(
     async with aiohttp.ClientSession(connector=connector) as session:
         members: list[_Member] = []
         recoveries: list[asyncio.Task[None]] = []
+        killed = asyncio.Event()
+        storm: asyncio.Task[tuple[CpuSample, float, int]] | None = None
         try:
 
             async def connect(plan: ClientPlan) -> None:
@@ -331,7 +371,25 @@ async def run_kill(
             async def kill_later() -> None:
                 await asyncio.sleep(KILL_AT * scenario.duration)
                 run.kill_ns = time.monotonic_ns()
+                killed.set()
                 await asyncio.to_thread(kill)
+
+            async def watch_storm() -> tuple[CpuSample, float, int]:
+                await killed.wait()
+                before, begun, overflows = (
+                    sample_cpu(),
+                    time.monotonic(),
+                    procstat.listen_overflows(),
+                )
+                if recoveries:
+                    await asyncio.wait(recoveries, timeout=RECOVERY_TIMEOUT)
+                return (
+                    sample_cpu() - before,
+                    time.monotonic() - begun,
+                    procstat.listen_overflows() - overflows,
+                )
+
+            storm = asyncio.create_task(watch_storm())
 
             senders = [member for member in members if member.plan.sends]
             await asyncio.gather(send_on_schedule(scenario, senders, run), kill_later())
@@ -344,20 +402,26 @@ async def run_kill(
                     task.result()  # a join refused on a survivor fails the run
             await _drain(run)
             wall = time.monotonic() - started
+            storm_cpu, storm_seconds, overflows = await storm
         finally:
-            for task in recoveries:
-                task.cancel()
-            await asyncio.gather(*recoveries, return_exceptions=True)
+            chores = [*recoveries, *([storm] if storm is not None else [])]
+            for chore in chores:
+                chore.cancel()
+            await asyncio.gather(*chores, return_exceptions=True)
             await asyncio.gather(*(member.close() for member in members))
     raise_on_failure(run)
     return KillResult(
+        recovers=new_wire().name in RECOVERS,
         sent=run.sent,
-        acked=dict(run.acked),
+        acked=run.acked_positions(),
         clients=[member.record() for member in sorted(members, key=lambda m: m.plan.index)],
         kill_ns=run.kill_ns,
         survivor_deliveries=run.survivor_deliveries,
         join_retries=run.join_retries,
         wall_seconds=wall,
+        storm_cpu=storm_cpu,
+        storm_cpu_seconds=storm_seconds,
+        listen_overflows=overflows,
     )
 
 

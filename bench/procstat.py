@@ -55,6 +55,23 @@ def parse_slab_bytes(slabinfo: str, caches: Iterable[str]) -> int:
     return total
 
 
+def parse_netstat_counter(netstat: str, group: str, name: str) -> int:
+    """One counter of /proc/net/netstat (or /proc/net/snmp): each group is a line of names
+    then a line of values, both starting with `<group>:`."""
+    lines = [line.split() for line in netstat.splitlines() if line.startswith(f"{group}:")]
+    for names, values in zip(lines[::2], lines[1::2], strict=True):
+        if name in names:
+            return int(values[names.index(name)])
+    raise ValueError(f"no {group} {name} counter")
+
+
+def listen_overflows() -> int:
+    """Connections the kernel dropped so far, machine wide, because a listening socket's accept
+    queue was full (the server did not accept fast enough for its backlog)."""
+    netstat = (_PROC / "net" / "netstat").read_text()
+    return parse_netstat_counter(netstat, "TcpExt", "ListenOverflows")
+
+
 def cpu_seconds(pids: Iterable[int]) -> float:
     """User + system CPU seconds used so far by these processes, summed."""
     ticks = sum(parse_cpu_ticks((_PROC / str(pid) / "stat").read_text()) for pid in pids)

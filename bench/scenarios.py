@@ -150,6 +150,14 @@ KILL: Final = Scenario(name="kill", subscribers=200, senders=4, rooms=1, rate=20
 """One backend SIGKILLed a third (`KILL_AT`) into the sending (`bench.killrun`); not in the
 default run. 20 msg/s keeps the messages missed while reconnecting well inside chatserver's
 history window (100 per room by default)."""
+STORM: Final = Scenario(name="storm", subscribers=2000, senders=4, rooms=1, rate=2.0, duration=20.0)
+"""The kill run at issue 12's size: 1,000 clients of the killed server come back at once
+(`bench.killrun`); not in the default run. 2 msg/s (4,000 deliveries a second, as `kill`)
+leaves the two cores to the storm, and keeps what a victim misses within the history (100 per
+room in chatserver and in the bench's Centrifugo) even if it took the whole 35 s
+`RECOVERY_TIMEOUT` to come back: 70 messages."""
+RECOVERY_RUNS: Final = frozenset({KILL.name, STORM.name})
+"""Scenarios that kill a server and measure its clients' recovery."""
 KILL_AT: Final = 1 / 3
 """Share of the sending time before the kill: the survivors' latency is measured before it too,
 and the messages after it keep flowing while the victims come back."""

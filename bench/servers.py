@@ -158,9 +158,6 @@ class ServerSet:
     def pids(self) -> list[int]:
         return [process.pid for process in self.processes]
 
-    def cpu_seconds(self) -> float:
-        return procstat.cpu_seconds(self.pids)
-
     def broker_cpu_seconds(self) -> float:
         return procstat.cpu_seconds(self.broker_pids)
 

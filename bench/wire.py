@@ -15,7 +15,10 @@ per-frame cost on each side; only the framing differs:
   neither the channel nor the publication, so a `CentrifugoWire` remembers what each pending id
   was for: one instance per connection. Publications arrive as `{"push":{"channel":..,"pub":
   {"data":..,"offset":..}}}`; an empty reply `{}` is the server's ping, answered `{}`. Several
-  replies may share a frame, one per line.
+  replies may share a frame, one per line. A client that lost its server resubscribes with
+  Centrifugo's own recovery: `{"subscribe":{"channel":..,"recover":true,"offset":<the last
+  offset it got>,"epoch":<the channel's epoch from its first subscribe reply>}}`, answered with
+  `recovered`, `was_recovering`, the missed `publications`, `epoch` and `offset`.
 
 A message's `text` carries its send time (`encode_text`), so receivers measure end-to-end
 latency without any clock other than the generator's own.
@@ -57,7 +60,8 @@ class Joined:
     history: tuple[Delivered, ...] = ()
     """Messages replayed by the join, in order (chatserver only)."""
     truncated: bool = False
-    """Messages after `since` were no longer retained (chatserver only)."""
+    """Messages after `since` were not all given back: chatserver's `truncated` (no longer
+    retained); Centrifugo's recovery answered without `recovered: true`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +234,11 @@ class CentrifugoWire:
 
     def __init__(self) -> None:
         self._pending: dict[int, tuple[str, str]] = {}
-        """Command id -> (`connect` | `subscribe` | `publish`, the channel or the send's ref)."""
+        """Command id -> (`connect` | `subscribe` | `recover` | `publish`, the channel or the
+        send's ref)."""
+        self._epochs: dict[str, str] = {}
+        """Channel -> its stream's epoch, from the last subscribe reply: offsets count within
+        an epoch, so a recovery names both. Kept across the client's connections."""
 
     def path(self, *, client_id: str) -> str:
         return "/connection/websocket"
@@ -240,10 +248,14 @@ class CentrifugoWire:
         return _command(seq, "connect", {"name": client_id})
 
     def join(self, room: str, *, seq: int, since: str | None = None) -> str:
-        if since is not None:
-            raise ValueError("the bench does not recover Centrifugo subscriptions yet")
-        self._pending[seq] = ("subscribe", room)
-        return _command(seq, "subscribe", {"channel": room})
+        if since is None:
+            self._pending[seq] = ("subscribe", room)
+            return _command(seq, "subscribe", {"channel": room})
+        if room not in self._epochs:
+            raise ValueError(f"no epoch known for {room!r}: nothing to recover from")
+        self._pending[seq] = ("recover", room)
+        recovery = {"recover": True, "offset": int(since), "epoch": self._epochs[room]}
+        return _command(seq, "subscribe", {"channel": room, **recovery})
 
     def send(self, *, room: str, text: str, ref: str, seq: int) -> str:
         self._pending[seq] = ("publish", ref)
@@ -271,10 +283,18 @@ class CentrifugoWire:
             return Refused(code, error.get("message", ""), subject if kind == "publish" else None)
         if kind == "connect":
             return Ready()
-        if kind == "subscribe":
-            replayed = reply["subscribe"].get("publications", ())
-            return Joined(subject, tuple(_publication(pub) for pub in replayed))
+        if kind in ("subscribe", "recover"):
+            return self._subscribed(subject, reply["subscribe"], recovering=kind == "recover")
         return Acked(subject, "")  # a publish reply carries no offset
+
+    def _subscribed(self, channel: str, result: dict[str, Any], *, recovering: bool) -> Joined:
+        # Fields left at their zero value are omitted (protobuf's JSON): a missing `recovered`
+        # is false.
+        if epoch := result.get("epoch"):
+            self._epochs[channel] = epoch
+        replayed = tuple(_publication(pub) for pub in result.get("publications", ()))
+        lost = recovering and not (result.get("was_recovering") and result.get("recovered"))
+        return Joined(channel, replayed, truncated=lost)
 
 
 def _command(seq: int, method: str, params: dict[str, Any]) -> str:

@@ -63,3 +63,20 @@ def test_processes_are_found_by_a_command_line_word() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_netstat_counters_are_read_by_group_and_name() -> None:
+    netstat = (
+        "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n"
+        "TcpExt: 0 179 181\n"
+        "IpExt: InNoRoutes ListenOverflows\n"
+        "IpExt: 3 9\n"
+    )
+    assert procstat.parse_netstat_counter(netstat, "TcpExt", "ListenOverflows") == 179
+    assert procstat.parse_netstat_counter(netstat, "IpExt", "ListenOverflows") == 9
+    with pytest.raises(ValueError, match="TcpExt Nothing"):
+        procstat.parse_netstat_counter(netstat, "TcpExt", "Nothing")
+
+
+def test_this_machine_counts_listen_overflows() -> None:
+    assert procstat.listen_overflows() >= 0

@@ -153,3 +153,60 @@ def test_centrifugo_disconnect_push_is_an_error() -> None:
 def test_every_system_gets_a_fresh_wire_per_connection() -> None:
     for new_wire in WIRES.values():
         assert new_wire() is not new_wire()
+
+
+def _subscribed(wire: CentrifugoWire, reply: str) -> list[object]:
+    wire.join("r", seq=2)
+    return list(wire.parse(reply))
+
+
+def test_centrifugo_resubscribe_asks_to_recover_after_the_last_offset_in_the_epoch() -> None:
+    wire = CentrifugoWire()
+    _subscribed(wire, '{"id":2,"subscribe":{"recoverable":true,"epoch":"xY","offset":4}}')
+    frame = orjson.loads(wire.join("r", seq=9, since="12"))
+    assert frame == {
+        "id": 9,
+        "subscribe": {"channel": "r", "recover": True, "offset": 12, "epoch": "xY"},
+    }
+
+
+def test_centrifugo_recovered_reply_gives_back_the_missed_publications_in_order() -> None:
+    wire = CentrifugoWire()
+    _subscribed(wire, '{"id":2,"subscribe":{"recoverable":true,"epoch":"xY","offset":4}}')
+    wire.join("r", seq=3, since="12")
+    pubs = '[{"data":{"text":"5"},"offset":13},{"data":{"text":"6"},"offset":14}]'
+    reply = (
+        '{"id":3,"subscribe":{"recoverable":true,"epoch":"xY","offset":12,"positioned":true,'
+        f'"was_recovering":true,"recovered":true,"publications":{pubs}}}}}'
+    )
+    replayed = (Delivered("5", "13"), Delivered("6", "14"))
+    assert wire.parse(reply) == [Joined("r", replayed, truncated=False)]
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        # Offset too old or epoch changed: `recovered` is false, so omitted.
+        '{"recoverable":true,"epoch":"new","offset":40,"positioned":true,"was_recovering":true}',
+        # A server that did not even try.
+        '{"recoverable":true,"epoch":"xY","offset":40,"recovered":true}',
+    ],
+)
+def test_centrifugo_recovery_not_answered_recovered_is_truncated(result: str) -> None:
+    wire = CentrifugoWire()
+    _subscribed(wire, '{"id":2,"subscribe":{"recoverable":true,"epoch":"xY","offset":4}}')
+    wire.join("r", seq=3, since="12")
+    assert wire.parse(f'{{"id":3,"subscribe":{result}}}') == [Joined("r", (), truncated=True)]
+
+
+def test_centrifugo_recovery_keeps_the_newest_epoch_for_the_next_one() -> None:
+    wire = CentrifugoWire()
+    _subscribed(wire, '{"id":2,"subscribe":{"recoverable":true,"epoch":"xY"}}')
+    wire.join("r", seq=3, since="1")
+    wire.parse('{"id":3,"subscribe":{"recoverable":true,"epoch":"zZ","was_recovering":true}}')
+    assert orjson.loads(wire.join("r", seq=4, since="2"))["subscribe"]["epoch"] == "zZ"
+
+
+def test_centrifugo_cannot_recover_a_channel_it_never_subscribed() -> None:
+    with pytest.raises(ValueError, match="no epoch"):
+        CentrifugoWire().join("r", seq=1, since="3")
