@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import dataclasses
 import datetime
+import functools
 import os
 import platform
 import resource
@@ -255,7 +256,13 @@ def _run_idle(
                 )
 
             result = asyncio.run(
-                run_idle(fitted, WIRES[system], urls=servers.urls, sample_memory=sample_memory)
+                run_idle(
+                    fitted,
+                    WIRES[system],
+                    urls=servers.urls,
+                    sample_memory=sample_memory,
+                    sample_server_cpu=functools.partial(procstat.cpu_seconds, servers.pids),
+                )
             )
         rows.append(report.idle_figures(system, result, servers=fitted.servers))
     print(report.idle_table(scenario, rows), flush=True)

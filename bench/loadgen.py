@@ -322,6 +322,11 @@ class IdleResult:
     """Growth of the machine's TCP buffer memory (both ends of every connection are here)."""
     socket_slab_bytes: int
     """Growth of the machine's socket objects in the kernel (both ends, as above)."""
+    idle_seconds: float
+    """How long the clients sat idle, every one connected and joined."""
+    idle_server_cpu_seconds: float
+    """The servers' CPU time meanwhile: what holding the connections costs (heartbeats,
+    presence, timers)."""
     join_retries: int
 
 
@@ -338,14 +343,17 @@ async def run_idle(
     *,
     urls: list[str],
     sample_memory: Callable[[], MemorySample],
+    sample_server_cpu: Callable[[], float],
 ) -> IdleResult:
     """Connect and join every client of the scenario, leave them idle for its duration, and
     measure what they cost the servers and the kernel."""
     tally = _Tally()
     before, started = sample_memory(), time.monotonic()
     async with _connected(scenario, new_wire, urls=urls, tally=tally) as clients:
-        connected = time.monotonic() - started
-        await asyncio.sleep(scenario.duration)  # let the servers' allocators settle
+        idle_from, cpu_before = time.monotonic(), sample_server_cpu()
+        connected = idle_from - started
+        await asyncio.sleep(scenario.duration)  # also lets the servers' allocators settle
+        cpu_after, idle_seconds = sample_server_cpu(), time.monotonic() - idle_from
         raise_on_failure(tally)
         after = sample_memory()
         connections = len(clients)
@@ -355,6 +363,8 @@ async def run_idle(
         server_rss_bytes=after.server_rss - before.server_rss,
         tcp_buffer_bytes=after.tcp_buffers - before.tcp_buffers,
         socket_slab_bytes=after.socket_slabs - before.socket_slabs,
+        idle_seconds=idle_seconds,
+        idle_server_cpu_seconds=cpu_after - cpu_before,
         join_retries=tally.join_retries,
     )
 

@@ -108,6 +108,8 @@ class IdleFigures:
     """TCP buffer memory, both ends of the loopback connection (the generator's end too)."""
     kernel_socket_kib_per_connection: float
     """The kernel's socket objects (slab), both ends as above."""
+    idle_server_cpu_percent: float
+    """The servers' CPU while every client sat idle, in percent of one core."""
     join_retries: int
 
 
@@ -122,6 +124,7 @@ def idle_figures(system: str, result: IdleResult, *, servers: int) -> IdleFigure
         server_kib_per_connection=result.server_rss_bytes / per,
         kernel_buffer_kib_per_connection=result.tcp_buffer_bytes / per,
         kernel_socket_kib_per_connection=result.socket_slab_bytes / per,
+        idle_server_cpu_percent=100 * result.idle_server_cpu_seconds / result.idle_seconds,
         join_retries=result.join_retries,
     )
 
@@ -135,6 +138,7 @@ _IDLE_COLUMNS = (
     ("srv KiB/conn", "{:.1f}", "server_kib_per_connection"),
     ("kernel buffers KiB/conn", "{:.2f}", "kernel_buffer_kib_per_connection"),
     ("kernel sockets KiB/conn", "{:.2f}", "kernel_socket_kib_per_connection"),
+    ("srv CPU % idle", "{:.1f}", "idle_server_cpu_percent"),
 )
 
 
@@ -143,7 +147,8 @@ def idle_table(scenario: Scenario, rows: Sequence[IdleFigures]) -> str:
         [
             f"{scenario.name}: {scenario.subscribers} connections in {scenario.rooms} rooms on "
             f"{scenario.servers} servers (srv: fewer for a single-node system), idle "
-            f"{scenario.duration:g} s; kernel figures count both ends of each connection",
+            f"{scenario.duration:g} s; kernel figures count both ends of each connection; "
+            "srv CPU % idle: of one core, while idle",
             *grid(_IDLE_COLUMNS, rows),
         ]
     )

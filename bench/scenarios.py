@@ -139,12 +139,13 @@ messages (a few hundred KB) back up into the servers, and the others' p99 is the
 with `--stalled 0`)."""
 
 IDLE: Final = Scenario(
-    name="idle", subscribers=10_000, senders=1, rooms=100, rate=1.0, duration=5.0
+    name="idle", subscribers=10_000, senders=1, rooms=100, rate=1.0, duration=30.0
 )
 """10,000 connections in 100 rooms, nothing sent (`bench.loadgen.run_idle`): connections are
 what is measured, and a room costs chatcluster a RabbitMQ stream, slow to declare by the
-thousand on this machine. `duration` is how long they sit idle before memory is read;
-`senders` and `rate` are unused."""
+thousand on this machine. `duration` is how long they sit idle before memory is read, and
+the servers' CPU is measured meanwhile: 30 s hold a heartbeat of every connection (chatserver's
+and Centrifugo's pings are 25 s apart); `senders` and `rate` are unused."""
 
 KILL: Final = Scenario(name="kill", subscribers=200, senders=4, rooms=1, rate=20.0, duration=15.0)
 """One backend SIGKILLed a third (`KILL_AT`) into the sending (`bench.killrun`); not in the

@@ -82,9 +82,12 @@ def test_idle_memory_is_divided_over_the_connections_held() -> None:
         server_rss_bytes=10 * 2**20,
         tcp_buffer_bytes=-4096,  # machine wide: other work may free buffers meanwhile
         socket_slab_bytes=6 * 1024 * 1000,
+        idle_seconds=30.0,
+        idle_server_cpu_seconds=1.5,
         join_retries=0,
     )
     row = idle_figures("x", result, servers=2)
+    assert row.idle_server_cpu_percent == pytest.approx(5.0)  # 1.5 s of 30: 5 % of one core
     assert row.server_rss_mib == pytest.approx(10.0)
     assert row.server_kib_per_connection == pytest.approx(10.24)
     assert row.kernel_buffer_kib_per_connection == pytest.approx(-0.004)
