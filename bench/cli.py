@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import dataclasses
 import datetime
-import functools
 import os
 import platform
 import resource
@@ -261,7 +260,7 @@ def _run_idle(
                     WIRES[system],
                     urls=servers.urls,
                     sample_memory=sample_memory,
-                    sample_server_cpu=functools.partial(procstat.cpu_seconds, servers.pids),
+                    sample_cpu=_cpu_sampler(servers),
                 )
             )
         rows.append(report.idle_figures(system, result, servers=fitted.servers))

@@ -343,17 +343,17 @@ async def run_idle(
     *,
     urls: list[str],
     sample_memory: Callable[[], MemorySample],
-    sample_server_cpu: Callable[[], float],
+    sample_cpu: Callable[[], CpuSample],
 ) -> IdleResult:
     """Connect and join every client of the scenario, leave them idle for its duration, and
     measure what they cost the servers and the kernel."""
     tally = _Tally()
     before, started = sample_memory(), time.monotonic()
     async with _connected(scenario, new_wire, urls=urls, tally=tally) as clients:
-        idle_from, cpu_before = time.monotonic(), sample_server_cpu()
+        idle_from, cpu_before = time.monotonic(), sample_cpu()
         connected = idle_from - started
         await asyncio.sleep(scenario.duration)  # also lets the servers' allocators settle
-        cpu_after, idle_seconds = sample_server_cpu(), time.monotonic() - idle_from
+        idle_cpu, idle_seconds = sample_cpu() - cpu_before, time.monotonic() - idle_from
         raise_on_failure(tally)
         after = sample_memory()
         connections = len(clients)
@@ -364,7 +364,7 @@ async def run_idle(
         tcp_buffer_bytes=after.tcp_buffers - before.tcp_buffers,
         socket_slab_bytes=after.socket_slabs - before.socket_slabs,
         idle_seconds=idle_seconds,
-        idle_server_cpu_seconds=cpu_after - cpu_before,
+        idle_server_cpu_seconds=idle_cpu.servers,
         join_retries=tally.join_retries,
     )
 
