@@ -31,6 +31,8 @@ MAX_STEPS: Final = 8
 SUBJECT: Final = "chatcluster"
 REFERENCES: Final = ("centrifugo-memory", "centrifugo-redis")
 """Issue 12's target: the subject's p99 at or under each reference's, at every rate both hold."""
+COMPARED: Final = frozenset({SUBJECT, *REFERENCES})
+"""The systems whose not holding a rate ends the sweep."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +88,8 @@ def stop_reason(
 ) -> str | None:
     """Why the sweep is over after the steps `done` (of the ladder `rates`), or None to run the
     next rate, `rates[len(done)]`."""
-    compared = {SUBJECT, *REFERENCES}
     if done and (
-        losing := [s for s, row in _rows(done[-1]).items() if s in compared and not holds(row)]
+        losing := [s for s, row in _rows(done[-1]).items() if s in COMPARED and not holds(row)]
     ):
         return f"{', '.join(losing)} did not hold {done[-1].rate:g} msg/s"
     if len(done) >= min(len(rates), MAX_STEPS):
@@ -102,9 +103,8 @@ def stop_reason(
 def contenders(systems: Sequence[str], done: Sequence[Step]) -> list[str]:
     """The systems to run at the next rate: those of `systems` that held every rate so far,
     and those the sweep compares (their not holding ends it, `stop_reason`)."""
-    compared = {SUBJECT, *REFERENCES}
     fallen = {name for step in done for name, row in _rows(step).items() if not holds(row)}
-    return [name for name in systems if name in compared or name not in fallen]
+    return [name for name in systems if name in COMPARED or name not in fallen]
 
 
 def _rows(step: Step) -> dict[str, Figures | None]:
